@@ -1,0 +1,5 @@
+import sys
+
+from fast2full.cli import main
+
+sys.exit(main())

@@ -1,0 +1,16 @@
+HELP = "validate a config file against the schema (and check its card files exist)"
+
+
+def add_arguments(p):
+    p.add_argument("config", nargs="+", help="config YAML file(s)")
+
+
+def run(args) -> int:
+    import logging
+
+    from fast2full.config import load_config
+
+    for c in args.config:
+        load_config(c, base_dir=".")
+        logging.getLogger("fast2full").info("%s: valid", c)
+    return 0

@@ -1,0 +1,112 @@
+"""Small shared helpers: the project's error type, atomic outputs, logging and progress lines."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger("fast2full")
+
+
+class Fast2FullError(RuntimeError):
+    """An error the user can act on: the message names the file (or config key) and the cause.
+
+    The CLI prints it without a traceback and exits with status 2.
+    """
+
+
+class InputError(Fast2FullError):
+    """Bad input file: corrupt, truncated, wrong format."""
+
+    def __init__(self, path: str | os.PathLike, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{path}: {cause}")
+
+
+def setup_logging(logfile: str | None = None, verbose: bool = False) -> None:
+    """Log to stderr and, if given, to ``logfile`` (Snakemake's ``log:``)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    On any exception the temporary file (or directory) is removed, so no partial output is ever left
+    under the final name.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.unlink()
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    except BaseException:
+        if tmp_path.is_dir():
+            shutil.rmtree(tmp_path, ignore_errors=True)
+        else:
+            tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def stable_hash64(*parts: object) -> int:
+    """A platform-independent non-negative 63-bit hash of ``parts`` (for seeds and IDs)."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+class Progress:
+    """Progress lines for long stages: items done, rate, time left.
+
+    >>> p = Progress(total=1000, what="events", every_s=10); p.update(100); p.done()
+    """
+
+    def __init__(self, total: int | None, what: str = "events", every_s: float = 5.0,
+                 logger: logging.Logger | None = None):
+        self.total, self.what, self.every_s = total, what, every_s
+        self.log = logger or log
+        self.n = 0
+        self.t0 = self._last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.log.info("%s", self.line(now))
+
+    def line(self, now: float | None = None) -> str:
+        el = (now or time.perf_counter()) - self.t0
+        rate = self.n / el if el > 0 else 0.0
+        if self.total:
+            left = (self.total - self.n) / rate if rate > 0 else float("nan")
+            return (f"{self.n}/{self.total} {self.what} ({100 * self.n / self.total:.0f}%), "
+                    f"{rate:.1f} {self.what}/s, {left:.0f} s left")
+        return f"{self.n} {self.what}, {rate:.1f} {self.what}/s"
+
+    def done(self) -> float:
+        el = time.perf_counter() - self.t0
+        self.log.info("done: %d %s in %.1f s (%.1f %s/s)", self.n, self.what, el,
+                      self.n / el if el > 0 else 0.0, self.what)
+        return el

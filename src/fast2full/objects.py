@@ -1,0 +1,171 @@
+"""Contract 2 — **objects**: what every domain reduces to before ML.
+
+One event = one record with the fields below (all momenta in GeV, angles in radians).  The Delphes
+reader (:mod:`fast2full.readers.delphes`) and the PHYSLITE skim (:mod:`fast2full.readers.physlite`)
+both produce exactly this layout; :func:`check` enforces it and :func:`select` applies the one object
+selection from the config, identically for every domain.
+
+=============  =====================================  ============================================
+field          type                                   meaning
+=============  =====================================  ============================================
+event_id       int64                                  unique per event within a domain and process
+weight         float64                                event weight (generator x normalisation)
+process        string                                 process / sample name (ttbar, wjets, ...)
+is_signal      bool                                   ttbar signal (True) vs background
+jets           var * {pt, eta, phi, mass: float32,    anti-kt R=0.4 jets, pT-ordered;
+                      btag: bool,                     b-tag decision at the domain's working point;
+                      flavor: int32,                  parton label |pdgId| (1-5 quarks, 21 gluon,
+                                                      0 unmatched) — Delphes Jet.Flavor /
+                                                      xAOD PartonTruthLabelID;
+                      ntrk: int32,                    tracks with pT > 0.5 GeV within the jet;
+                      trk_width: float32}             pT-weighted mean DeltaR of tracks with
+                                                      pT > 1 GeV (xAOD TrackWidthPt1000)
+electrons      var * {pt, eta, phi: float32,          reconstructed electrons,
+                      charge: int32, rel_iso: float32} relative isolation
+muons          var * {pt, eta, phi: float32, charge: int32, rel_iso: float32}
+photons        var * {pt, eta, phi: float32, rel_iso: float32}
+met            {met, phi: float32}                    reconstructed missing transverse momentum
+gen_met        {met, phi: float32}                    true MET (neutrinos; Delphes GenMissingET,
+                                                      xAOD MET_Truth NonInt)
+=============  =====================================  ============================================
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from fast2full.common import Fast2FullError
+
+SCHEMA_VERSION = 1
+
+#: collection -> {field: numpy dtype}; scalar fields at the top level use the key None
+JET_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32",
+              "btag": "bool", "flavor": "int32", "ntrk": "int32", "trk_width": "float32"}
+LEPTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
+                 "rel_iso": "float32"}
+PHOTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "rel_iso": "float32"}
+MET_FIELDS = {"met": "float32", "phi": "float32"}
+
+COLLECTIONS = {"jets": JET_FIELDS, "electrons": LEPTON_FIELDS, "muons": LEPTON_FIELDS,
+               "photons": PHOTON_FIELDS}
+RECORDS = {"met": MET_FIELDS, "gen_met": MET_FIELDS}
+SCALARS = {"event_id": "int64", "weight": "float64", "process": "string", "is_signal": "bool"}
+
+FIELDS = list(SCALARS) + list(COLLECTIONS) + list(RECORDS)
+
+
+class ObjectSchemaError(Fast2FullError):
+    pass
+
+
+def _as_jagged(values, dtype: str) -> ak.Array:
+    arr = ak.Array(values)
+    if ak.to_layout(arr).purelist_depth != 2:
+        raise ObjectSchemaError(f"objects: expected one list per event, got type {arr.type}")
+    if "unknown" in str(arr.type):  # all-empty lists
+        return ak.enforce_type(arr, f"var * {dtype}")
+    return ak.values_astype(arr, dtype)
+
+
+def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, muons: dict,
+          photons: dict, met: dict, gen_met: dict) -> ak.Array:
+    """Assemble an objects array from per-collection dicts of (jagged) arrays, casting every field
+    to the contract's dtype.  Missing optional fields raise.  Use this in every reader."""
+    n = len(event_id)
+
+    def coll(d: dict, spec: dict, name: str):
+        missing = set(spec) - set(d)
+        if missing:
+            raise ObjectSchemaError(f"objects.{name}: missing fields {sorted(missing)}")
+        return ak.zip({k: _as_jagged(d[k], spec[k]) for k in spec})
+
+    def rec(d: dict, spec: dict, name: str):
+        missing = set(spec) - set(d)
+        if missing:
+            raise ObjectSchemaError(f"objects.{name}: missing fields {sorted(missing)}")
+        return ak.zip({k: np.asarray(d[k], dtype=spec[k]) for k in spec})
+
+    proc = process if not isinstance(process, str) else [process] * n
+    out = ak.zip(
+        {
+            "event_id": np.asarray(event_id, dtype=np.int64),
+            "weight": np.asarray(weight, dtype=np.float64),
+            "process": ak.enforce_type(ak.Array(list(proc)), "string"),
+            "is_signal": np.asarray(is_signal, dtype=bool) if np.ndim(is_signal) else np.full(n, bool(is_signal)),
+            "jets": coll(jets, JET_FIELDS, "jets"),
+            "electrons": coll(electrons, LEPTON_FIELDS, "electrons"),
+            "muons": coll(muons, LEPTON_FIELDS, "muons"),
+            "photons": coll(photons, PHOTON_FIELDS, "photons"),
+            "met": rec(met, MET_FIELDS, "met"),
+            "gen_met": rec(gen_met, MET_FIELDS, "gen_met"),
+        },
+        depth_limit=1,
+    )
+    check(out)
+    return out
+
+
+def _leaf_dtype(arr: ak.Array) -> str:
+    layout = ak.to_layout(arr)
+    while hasattr(layout, "content"):
+        if layout.parameter("__array__") == "string":
+            return "string"
+        layout = layout.content
+    if isinstance(layout, ak.contents.NumpyArray):
+        return str(layout.data.dtype)
+    return layout.parameter("__array__") or type(layout).__name__
+
+
+def check(events: ak.Array) -> None:
+    """Raise ObjectSchemaError unless ``events`` follows the objects contract exactly."""
+    fields = set(events.fields)
+    if fields != set(FIELDS):
+        raise ObjectSchemaError(f"objects: fields {sorted(fields)} differ from the contract "
+                                f"{sorted(FIELDS)} (missing {sorted(set(FIELDS) - fields)}, "
+                                f"extra {sorted(fields - set(FIELDS))})")
+    for name, dt in SCALARS.items():
+        got = _leaf_dtype(events[name])
+        if got != dt:
+            raise ObjectSchemaError(f"objects.{name}: dtype {got}, expected {dt}")
+    for name, spec in {**COLLECTIONS, **RECORDS}.items():
+        sub = events[name]
+        if set(sub.fields) != set(spec):
+            raise ObjectSchemaError(f"objects.{name}: fields {sorted(sub.fields)}, expected {sorted(spec)}")
+        for f, dt in spec.items():
+            got = _leaf_dtype(sub[f])
+            if got != dt:
+                raise ObjectSchemaError(f"objects.{name}.{f}: dtype {got}, expected {dt}")
+
+
+def select(events: ak.Array, selection: dict) -> ak.Array:
+    """Apply the config's object selection (``config['selection']``) to every collection.
+
+    The same function serves every domain.  Cuts: ``pt > pt_min``, ``|eta| < abs_eta_max`` and, where
+    configured and the collection carries it, ``rel_iso < rel_iso_max``.  Collections stay pT-ordered.
+    """
+    out = {f: events[f] for f in events.fields}
+    for name in COLLECTIONS:
+        cut = selection.get(name)
+        if cut is None:
+            continue
+        c = events[name]
+        keep = (c.pt > cut["pt_min"]) & (abs(c.eta) < cut["abs_eta_max"])
+        if "rel_iso_max" in cut and "rel_iso" in c.fields:
+            keep = keep & (c.rel_iso < cut["rel_iso_max"])
+        c = c[keep]
+        out[name] = c[ak.argsort(c.pt, ascending=False)]
+    return ak.zip(out, depth_limit=1)
+
+
+def empty() -> ak.Array:
+    """An empty objects array with the contract's types (for tests and empty chunks)."""
+    z = np.zeros(0)
+    jag = {k: ak.Array(np.zeros((0, 0), dtype=dt)) if dt != "bool" else ak.Array(np.zeros((0, 0), dtype=bool))
+           for k, dt in JET_FIELDS.items()}
+    lep = {k: ak.Array(np.zeros((0, 0), dtype=dt)) for k, dt in LEPTON_FIELDS.items()}
+    pho = {k: ak.Array(np.zeros((0, 0), dtype=dt)) for k, dt in PHOTON_FIELDS.items()}
+    m = {k: z.astype("float32") for k in MET_FIELDS}
+    return build(event_id=z, weight=z, process=[],
+                 is_signal=np.zeros(0, dtype=bool), jets=jag, electrons=lep, muons=lep, photons=pho,
+                 met=m, gen_met=m)

@@ -1,0 +1,39 @@
+rule opendata_manifest:
+    """Ask atlasopenmagic (or a saved metadata file) for the configured PHYSLITE samples."""
+    output:
+        config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json"),
+    params:
+        config=CONFIGFILE,
+    log:
+        f"{LOGS}/opendata/manifest.log",
+    benchmark:
+        f"{BENCH}/opendata/manifest.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    conda:
+        "../../envs/skim.yaml"
+    shell:
+        "fast2full --log {log} manifest --config {params.config} --out {output}"
+
+
+rule opendata_fetch:
+    """Download one PHYSLITE file: retries, resume, checksum, atomic rename."""
+    input:
+        manifest=rules.opendata_manifest.output[0],
+    output:
+        f"{RESULTS}/opendata/files/{{sample}}/{{index}}.root",
+    log:
+        f"{LOGS}/opendata/fetch/{{sample}}/{{index}}.log",
+    benchmark:
+        f"{BENCH}/opendata/fetch/{{sample}}/{{index}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=120,
+    conda:
+        "../../envs/skim.yaml"
+    shell:
+        "fast2full --log {log} fetch --manifest {input.manifest} --sample {wildcards.sample}"
+        " --index {wildcards.index} --out {output}"

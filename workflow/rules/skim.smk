@@ -1,0 +1,51 @@
+def physlite_input(w):
+    for f in physlite_files(w.sample):
+        if Path(f).stem == w.file:
+            return f
+    raise ValueError(f"no PHYSLITE file {w.file} for sample {w.sample}")
+
+
+rule physlite_skim:
+    """coffea skim of one PHYSLITE file -> objects parquet (full-simulation domain)."""
+    input:
+        physlite_input,
+    output:
+        f"{RESULTS}/skim/{FULLSIM}/{{sample}}/{{file}}.parquet",
+    params:
+        config=CONFIGFILE,
+    log:
+        f"{LOGS}/skim/{FULLSIM}/{{sample}}/{{file}}.log",
+    benchmark:
+        f"{BENCH}/skim/{FULLSIM}/{{sample}}/{{file}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/skim.yaml"
+    shell:
+        "fast2full --log {log} skim --source physlite --config {params.config}"
+        " --sample {wildcards.sample} --in {input} --out {output}"
+
+
+rule delphes_skim:
+    """Delphes tree -> objects parquet (the same object schema and selection as PHYSLITE)."""
+    input:
+        f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
+    output:
+        f"{RESULTS}/skim/{{detector}}/{{process}}/{{chunk}}.parquet",
+    params:
+        config=CONFIGFILE,
+    log:
+        f"{LOGS}/skim/{{detector}}/{{process}}/{{chunk}}.log",
+    benchmark:
+        f"{BENCH}/skim/{{detector}}/{{process}}/{{chunk}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/skim.yaml"
+    shell:
+        "fast2full --log {log} skim --source delphes --config {params.config}"
+        " --sample {wildcards.process} --in {input} --out {output}"
