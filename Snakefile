@@ -2,12 +2,23 @@
 # Rules only wire files to `fast2full <stage>` subcommands; the logic lives in src/fast2full.
 from snakemake.utils import min_version, validate
 
+from fast2full.config import ConfigError, validate as f2f_validate
+
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The default config, unless --configfile names another (which then replaces it, not merges into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
+# One clear message naming the offending key (and missing cards), before any job runs; then
+# Snakemake's own schema validation on the same schema.
+try:
+    f2f_validate(config, source=(workflow.overwrite_configfiles or ["config.yaml"])[-1], base_dir=workflow.basedir)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 validate(config, "src/fast2full/schemas/config.schema.yaml")
 
 

@@ -2,11 +2,6 @@
 import os
 from pathlib import Path
 
-from fast2full.config import validate as f2f_validate
-
-# Card existence, split fractions: the checks JSON schema cannot express.
-f2f_validate(config, source="config", base_dir=workflow.basedir)
-
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
