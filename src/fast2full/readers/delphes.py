@@ -1,0 +1,209 @@
+"""Delphes tree (``Delphes``) -> the objects contract (:mod:`fast2full.objects`).
+
+Works on real Delphes 3 output and on the builtin engine's trees, which use the same branch names.
+Only the branches in :data:`BRANCHES` are read, chunk by chunk (``uproot`` ``iterate`` with
+``step_size`` events), so memory is bounded by one chunk.  Each chunk is built into objects with
+:func:`fast2full.objects.build`, reduced by the one shared selection (:func:`fast2full.objects.select`
+with ``config["selection"]``) and appended as a row group of the output parquet (written atomically).
+
+Field by field (Delphes ``Branch.Leaf`` -> objects):
+
+===================  ==========================================================================
+objects field        from
+===================  ==========================================================================
+jets.pt/eta/phi/mass Jet.PT / Jet.Eta / Jet.Phi / Jet.Mass
+jets.btag            bit 0 of Jet.BTag (the card's first BTagging module)
+jets.flavor          \\|Jet.Flavor\\| (JetFlavorAssociation: 1-5 quarks, 21 gluon); any other value -> 0
+jets.ntrk            tracks (Track branch) with pT > 0.5 GeV within DeltaR < 0.4 (xAOD NumTrkPt500)
+jets.trk_width       sum(pT DeltaR)/sum(pT) of tracks with pT > 1 GeV within DeltaR < 0.4
+                     (xAOD TrackWidthPt1000); 0 for a jet without such a track
+electrons, muons     PT / Eta / Phi / Charge, rel_iso = IsolationVar (Delphes' relative isolation)
+photons              PT / Eta / Phi, rel_iso = IsolationVar
+met                  MissingET.MET / MissingET.Phi (first entry)
+gen_met              GenMissingET.MET / GenMissingET.Phi (first entry)
+weight               Event.Weight (first entry; 1 if the Event branch is empty)
+event_id             Event.Number completed to the generation event ID (:func:`event_ids`)
+process, is_signal   the sample name; its role in the config is ``signal``
+===================  ==========================================================================
+
+Tracks flagged as pile-up (``Track.IsPU`` != 0, where the tree has that leaf) are left out of the
+track variables, as xAOD counts only tracks from the primary vertex.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from fast2full import objects
+from fast2full.common import InputError, Progress, stable_hash64
+from fast2full.readers.common import is_signal, jet_track_variables, write_objects
+
+log = logging.getLogger("fast2full.readers.delphes")
+
+TREE = "Delphes"
+
+#: Delphes leaves read, by collection (all must exist)
+BRANCHES = {
+    "Event": ["Event.Number", "Event.Weight"],
+    "Jet": ["Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Mass", "Jet.Flavor", "Jet.BTag"],
+    "Electron": ["Electron.PT", "Electron.Eta", "Electron.Phi", "Electron.Charge", "Electron.IsolationVar"],
+    "Muon": ["Muon.PT", "Muon.Eta", "Muon.Phi", "Muon.Charge", "Muon.IsolationVar"],
+    "Photon": ["Photon.PT", "Photon.Eta", "Photon.Phi", "Photon.IsolationVar"],
+    "MissingET": ["MissingET.MET", "MissingET.Phi"],
+    "GenMissingET": ["GenMissingET.MET", "GenMissingET.Phi"],
+    "Track": ["Track.PT", "Track.Eta", "Track.Phi"],
+}
+#: read when present
+OPTIONAL_BRANCHES = ["Track.IsPU"]
+
+#: events per chunk read from the tree (a ttbar event with its tracks is ~60 kB in memory)
+STEP_SIZE = 2000
+
+#: parton flavours kept as labels: quarks d, u, s, c, b (1..5) and the gluon (21); anything else is 0
+HEAVIEST_QUARK = 5
+GLUON = 21
+UNMATCHED = 0
+#: bit of Jet.BTag holding the first BTagging module's decision
+BTAG_BIT = 0
+
+#: layout of the generation event ID (see fast2full.generate):
+#: ((stable_hash64(process) % 2**20) << 40) | (chunk << 24) | index_in_chunk
+EVENT_PROCESS_SHIFT = 40
+EVENT_PROCESS_BITS = 20
+EVENT_CHUNK_SHIFT = 24
+
+
+def event_ids(number: np.ndarray, process: str, chunk: int) -> np.ndarray:
+    """Complete Delphes ``Event.Number`` to the generation event ID.
+
+    - ``number >= 2**40``: it already is a full generation ID (the builtin engine copies it): kept.
+    - otherwise the missing fields are filled in: the process hash above bit 40 always, and the chunk
+      index above bit 24 when ``number < 2**24`` (a bare index within the chunk, as real Delphes writes
+      from a HepMC file numbered 0, 1, ...; a 32-bit HepMC event number already holds chunk and index).
+
+    So IDs are unique per (process, chunk, event) whichever simulator wrote the tree.
+    """
+    number = np.asarray(number, dtype=np.int64)
+    if np.any(number < 0):
+        raise ValueError("negative Event.Number")
+    proc = np.int64(stable_hash64(process) % (1 << EVENT_PROCESS_BITS)) << np.int64(EVENT_PROCESS_SHIFT)
+    full = number >= (1 << EVENT_PROCESS_SHIFT)
+    bare = number < (1 << EVENT_CHUNK_SHIFT)
+    completed = proc | np.where(bare, (np.int64(chunk) << np.int64(EVENT_CHUNK_SHIFT)) | number, number)
+    return np.where(full, number, completed)
+
+
+def _first(arr: ak.Array, default: float) -> np.ndarray:
+    """The first entry of a one-per-event Delphes collection (MissingET, Event), ``default`` if empty."""
+    return ak.to_numpy(ak.fill_none(ak.firsts(arr, axis=1), default))
+
+
+def objects_from_arrays(a: ak.Array, *, process: str, signal: bool, chunk: int) -> ak.Array:
+    """One chunk of Delphes leaves (fields named ``Branch.Leaf``) -> objects (unselected)."""
+    trk_pt, trk_eta, trk_phi = a["Track.PT"], a["Track.Eta"], a["Track.Phi"]
+    if "Track.IsPU" in a.fields:
+        hs = a["Track.IsPU"] == 0
+        trk_pt, trk_eta, trk_phi = trk_pt[hs], trk_eta[hs], trk_phi[hs]
+    ntrk, width = jet_track_variables(a["Jet.Eta"], a["Jet.Phi"], trk_pt, trk_eta, trk_phi)
+
+    flavor = abs(ak.values_astype(a["Jet.Flavor"], np.int64))
+    is_parton = ((flavor >= 1) & (flavor <= HEAVIEST_QUARK)) | (flavor == GLUON)
+    flavor = ak.where(is_parton, flavor, UNMATCHED)
+    btag = (a["Jet.BTag"] >> BTAG_BIT) & 1
+
+    def lepton(b: str) -> dict:
+        return {"pt": a[f"{b}.PT"], "eta": a[f"{b}.Eta"], "phi": a[f"{b}.Phi"],
+                "charge": a[f"{b}.Charge"], "rel_iso": a[f"{b}.IsolationVar"]}
+
+    return objects.build(
+        event_id=event_ids(_first(a["Event.Number"], -1), process, chunk),
+        weight=_first(a["Event.Weight"], 1.0),
+        process=process,
+        is_signal=signal,
+        jets={"pt": a["Jet.PT"], "eta": a["Jet.Eta"], "phi": a["Jet.Phi"], "mass": a["Jet.Mass"],
+              "btag": btag == 1, "flavor": flavor, "ntrk": ntrk, "trk_width": width},
+        electrons=lepton("Electron"),
+        muons=lepton("Muon"),
+        photons={"pt": a["Photon.PT"], "eta": a["Photon.Eta"], "phi": a["Photon.Phi"],
+                 "rel_iso": a["Photon.IsolationVar"]},
+        met={"met": _first(a["MissingET.MET"], 0.0), "phi": _first(a["MissingET.Phi"], 0.0)},
+        gen_met={"met": _first(a["GenMissingET.MET"], 0.0), "phi": _first(a["GenMissingET.Phi"], 0.0)},
+    )
+
+
+def _open_tree(path: str):
+    import uproot
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(path, "file not found")
+    try:
+        f = uproot.open(p)
+    except Exception as exc:  # uproot raises ValueError/OSError/struct errors for non-ROOT or cut files
+        raise InputError(path, f"not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
+    try:
+        keys = f.keys(cycle=False)
+    except Exception as exc:
+        raise InputError(path, f"cannot read the ROOT file's directory ({type(exc).__name__}: {exc})") from exc
+    if not keys:
+        raise InputError(path, "the ROOT file holds no objects (empty or damaged file): not a Delphes output")
+    if TREE not in keys:
+        raise InputError(path, f"no '{TREE}' tree in the file (keys: {', '.join(keys) or 'none'}): "
+                               "not a Delphes output")
+    try:
+        tree = f[TREE]
+    except Exception as exc:
+        raise InputError(path, f"cannot read the '{TREE}' tree ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(tree, uproot.TTree):
+        raise InputError(path, f"'{TREE}' is a {type(tree).__name__}, not a TTree")
+    names = set(tree.keys(recursive=True, full_paths=False))
+    required = [b for bs in BRANCHES.values() for b in bs]
+    missing = [b for b in required if b not in names]
+    if missing:
+        raise InputError(path, f"'{TREE}' tree lacks the branches {', '.join(missing)}")
+    return tree, required + [b for b in OPTIONAL_BRANCHES if b in names]
+
+
+def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, selection: dict | None,
+                    step_size: int = STEP_SIZE) -> Iterator[ak.Array]:
+    """Yield selected objects chunk by chunk from a Delphes file (InputError on unreadable input)."""
+    tree, branches = _open_tree(in_path)
+    progress = Progress(tree.num_entries, what="events")
+    it = tree.iterate(filter_name=branches, step_size=step_size, library="ak")
+    while True:
+        try:
+            arrays = next(it)
+        except StopIteration:
+            break
+        except Exception as exc:  # decompression/deserialisation errors of a damaged file
+            raise InputError(in_path, f"cannot read the '{TREE}' tree at entry {progress.n} "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        try:
+            evs = objects_from_arrays(arrays, process=process, signal=signal, chunk=chunk)
+        except ValueError as exc:
+            raise InputError(in_path, f"bad values in the '{TREE}' tree near entry {progress.n}: {exc}") from exc
+        progress.update(len(arrays))
+        yield objects.select(evs, selection) if selection is not None else evs
+    progress.done()
+
+
+def skim_delphes(in_path: str, out_path: str, config: dict, sample: str, *, chunk: int | None = None,
+                 step_size: int = STEP_SIZE) -> int:
+    """Delphes ROOT file -> selected objects parquet (atomic).  Returns the number of events written.
+
+    ``sample``: the process name (``process`` field; ``is_signal`` from its config role).
+    ``chunk``: the generation chunk index used to complete event IDs (:func:`event_ids`); by default the
+    input file's stem when it is an integer (``results/sim/{detector}/{process}/{chunk}.root``), else 0.
+    """
+    if chunk is None:
+        stem = Path(in_path).stem
+        chunk = int(stem) if stem.isdigit() else 0
+    signal = is_signal(config, sample)
+    log.info("skim %s (sample %s, chunk %d, signal %s) -> %s", in_path, sample, chunk, signal, out_path)
+    return write_objects(iterate_objects(str(in_path), sample, signal, chunk, config.get("selection"),
+                                         step_size=step_size), out_path)
