@@ -1,0 +1,20 @@
+HELP = "objects parquet files of one domain -> padded train/val/test tensors for one task"
+
+
+def add_arguments(p):
+    p.add_argument("--config", required=True, help="workflow config YAML")
+    p.add_argument("--task", required=True, choices=["sigbkg", "qg", "met"])
+    p.add_argument("--domain", required=True, help="domain name stored in the metadata (atlas_like, ...)")
+    p.add_argument("--outdir", required=True, help="writes {outdir}/{train,val,test}.parquet (+ norm.json)")
+    p.add_argument("--norm", default=None,
+                   help="source domain's norm.json; without it this is the source and norm.json is written")
+    p.add_argument("--inputs", nargs="+", required=True, help="objects parquet files")
+
+
+def run(args) -> int:
+    from fast2full.config import load_config
+    from fast2full.tensorize import tensorize
+
+    config = load_config(args.config, base_dir=".")
+    tensorize(args.inputs, args.outdir, config, args.task, args.domain, norm_path=args.norm)
+    return 0

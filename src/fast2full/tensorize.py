@@ -1,0 +1,447 @@
+"""Objects (contract 2) -> padded tensors (contract 3): one schema per task for every domain.
+
+Entry point: :func:`tensorize` reads the objects parquet files of one domain, applies the config's
+object selection (:func:`fast2full.objects.select`, the same for every domain), builds one row per
+event (``sigbkg``, ``met``) or per labelled jet (``qg``), splits the rows into train/val/test by a hash
+of (process, event ID), and writes ``{outdir}/{train,val,test}.parquet`` through
+:func:`fast2full.tensorio.write`.  Without a normalisation file it is the source domain: it computes
+the masked per-feature mean/std from its own train split and writes ``{outdir}/norm.json``; with one
+it stores those (source) statistics.  Every step is vectorised with awkward/numpy.
+
+The readable description of every feature, unit and cut is ``docs/tensors.md``; the feature lists
+themselves are in :mod:`fast2full.features`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from fast2full import features as F
+from fast2full import objects, tensorio
+from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, stable_hash64
+
+log = logging.getLogger("fast2full.tensorize")
+
+SPLITS = ("train", "val", "test")
+#: salt of the split hash; changing it reshuffles every split
+SPLIT_SALT = "fast2full-split-v1"
+#: padded slots hold this value in x (and False in mask)
+PAD_VALUE = 0.0
+_U53 = float(1 << 53)
+
+
+# --------------------------------------------------------------------------------------- input
+
+
+def read_objects(paths: list[str | Path]) -> ak.Array:
+    """Read and concatenate objects parquet files, checking each against the objects contract.
+
+    A missing, unreadable or non-objects file raises :class:`InputError` naming it.
+    """
+    if not paths:
+        raise Fast2FullError("tensorize: no input objects files given")
+    parts = []
+    prog = Progress(len(paths), what="files", logger=log)
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise InputError(p, "objects file does not exist")
+        try:
+            arr = ak.from_parquet(p)
+        except Exception as exc:  # pyarrow raises many types for corrupt files
+            raise InputError(p, f"not a readable parquet file ({type(exc).__name__}: {exc})") from exc
+        try:
+            objects.check(arr)
+        except objects.ObjectSchemaError as exc:
+            raise InputError(p, f"not an objects file: {exc}") from exc
+        parts.append(arr)
+        prog.update()
+    return parts[0] if len(parts) == 1 else ak.concatenate(parts, axis=0)
+
+
+# --------------------------------------------------------------------------------------- split
+
+
+def _splitmix64(v: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic, vectorised)."""
+    z = v.astype(np.uint64, copy=True)
+    z += np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def split_index(process: np.ndarray, event_id: np.ndarray, fractions: dict[str, float]) -> np.ndarray:
+    """0/1/2 (train/val/test) per row from a hash of (process, event ID): never from file order.
+
+    The same event gets the same split in every domain (the Delphes domains share generated events)
+    and whatever the order of the input files.
+    """
+    process = np.asarray(process)
+    salt = np.zeros(len(process), dtype=np.uint64)
+    for name in np.unique(process):
+        salt[process == name] = np.uint64(stable_hash64(SPLIT_SALT, name))
+    u = (_splitmix64(np.asarray(event_id).astype(np.int64).view(np.uint64) ^ salt) >> np.uint64(11)) / _U53
+    edges = np.cumsum([fractions[s] for s in SPLITS])
+    return np.minimum(np.searchsorted(edges, u, side="right"), len(SPLITS) - 1).astype(np.int8)
+
+
+# --------------------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Rows:
+    """One task's rows before splitting (canonical order applied later)."""
+
+    x: np.ndarray
+    mask: np.ndarray
+    y: np.ndarray
+    baseline: np.ndarray
+    weight: np.ndarray
+    event_id: np.ndarray
+    process: np.ndarray
+    sub: np.ndarray  # position of the row inside its event (qg: jet index), for a canonical order
+    cutflow: dict = field(default_factory=dict)
+
+
+def _f32(a) -> ak.Array:
+    return ak.values_astype(a, np.float32)
+
+
+def _objects_of(coll: ak.Array, kind: str, types: tuple[str, ...]) -> ak.Array:
+    """A collection as records with the shared object features (all float32)."""
+    zero = _f32(coll.pt * 0)
+    fields = {
+        "pt": _f32(coll.pt),
+        "eta": _f32(coll.eta) if kind != "met" else zero,
+        "phi": _f32(coll.phi),
+        "mass": _f32(coll.mass) if kind == "jet" else zero,
+        "px": _f32(coll.pt * np.cos(coll.phi)),
+        "py": _f32(coll.pt * np.sin(coll.phi)),
+        "btag": _f32(coll.btag) if kind == "jet" else zero,
+        "charge": _f32(coll.charge) if kind in ("electron", "muon") else zero,
+    }
+    for t in types:
+        fields[f"is_{t}"] = zero + np.float32(t == kind)
+    return ak.zip(fields)
+
+
+def _met_object(met: ak.Array) -> ak.Array:
+    counts = np.ones(len(met), dtype=np.int64)
+    return ak.zip({"pt": ak.unflatten(ak.to_numpy(met.met), counts),
+                   "phi": ak.unflatten(ak.to_numpy(met.phi), counts)})
+
+
+def _pad(objs: ak.Array, names: list[str], n_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Jagged records -> (x[n, n_max, F] float32 with PAD_VALUE in empty slots, mask[n, n_max])."""
+    padded = ak.pad_none(objs, n_max, axis=1, clip=True)
+    mask = ak.to_numpy(~ak.is_none(padded, axis=1)).astype(bool)
+    x = np.stack([ak.to_numpy(ak.fill_none(padded[f], PAD_VALUE)).astype(np.float32) for f in names], axis=-1)
+    if len(objs) == 0:
+        x = x.reshape(0, n_max, len(names))
+        mask = mask.reshape(0, n_max)
+    return x, mask
+
+
+def _xy(met: ak.Array) -> np.ndarray:
+    m, phi = ak.to_numpy(met.met).astype(np.float64), ak.to_numpy(met.phi).astype(np.float64)
+    return np.stack([m * np.cos(phi), m * np.sin(phi)], axis=-1).astype(np.float32)
+
+
+def _counts_by_process(process: np.ndarray, keep: np.ndarray | None = None) -> dict[str, int]:
+    p = process if keep is None else process[keep]
+    names, counts = np.unique(p, return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, counts)}
+
+
+def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
+    """ttbar (1) vs W/Z+jets (0) in the analysis-like region; objects: MET, e, mu, jets, photons."""
+    region = {**F.DEFAULT_REGION, **cfg.get("region", {})}
+    n_max = int(cfg.get("max_objects", F.DEFAULT_MAX_OBJECTS["sigbkg"]))
+    n_lep = ak.to_numpy(ak.num(events.electrons) + ak.num(events.muons))
+    n_jet = ak.to_numpy(ak.num(events.jets))
+    n_b = ak.to_numpy(ak.sum(events.jets.btag, axis=1))
+    steps = {"lepton": n_lep == region["n_leptons"], "jets": n_jet >= region["min_jets"],
+             "btag": n_b >= region["min_btags"]}
+    cutflow = {p: {"all": n} for p, n in _counts_by_process(process).items()}
+    keep = np.ones(len(events), dtype=bool)
+    for name, cut in steps.items():
+        keep &= cut
+        for p, n in _counts_by_process(process, keep).items():
+            cutflow[p][name] = n
+        for p in cutflow:
+            cutflow[p].setdefault(name, 0)
+    ev = events[keep]
+    types = F.OBJECT_TYPES
+    objs = ak.concatenate([
+        _objects_of(_met_object(ev.met), "met", types),
+        _objects_of(ev.electrons, "electron", types),
+        _objects_of(ev.muons, "muon", types),
+        _objects_of(ev.jets, "jet", types),
+        _objects_of(ev.photons, "photon", types),
+    ], axis=1)
+    x, mask = _pad(objs, F.names("sigbkg"), n_max)
+    ht = ak.to_numpy(ak.sum(ev.jets.pt, axis=1)).astype(np.float32)
+    return Rows(x=x, mask=mask, y=ak.to_numpy(ev.is_signal).astype(np.float32), baseline=ht,
+                weight=ak.to_numpy(ev.weight), event_id=ak.to_numpy(ev.event_id), process=process[keep],
+                sub=np.zeros(len(ev), dtype=np.int64), cutflow=cutflow)
+
+
+def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
+    """One row per light-quark or gluon jet: that jet in slot 0, the event's other jets as context."""
+    n_max = int(cfg.get("max_jets", F.DEFAULT_MAX_OBJECTS["qg"]))
+    jets = events.jets
+    flav = abs(jets.flavor)
+    is_quark = (flav == F.LIGHT_QUARK_FLAVORS[0])
+    for f in F.LIGHT_QUARK_FLAVORS[1:]:
+        is_quark = is_quark | (flav == f)
+    labelled = is_quark | (flav == F.GLUON_FLAVOR)
+    counts = ak.to_numpy(ak.num(jets))
+    ev_of_jet = np.repeat(np.arange(len(events)), counts)
+    sel = ak.to_numpy(ak.flatten(labelled))
+    row_ev = ev_of_jet[sel]
+    row_k = ak.to_numpy(ak.flatten(ak.local_index(jets.pt)))[sel]
+    row_y = ak.to_numpy(ak.flatten(is_quark))[sel].astype(np.float32)
+    ctx = jets[row_ev]  # the event's jets, once per labelled jet
+    li = ak.local_index(ctx.pt)
+    tagged = li == row_k
+    order = ak.argsort(ak.where(tagged, -1, li), axis=1, stable=True)
+    ctx, tagged = ctx[order], tagged[order]
+    objs = ak.zip({"pt": _f32(ctx.pt), "eta": _f32(ctx.eta), "phi": _f32(ctx.phi), "mass": _f32(ctx.mass),
+                   "ntrk": _f32(ctx.ntrk), "trk_width": _f32(ctx.trk_width), "is_tagged": _f32(tagged)})
+    x, mask = _pad(objs, F.names("qg"), n_max)
+    ntrk_tagged = ak.to_numpy(ak.flatten(jets.ntrk))[sel]
+    proc_rows = process[row_ev]
+    cutflow = {p: {"events": n} for p, n in _counts_by_process(process).items()}
+    for p in cutflow:
+        cutflow[p]["jets"] = int(counts[process == p].sum())
+        cutflow[p]["quark_jets"] = int(row_y[proc_rows == p].sum())
+        cutflow[p]["gluon_jets"] = int((proc_rows == p).sum() - cutflow[p]["quark_jets"])
+    return Rows(x=x, mask=mask, y=row_y, baseline=-ntrk_tagged.astype(np.float32),
+                weight=ak.to_numpy(events.weight)[row_ev], event_id=ak.to_numpy(events.event_id)[row_ev],
+                process=proc_rows, sub=row_k.astype(np.int64), cutflow=cutflow)
+
+
+def build_met(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
+    """One row per event; x: reconstructed jets, leptons, photons (pT-ordered); y: true MET (x, y)."""
+    n_max = int(cfg.get("max_objects", F.DEFAULT_MAX_OBJECTS["met"]))
+    types = F.OBJECT_TYPES[:-1]
+    objs = ak.concatenate([
+        _objects_of(events.electrons, "electron", types),
+        _objects_of(events.muons, "muon", types),
+        _objects_of(events.photons, "photon", types),
+        _objects_of(events.jets, "jet", types),
+    ], axis=1)
+    objs = objs[ak.argsort(objs.pt, axis=1, ascending=False, stable=True)]
+    x, mask = _pad(objs, F.names("met"), n_max)
+    cutflow = {p: {"events": n} for p, n in _counts_by_process(process).items()}
+    return Rows(x=x, mask=mask, y=_xy(events.gen_met), baseline=_xy(events.met),
+                weight=ak.to_numpy(events.weight), event_id=ak.to_numpy(events.event_id), process=process,
+                sub=np.zeros(len(events), dtype=np.int64), cutflow=cutflow)
+
+
+BUILDERS = {"sigbkg": build_sigbkg, "qg": build_qg, "met": build_met}
+
+
+# --------------------------------------------------------------------------------------- norm
+
+
+def compute_norm(x: np.ndarray, mask: np.ndarray, kinds: list[str]) -> dict[str, list[float]]:
+    """Masked per-feature mean/std over real objects; categorical features get mean 0, std 1."""
+    vals = x[mask].astype(np.float64)  # (n_objects, F)
+    if len(vals) == 0:
+        raise Fast2FullError("tensorize: no real objects in the train split to compute the normalisation")
+    mean, std = vals.mean(axis=0), vals.std(axis=0)
+    cat = np.array([k == "categorical" for k in kinds])
+    mean[cat], std[cat] = 0.0, 1.0
+    std[std <= 0] = 1.0
+    return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+
+
+def read_norm(path: str | Path, task: str) -> dict:
+    """Read a norm.json written by the source domain's tensorize and check it fits ``task``."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InputError(path, "normalisation file does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable JSON normalisation file ({exc})") from exc
+    if not isinstance(d, dict) or not {"mean", "std", "features"} <= set(d):
+        raise InputError(path, "normalisation file lacks keys mean/std/features")
+    if d["features"] != F.names(task):
+        raise InputError(path, f"normalisation features {d['features']} differ from task {task}'s "
+                               f"{F.names(task)}")
+    if len(d["mean"]) != len(d["features"]) or len(d["std"]) != len(d["features"]):
+        raise InputError(path, "normalisation mean/std lengths differ from the number of features")
+    return d
+
+
+# --------------------------------------------------------------------------------------- main
+
+
+def excluded_processes(config: dict, task: str) -> set[str]:
+    """Processes left out of ``task``: its exclude list plus every process/sample with role pileup."""
+    tcfg = config.get("tensors", {}).get("tasks", {}).get(task, {}) or {}
+    out = set(tcfg.get("exclude_processes", F.DEFAULT_EXCLUDE[task]))
+    for section in (config.get("processes", {}), config.get("opendata", {}).get("samples", {})):
+        out |= {p for p, c in section.items() if (c or {}).get("role") == "pileup"}
+    return out
+
+
+def _class_balance(y: np.ndarray, w: np.ndarray) -> dict:
+    n1 = int((y == 1).sum())
+    return {"counts": {"0": int(len(y) - n1), "1": n1},
+            "weighted": {"0": float(w[y != 1].sum()), "1": float(w[y == 1].sum())},
+            "fraction_1": float(n1 / len(y)) if len(y) else float("nan")}
+
+
+def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: str, domain: str,
+              norm_path: str | Path | None = None) -> dict:
+    """Write ``{outdir}/{train,val,test}.parquet`` (and ``norm.json`` for the source); return a summary.
+
+    Raises Fast2FullError/InputError (naming the files) for bad inputs or when no rows survive the
+    selection; nothing is written then.
+    """
+    if task not in BUILDERS:
+        raise Fast2FullError(f"tensorize: unknown task {task!r} (one of {sorted(BUILDERS)})")
+    tcfg = config.get("tensors", {})
+    task_cfg = tcfg.get("tasks", {}).get(task, {}) or {}
+    fractions = tcfg.get("split_fractions", {"train": 0.6, "val": 0.2, "test": 0.2})
+    norm = read_norm(norm_path, task) if norm_path is not None else None
+    names = ", ".join(str(p) for p in inputs)
+
+    events = read_objects(inputs)
+    events = objects.select(events, config.get("selection", {}))
+    process = ak.to_numpy(events.process).astype(str) if len(events) else np.zeros(0, dtype=str)
+    excl = excluded_processes(config, task)
+    keep = ~np.isin(process, list(excl))
+    if task == "qg":
+        keep &= ~ak.to_numpy(events.is_signal).astype(bool)
+    log.info("%s/%s: %d events read, %d after dropping processes %s", task, domain, len(events),
+             int(keep.sum()), sorted(excl) + (["signal"] if task == "qg" else []))
+    events, process = events[keep], process[keep]
+    if len(events) == 0:
+        raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} (no events of "
+                             f"the task's processes; excluded: {sorted(excl)})")
+
+    rows = BUILDERS[task](events, process, task_cfg)
+    for p, c in sorted(rows.cutflow.items()):
+        log.info("%s/%s cutflow %s: %s", task, domain, p, ", ".join(f"{k}={v}" for k, v in c.items()))
+    if len(rows.x) == 0:
+        raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} "
+                             f"(cutflow {rows.cutflow})")
+    proc_code = np.unique(rows.process, return_inverse=True)[1]
+    order = np.lexsort((rows.sub, rows.event_id, proc_code))
+    keys = np.stack([proc_code[order], rows.event_id[order], rows.sub[order]], axis=1)
+    n_dup = int((keys[1:] == keys[:-1]).all(axis=1).sum())
+    if n_dup:
+        log.warning("%s/%s: %d rows repeat a (process, event_id) of another row: the readers should give "
+                    "unique event IDs per process (the row order is then not canonical)", task, domain, n_dup)
+    split = split_index(rows.process, rows.event_id, fractions)[order]
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[order]
+
+    x, mask, y, base, w, eid, proc = (take(a) for a in (rows.x, rows.mask, rows.y, rows.baseline, rows.weight,
+                                                        rows.event_id, rows.process))
+    norm_domain = domain
+    if norm is None:
+        tr = split == 0
+        if not tr.any():
+            raise Fast2FullError(f"tensorize {task}/{domain}: the train split is empty (only {len(x)} rows in "
+                                 f"{names}); cannot compute the normalisation")
+        stats = compute_norm(x[tr], mask[tr], F.kinds(task))
+    else:
+        stats = {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
+        norm_domain = norm.get("domain", "unknown")
+
+    classification = task in F.LABELS
+    if classification and len(np.unique(y)) < 2:
+        log.warning("%s/%s: only one class (label %s) in %d rows; files are written anyway", task, domain,
+                    sorted(set(np.unique(y).tolist())), len(y))
+    base_meta = {
+        "task": task, "domain": domain,
+        "features": F.names(task), "units": F.units(task), "feature_kinds": F.kinds(task),
+        "targets": F.TARGETS[task], "target_units": F.TARGET_UNITS[task],
+        "labels": F.LABELS.get(task), "baseline": F.BASELINES[task],
+        "norm": {**stats, "domain": norm_domain},
+        "padding": {"value": PAD_VALUE, "where": "x slots with mask False; objects beyond max_objects "
+                                                  "are dropped (the lowest in the row's order)"},
+        "selection": config.get("selection", {}),
+        "task_config": task_cfg,
+        "excluded_processes": sorted(excl) + (["signal (is_signal)"] if task == "qg" else []),
+        "split_method": {"fractions": fractions, "hash": f"splitmix64(event_id ^ sha256({SPLIT_SALT!r}, process))"},
+        "cutflow": rows.cutflow,
+        "inputs": [Path(p).name for p in inputs],
+    }
+    summary: dict = {"task": task, "domain": domain, "rows": {}, "outdir": str(outdir)}
+    outdir = Path(outdir)
+    with contextlib.ExitStack() as stack:
+        for i, s in enumerate(SPLITS):
+            sel = split == i
+            if not sel.any():
+                log.warning("%s/%s: the %s split is empty", task, domain, s)
+            meta = {**base_meta, "split": s, "processes": _counts_by_process(proc, sel)}
+            if classification:
+                meta["class_balance"] = _class_balance(y[sel], w[sel])
+            tmp = stack.enter_context(atomic_output(outdir / f"{s}.parquet"))
+            tensorio.write(tmp, x=x[sel], mask=mask[sel], y=y[sel], baseline=base[sel], weight=w[sel],
+                           event_id=eid[sel], meta=meta)
+            summary["rows"][s] = int(sel.sum())
+            log.info("%s/%s %s: %d rows%s", task, domain, s, int(sel.sum()),
+                     f", class balance {meta['class_balance']['counts']}" if classification else "")
+        if norm is None:
+            tmp = stack.enter_context(atomic_output(outdir / "norm.json"))
+            tmp.write_text(json.dumps({"task": task, "domain": domain, "features": F.names(task),
+                                       "kinds": F.kinds(task), **stats}, indent=1) + "\n")
+    summary["norm"] = stats
+    return summary
+
+
+# --------------------------------------------------------------------------------------- synthetic
+
+
+def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None = None,
+                      first_id: int = 0) -> ak.Array:
+    """A small synthetic objects array (for tests and benchmarks; not physics).
+
+    ttbar-like processes get more jets and b-tags and one lepton more often; jets carry random light
+    quark / gluon / b flavours.
+    """
+    rng = np.random.default_rng(stable_hash64("synthetic", process, seed))
+    sig = process == "ttbar" if is_signal is None else is_signal
+    nj = rng.poisson(6.0 if sig else 3.0, n)
+    ne = rng.binomial(1, 0.5, n) + rng.binomial(1, 0.05, n)
+    nm = rng.binomial(1, 0.5, n)
+    ng = rng.poisson(0.3, n)
+
+    def jag(counts, make):
+        tot = int(counts.sum())
+        return ak.unflatten(make(tot), counts)
+
+    def kin(counts, pt_scale):
+        return {"pt": jag(counts, lambda t: 20.0 + rng.exponential(pt_scale, t)),
+                "eta": jag(counts, lambda t: rng.uniform(-2.8, 2.8, t)),
+                "phi": jag(counts, lambda t: rng.uniform(-np.pi, np.pi, t))}
+
+    jets = {**kin(nj, 40.0), "mass": jag(nj, lambda t: rng.exponential(8.0, t)),
+            "btag": jag(nj, lambda t: rng.random(t) < (0.3 if sig else 0.08)),
+            "flavor": jag(nj, lambda t: rng.choice([0, 1, 2, 3, 4, 5, 21, -1, -2], t)),
+            "ntrk": jag(nj, lambda t: rng.poisson(12, t)),
+            "trk_width": jag(nj, lambda t: rng.exponential(0.08, t))}
+    lep = lambda c: {**kin(c, 30.0), "charge": jag(c, lambda t: rng.choice([-1, 1], t)),  # noqa: E731
+                     "rel_iso": jag(c, lambda t: rng.exponential(0.05, t))}
+    pho = {**kin(ng, 20.0), "rel_iso": jag(ng, lambda t: rng.exponential(0.05, t))}
+    met = {"met": rng.exponential(40.0, n), "phi": rng.uniform(-np.pi, np.pi, n)}
+    gen_met = {"met": met["met"] * rng.normal(1.0, 0.2, n).clip(0), "phi": met["phi"] + rng.normal(0, 0.2, n)}
+    return objects.build(event_id=np.arange(first_id, first_id + n), weight=np.ones(n), process=process,
+                         is_signal=np.full(n, sig), jets=jets, electrons=lep(ne), muons=lep(nm), photons=pho,
+                         met=met, gen_met=gen_met)

@@ -1,0 +1,289 @@
+"""Tensor schema (contract 3) built from objects: one schema per task across domains, splits, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from fast2full import features as F
+from fast2full import tensorio
+from fast2full.common import Fast2FullError, InputError
+from fast2full.tensorize import SPLITS, split_index, synthetic_objects, tensorize
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = list(F.TASKS)
+PROCESSES = ["ttbar", "wjets", "zjets", "dijet", "minbias"]
+N_EVENTS = 400
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def _write_domain(d: Path, seed: int) -> list[Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, p in enumerate(PROCESSES):
+        f = d / f"{p}.parquet"
+        ak.to_parquet(synthetic_objects(N_EVENTS, p, seed=seed * 10 + i), f)
+        out.append(f)
+    return out
+
+
+@pytest.fixture(scope="module")
+def synthetic_domains(tmp_path_factory) -> dict[str, list[Path]]:
+    """Objects files for three domains (different random content, same processes and event IDs)."""
+    base = tmp_path_factory.mktemp("objects")
+    return {d: _write_domain(base / d, seed) for seed, d in enumerate(["atlas_like", "cms_like", "atlas_fullsim"])}
+
+
+def _tensorize_all(domains: dict[str, list[Path]], outroot: Path, config: dict, task: str) -> dict[str, Path]:
+    names = list(domains)
+    src = names[0]
+    outs = {}
+    for d in names:
+        outs[d] = outroot / task / d
+        tensorize(domains[d], outs[d], config, task, d,
+                  norm_path=None if d == src else outroot / task / src / "norm.json")
+    return outs
+
+
+@pytest.fixture(scope="module")
+def synthetic_tensors(synthetic_domains, tmp_path_factory, config) -> dict[str, dict[str, Path]]:
+    out = tmp_path_factory.mktemp("tensors")
+    return {t: _tensorize_all(synthetic_domains, out, config, t) for t in TASKS}
+
+
+def _schema_signature(path: Path) -> tuple:
+    schema = pq.read_schema(path)
+    meta = tensorio.read_meta(path)
+    ts = tensorio.load(path, raw=True)
+    shapes = tuple(a.shape[1:] for a in (ts.x, ts.mask, ts.y, ts.baseline, ts.weight, ts.event_id))
+    fixed = {k: meta[k] for k in ("features", "units", "feature_kinds", "targets", "max_objects", "n_features",
+                                  "baseline", "labels", "norm")}
+    return (tuple((f.name, str(f.type)) for f in schema), sorted(meta), shapes, json.dumps(fixed, sort_keys=True))
+
+
+def _assert_same_schema(dirs: dict[str, Path]) -> None:
+    for s in SPLITS:
+        sigs = {d: _schema_signature(p / f"{s}.parquet") for d, p in dirs.items()}
+        first = next(iter(sigs.values()))
+        for d, sig in sigs.items():
+            assert sig == first, f"{d}/{s} schema differs from {next(iter(sigs))}"
+
+
+# ------------------------------------------------------------------------------------- schema
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_schema_identical_across_domains(synthetic_tensors, task):
+    dirs = synthetic_tensors[task]
+    _assert_same_schema(dirs)
+    src = dirs["atlas_like"]
+    norm = json.loads((src / "norm.json").read_text())
+    assert not (dirs["cms_like"] / "norm.json").exists()
+    for d in dirs.values():
+        meta = tensorio.read_meta(d / "train.parquet")
+        assert meta["norm"]["mean"] == norm["mean"] and meta["norm"]["domain"] == "atlas_like"
+        assert meta["max_objects"] == {"sigbkg": 12, "qg": 6, "met": 16}[task]
+        assert len(meta["features"]) == len(meta["units"]) == meta["n_features"]
+        assert ("class_balance" in meta) == (task != "met")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_source_normalisation_standardises_train(synthetic_tensors, task):
+    ts = tensorio.load(synthetic_tensors[task]["atlas_like"] / "train.parquet")
+    vals = ts.x[ts.mask]
+    for j, kind in enumerate(ts.meta["feature_kinds"]):
+        if kind == "continuous":
+            assert abs(vals[:, j].mean()) < 1e-3 and abs(vals[:, j].std() - 1) < 1e-3, ts.meta["features"][j]
+        else:
+            assert set(np.unique(vals[:, j])) <= {-1.0, 0.0, 1.0}
+    assert (ts.x[~ts.mask] == 0).all()
+
+
+# ------------------------------------------------------------------------------------- content
+
+
+def test_sigbkg_rows(synthetic_tensors, synthetic_domains, config):
+    ts = tensorio.load(synthetic_tensors["sigbkg"]["atlas_like"] / "train.parquet", raw=True)
+    f = ts.meta["features"]
+    # MET object first, then exactly one lepton, >= 4 jets, >= 1 b-tag
+    assert (ts.x[:, 0, f.index("is_met")] == 1).all()
+    lep = ((ts.x[:, :, f.index("is_electron")] + ts.x[:, :, f.index("is_muon")]) * ts.mask).sum(1)
+    assert (lep == 1).all()
+    assert ((ts.x[:, :, f.index("is_jet")] * ts.mask).sum(1) >= 4).all()
+    assert ((ts.x[:, :, f.index("btag")] * ts.mask).sum(1) >= 1).all()
+    assert set(ts.meta["processes"]) <= {"ttbar", "wjets", "zjets"}
+    assert set(np.unique(ts.y)) == {0.0, 1.0}
+    cb = ts.meta["class_balance"]["counts"]
+    assert cb["1"] == int(ts.y.sum()) and cb["0"] == int(len(ts) - ts.y.sum())
+    # MET slot equals the objects' reconstructed MET; baseline is HT >= the visible jets' pT sum
+    ev = ak.from_parquet(synthetic_domains["atlas_like"][PROCESSES.index("ttbar")])
+    sig = ts.event_id[ts.y == 1]
+    np.testing.assert_allclose(ts.x[ts.y == 1, 0, f.index("pt")], ak.to_numpy(ev.met.met)[sig], rtol=1e-6)
+    jet_pt = (ts.x[:, :, f.index("pt")] * ts.x[:, :, f.index("is_jet")] * ts.mask).sum(1)
+    assert (ts.baseline >= jet_pt - 1e-3).all()
+
+
+def test_qg_rows(synthetic_tensors):
+    ts = tensorio.load(synthetic_tensors["qg"]["atlas_like"] / "train.parquet", raw=True)
+    f = ts.meta["features"]
+    tagged = ts.x[:, :, f.index("is_tagged")]
+    assert (tagged[:, 0] == 1).all() and (tagged[:, 1:] == 0).all() and ts.mask[:, 0].all()
+    np.testing.assert_array_equal(ts.baseline, -ts.x[:, 0, f.index("ntrk")])
+    assert "ttbar" not in ts.meta["processes"] and "minbias" not in ts.meta["processes"]
+    # context jets are pT-ordered and the tagged jet appears once per row
+    ctx = np.where(ts.mask[:, 1:], ts.x[:, 1:, f.index("pt")], -1e9)
+    assert (np.diff(ctx, axis=1) <= 0).all()
+
+
+def test_met_rows(synthetic_tensors, synthetic_domains):
+    ts = tensorio.load(synthetic_tensors["met"]["atlas_like"] / "test.parquet", raw=True)
+    f = ts.meta["features"]
+    assert "is_met" not in f and ts.y.shape[1] == 2 and ts.baseline.shape[1] == 2
+    ev = ak.from_parquet(synthetic_domains["atlas_like"][PROCESSES.index("wjets")])
+    # rows are canonically ordered by (process, event_id): pick the wjets block
+    start = ts.meta["processes"]["dijet"] + ts.meta["processes"]["ttbar"]
+    blk = slice(start, start + ts.meta["processes"]["wjets"])
+    ids = ts.event_id[blk]
+    gm = ev.gen_met[ids]
+    np.testing.assert_allclose(ts.y[blk, 0], ak.to_numpy(gm.met * np.cos(gm.phi)), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.hypot(*ts.baseline[blk].T), ak.to_numpy(ev.met.met[ids]), rtol=1e-5)
+    pt = np.where(ts.mask, ts.x[:, :, f.index("pt")], -1e9)
+    assert (np.diff(pt, axis=1) <= 0).all()
+
+
+# ------------------------------------------------------------------------------------- splits
+
+
+def test_split_index_hash_properties():
+    ids = np.arange(200_000)
+    proc = np.array(["ttbar"] * len(ids))
+    fr = {"train": 0.6, "val": 0.2, "test": 0.2}
+    s = split_index(proc, ids, fr)
+    np.testing.assert_array_equal(s, split_index(proc, ids, fr))
+    np.testing.assert_allclose(np.bincount(s) / len(s), [0.6, 0.2, 0.2], atol=0.005)
+    # each row's split depends only on its own (process, event ID)
+    perm = np.random.default_rng(0).permutation(len(ids))
+    np.testing.assert_array_equal(split_index(proc[perm], ids[perm], fr), s[perm])
+    assert (split_index(np.array(["wjets"] * len(ids)), ids, fr) != s).mean() > 0.3
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_splits_disjoint_and_independent_of_file_order(synthetic_domains, synthetic_tensors, tmp_path, config,
+                                                       task):
+    files = synthetic_domains["cms_like"]
+    ref = synthetic_tensors[task]["cms_like"]
+    tensorize(files[::-1], tmp_path, config, task, "cms_like",
+              norm_path=synthetic_tensors[task]["atlas_like"] / "norm.json")
+    keys = []
+    for s in SPLITS:
+        a, b = tensorio.load(ref / f"{s}.parquet", raw=True), tensorio.load(tmp_path / f"{s}.parquet", raw=True)
+        np.testing.assert_array_equal(a.event_id, b.event_id)
+        np.testing.assert_array_equal(a.x, b.x)
+        keys.append(set(zip(_row_process(a), a.event_id.tolist())))
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert all(keys)
+
+
+def _row_process(ts) -> list[str]:
+    """Rows are in canonical (process name, event ID) order, so the per-process counts give each row's process."""
+    procs = ts.meta["processes"]
+    return np.repeat(sorted(procs), [procs[p] for p in sorted(procs)]).tolist()
+
+
+def test_same_event_same_split_in_every_domain(synthetic_tensors):
+    ids = {d: tensorio.load(p / "val.parquet", raw=True).event_id for d, p in synthetic_tensors["met"].items()}
+    sets = [set(v.tolist()) for v in ids.values()]
+    assert sets[0] == sets[1] == sets[2]
+
+
+def test_nested_subsets_of_a_tensor_file(synthetic_tensors):
+    ts = tensorio.load(synthetic_tensors["qg"]["cms_like"] / "train.parquet")
+    n = 100
+    small, big = ts.nested(n, seed=1), ts.nested(2 * n, seed=1)
+    assert len(small) == n and len(big) == 2 * n
+    np.testing.assert_array_equal(big.x[:n], small.x)
+    np.testing.assert_array_equal(big.event_id[:n], small.event_id)
+
+
+# ------------------------------------------------------------------------------------- errors
+
+
+def _no_outputs(d: Path) -> bool:
+    return not d.exists() or not any(d.iterdir())
+
+
+def test_missing_input_file(tmp_path, config, synthetic_domains):
+    missing = tmp_path / "nope.parquet"
+    with pytest.raises(InputError, match="nope.parquet.*does not exist"):
+        tensorize([synthetic_domains["atlas_like"][0], missing], tmp_path / "out", config, "met", "atlas_like")
+    assert _no_outputs(tmp_path / "out")
+
+
+def test_corrupt_and_foreign_parquet(tmp_path, config):
+    junk = tmp_path / "junk.parquet"
+    junk.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(InputError, match="junk.parquet.*not a readable parquet"):
+        tensorize([junk], tmp_path / "out", config, "met", "atlas_like")
+    foreign = tmp_path / "foreign.parquet"
+    ak.to_parquet(ak.Array({"a": [1, 2, 3]}), foreign)
+    with pytest.raises(InputError, match="foreign.parquet.*not an objects file"):
+        tensorize([foreign], tmp_path / "out", config, "met", "atlas_like")
+    assert _no_outputs(tmp_path / "out")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_no_rows_after_selection(tmp_path, config, synthetic_domains, task):
+    only_minbias = [synthetic_domains["atlas_like"][PROCESSES.index("minbias")]]
+    with pytest.raises(Fast2FullError, match=r"no rows after selection in .*minbias.parquet"):
+        tensorize(only_minbias, tmp_path / "out", config, task, "atlas_like")
+    assert _no_outputs(tmp_path / "out")
+
+
+def test_empty_objects_file(tmp_path, config):
+    from fast2full import objects
+
+    f = tmp_path / "empty.parquet"
+    ak.to_parquet(objects.empty(), f)
+    with pytest.raises(Fast2FullError, match="empty.parquet"):
+        tensorize([f], tmp_path / "out", config, "met", "atlas_like")
+
+
+def test_bad_norm_file(tmp_path, config, synthetic_domains, synthetic_tensors):
+    with pytest.raises(InputError, match="norm.json.*differ from task met"):
+        tensorize(synthetic_domains["cms_like"], tmp_path / "out", config, "met", "cms_like",
+                  norm_path=synthetic_tensors["qg"]["atlas_like"] / "norm.json")
+    with pytest.raises(InputError, match="missing.json.*does not exist"):
+        tensorize(synthetic_domains["cms_like"], tmp_path / "out", config, "met", "cms_like",
+                  norm_path=tmp_path / "missing.json")
+    assert _no_outputs(tmp_path / "out")
+
+
+def test_single_class_is_written_with_warning(tmp_path, config, synthetic_domains, caplog):
+    only_z = [synthetic_domains["atlas_fullsim"][PROCESSES.index("zjets")]]
+    norm = tmp_path / "norm.json"
+    norm.write_text(json.dumps({"features": F.names("sigbkg"), "mean": [0.0] * 13, "std": [1.0] * 13}))
+    with caplog.at_level(logging.WARNING, logger="fast2full"):
+        summary = tensorize(only_z, tmp_path / "out", config, "sigbkg", "atlas_fullsim", norm_path=norm)
+    assert "only one class" in caplog.text
+    meta = tensorio.read_meta(tmp_path / "out" / "train.parquet")
+    assert meta["class_balance"]["counts"]["1"] == 0
+    assert meta["class_balance"]["counts"]["0"] == summary["rows"]["train"] > 0
+
+
+def test_config_exclude_processes(tmp_path, config, synthetic_domains):
+    cfg = json.loads(json.dumps(config))
+    cfg["tensors"]["tasks"]["met"]["exclude_processes"] = ["minbias", "dijet", "zjets"]
+    tensorize(synthetic_domains["atlas_like"], tmp_path, cfg, "met", "atlas_like")
+    meta = tensorio.read_meta(tmp_path / "train.parquet")
+    assert set(meta["processes"]) == {"ttbar", "wjets"}
