@@ -63,6 +63,8 @@ def _as_jagged(values, dtype: str) -> ak.Array:
     arr = ak.Array(values)
     if ak.to_layout(arr).purelist_depth != 2:
         raise ObjectSchemaError(f"objects: expected one list per event, got type {arr.type}")
+    if isinstance(arr.type.content, ak.types.RegularType):  # e.g. from a 2-d numpy array
+        arr = ak.from_regular(arr, axis=1)
     if "unknown" in str(arr.type):  # all-empty lists
         return ak.enforce_type(arr, f"var * {dtype}")
     return ak.values_astype(arr, dtype)
@@ -86,12 +88,15 @@ def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, 
             raise ObjectSchemaError(f"objects.{name}: missing fields {sorted(missing)}")
         return ak.zip({k: np.asarray(d[k], dtype=spec[k]) for k in spec})
 
-    proc = process if not isinstance(process, str) else [process] * n
+    if isinstance(process, str):
+        proc = ak.from_numpy(np.full(n, process)) if n else ak.enforce_type(ak.Array([]), "string")
+    else:
+        proc = ak.enforce_type(ak.Array(list(process)), "string")
     out = ak.zip(
         {
             "event_id": np.asarray(event_id, dtype=np.int64),
             "weight": np.asarray(weight, dtype=np.float64),
-            "process": ak.enforce_type(ak.Array(list(proc)), "string"),
+            "process": proc,
             "is_signal": np.asarray(is_signal, dtype=bool) if np.ndim(is_signal) else np.full(n, bool(is_signal)),
             "jets": coll(jets, JET_FIELDS, "jets"),
             "electrons": coll(electrons, LEPTON_FIELDS, "electrons"),
@@ -108,7 +113,7 @@ def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, 
 
 def _leaf_dtype(arr: ak.Array) -> str:
     layout = ak.to_layout(arr)
-    while hasattr(layout, "content"):
+    while isinstance(getattr(layout, "content", None), ak.contents.Content):  # not a union's method
         if layout.parameter("__array__") == "string":
             return "string"
         layout = layout.content
@@ -118,18 +123,28 @@ def _leaf_dtype(arr: ak.Array) -> str:
 
 
 def check(events: ak.Array) -> None:
-    """Raise ObjectSchemaError unless ``events`` follows the objects contract exactly."""
+    """Raise ObjectSchemaError unless ``events`` follows the objects contract exactly: the fields,
+    their dtypes, collections as variable-length lists (``var *``, not regular), ``met``/``gen_met``
+    as plain records, and no option types (missing values) anywhere."""
     fields = set(events.fields)
     if fields != set(FIELDS):
         raise ObjectSchemaError(f"objects: fields {sorted(fields)} differ from the contract "
                                 f"{sorted(FIELDS)} (missing {sorted(set(FIELDS) - fields)}, "
                                 f"extra {sorted(fields - set(FIELDS))})")
+    type_str = str(events.type)
+    if "?" in type_str or "option[" in type_str:
+        raise ObjectSchemaError(f"objects: missing values (option types) are not allowed: {type_str}")
     for name, dt in SCALARS.items():
         got = _leaf_dtype(events[name])
         if got != dt:
             raise ObjectSchemaError(f"objects.{name}: dtype {got}, expected {dt}")
     for name, spec in {**COLLECTIONS, **RECORDS}.items():
         sub = events[name]
+        kind = type(sub.type.content)
+        want = ak.types.ListType if name in COLLECTIONS else ak.types.RecordType
+        if kind is not want:
+            raise ObjectSchemaError(f"objects.{name}: type {sub.type.content}, expected "
+                                    f"{'var * {...} (one list per event)' if name in COLLECTIONS else '{...}'}")
         if set(sub.fields) != set(spec):
             raise ObjectSchemaError(f"objects.{name}: fields {sorted(sub.fields)}, expected {sorted(spec)}")
         for f, dt in spec.items():
