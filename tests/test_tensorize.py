@@ -287,3 +287,40 @@ def test_config_exclude_processes(tmp_path, config, synthetic_domains):
     tensorize(synthetic_domains["atlas_like"], tmp_path, cfg, "met", "atlas_like")
     meta = tensorio.read_meta(tmp_path / "train.parquet")
     assert set(meta["processes"]) == {"ttbar", "wjets"}
+
+
+# ------------------------------------------------------------------------------------- CLI, figure
+
+
+def test_cli_tensorize_and_plot_features(synthetic_domains, tmp_path):
+    from fast2full.cli import main
+
+    out = tmp_path / "tensors"
+    inputs = [str(p) for p in synthetic_domains["atlas_like"]]
+    assert main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "qg", "--domain", "atlas_like",
+                 "--outdir", str(out / "atlas_like"), "--inputs", *inputs]) == 0
+    assert main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "qg", "--domain", "cms_like",
+                 "--norm", str(out / "atlas_like" / "norm.json"), "--outdir", str(out / "cms_like"),
+                 "--inputs", *[str(p) for p in synthetic_domains["cms_like"]]]) == 0
+    assert sorted(p.name for p in (out / "atlas_like").iterdir()) == ["norm.json", "test.parquet", "train.parquet",
+                                                                      "val.parquet"]
+    fig = tmp_path / "figures" / "features_qg.pdf"
+    assert main(["plot-features", "--task", "qg", "--out", str(fig), "--inputs",
+                 str(out / "cms_like" / "train.parquet"), str(out / "atlas_like" / "train.parquet")]) == 0
+    assert sorted(p.name for p in fig.parent.iterdir()) == ["features_qg.pdf", "features_qg.png"]
+    assert fig.read_bytes()[:4] == b"%PDF" and fig.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    # a wrong task for the files is a clear error, no figure
+    bad = tmp_path / "bad" / "features_met.pdf"
+    assert main(["plot-features", "--task", "met", "--out", str(bad), "--inputs",
+                 str(out / "cms_like" / "train.parquet")]) == 2
+    assert not bad.parent.exists() or not any(bad.parent.iterdir())
+
+
+def test_cli_bad_input_exit_code(tmp_path, capsys):
+    from fast2full.cli import main
+
+    missing = tmp_path / "gone.parquet"
+    rc = main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "met", "--domain", "atlas_like",
+               "--outdir", str(tmp_path / "out"), "--inputs", str(missing)])
+    assert rc == 2 and "gone.parquet: objects file does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
