@@ -1,0 +1,146 @@
+"""The manifest from atlasopenmagic (REST API on a local server, or a saved metadata file), the CLI
+round trip manifest -> fetch, and offline local files."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import socket
+
+import pytest
+from fakeportal import FakePortal
+
+from fast2full import opendata
+from fast2full.cli import main
+from fast2full.common import Fast2FullError, InputError
+
+NAME = "DAOD_PHYSLITE.37621409._000001.pool.root.1"
+DSID = 700322
+
+
+def base_config(**opendata_extra) -> dict:
+    od = {"release": "2024r-pp", "stream": False, "metadata_file": None, "retries": 2, "backoff_s": 0.01,
+          "timeout_s": 5.0,
+          "samples": {"zjets": {"dsid": DSID, "role": "background", "max_files": 1}}}
+    od.update(opendata_extra)
+    return {"opendata": od}
+
+
+@pytest.fixture()
+def portal(testdata, monkeypatch):
+    import atlasopenmagic.metadata as md
+
+    with FakePortal({NAME: testdata / "PHYSLITE_example.root"}) as p:
+        p.add_dataset(p.dataset_record(DSID, "Sh_2211_Zjets_test",
+                                       [p.file_url("drop", NAME), p.file_url("ok", NAME)]))
+        monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
+        monkeypatch.setattr(md, "API_BASE_URL", p.url)  # restored after the test
+        yield p
+
+
+def test_manifest_records_what_the_api_returned(portal):
+    m = opendata.build_manifest(base_config())
+    s = m["samples"]["zjets"]
+    assert m["release"] == "2024r-pp" and m["source"] == {"kind": "api", "url": portal.url}
+    assert s["dsid"] == DSID and s["role"] == "background"
+    assert s["cross_section_pb"] == pytest.approx(2221.2) and s["genFiltEff"] == pytest.approx(0.6899)
+    assert s["kFactor"] == pytest.approx(0.9751) and s["sumOfWeights"] == pytest.approx(2.68e9)
+    assert s["n_files_in_dataset"] == 2
+    assert [f["url"] for f in s["files"]] == [portal.file_url("drop", NAME)]  # max_files: 1
+    assert s["metadata"]["physics_short"] == "Sh_2211_Zjets_test"
+    assert ("GET", f"/metadata/2024r-pp/{DSID}", None) in portal.log
+
+
+def test_manifest_then_fetch_cli(portal, tmp_path, testdata, repo_root, monkeypatch):
+    import yaml
+
+    full = yaml.safe_load((repo_root / "config.yaml").read_text())
+    full.update(base_config())
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(full))
+    monkeypatch.chdir(repo_root)  # card paths in the config are relative to the project
+    man, saved = tmp_path / "results/opendata/manifest.json", tmp_path / "meta.json"
+    assert main(["manifest", "--config", str(cfg), "--out", str(man), "--save-metadata", str(saved)]) == 0
+    out = tmp_path / "results/opendata/files/zjets/0.root"
+    assert main(["fetch", "--manifest", str(man), "--sample", "zjets", "--index", "0", "--out", str(out)]) == 0
+    ref = (testdata / "PHYSLITE_example.root").read_bytes()
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(ref).hexdigest()
+    assert sum(1 for e in portal.log if e[1].startswith("/files/drop/")) == 2  # dropped once, resumed
+    # a wrong index is a clear error and writes nothing
+    bad = tmp_path / "results/opendata/files/zjets/5.root"
+    assert main(["fetch", "--manifest", str(man), "--sample", "zjets", "--index", "5", "--out", str(bad)]) == 2
+    assert not bad.exists()
+
+
+def test_offline_from_saved_metadata(portal, tmp_path, monkeypatch):
+    saved = tmp_path / "meta.json"
+    online = opendata.write_manifest(base_config(), tmp_path / "m1.json", save_metadata=saved)
+    assert str(DSID) in json.loads(saved.read_text())
+    # now the API is unreachable: the saved file must be enough
+    import atlasopenmagic.metadata as md
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("ATLAS_API_BASE_URL", dead)
+    monkeypatch.setattr(md, "API_BASE_URL", dead)
+    n_before = len(portal.log)
+    offline = opendata.build_manifest(base_config(metadata_file=str(saved)))
+    assert len(portal.log) == n_before  # no request at all
+    assert offline["source"] == {"kind": "metadata_file", "path": str(saved)}
+    assert offline["samples"]["zjets"]["files"] == online["samples"]["zjets"]["files"]
+    assert offline["samples"]["zjets"]["sumOfWeights"] == online["samples"]["zjets"]["sumOfWeights"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"samples": {"other": {"dsid": 123456, "role": "signal"}}}, "opendata sample 'other' .*123456"),
+    ({"metadata_file": "/nonexistent/meta.json"}, "opendata.metadata_file"),
+])
+def test_manifest_errors(portal, change, message):
+    with pytest.raises(Fast2FullError, match=message):
+        opendata.build_manifest(base_config(**change))
+
+
+def test_unreachable_api_explains_offline_use(monkeypatch):
+    import atlasopenmagic.metadata as md
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("ATLAS_API_BASE_URL", dead)
+    monkeypatch.setattr(md, "API_BASE_URL", dead)
+    # atlasopenmagic's own session retries connection errors with backoff: keep that quick here
+    monkeypatch.setattr(md, "_session", None)
+    with pytest.raises(Fast2FullError, match="opendata.local_files.zjets"):
+        opendata.build_manifest(base_config())
+
+
+def test_corrupt_metadata_file(tmp_path):
+    bad = tmp_path / "meta.json"
+    bad.write_text("[1, 2")
+    with pytest.raises(InputError, match="meta.json"):
+        opendata.build_manifest(base_config(metadata_file=str(bad)))
+
+
+@pytest.mark.parametrize("text, message", [("{", "not valid JSON"), ('{"version": 99}', "not a fast2full manifest")])
+def test_bad_manifest(tmp_path, text, message):
+    p = tmp_path / "manifest.json"
+    p.write_text(text)
+    with pytest.raises(InputError, match=message):
+        opendata.read_manifest(p)
+    with pytest.raises(InputError, match="manifest not found"):
+        opendata.read_manifest(tmp_path / "nope.json")
+
+
+def test_local_files(tmp_path):
+    d = tmp_path / "physlite"
+    d.mkdir()
+    for n in ("b.root", "a.root", "notes.txt"):
+        (d / n).write_text("x")
+    cfg = base_config(local_files={"zjets": str(d), "other": ["x/1.root", "x/2.root"], "single": "y.root"})
+    assert opendata.local_files_for(cfg, "zjets") == [str(d / "a.root"), str(d / "b.root")]
+    assert opendata.local_files_for(cfg, "other") == ["x/1.root", "x/2.root"]
+    assert opendata.local_files_for(cfg, "single") == ["y.root"]
+    assert opendata.local_files_for(cfg, "missing") is None
+    assert opendata.local_files_for(copy.deepcopy(base_config()), "zjets") is None
