@@ -1,3 +1,8 @@
+def feature_domains(task):
+    """Domains compared in the feature figure: all but those skipped for the task (training.skip)."""
+    return [d for d in DOMAINS if f"{task}/{d}" not in TR.get("skip", {})]
+
+
 rule tensorize_source:
     """Objects -> padded tensors for the source domain; fixes the normalisation (train split)."""
     input:
@@ -53,7 +58,7 @@ rule tensorize_target:
 rule plot_features:
     """Feature comparison across the three domains (paper figures 1-3)."""
     input:
-        lambda w: [f"{RESULTS}/tensors/{w.task}/{d}/train.parquet" for d in DOMAINS],
+        lambda w: [f"{RESULTS}/tensors/{w.task}/{d}/train.parquet" for d in feature_domains(w.task)],
     output:
         report(
             multiext(f"{RESULTS}/figures/features_{{task}}", ".pdf", ".png"),
