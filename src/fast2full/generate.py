@@ -1,0 +1,340 @@
+"""Contract 1 — **particles**: Pythia8 event generation, one parquet file per (process, chunk).
+
+Events come from ``pythia8mc.Pythia.nextBatch`` (whole events as awkward arrays, no per-particle
+Python); the record is pruned and written with :func:`awkward.to_parquet` (zstd) through
+:func:`fast2full.common.atomic_output`.  One event = one record:
+
+==========  ===========================================  =============================================
+field       type                                         meaning
+==========  ===========================================  =============================================
+event_id    int64                                        ``((stable_hash64(process) % 2**20) << 40)
+                                                         | (chunk << 24) | index_in_chunk``
+process     string                                       process name from the config (ttbar, ...)
+seed        int64                                        the chunk's Pythia ``Random:seed``
+weight      float64                                      Pythia event weight (1 for unweighted
+                                                         processes; 1/bias with
+                                                         ``PhaseSpace:bias2Selection``)
+sigma_pb    float64                                      Pythia's cross-section estimate for the
+                                                         chunk (``Info::sigmaGen``, mb -> pb), the
+                                                         same for every event of the chunk
+particles   var * {pid: int32, status: int32,            the pruned particle list (order of the
+                   px, py, pz, e, mass: float32,         Pythia record kept), momenta and masses in
+                   mother1: int32, mother2: int32}       GeV, Pythia status codes unchanged; mothers
+                                                         are indices into THIS list, -1 if absent
+                                                         or pruned
+==========  ===========================================  =============================================
+
+Kept particles (:func:`prune_mask`): every final-state particle (``status > 0``, neutrinos included,
+so true MET is their summed pT), the two beam protons (``status == -12``), the hard-process partons
+and their resonance decay products (``21 <= |status| <= 29``, flavours kept) and every copy of the
+heavy resonances t, W, Z (so the top decay chain t -> W b, W -> l nu is there for truth matching),
+and the c and b quarks as they enter hadronisation (``71 <= |status| <= 79``), so jets with heavy
+flavour from the shower (g -> b bbar) can be flavour-labelled.
+
+Cross-section normalisation: a weighted histogram of a chunk is normalised to picobarn by
+``sigma_pb / sum(weight)`` (Pythia's ``sigmaGen / weightSum``); for unweighted processes
+``sum(weight)`` is the event count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, stable_hash64
+
+log = logging.getLogger("fast2full.generate")
+
+#: Pythia's valid ``Random:seed`` range for an explicit seed (Pythia 8.3 manual, "Random Numbers").
+PYTHIA_SEED_MIN = 1
+PYTHIA_SEED_MAX = 900_000_000
+#: Pythia reports cross sections in millibarn.
+MB_TO_PB = 1.0e9
+#: Pythia status of the incoming beam particles.
+STATUS_BEAM = -12
+#: |status| range of the hard process (incoming, intermediate, outgoing, resonance decays).
+STATUS_HARD_MIN, STATUS_HARD_MAX = 21, 29
+#: |status| range of partons entering hadronisation (copies of the shower's final partons).
+STATUS_PREHAD_MIN, STATUS_PREHAD_MAX = 71, 79
+#: heavy-flavour quarks kept as they enter hadronisation (c, b), e.g. from gluon splitting.
+PDG_C, PDG_B = 4, 5
+HEAVY_QUARKS = (PDG_C, PDG_B)
+#: PDG IDs of the heavy resonances kept with all their copies: top, Z, W.
+PDG_TOP, PDG_Z, PDG_W = 6, 23, 24
+HEAVY_RESONANCES = (PDG_TOP, PDG_Z, PDG_W)
+#: event_id bit layout: process hash (20 bits) | chunk (16 bits) | index in chunk (24 bits).
+ID_PROCESS_BITS, ID_CHUNK_BITS, ID_INDEX_BITS = 20, 16, 24
+#: events asked of nextBatch per call (bounds memory: the full record is ~1600 particles/event).
+DEFAULT_BATCH = 100
+#: settings that silence Pythia's per-event listings (always applied, before the config's).
+QUIET_SETTINGS = (
+    "Next:numberShowEvent = 0",
+    "Next:numberShowInfo = 0",
+    "Next:numberShowProcess = 0",
+    "Next:numberShowLHA = 0",
+)
+
+PARTICLE_FIELDS = {"pid": "int32", "status": "int32", "px": "float32", "py": "float32",
+                   "pz": "float32", "e": "float32", "mass": "float32", "mother1": "int32",
+                   "mother2": "int32"}
+EVENT_FIELDS = {"event_id": "int64", "process": "string", "seed": "int64", "weight": "float64",
+                "sigma_pb": "float64", "particles": None}
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Everything that defines one generation chunk (and so its output, bit for bit)."""
+
+    process: str
+    chunk: int
+    n_events: int
+    seed: int
+    settings: tuple[str, ...]
+    max_abort_fraction: float
+
+
+# ---------------------------------------------------------------------------------------------
+# seeds, IDs and settings from the config
+# ---------------------------------------------------------------------------------------------
+
+def chunk_seed(global_seed: int, process: str, chunk: int) -> int:
+    """The Pythia ``Random:seed`` of a chunk: stable_hash64(global seed, process, chunk) mapped into
+    Pythia's valid range 1..900000000."""
+    return PYTHIA_SEED_MIN + stable_hash64(global_seed, process, chunk) % (PYTHIA_SEED_MAX - PYTHIA_SEED_MIN + 1)
+
+
+def all_chunk_seeds(config: dict[str, Any]) -> dict[tuple[str, int], int]:
+    """(process, chunk) -> seed for every chunk the config asks for."""
+    return {(proc, c): chunk_seed(config["seed"], proc, c)
+            for proc, pc in config["processes"].items() for c in range(pc["chunks"])}
+
+
+def check_unique_seeds(config: dict[str, Any]) -> None:
+    """Raise if two chunks of the config would share a Pythia seed (a hash collision; change the
+    global ``seed`` then)."""
+    seen: dict[int, tuple[str, int]] = {}
+    for key, s in all_chunk_seeds(config).items():
+        if s in seen:
+            raise Fast2FullError(
+                f"config key 'seed': chunks {seen[s][0]}/{seen[s][1]} and {key[0]}/{key[1]} would share "
+                f"the Pythia seed {s}; choose another global seed")
+        seen[s] = key
+
+
+def event_ids(process: str, chunk: int, n: int) -> np.ndarray:
+    """The contract's event IDs for the first ``n`` events of a chunk."""
+    if not 0 <= chunk < (1 << ID_CHUNK_BITS):
+        raise Fast2FullError(f"chunk index {chunk} out of range for event IDs (max {(1 << ID_CHUNK_BITS) - 1})")
+    if n > (1 << ID_INDEX_BITS):
+        raise Fast2FullError(f"{n} events per chunk exceed the event-ID limit of {1 << ID_INDEX_BITS}")
+    base = ((stable_hash64(process) % (1 << ID_PROCESS_BITS)) << (ID_CHUNK_BITS + ID_INDEX_BITS)) \
+        | (chunk << ID_INDEX_BITS)
+    return base | np.arange(n, dtype=np.int64)
+
+
+def chunk_spec(config: dict[str, Any], process: str, chunk: int) -> ChunkSpec:
+    """Build the chunk's settings: quiet output, generation.common_settings, Beams:eCM, the process's
+    own settings, then the seed (last, so a process cannot override it)."""
+    procs = config.get("processes", {})
+    if process not in procs:
+        raise Fast2FullError(f"config key 'processes': unknown process '{process}' "
+                             f"(known: {', '.join(sorted(procs))})")
+    pc = procs[process]
+    if not 0 <= chunk < pc["chunks"]:
+        raise Fast2FullError(f"config key 'processes.{process}.chunks': chunk {chunk} out of range "
+                             f"0..{pc['chunks'] - 1}")
+    gen = config["generation"]
+    seed = chunk_seed(config["seed"], process, chunk)
+    settings = (*QUIET_SETTINGS, *gen.get("common_settings", []),
+                f"Beams:eCM = {float(gen['sqrt_s_gev'])!r}", *pc["settings"],
+                "Random:setSeed = on", f"Random:seed = {seed}")
+    return ChunkSpec(process=process, chunk=chunk, n_events=int(pc["events_per_chunk"]), seed=seed,
+                     settings=settings, max_abort_fraction=float(gen.get("max_abort_fraction", 0.05)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pythia
+# ---------------------------------------------------------------------------------------------
+
+def make_pythia(settings: tuple[str, ...] | list[str], process: str = "?"):
+    """A configured and initialised ``pythia8mc.Pythia`` and its ``ResonanceDecayFilterHook``.
+
+    The hook is always attached (it does nothing unless ``ResonanceDecayFilter:filter = on``), so
+    the ``ResonanceDecayFilter:*`` settings are available to every process.  A rejected setting or
+    a failed ``init()`` raises Fast2FullError naming the process and the setting.
+    """
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    hook = pythia8mc.ResonanceDecayFilterHook(pythia.settings)  # registers ResonanceDecayFilter:*
+    if not pythia.setUserHooksPtr(hook):
+        raise Fast2FullError(f"process '{process}': could not attach Pythia's ResonanceDecayFilterHook")
+    for s in settings:
+        if not pythia.readString(s):
+            raise Fast2FullError(f"process '{process}': Pythia rejected the setting '{s}'")
+    if not pythia.init():
+        raise Fast2FullError(f"process '{process}': Pythia init() failed with the settings "
+                             f"{list(settings)} (see the PYTHIA Error lines above)")
+    return pythia, hook
+
+
+def prune_mask(pid: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """Which particles of the (flat) Pythia record to keep: final state, beams, hard process,
+    t/W/Z copies, c/b quarks entering hadronisation."""
+    abs_status = np.abs(status)
+    abs_pid = np.abs(pid)
+    return ((status > 0) | (status == STATUS_BEAM)
+            | ((abs_status >= STATUS_HARD_MIN) & (abs_status <= STATUS_HARD_MAX))
+            | np.isin(abs_pid, HEAVY_RESONANCES)
+            | (np.isin(abs_pid, HEAVY_QUARKS)
+               & (abs_status >= STATUS_PREHAD_MIN) & (abs_status <= STATUS_PREHAD_MAX)))
+
+
+def prune_events(prt: ak.Array) -> ak.Array:
+    """Full nextBatch particle records -> the contract's pruned particle lists, vectorised.
+
+    Mother indices (Pythia: 0 = none, pointing into the full record) are remapped to indices in
+    the pruned list; a pruned mother becomes -1.
+    """
+    counts = ak.to_numpy(ak.num(prt, axis=1)).astype(np.int64)
+    flat = ak.flatten(prt, axis=1)
+    pid = ak.to_numpy(flat.id)
+    status = ak.to_numpy(flat.status)
+    keep = prune_mask(pid, status)
+
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    event_of = np.repeat(np.arange(len(counts)), counts)
+    # new index of every particle within its event's pruned list (valid where keep)
+    kept_before_event = np.zeros(len(counts) + 1, dtype=np.int64)
+    kept_per_event = np.bincount(event_of[keep], minlength=len(counts))
+    np.cumsum(kept_per_event, out=kept_before_event[1:])
+    new_index = np.cumsum(keep) - 1 - kept_before_event[event_of]
+
+    def remap(mother: np.ndarray) -> np.ndarray:
+        mother = mother.astype(np.int64)
+        glob = starts[event_of] + mother
+        ok = mother > 0  # index 0 is Pythia's "system" entry: no mother
+        glob = np.where(ok, glob, 0)
+        ok &= keep[glob]
+        return np.where(ok, new_index[glob], -1).astype(np.int32)
+
+    m1 = remap(ak.to_numpy(flat.mother1))[keep]
+    m2 = remap(ak.to_numpy(flat.mother2))[keep]
+    # Pythia's mother2 == mother1 or 0 means "one mother": store -1 then
+    m2 = np.where(m2 == m1, -1, m2).astype(np.int32)
+    p = flat.p
+    cols = {
+        "pid": pid[keep].astype(np.int32),
+        "status": status[keep].astype(np.int32),
+        "px": ak.to_numpy(p.px)[keep].astype(np.float32),
+        "py": ak.to_numpy(p.py)[keep].astype(np.float32),
+        "pz": ak.to_numpy(p.pz)[keep].astype(np.float32),
+        "e": ak.to_numpy(p.e)[keep].astype(np.float32),
+        "mass": ak.to_numpy(flat.m)[keep].astype(np.float32),
+        "mother1": m1,
+        "mother2": m2,
+    }
+    return ak.unflatten(ak.zip(cols, depth_limit=1), kept_per_event)
+
+
+def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH) -> ak.Array:
+    """Run Pythia for one chunk and return the contract-1 event records.
+
+    Aborted events (``Pythia::next`` returned false; nextBatch "skip" mode drops them) are replaced
+    until ``n_events`` are accepted; more than ``max_abort_fraction * n_events`` aborts raise.
+    """
+    pythia, hook = make_pythia(spec.settings, spec.process)
+    max_aborts = spec.max_abort_fraction * spec.n_events
+    parts: list[ak.Array] = []
+    weights: list[np.ndarray] = []
+    accepted = aborted = 0
+    progress = Progress(spec.n_events, what="events", logger=log)
+    while accepted < spec.n_events:
+        ask = min(batch, spec.n_events - accepted)
+        events = pythia.nextBatch(ask, "skip")
+        got = len(events)
+        aborted += ask - got
+        if aborted > max_aborts:
+            raise Fast2FullError(
+                f"process '{spec.process}' chunk {spec.chunk}: {aborted} aborted events after "
+                f"{accepted + got} accepted, more than generation.max_abort_fraction = "
+                f"{spec.max_abort_fraction} of {spec.n_events}")
+        if got:
+            parts.append(prune_events(events.prt))
+            # group weight 0 is the nominal event weight (bias2Selection weight included)
+            weights.append(ak.to_numpy(events.info.weights[:, 0]).astype(np.float64))
+        accepted += got
+        progress.update(got)
+    progress.done()
+    sigma_pb = float(pythia.infoPython().sigmaGen()) * MB_TO_PB
+    if pythia.flag("ResonanceDecayFilter:filter"):
+        # Vetoed decay chains are redone for the same hard process, so sigmaGen does not include
+        # the filter: scale it by the fraction of decay chains that passed (every accepted or
+        # later-aborted event passed once; the hook counts every chain it was shown).
+        tries = hook.returnCounter()
+        efficiency = (accepted + aborted) / tries if tries else 1.0
+        log.info("resonance-decay filter efficiency %.4f (%d decay chains tried)", efficiency, tries)
+        sigma_pb *= efficiency
+    if aborted:
+        log.warning("process %s chunk %d: %d aborted events replaced", spec.process, spec.chunk, aborted)
+    particles = ak.concatenate(parts) if len(parts) > 1 else parts[0]
+    n = spec.n_events
+    weight = np.concatenate(weights)
+    return ak.zip({
+        "event_id": event_ids(spec.process, spec.chunk, n),
+        "process": np.full(n, spec.process, dtype=object).astype(str),
+        "seed": np.full(n, spec.seed, dtype=np.int64),
+        "weight": weight,
+        "sigma_pb": np.full(n, sigma_pb, dtype=np.float64),
+        "particles": particles,
+    }, depth_limit=1)
+
+
+def write_particles(events: ak.Array, path: str | os.PathLike) -> None:
+    """Write contract-1 events atomically as zstd parquet."""
+    with atomic_output(path) as tmp:
+        ak.to_parquet(events, tmp, compression="zstd")
+
+
+def run_generate(config: dict[str, Any], process: str, chunk: int, out: str | os.PathLike,
+                 batch: int = DEFAULT_BATCH) -> Path:
+    """Generate one chunk of the config and write it to ``out`` (atomically)."""
+    check_unique_seeds(config)
+    spec = chunk_spec(config, process, chunk)
+    log.info("generating %s chunk %d: %d events, seed %d", process, chunk, spec.n_events, spec.seed)
+    events = generate_chunk(spec, batch=batch)
+    write_particles(events, out)
+    size = Path(out).stat().st_size
+    log.info("wrote %s: %d events, %.1f kB/event", out, len(events), size / 1e3 / max(len(events), 1))
+    return Path(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+
+def read_particles(path: str | os.PathLike) -> ak.Array:
+    """Read a generation parquet file; a missing, truncated or corrupt file, or one that does not
+    hold contract 1, raises InputError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "generation file not found")
+    try:
+        events = ak.from_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise InputError(path, f"not a readable parquet file ({type(exc).__name__}: {exc})") from exc
+    missing = [f for f in EVENT_FIELDS if f not in events.fields]
+    if missing:
+        raise InputError(path, f"not a fast2full particles file: missing fields {missing}")
+    pfields = ak.fields(events.particles)
+    missing = [f for f in PARTICLE_FIELDS if f not in pfields]
+    if missing:
+        raise InputError(path, f"not a fast2full particles file: missing particle fields {missing}")
+    return events
