@@ -1,0 +1,203 @@
+"""The aggregate stage on synthetic metrics.json sets: tables, factors, summary, figures, errors."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fast2full.aggregate import aggregate, curve_points, expected_combinations, load_metrics
+from fast2full.cli import main
+from fast2full.common import Fast2FullError, InputError
+
+#: effective-size multiplier per mode: a fine-tuned model at n performs like scratch at SHIFT * n
+SHIFT = {"scratch": 1.0, "finetune": 2.0, "freeze": 1.5, "dann": 3.0}
+SEED_OFFSET = 0.002
+BASELINE = {"auc": 0.70, "met_resolution": 30.0}
+
+
+def auc(n: float) -> float:
+    return 0.55 + 0.03 * math.log(n)
+
+
+def resolution(n: float) -> float:
+    return 40.0 - 2.0 * math.log(n)
+
+
+def _record(task, arch, target, mode, size, seed, n_eff, n_train=None):
+    metric = "met_resolution" if task == "met" else "auc"
+    v = (resolution if task == "met" else auc)(n_eff) + SEED_OFFSET * (2 * seed - 1)
+    fpr = np.linspace(0.0, 1.0, 11)
+    steps = 10 * (size if isinstance(size, int) else 1000)
+    return {
+        "task": task, "arch": arch, "target": target, "mode": mode, "size": size,
+        "n_train": n_train if n_train is not None else (size if size != "all" else 5000),
+        "capped": n_train is not None, "seed": seed, "metric": metric,
+        "test_auc": None if metric != "auc" else v,
+        "roc": None if metric != "auc" else {"fpr": fpr.tolist(), "tpr": (fpr ** ((1 - v) / v)).tolist()},
+        "test_loss": 1.0 / (1.0 + n_eff), "val_loss": 1.0 / (1.0 + n_eff),
+        "met_resolution": v if metric == "met_resolution" else None,
+        "baseline": {"name": "cut-based", "test_auc": BASELINE["auc"] if metric == "auc" else None,
+                     "met_resolution": BASELINE["met_resolution"] if metric != "auc" else None},
+        "lr": 1e-3, "epochs": 5, "steps": steps, "steps_total": steps + (0 if mode == "scratch" else 5000),
+        "n_params": 1234, "wall_time_s": 1.0, "device": "cpu", "pretrained_from": None, "model_size": "small",
+    }
+
+
+def write_metrics(root: Path, config: dict, drop: set[tuple] = frozenset(), cap: int | None = None) -> list[str]:
+    """A full synthetic training grid for ``config``; ``drop``: (task, arch, target, mode) left out."""
+    tr = config["training"]
+    paths = []
+
+    def put(rec):
+        d = root / rec["task"] / rec["arch"] / rec["target"] / rec["mode"] / f"n{rec['size']}" / f"seed{rec['seed']}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "metrics.json").write_text(json.dumps(rec))
+        paths.append(str(d / "metrics.json"))
+
+    for task in tr["tasks"]:
+        for arch in tr["archs"]:
+            for seed in tr["seeds"]:
+                put(_record(task, arch, config["domains"]["source"], "pretrain", "all", seed, 5000))
+            for target in tr["targets"][task]:
+                if f"{task}/{target}" in tr.get("skip", {}):
+                    continue
+                for seed in tr["seeds"]:
+                    put(_record(task, arch, target, "zeroshot", 0, seed, 12))
+                for mode in tr["modes"]:
+                    if (task, arch, target, mode) in drop:
+                        continue
+                    for size in tr["sizes"]:
+                        n_train = min(size, cap) if cap is not None and size > cap else None
+                        n = n_train or size
+                        for seed in tr["seeds"]:
+                            put(_record(task, arch, target, mode, size, seed, SHIFT[mode] * n, n_train))
+    return paths
+
+
+@pytest.fixture
+def small_config(repo_root, tmp_path):
+    config = yaml.safe_load((repo_root / "config.yaml").read_text())
+    config["training"].update({
+        "tasks": ["sigbkg", "met"], "archs": ["dnn"], "modes": ["scratch", "finetune", "freeze"],
+        "targets": {"sigbkg": ["cms_like", "atlas_fullsim"], "met": ["cms_like", "atlas_fullsim"]},
+        "skip": {"sigbkg/atlas_fullsim": "no ttbar signal in the PHYSLITE example"},
+        "sizes": [30, 100, 300], "seeds": [0, 1],
+    })
+    config["aggregate"] = {"bootstrap": 50, "saturation_sigma": 1.0, "confidence": 0.68, "compare_size": 100}
+    path = tmp_path / "config.yaml"
+    for det in config["detectors"].values():  # the config is read from tmp_path: absolute card paths
+        det["card"] = str(repo_root / det["card"])
+    path.write_text(yaml.safe_dump(config))
+    return config, path
+
+
+def test_cli_writes_every_output(small_config, tmp_path):
+    config, cfg_path = small_config
+    metrics = write_metrics(tmp_path / "train", config)
+    summary, figures = tmp_path / "summary", tmp_path / "figures"
+    rc = main(["aggregate", "--config", str(cfg_path), "--summary-dir", str(summary), "--figure-dir",
+               str(figures), "--metrics", *metrics])
+    assert rc == 0
+    for name in ("metrics.parquet", "metrics.csv", "curves.csv", "reduction_factors.csv", "summary.md"):
+        assert (summary / name).stat().st_size > 0, name
+    table = pd.read_parquet(summary / "metrics.parquet")
+    assert len(table) == len(metrics) == len(pd.read_csv(summary / "metrics.csv"))
+    factors = pd.read_csv(summary / "reduction_factors.csv")
+    combos = expected_combinations(config)
+    assert len(combos) == 9  # sigbkg x cms_like + met x 2 targets, x 3 modes
+    assert list(zip(factors.task, factors.arch, factors.target, factors["mode"])) == combos
+    # the synthetic fine-tuned curve is scratch shifted by exactly 2x in n
+    ft = factors[(factors["mode"] == "finetune")]
+    np.testing.assert_allclose(ft["factor_n30"], 2.0, rtol=1e-6)
+    np.testing.assert_allclose(ft["factor_n100"], 2.0, rtol=1e-6)
+    assert (ft["factor_n300_bound"] == "lower").all()  # 2 x 300 is beyond the scratch range
+    fr = factors[(factors["mode"] == "freeze")]
+    np.testing.assert_allclose(fr["factor_n30"], 1.5, rtol=1e-6)
+    assert (factors.loc[factors["mode"] == "scratch", "factor_n30_display"] == "reference").all()
+    md = (summary / "summary.md").read_text()
+    assert "no ttbar signal in the PHYSLITE example" in md
+    assert "Matched-size data-reduction factor" in md and "Paper factor" in md
+    expected_figs = {f"curve_{t}_dnn_{g}" for t, g in [("sigbkg", "cms_like"), ("met", "cms_like"),
+                                                       ("met", "atlas_fullsim")]}
+    expected_figs |= {s.replace("curve_", "compute_") for s in expected_figs}
+    expected_figs |= {"roc_sigbkg_dnn_cms_like", "modes_sigbkg_cms_like_n100", "modes_met_cms_like_n100",
+                      "modes_met_atlas_fullsim_n100"}
+    files = {p.name for p in figures.iterdir()}
+    assert files == {f"{s}.{ext}" for s in expected_figs for ext in ("pdf", "png")}
+    assert all((figures / f).stat().st_size > 0 for f in files)
+
+
+def test_missing_combination_gets_a_row(small_config, tmp_path):
+    config, _ = small_config
+    metrics = write_metrics(tmp_path / "train", config, drop={("met", "dnn", "cms_like", "freeze")})
+    table, _ = load_metrics(metrics)
+    from fast2full.aggregate import AggregateSettings, reduction_tables
+
+    factors, _ = reduction_tables(table, config, AggregateSettings(bootstrap=0))
+    row = factors[(factors.task == "met") & (factors.target == "cms_like") & (factors["mode"] == "freeze")]
+    assert row["status"].tolist() == ["missing"]
+    assert row["factor_n30_display"].tolist() == ["missing"]
+    assert len(factors) == len(expected_combinations(config))
+
+
+def test_capped_sizes_collapse_to_one_point(small_config, tmp_path):
+    config, _ = small_config
+    metrics = write_metrics(tmp_path / "train", config, cap=100)
+    table, _ = load_metrics(metrics)
+    pts = curve_points(table, "met", "dnn", "cms_like", "scratch")
+    assert pts.sizes.tolist() == [30.0, 100.0] and pts.x.tolist() == [30.0, 100.0]
+
+
+@pytest.mark.parametrize("content,cause", [
+    ("{not json", "not valid JSON"),
+    ('{"task": "qg"}', "missing key"),
+    ('[1, 2]', "JSON object"),
+])
+def test_bad_metrics_file_names_file_and_leaves_nothing(small_config, tmp_path, content, cause, capsys):
+    config, cfg_path = small_config
+    metrics = write_metrics(tmp_path / "train", config)
+    Path(metrics[3]).write_text(content)
+    with pytest.raises(InputError, match=cause) as exc:
+        load_metrics(metrics)
+    assert metrics[3] in str(exc.value)
+    summary, figures = tmp_path / "summary", tmp_path / "figures"
+    rc = main(["aggregate", "--config", str(cfg_path), "--summary-dir", str(summary), "--figure-dir",
+               str(figures), "--metrics", *metrics])
+    assert rc == 2
+    assert metrics[3] in capsys.readouterr().err
+    assert not figures.exists()
+    assert not summary.exists() or not any(summary.iterdir())
+
+
+def test_duplicate_results_are_an_error(small_config, tmp_path):
+    config, _ = small_config
+    metrics = write_metrics(tmp_path / "train", config)
+    dup = tmp_path / "copy" / "metrics.json"
+    dup.parent.mkdir()
+    dup.write_text(Path(metrics[5]).read_text())
+    with pytest.raises(Fast2FullError, match="duplicate result"):
+        load_metrics([*metrics, str(dup)])
+
+
+def test_unknown_mode_is_an_input_error(tmp_path):
+    rec = _record("qg", "dnn", "cms_like", "finetune", 30, 0, 30)
+    rec["mode"] = "transfer"
+    p = tmp_path / "metrics.json"
+    p.write_text(json.dumps(rec))
+    with pytest.raises(InputError, match="unknown mode"):
+        load_metrics([p])
+
+
+def test_aggregate_is_idempotent_over_existing_outputs(small_config, tmp_path):
+    config, _ = small_config
+    config = {**config, "training": {**config["training"], "tasks": ["met"],
+                                     "targets": {"met": ["cms_like"]}}}
+    metrics = write_metrics(tmp_path / "train", config)
+    for _ in range(2):  # the second run replaces the figure folder and the tables
+        out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
+    assert all(p.stat().st_size > 0 for p in out.values())
+    assert (tmp_path / "figures" / "curve_met_dnn_cms_like.png").is_file()
