@@ -1,0 +1,154 @@
+"""The LightningModule: one backbone, one task head, optionally a gradient-reversal domain head.
+
+* ``sigbkg`` / ``qg``: one logit, binary cross-entropy (label 1 = signal / quark).
+* ``met``: regression of the true MET (x, y); the net predicts the components in units of
+  :data:`MET_SCALE_GEV`, the loss is their mean squared error, :meth:`TaskModule.predict` returns GeV.
+* ``freeze``: the backbone's parameters are frozen (and kept in eval mode, so dropout is off); only
+  the head learns.
+* ``dann`` (Ganin et al., JMLR 17 (2016) 59, arXiv:1505.07818): the batch holds labelled target
+  events, labelled source events and unlabelled target events; the loss is the task loss on both
+  labelled sets plus a domain-classifier loss (source vs unlabelled target) whose gradient is reversed
+  into the backbone with the paper's schedule lambda(p) = 2 / (1 + exp(-10 p)) - 1, p = epoch progress.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+CLASSIFICATION_TASKS = ("sigbkg", "qg")
+REGRESSION_TASKS = ("met",)
+#: scale of the MET regression target: the net predicts (px, py) / MET_SCALE_GEV
+MET_SCALE_GEV = 100.0
+#: Ganin et al.'s schedule constant for the gradient-reversal coefficient
+DANN_GAMMA = 10.0
+
+
+def task_outputs(task: str) -> int:
+    if task in CLASSIFICATION_TASKS:
+        return 1
+    if task in REGRESSION_TASKS:
+        return 2
+    raise ValueError(f"unknown task {task!r}")
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, coeff: float) -> torch.Tensor:
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.coeff * grad, None
+
+
+def grad_reverse(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
+    """Identity forward, gradient times ``-coeff`` backward."""
+    return _GradReverse.apply(x, coeff)
+
+
+def _mlp_head(d_in: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_in), nn.ReLU(), nn.Linear(d_in, d_out))
+
+
+class TaskModule(pl.LightningModule):
+    """Backbone + task head (+ domain head for DANN) with one ``_common_step`` for every stage.
+
+    ``model_config`` (arch, model_size, n_features, max_objects, features, norm, ...) is stored in
+    the hyper-parameters so that :func:`fast2full.models.load_pretrained` can rebuild the backbone.
+    """
+
+    def __init__(self, backbone: nn.Module, task: str, lr: float = 1e-3, freeze_backbone: bool = False,
+                 dann: bool = False, dann_weight: float = 1.0, weight_decay: float = 0.0,
+                 model_config: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters(ignore=["backbone"])
+        self.backbone = backbone
+        self.task = task
+        self.is_classifier = task in CLASSIFICATION_TASKS
+        self.head = _mlp_head(backbone.embed_dim, task_outputs(task))
+        self.domain_head = _mlp_head(backbone.embed_dim, 1) if dann else None
+        self.lr, self.weight_decay = lr, weight_decay
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    # ---- inference -------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Raw head output: a logit (B,) for classification, (B, 2) MET / MET_SCALE_GEV for met."""
+        out = self.head(self.backbone(x, mask))
+        return out.squeeze(-1) if self.is_classifier else out
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, mask: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """Probabilities (classification) or MET (x, y) in GeV, in eval mode, batched."""
+        was_training = self.training
+        self.eval()
+        outs = []
+        dev = next(self.parameters()).device
+        for i in range(0, len(x), batch_size):
+            outs.append(self(x[i:i + batch_size].to(dev), mask[i:i + batch_size].to(dev)).float().cpu())
+        self.train(was_training)
+        out = torch.cat(outs) if outs else torch.empty((0,) if self.is_classifier else (0, 2))
+        return torch.sigmoid(out) if self.is_classifier else out * MET_SCALE_GEV
+
+    # ---- losses ----------------------------------------------------------------------------------
+    def task_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.is_classifier:
+            return F.binary_cross_entropy_with_logits(out, y)
+        return F.mse_loss(out, y / MET_SCALE_GEV)
+
+    def dann_coeff(self) -> float:
+        """lambda(p) = 2/(1+exp(-gamma p)) - 1 with p = epoch / max_epochs the training progress."""
+        trainer = self._trainer
+        if trainer is None or not trainer.max_epochs or trainer.max_epochs < 0:
+            return 1.0
+        p = min(self.current_epoch / trainer.max_epochs, 1.0)
+        return 2.0 / (1.0 + math.exp(-DANN_GAMMA * p)) - 1.0
+
+    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
+        if isinstance(batch, dict):  # DANN training batch
+            x, m, y = batch["target"]
+            loss = self.task_loss(self(x, m), y)
+            task_loss = loss
+            if self.domain_head is not None:
+                xs, ms, ys = batch["source"]
+                xu, mu, _ = batch["unlabelled"]
+                emb_s, emb_u = self.backbone(xs, ms), self.backbone(xu, mu)
+                out_s = self.head(emb_s)
+                loss_s = self.task_loss(out_s.squeeze(-1) if self.is_classifier else out_s, ys)
+                emb = grad_reverse(torch.cat([emb_s, emb_u]), self.dann_coeff())
+                d_label = torch.cat([torch.zeros(len(emb_s)), torch.ones(len(emb_u))]).to(emb)
+                d_loss = F.binary_cross_entropy_with_logits(self.domain_head(emb).squeeze(-1), d_label)
+                loss = task_loss + loss_s + self.hparams.dann_weight * d_loss
+                self.log(f"{stage}_domain_loss", d_loss, on_step=False, on_epoch=True, batch_size=len(d_label))
+                self.log(f"{stage}_source_loss", loss_s, on_step=False, on_epoch=True, batch_size=len(ys))
+            self.log(f"{stage}_loss", task_loss, on_step=False, on_epoch=True, prog_bar=False, batch_size=len(y))
+            return loss
+        x, m, y = batch
+        loss = self.task_loss(self(x, m), y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=False, batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "test")
+
+    def on_train_epoch_start(self) -> None:
+        if self.freeze_backbone:  # a frozen feature extractor: no dropout noise either
+            self.backbone.eval()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)

@@ -1,0 +1,145 @@
+"""Backbones, the task module and checkpoints: masks, freezing, gradient reversal, load_pretrained."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fast2full.common import InputError  # noqa: E402
+from fast2full.models import (  # noqa: E402
+    ARCHS, MODEL_SIZES, TaskModule, build_backbone, export_model, grad_reverse, load_pretrained, n_params,
+    save_checkpoint,
+)
+
+F, N = 5, 7
+
+
+def _batch(seed=0, b=6, n=N):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, n, F, generator=g)
+    mask = torch.rand(b, n, generator=g) > 0.4
+    mask[0] = False          # an event with no object
+    mask[1] = True           # an event with every slot filled
+    mask[2, :] = False
+    mask[2, 0] = True        # one object only
+    return x, mask
+
+
+def _module(arch, task, size="tiny", **kw):
+    torch.manual_seed(0)
+    return TaskModule(build_backbone(arch, F, N, size), task,
+                      model_config={"arch": arch, "model_size": size, "n_features": F, "max_objects": N,
+                                    "features": list("abcde"), "units": [""] * F}, **kw).eval()
+
+
+@pytest.mark.parametrize("task", ["sigbkg", "met"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_padding_values_change_nothing(arch, task):
+    m = _module(arch, task)
+    x, mask = _batch()
+    out = m(x, mask)
+    assert out.shape == ((6,) if task == "sigbkg" else (6, 2))
+    assert torch.isfinite(out).all()
+    x2 = x.clone()
+    x2[~mask] = torch.randn(int((~mask).sum()), F) * 100.0
+    torch.testing.assert_close(m(x2, mask), out)
+    # real values do matter
+    x3 = x.clone()
+    x3[1, 0] += 3.0
+    assert not torch.allclose(m(x3, mask)[1], out[1])
+
+
+@pytest.mark.parametrize("arch", ["gnn", "transformer"])
+def test_extra_padding_slots_change_nothing(arch):
+    """Set models do not depend on N: appending padded slots leaves the output unchanged."""
+    m = _module(arch, "qg")
+    x, mask = _batch()
+    xp = torch.cat([x, torch.randn(6, 3, F)], dim=1)
+    mp = torch.cat([mask, torch.zeros(6, 3, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(m(xp, mp), m(x, mask))
+
+
+@pytest.mark.parametrize("arch", ["gnn", "transformer"])
+def test_permutation_invariant(arch):
+    m = _module(arch, "met")
+    x, mask = _batch()
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(m(x[:, perm], mask[:, perm]), m(x, mask), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_model_sizes_grow(arch):
+    counts = [n_params(build_backbone(arch, F, N, s)) for s in MODEL_SIZES]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+
+
+def test_unknown_arch_and_size():
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_backbone("cnn", F, N)
+    with pytest.raises(ValueError, match="unknown model size"):
+        build_backbone("dnn", F, N, "huge")
+
+
+def test_grad_reverse():
+    x = torch.ones(3, requires_grad=True)
+    grad_reverse(x * 2.0, 0.5).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), -1.0))
+
+
+def test_freeze_leaves_backbone_unchanged():
+    m = _module("dnn", "sigbkg", freeze_backbone=True).train()
+    before = {k: v.clone() for k, v in m.backbone.state_dict().items()}
+    head_before = {k: v.clone() for k, v in m.head.state_dict().items()}
+    opt = m.configure_optimizers()
+    x, mask = _batch()
+    for _ in range(3):
+        opt.zero_grad()
+        m.task_loss(m(x, mask), (torch.arange(6) % 2).float()).backward()
+        opt.step()
+    for k, v in m.backbone.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert any(not torch.equal(v, head_before[k]) for k, v in m.head.state_dict().items())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_checkpoint_export_and_load(tmp_path, arch):
+    m = _module(arch, "met")
+    card = {"task": "met", "arch": arch, "model_size": "tiny", "source_domain": "atlas_like", "n_train": 10,
+            "inputs": {"features": list("abcde"), "units": [""] * F, "max_objects": N, "n_features": F},
+            "metrics": {"met_resolution": 12.5}}
+    ckpt = tmp_path / "model.ckpt"
+    save_checkpoint(m, ckpt, card)
+    out = export_model(ckpt, tmp_path / "published")
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "model.ckpt", "model_card.json"]
+    published = json.loads((out / "model_card.json").read_text())
+    assert published["arch"] == arch and published["source_domain"] == "atlas_like"
+    assert "met" in (out / "README.md").read_text()
+    x, mask = _batch()
+    for src in (ckpt, out):
+        loaded = load_pretrained(src)
+        assert not loaded.training
+        torch.testing.assert_close(loaded(x, mask), m(x, mask))
+        pred = loaded.predict(x, mask)
+        torch.testing.assert_close(pred, m(x, mask) * 100.0)
+    dann = load_pretrained(out, dann=True)
+    assert dann.domain_head is not None
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04garbage"])
+def test_bad_checkpoint(tmp_path, content):
+    p = tmp_path / "model.ckpt"
+    p.write_bytes(content)
+    with pytest.raises(InputError, match="model.ckpt"):
+        load_pretrained(p)
+    with pytest.raises(InputError, match="model.ckpt"):
+        export_model(p, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_probabilities():
+    m = _module("transformer", "qg")
+    x, mask = _batch()
+    p = m.predict(x, mask, batch_size=4).numpy()
+    assert p.shape == (6,) and np.all((p > 0) & (p < 1))
