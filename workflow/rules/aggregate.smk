@@ -3,17 +3,24 @@ rule aggregate_results:
     input:
         metrics=all_metrics(),
     output:
-        table=report(f"{RESULTS}/summary/metrics.csv", category="Tables"),
+        table=report(f"{RESULTS}/summary/metrics.csv", caption="../report/metrics_table.rst", category="Tables"),
         parquet=f"{RESULTS}/summary/metrics.parquet",
-        factors=report(f"{RESULTS}/summary/reduction_factors.csv", category="Tables"),
-        markdown=f"{RESULTS}/summary/summary.md",
+        curves=report(f"{RESULTS}/summary/curves.csv", caption="../report/curves_table.rst", category="Tables"),
+        factors=report(
+            f"{RESULTS}/summary/reduction_factors.csv",
+            caption="../report/reduction_factors.rst",
+            category="Tables",
+        ),
+        markdown=report(f"{RESULTS}/summary/summary.md", caption="../report/summary.rst", category="Tables"),
         figures=report(
             directory(f"{RESULTS}/figures/curves"),
             patterns=["{name}.png"],
+            caption="../report/figures.rst",
             category="Learning curves",
         ),
     params:
         config=CONFIGFILE,
+        summary_dir=f"{RESULTS}/summary",
     log:
         f"{LOGS}/aggregate.log",
     benchmark:
@@ -25,7 +32,7 @@ rule aggregate_results:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} aggregate --config {params.config} --summary-dir {RESULTS}/summary"
+        "fast2full --log {log} aggregate --config {params.config} --summary-dir {params.summary_dir}"
         " --figure-dir {output.figures} --metrics {input.metrics}"
 
 
