@@ -1,5 +1,13 @@
+def opendata_metadata_file(wildcards):
+    """The saved atlasopenmagic metadata file, when configured (offline nodes): an input, so editing it reruns."""
+    f = config.get("opendata", {}).get("metadata_file")
+    return [f] if f else []
+
+
 rule opendata_manifest:
     """Ask atlasopenmagic (or a saved metadata file) for the configured PHYSLITE samples."""
+    input:
+        opendata_metadata_file,
     output:
         config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json"),
     params:
