@@ -145,6 +145,17 @@ def test_track_variables_edge_cases():
     assert str(ntrk.type) == "2 * var * int32" and str(width.type) == "2 * var * float32"
 
 
+@pytest.mark.parametrize("n_jets, n_tracks", [(0, 0), (2, 0), (0, 3)])
+def test_track_variables_without_jets_or_tracks(n_jets, n_tracks):
+    from fast2full.readers.common import jet_track_variables
+
+    jets = ak.values_astype(ak.Array([[0.1] * n_jets, []]), np.float32)
+    trks = ak.values_astype(ak.Array([[2.0] * n_tracks, []]), np.float32)
+    ntrk, width = jet_track_variables(jets, jets, trks, trks, trks)
+    assert ntrk.tolist() == [[0] * n_jets, []] and width.tolist() == [[0.0] * n_jets, []]
+    assert str(width.type) == "2 * var * float32"
+
+
 def test_event_ids_complete_generation_ids():
     full = (123 << 40) | (3 << 24) | 7
     ids = event_ids(np.array([0, 1, full, (2 << 24) | 5]), "ttbar", chunk=4)
@@ -166,6 +177,21 @@ def test_chunk_from_file_stem(testdata, config, tmp_path):
     skim_delphes(str(src), str(tmp_path / "a.parquet"), config, "ttbar")
     ids = ak.to_numpy(ak.from_parquet(tmp_path / "a.parquet").event_id)
     assert np.all((ids >> 24) & 0xFFFF == 3)
+
+
+def test_flat_named_tree_reads_like_real_delphes(testdata, config, skims, tmp_path):
+    """A tree with leaves written flat (``Jet.PT``, as uproot writes them) gives the same objects."""
+    from fast2full.readers.delphes import BRANCHES
+
+    tree = uproot.open(testdata / "delphes_CMS_ttbar100.root")["Delphes"]
+    paths = {p.rsplit("/", 1)[-1]: p for p in tree.keys(recursive=True)}
+    raw = tree.arrays([paths[b] for bs in BRANCHES.values() for b in bs])
+    leaves = {b: raw[paths[b]] for bs in BRANCHES.values() for b in bs}
+    flat = tmp_path / "flat.root"
+    with uproot.recreate(flat) as f:
+        f.mktree("Delphes", {b: str(v.type.content) for b, v in leaves.items()}).extend(leaves)
+    skim_delphes(str(flat), str(tmp_path / "flat.parquet"), config, "ttbar", chunk=0)
+    assert ak.to_list(read_objects(tmp_path / "flat.parquet")) == ak.to_list(skims["CMS"])
 
 
 def test_background_process_is_not_signal(testdata, config, tmp_path):

@@ -52,9 +52,9 @@ def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, 
     keep = trk_pt > min(ntrk_pt_min, width_pt_min)
     trk = vector.zip({"pt": trk_pt[keep], "eta": trk_eta[keep], "phi": trk_phi[keep]})
     jet = vector.zip({"pt": ak.ones_like(jet_eta), "eta": jet_eta, "phi": jet_phi})
-    pairs = ak.cartesian({"jet": jet, "trk": trk}, axis=1, nested=True)  # event -> jet -> track
-    dr = pairs.jet.deltaR(pairs.trk)
-    pt = pairs.trk.pt
+    # event -> jet -> track by broadcasting (about twice as fast as ak.cartesian(nested=True) here)
+    dr = jet[:, :, np.newaxis].deltaR(trk[:, np.newaxis, :])
+    pt = ak.broadcast_arrays(trk.pt[:, np.newaxis, :], dr)[0]
     in_cone = dr < delta_r
     ntrk = ak.sum(in_cone & (pt > ntrk_pt_min), axis=2)
     w = ak.where(in_cone & (pt > width_pt_min), pt, 0.0)
