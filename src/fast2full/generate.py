@@ -244,13 +244,15 @@ def prune_events(prt: ak.Array) -> ak.Array:
     return ak.unflatten(ak.zip(cols, depth_limit=1), kept_per_event)
 
 
-def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH) -> ak.Array:
+def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None) -> ak.Array:
     """Run Pythia for one chunk and return the contract-1 event records.
 
     Aborted events (``Pythia::next`` returned false; nextBatch "skip" mode drops them) are replaced
     until ``n_events`` are accepted; more than ``max_abort_fraction * n_events`` aborts raise.
+    ``pythia``: an already initialised ``(Pythia, hook)`` pair from :func:`make_pythia` with
+    ``spec.settings`` (the benchmark times generation apart from init); by default one is made.
     """
-    pythia, hook = make_pythia(spec.settings, spec.process)
+    pythia, hook = pythia if pythia is not None else make_pythia(spec.settings, spec.process)
     max_aborts = spec.max_abort_fraction * spec.n_events
     parts: list[ak.Array] = []
     weights: list[np.ndarray] = []
