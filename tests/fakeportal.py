@@ -124,6 +124,13 @@ class FakePortal:
                     return self._file(parts[1], parts[2], rng, n)
                 return self._json({"detail": "Not Found"}, 404)
 
+            def do_HEAD(self) -> None:  # noqa: N802 (uproot/fsspec ask for the size first)
+                url = urlparse(self.path)
+                parts = url.path.strip("/").split("/")
+                if parts[:1] == ["files"] and len(parts) == 3:
+                    return self._file(parts[1], parts[2], None, 0)
+                return self._json({"detail": "Not Found"}, 404)
+
             def _file(self, fault: str, name: str, rng: str | None, n: int) -> None:
                 data = portal.files.get(name)
                 if data is None or fault == "missing":
@@ -134,26 +141,30 @@ class FakePortal:
                     data = b"<html><body>Please log in</body></html>"
                 if fault == "slow" and n == 1:
                     time.sleep(portal.stall_s)
-                start = 0
-                if rng and fault != "norange":
-                    start = int(rng.split("=")[1].split("-")[0])
+                start, stop, partial = 0, len(data), False
+                if rng and fault != "norange" and "," not in rng:  # one range; several: whole file
+                    first, _, last = rng.split("=")[1].partition("-")
+                    start, partial = int(first), True
+                    stop = min(int(last) + 1, len(data)) if last.strip() else len(data)
                     if start >= len(data):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(data)}")
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return None
-                body = data[start:]
-                self.send_response(206 if start else 200)
+                body = data[start:stop]
+                self.send_response(206 if partial else 200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Accept-Ranges", "bytes")
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                if partial:
+                    self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
                 if fault != "nodigest":
                     adler = zlib.adler32(data) ^ (0xFF if fault == "badsum" else 0)
                     self.send_header("Digest", f"adler32={adler & 0xFFFFFFFF:08x}")
                 self.end_headers()
+                if self.command == "HEAD":
+                    return None
                 if fault == "drop" and n == 1:
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()

@@ -127,3 +127,26 @@ def test_checksum_helpers(physlite):
     assert Checksum.parse("ADLER32:0A1B2C3D") == Checksum("adler32", "0a1b2c3d")
     with pytest.raises(Exception, match="unknown checksum"):
         Checksum.parse("crc99:12")
+
+
+def test_stream_skim_reads_the_url(portal, tmp_path):
+    """opendata.stream: uproot reads the remote file by byte ranges, no download."""
+    import awkward as ak
+
+    from fast2full import objects
+    from fast2full.common import InputError
+    from fast2full.readers.physlite import skim_physlite
+
+    cfg = {"selection": {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
+                         "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
+                         "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
+                         "photons": {"pt_min": 20.0, "abs_eta_max": 2.37}},
+           "opendata": {"timeout_s": 10.0, "samples": {"z": {"dsid": 700322, "role": "background"}}}}
+    out = tmp_path / "stream.parquet"
+    assert skim_physlite(portal.file_url("ok", NAME), str(out), cfg, "z") == 100
+    objects.check(ak.from_parquet(out))
+    assert all(rng is not None for _, path, rng in portal.log if path.startswith("/files/"))  # ranges only
+    missing = tmp_path / "missing.parquet"
+    with pytest.raises(InputError, match="missing"):
+        skim_physlite(portal.file_url("missing", NAME), str(missing), cfg, "z")
+    assert not missing.exists()
