@@ -315,3 +315,18 @@ def test_read_particles_missing_and_wrong_schema(tmp_path):
     ak.to_parquet(ak.Array({"x": [1, 2, 3]}), other)
     with pytest.raises(InputError, match="missing fields"):
         gen.read_particles(other)
+
+
+def test_paper_config_is_valid_and_same_physics(config, repo_root):
+    paper = load_config(repo_root / "config.paper.yaml", base_dir=repo_root)
+    assert paper["generation"] == config["generation"]
+    assert paper["processes"].keys() == config["processes"].keys()
+    for name, pc in paper["processes"].items():
+        small = config["processes"][name]
+        assert pc["settings"] == small["settings"] and pc.get("role") == small.get("role")
+        assert pc["events_per_chunk"] * pc["chunks"] > small["events_per_chunk"] * small["chunks"]
+    sizes = paper["training"]["sizes"]
+    assert sizes == sorted(sizes) and len(paper["training"]["seeds"]) == 5
+    ratios = np.array(sizes[1:]) / np.array(sizes[:-1])
+    assert np.all((ratios > 2) & (ratios < 4))  # log-spaced
+    gen.check_unique_seeds(paper)
