@@ -131,10 +131,15 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "lightning",
                  "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # our loaders index in-memory tensors: worker processes would only add start-up cost
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    # a DataLoader over a BatchSampler has batch_size=None: Lightning cannot infer it for its bookkeeping
-    warnings.filterwarnings("ignore", message=r".*Trying to infer the `batch_size`.*")
+
+
+#: Lightning warnings that do not apply here (matched by message, only around our own fits)
+_IGNORED_WARNINGS = (
+    r".*does not have many workers.*",  # in-memory tensors: worker processes only add start-up cost
+    r".*Trying to infer the `batch_size`.*",  # batches are tuples of tensors; sizes are passed to log()
+    r"The `srun` command is available on your system but is not used.*",  # one process, one device
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning 2.6 vs torch 2.13 pytree (FutureWarning)
+)
 
 
 def set_threads(threads: int) -> None:
@@ -244,27 +249,38 @@ def _best_state_callback():
     return BestState()
 
 
-def fit(module, datamodule, *, max_epochs: int, patience: int, log_dir: Path, lr: float,
-        accelerator: str = "auto") -> FitResult:
-    """Train ``module`` with early stopping on ``val_loss``; restore and return its best-epoch weights."""
-    import lightning.pytorch as pl
-    import torch
+def _trainer(pl, accelerator: str, max_epochs: int, patience: int, best, log_dir: Path, version: str, cpu: bool):
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.plugins.environments import LightningEnvironment
 
-    version = f"lr{lr:g}"
-    shutil.rmtree(log_dir / version, ignore_errors=True)
-    best = _best_state_callback()
-    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    trainer = pl.Trainer(
+    return pl.Trainer(
         accelerator=accelerator, devices=1, max_epochs=max_epochs,
         callbacks=[EarlyStopping("val_loss", patience=patience, mode="min"), best],
         logger=CSVLogger(log_dir, name="", version=version), log_every_n_steps=1,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, deterministic=cpu,  # bitwise reproducible on CPU; GPU scatter ops are not
+        # one process, one device: never let a SLURM allocation's variables turn this into a multi-task run
+        plugins=[LightningEnvironment()],
     )
+
+
+def fit(module, datamodule, *, max_epochs: int, patience: int, log_dir: Path, lr: float,
+        accelerator: str = "auto") -> FitResult:
+    """Train ``module`` with early stopping on ``val_loss``; restore and return its best-epoch weights."""
+    import lightning.pytorch as pl
+    import torch
+
+    version = f"lr{lr:g}"
+    shutil.rmtree(log_dir / version, ignore_errors=True)
+    best = _best_state_callback()
+    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
     module.lr = lr
-    trainer.fit(module, datamodule=datamodule)
+    with warnings.catch_warnings():
+        for pattern in _IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        trainer = _trainer(pl, accelerator, max_epochs, patience, best, log_dir, version, cpu)
+        trainer.fit(module, datamodule=datamodule)
     if best.state is None:
         raise Fast2FullError(f"training at lr={lr} produced no finite validation loss")
     module.load_state_dict(best.state)
@@ -370,7 +386,6 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     for seed in spec.seeds:
         t_seed = time.perf_counter()
         seed_dir = Path(spec.outdir) / f"seed{seed}"
-        seed_dir.mkdir(parents=True, exist_ok=True)
         ckpt_path = Path(spec.pretrained_dir) / f"seed{seed}" / "model.ckpt" if spec.pretrained_dir else None
         if ckpt_path is not None and spec.mode != "scratch":
             if not ckpt_path.is_file():
@@ -383,6 +398,7 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
             if probe.hparams.model_config["arch"] != spec.arch:
                 raise InputError(ckpt_path, f"checkpoint is a {probe.hparams.model_config['arch']}, not {spec.arch}")
 
+        seed_dir.mkdir(parents=True, exist_ok=True)
         fits: list[FitResult] = []
         capped = False
         if spec.mode == "zeroshot":
