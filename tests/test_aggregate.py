@@ -42,7 +42,7 @@ def _record(task, arch, target, mode, size, seed, n_eff, n_train=None):
         "met_resolution": v if metric == "met_resolution" else None,
         "baseline": {"name": "cut-based", "test_auc": BASELINE["auc"] if metric == "auc" else None,
                      "met_resolution": BASELINE["met_resolution"] if metric != "auc" else None},
-        "lr": 1e-3, "epochs": 5, "steps": steps, "steps_total": steps + (0 if mode == "scratch" else 5000),
+        "lr": 1e-3, "epochs": 5, "steps": steps, "steps_total": 2 * steps,
         "n_params": 1234, "wall_time_s": 1.0, "device": "cpu", "pretrained_from": None, "model_size": "small",
     }
 
@@ -201,3 +201,13 @@ def test_aggregate_is_idempotent_over_existing_outputs(small_config, tmp_path):
         out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
     assert all(p.stat().st_size > 0 for p in out.values())
     assert (tmp_path / "figures" / "curve_met_dnn_cms_like.png").is_file()
+
+
+def test_compute_columns_add_pretraining_to_transfer_modes(small_config, tmp_path):
+    config, _ = small_config
+    table, _ = load_metrics(write_metrics(tmp_path / "train", config))
+    pre = table.loc[(table["mode"] == "pretrain") & (table["task"] == "met"), "steps_total"].mean()
+    row = table[(table["task"] == "met") & (table["mode"] == "finetune")].iloc[0]
+    assert row["steps_incl_pretrain"] == row["steps_total"] + pre
+    row = table[(table["task"] == "met") & (table["mode"] == "scratch")].iloc[0]
+    assert row["steps_incl_pretrain"] == row["steps_total"]

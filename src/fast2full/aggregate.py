@@ -67,8 +67,8 @@ REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
 TABLE_COLUMNS = (
     "task", "arch", "target", "mode", "size", "size_value", "n_train", "capped", "seed", "metric",
     "value", "test_auc", "test_loss", "val_loss", "met_resolution", "baseline_name",
-    "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "n_params",
-    "wall_time_s", "device", "pretrained_from", "model_size", "path",
+    "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "steps_incl_pretrain",
+    "n_params", "wall_time_s", "device", "pretrained_from", "model_size", "path",
 )
 
 DEFINITIONS = f"""\
@@ -99,8 +99,10 @@ bound `> X`; if never, `never in range`.
 its rule-based baseline's metric (`<= n` if already at the smallest size, `never in range` if not
 within the sizes trained).
 
-**Compute-matched curves** plot the same points against optimiser steps on the target (`steps`) and
-including pretraining (`steps_total`).
+**Compute-matched curves** plot the same points against the optimiser steps of the selected run on
+the target (`steps`) and against all steps the point cost (`steps_incl_pretrain`: every run of the
+learning-rate grid on the target, `steps_total`, plus, for modes that start from the source model, the
+mean `steps_total` of the pretraining runs of the same task and architecture).
 """
 
 
@@ -189,6 +191,18 @@ def _row(rec: dict, path: Path) -> dict:
     return row
 
 
+def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``steps_incl_pretrain``: all optimiser steps a result cost (``steps_total``, the whole
+    learning-rate grid on the target) plus, for modes that start from the source model, the mean
+    ``steps_total`` of the pretraining runs of the same task and architecture."""
+    pre = (table[table["mode"] == "pretrain"].groupby(["task", "arch"])["steps_total"].mean()
+           .rename("_pretrain_steps").reset_index())
+    out = table.drop(columns=["steps_incl_pretrain"], errors="ignore").merge(pre, on=["task", "arch"], how="left")
+    uses_source = ~out["mode"].isin(["scratch", "pretrain"])
+    out["steps_incl_pretrain"] = out["steps_total"] + np.where(uses_source, out["_pretrain_steps"].fillna(0.0), 0.0)
+    return out.drop(columns=["_pretrain_steps"])[list(TABLE_COLUMNS)]
+
+
 def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, dict]]:
     """All metrics.json files as a table (one row each) and their ROC curves keyed by path."""
     paths = [Path(p) for p in paths]
@@ -200,7 +214,7 @@ def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict
         if rec.get("roc"):
             rocs[str(p)] = rec["roc"]
         prog.update()
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table = add_compute_columns(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
     if len(table):
         dup = table.duplicated(["task", "arch", "target", "mode", "size", "seed"], keep=False)
         if dup.any():
@@ -358,6 +372,7 @@ def reduction_tables(table: pd.DataFrame, config: dict,
                 "mean": curve.mean[k], "std": curve.std[k], "n_seeds": int(curve.n_seeds[k]),
                 "test_loss_mean": f["test_loss"].mean(), "test_loss_std": f["test_loss"].std(ddof=1),
                 "steps_mean": f["steps"].mean(), "steps_total_mean": f["steps_total"].mean(),
+                "steps_incl_pretrain_mean": f["steps_incl_pretrain"].mean(),
                 "factor": row.get(f"factor_n{s}", math.nan) if transfer else math.nan,
                 "factor_display": row.get(f"factor_n{s}_display", "") if transfer else "",
             })
@@ -422,14 +437,10 @@ def summary_markdown(factors: pd.DataFrame, points: pd.DataFrame, table: pd.Data
 # --------------------------------------------------------------------------------------------------
 
 def _savefig(fig: Any, outdir: Path, stem: str) -> list[Path]:
-    """Save a figure as PDF and PNG (the Snakemake report shows the PNGs)."""
-    import matplotlib.pyplot as plt
+    """Save a figure as PDF and PNG with the shared helper (the Snakemake report shows the PNGs)."""
+    from fast2full.plotting import savefig
 
-    paths = [outdir / f"{stem}.pdf", outdir / f"{stem}.png"]
-    fig.savefig(paths[0], bbox_inches="tight")
-    fig.savefig(paths[1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    return savefig(fig, outdir / f"{stem}.pdf")
 
 
 def _label(ax: Any, text: str) -> None:
@@ -518,9 +529,9 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
             written += _savefig(fig, outdir, f"curve_{task}_{arch}_{target}")
             # compute-matched curves: against target steps and steps including pretraining
             fig, axes = plt.subplots(1, 2, figsize=(16, 6.5), squeeze=False)
-            for ax, xcol, xl in zip(axes[0], ("steps", "steps_total"),
-                                    ("Optimiser steps on the target",
-                                     "Optimiser steps incl. pretraining")):
+            for ax, xcol, xl in zip(axes[0], ("steps", "steps_incl_pretrain"),
+                                    ("Optimiser steps on the target (selected run)",
+                                     "Optimiser steps incl. LR grid and pretraining")):
                 _draw_curves(ax, table, task, arch, target, modes, "value", xcol=xcol)
                 _hlines(ax, zs_sel["value"].dropna(), base)
                 ax.set_xlabel(xl)
