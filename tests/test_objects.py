@@ -171,3 +171,33 @@ def test_delphes_and_physlite_skims_have_identical_types(testdata, repo_root, tm
     full, fast = read_objects(tmp_path / "full.parquet"), read_objects(tmp_path / "fast.parquet")
     assert full.type.content == fast.type.content
     assert str(ak.type(full).content) == str(ak.type(fast).content)
+
+
+def test_overlap_removal_drops_jets_and_photons_near_leptons():
+    jets = [[{"pt": 60.0, "eta": 0.0, "phi": 0.0, "ntrk": 10},    # on the electron: dropped
+             {"pt": 50.0, "eta": 1.0, "phi": 1.0, "ntrk": 1},     # on the muon, few tracks: dropped
+             {"pt": 45.0, "eta": -1.0, "phi": -1.0, "ntrk": 12},  # on the photon: dropped
+             {"pt": 40.0, "eta": 2.0, "phi": 2.05, "ntrk": 10},   # near the second muon but many tracks: kept
+             {"pt": 30.0, "eta": -2.0, "phi": 3.0, "ntrk": 5}]]   # alone: kept
+    electrons = [[{"pt": 30.0, "eta": 0.05, "phi": 0.05, "charge": 1}]]
+    muons = [[{"pt": 30.0, "eta": 1.0, "phi": 1.05, "charge": -1},
+              {"pt": 25.0, "eta": 2.0, "phi": 2.0, "charge": 1}]]
+    photons = [[{"pt": 30.0, "eta": -1.0, "phi": -1.0},              # isolated from leptons: kept
+                {"pt": 25.0, "eta": 1.2, "phi": 1.0}]]               # 0.2 from a muon: dropped
+    ev = objects.build(
+        event_id=[1], weight=[1.0], process="x", is_signal=False, jets=_coll(objects.JET_FIELDS, jets),
+        electrons=_coll(objects.LEPTON_FIELDS, electrons), muons=_coll(objects.LEPTON_FIELDS, muons),
+        photons=_coll(objects.PHOTON_FIELDS, photons), met={"met": [1.0], "phi": [0.0]},
+        gen_met={"met": [1.0], "phi": [0.0]})
+    out = objects.overlap_removal(ev)
+    objects.check(out)
+    assert out.jets.pt.tolist() == [[40.0, 30.0]]
+    assert out.photons.pt.tolist() == [[30.0]]
+    assert ak.to_list(out.electrons) == ak.to_list(ev.electrons)
+    assert ak.to_list(out.muons) == ak.to_list(ev.muons)
+
+
+def test_overlap_removal_of_empty_events():
+    out = objects.overlap_removal(objects.empty())
+    objects.check(out)
+    assert len(out) == 0

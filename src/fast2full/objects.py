@@ -2,8 +2,8 @@
 
 One event = one record with the fields below (all momenta in GeV, angles in radians).  The Delphes
 reader (:mod:`fast2full.readers.delphes`) and the PHYSLITE skim (:mod:`fast2full.readers.physlite`)
-both produce exactly this layout; :func:`check` enforces it and :func:`select` applies the one object
-selection from the config, identically for every domain.
+both produce exactly this layout; :func:`check` enforces it, and :func:`select` (the config's cuts)
+followed by :func:`overlap_removal` is the one object selection, applied identically to every domain.
 
 =============  =====================================  ============================================
 field          type                                   meaning
@@ -170,6 +170,37 @@ def select(events: ak.Array, selection: dict) -> ak.Array:
             keep = keep & (c.rel_iso < cut["rel_iso_max"])
         c = c[keep]
         out[name] = c[ak.argsort(c.pt, ascending=False)]
+    return ak.zip(out, depth_limit=1)
+
+
+#: Overlap removal after the selection (simplified ATLAS Run-2 recommendation, ATL-PHYS-PUB-2015-026;
+#: Delphes' UniqueObjectFinder achieves much the same inside the card): photons within
+#: OR_PHOTON_LEPTON_DR of a selected lepton are dropped; jets within OR_JET_EM_DR of a selected electron
+#: or photon are dropped; jets within OR_JET_MUON_DR of a selected muon with fewer than
+#: OR_JET_MUON_MAX_NTRK tracks (a muon's calorimeter deposit, not a real jet) are dropped.
+OR_PHOTON_LEPTON_DR = 0.4
+OR_JET_EM_DR = 0.2
+OR_JET_MUON_DR = 0.2
+OR_JET_MUON_MAX_NTRK = 3
+
+
+def _min_delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
+    """Per object of ``a``: the smallest DeltaR to any object of ``b`` in its event (inf if none)."""
+    deta = a.eta[:, :, np.newaxis] - b.eta[:, np.newaxis, :]
+    dphi = (a.phi[:, :, np.newaxis] - b.phi[:, np.newaxis, :] + np.pi) % (2 * np.pi) - np.pi
+    return ak.fill_none(ak.min(np.sqrt(deta**2 + dphi**2), axis=2), np.inf)
+
+
+def overlap_removal(events: ak.Array) -> ak.Array:
+    """Remove overlapping objects after :func:`select` (constants ``OR_*`` above), the same in every
+    domain: a PHYSLITE electron is also a jet (and often a photon); in Delphes the card's
+    UniqueObjectFinder has already resolved most overlaps, so there this is nearly a no-op."""
+    e, mu, g, j = events.electrons, events.muons, events.photons, events.jets
+    g = g[(_min_delta_r(g, e) > OR_PHOTON_LEPTON_DR) & (_min_delta_r(g, mu) > OR_PHOTON_LEPTON_DR)]
+    keep_j = ((_min_delta_r(j, e) > OR_JET_EM_DR) & (_min_delta_r(j, g) > OR_JET_EM_DR)
+              & ~((_min_delta_r(j, mu) < OR_JET_MUON_DR) & (j.ntrk < OR_JET_MUON_MAX_NTRK)))
+    out = {f: events[f] for f in events.fields}
+    out["photons"], out["jets"] = g, j[keep_j]
     return ak.zip(out, depth_limit=1)
 
 

@@ -4,7 +4,8 @@ Works on real Delphes 3 output and on the builtin engine's trees, which use the 
 Only the branches in :data:`BRANCHES` are read, chunk by chunk (``uproot`` ``iterate`` with
 ``step_size`` events), so memory is bounded by one chunk.  Each chunk is built into objects with
 :func:`fast2full.objects.build`, reduced by the one shared selection (:func:`fast2full.objects.select`
-with ``config["selection"]``) and appended as a row group of the output parquet (written atomically).
+with ``config["selection"]``, then :func:`fast2full.objects.overlap_removal`) and appended as a row
+group of the output parquet (written atomically).
 
 Field by field (Delphes ``Branch.Leaf`` -> objects):
 
@@ -192,7 +193,7 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
         except ValueError as exc:
             raise InputError(in_path, f"bad values in the '{TREE}' tree near entry {progress.n}: {exc}") from exc
         progress.update(len(chunk_arrays))
-        yield objects.select(evs, selection) if selection is not None else evs
+        yield objects.overlap_removal(objects.select(evs, selection)) if selection is not None else evs
     progress.done()
 
 
