@@ -86,6 +86,7 @@ module MomentumSmearing ChargedHadronMomentumSmearing {
   set ResolutionFormula {(abs(eta) <= 1.5) * sqrt(0.01^2 + (pt * 5.0e-4)^2) + (abs(eta) > 1.5 && abs(eta) <= 2.5) * sqrt(0.015^2 + (pt * 1.0e-3)^2)}
 }
 
+# Electron tracks: the same ID resolution as for charged hadrons [DET tab. 1.1, TRK].
 module MomentumSmearing ElectronMomentumSmearing {
   set InputArray ElectronTrackingEfficiency/electrons
   set OutputArray electrons

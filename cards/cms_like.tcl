@@ -87,6 +87,7 @@ module MomentumSmearing ChargedHadronMomentumSmearing {
   set ResolutionFormula {(abs(eta) <= 1.5) * sqrt(0.005^2 + (pt * 1.5e-4)^2) + (abs(eta) > 1.5 && abs(eta) <= 2.5) * sqrt(0.015^2 + (pt * 3.0e-4)^2)}
 }
 
+# Electron tracks: the same tracker resolution as for charged hadrons [TRK].
 module MomentumSmearing ElectronMomentumSmearing {
   set InputArray ElectronTrackingEfficiency/electrons
   set OutputArray electrons

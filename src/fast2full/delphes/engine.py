@@ -128,7 +128,7 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     PileUpMerger in the card, ``pileup_mean > 0`` merges pile-up before the first module.
     Returns the number of events written.  Nothing is left at ``out`` on error.
     """
-    from fast2full.delphes.treewriter import build_tree
+    from fast2full.delphes.treewriter import build_tree, compression, make_tree
 
     sim = Simulation.from_card(card)
     events = read_generation(events_path)
@@ -145,7 +145,7 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     import uproot
 
     with atomic_output(out) as tmp:
-        with uproot.recreate(tmp) as f:
+        with uproot.recreate(tmp, compression=compression()) as f:
             tree = None
             uid0 = 0
             for start in range(0, max(n, 1), batch_size):
@@ -155,9 +155,7 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
                 data = build_tree(ctx.branches, ak.to_numpy(batch.event_id),
                                   ak.to_numpy(batch.weight), ak.to_numpy(batch.sigma_pb))
                 if tree is None:
-                    tree = f.mktree("Delphes", {k: v.type for k, v in data.items()},
-                                    counter_name=lambda counted: f"{counted}_size",
-                                    field_name=lambda outer, inner: f"{outer}.{inner}")
+                    tree = make_tree(f, data)
                 if len(batch):
                     tree.extend(data)
                 progress.update(len(batch))

@@ -617,6 +617,11 @@ class FastJetFinder(Module):
         ctx.arrays[self.out("ConstituentsOutputArray", "constituents")] = c.take(np.unique(const_idx))
 
 
+JET_FLOAT_COLS = ("px", "py", "pz", "e", "ptd", "ehad_over_eem", "delta_eta", "delta_phi",
+                  "mean_sq_dr", "charged_energy_fraction", "neutral_energy_fraction", "eem", "ehad")
+JET_INT_COLS = ("ncharged", "nneutrals", "charge", "flavor", "flavor_algo", "btag", "btag_algo")
+
+
 def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.ndarray, np.ndarray]:
     """Cluster every event of ``c``; return the jets (pT-ordered) and, per constituent, its jet's
     flat index and its flat index in ``c``."""
@@ -625,8 +630,9 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
 
     n = c.n_events
     if len(c) == 0:
-        return Coll(np.zeros(n, np.int64), {k: np.zeros(0) for k in ("px", "py", "pz", "e")}), \
-            np.zeros(0, np.int64), np.zeros(0, np.int64)
+        cols = {k: np.zeros(0) for k in JET_FLOAT_COLS}
+        cols.update({k: np.zeros(0, np.int32) for k in JET_INT_COLS})
+        return Coll(np.zeros(n, np.int64), cols), np.zeros(0, np.int64), np.zeros(0, np.int64)
     arr = ak.unflatten(ak.zip({"px": c["px"], "py": c["py"], "pz": c["pz"], "E": c["e"]},
                               with_name="Momentum4D"), c.counts)
     seq = fastjet.ClusterSequence(arr, fastjet.JetDefinition(getattr(fastjet, algorithm), r))

@@ -28,7 +28,7 @@ def _common(c: Coll) -> dict[str, np.ndarray]:
 
 
 def _jet(c: Coll) -> dict:
-    return {**_common(c), "T": np.zeros(len(c)), "Mass": c.mass,
+    return {**_common(c), "Mass": c.mass,
             "DeltaEta": c["delta_eta"], "DeltaPhi": c["delta_phi"],
             "Flavor": c["flavor"].astype(U4), "FlavorAlgo": c["flavor_algo"].astype(U4),
             "BTag": c["btag"].astype(U4), "BTagAlgo": c["btag_algo"].astype(U4),
@@ -54,17 +54,17 @@ def _ehad_over_eem(c: Coll) -> np.ndarray:
 
 
 def _electron(c: Coll) -> dict:
-    return {**_common(c), "T": np.zeros(len(c)), "Charge": c["charge"].astype(I4),
+    return {**_common(c), "Charge": c["charge"].astype(I4),
             "EhadOverEem": _ehad_over_eem(c), **_iso(c), "D0": c["d0"], "DZ": c["dz"]}
 
 
 def _muon(c: Coll) -> dict:
-    return {**_common(c), "T": np.zeros(len(c)), "Charge": c["charge"].astype(I4), **_iso(c),
+    return {**_common(c), "Charge": c["charge"].astype(I4), **_iso(c),
             "D0": c["d0"], "DZ": c["dz"]}
 
 
 def _photon(c: Coll) -> dict:
-    return {**_common(c), "E": c["e"], "T": np.zeros(len(c)), "EhadOverEem": _ehad_over_eem(c),
+    return {**_common(c), "E": c["e"], "EhadOverEem": _ehad_over_eem(c),
             **_iso(c)}
 
 
@@ -83,13 +83,11 @@ def _track(c: Coll) -> dict:
         ctg = c["pz"] / c.pt
     return {"PID": c["pid"].astype(I4), "Charge": c["charge"].astype(I4),
             "IsPU": c["is_pu"].astype(I4), "P": c.p, **_common(c), "CtgTheta": ctg,
-            "Mass": np.maximum(c.mass, 0.0), "EtaOuter": eta_o, "PhiOuter": phi_o,
-            "D0": c["d0"], "DZ": c["dz"], "ErrorPT": c["res"] * c.pt}
+            "EtaOuter": eta_o, "PhiOuter": phi_o, "D0": c["d0"], "DZ": c["dz"]}
 
 
 def _tower(c: Coll) -> dict:
-    return {"ET": c.pt, "Eta": c.eta, "Phi": c.phi, "E": c["e"], "Eem": c["eem"], "Ehad": c["ehad"],
-            "IsPU": c["is_pu"].astype(I4)}
+    return {"ET": c.pt, "Eta": c.eta, "Phi": c.phi, "E": c["e"], "Eem": c["eem"], "Ehad": c["ehad"]}
 
 
 def _gen_particle(c: Coll) -> dict:
@@ -107,13 +105,18 @@ BRANCH_CLASSES: dict[str, Callable[[Coll], dict]] = {
 
 
 def _jagged(values: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
-    out = {}
+    """One list of records per event, all leaves sharing one offsets array; floats as float32."""
+    offsets = ak.index.Index64(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    contents, names = [], []
     for k, v in values.items():
         v = np.asarray(v)
         if v.dtype.kind == "f":
             v = v.astype(F4)
-        out[k] = ak.unflatten(v, counts)
-    return ak.zip(out, depth_limit=None) if out else None
+        contents.append(ak.contents.NumpyArray(np.ascontiguousarray(v)))
+        names.append(k)
+    n = int(offsets[-1])
+    return ak.Array(ak.contents.ListOffsetArray(offsets, ak.contents.RecordArray(contents, names,
+                                                                                 length=n)))
 
 
 def build_tree(branches: dict[str, tuple[str, Coll]], event_number: np.ndarray, weight: np.ndarray,
@@ -132,10 +135,24 @@ def build_tree(branches: dict[str, tuple[str, Coll]], event_number: np.ndarray, 
     return data
 
 
+def compression():
+    """LZ4 (fast; the lz4 module comes with coffea), else ROOT's default ZLIB."""
+    try:
+        import lz4  # noqa: F401
+    except ImportError:  # pragma: no cover - lz4 is a coffea dependency
+        return uproot.ZLIB(1)
+    return uproot.LZ4(1)
+
+
+def make_tree(f, data: dict[str, ak.Array]):
+    """Create tree ``Delphes`` in the open file ``f`` with leaves ``Branch.Leaf`` and counters
+    ``Branch_size`` for the branches of ``data``."""
+    return f.mktree("Delphes", {k: v.type for k, v in data.items()},
+                    counter_name=lambda counted: f"{counted}_size",
+                    field_name=lambda outer, inner: f"{outer}.{inner}")
+
+
 def write_tree(path: str | Path, data: dict[str, ak.Array]) -> None:
-    """Write ``data`` as tree ``Delphes`` with leaves ``Branch.Leaf`` and counters ``Branch_size``."""
-    with uproot.recreate(path) as f:
-        tree = f.mktree("Delphes", {k: v.type for k, v in data.items()},
-                        counter_name=lambda counted: f"{counted}_size",
-                        field_name=lambda outer, inner: f"{outer}.{inner}")
-        tree.extend(data)
+    """Write ``data`` as the ``Delphes`` tree of a new file ``path``."""
+    with uproot.recreate(path, compression=compression()) as f:
+        make_tree(f, data).extend(data)
