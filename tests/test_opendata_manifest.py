@@ -144,3 +144,30 @@ def test_local_files(tmp_path):
     assert opendata.local_files_for(cfg, "single") == ["y.root"]
     assert opendata.local_files_for(cfg, "missing") is None
     assert opendata.local_files_for(copy.deepcopy(base_config()), "zjets") is None
+
+
+def test_other_release_fetches_its_catalogue(testdata, monkeypatch):
+    """A release other than the client's current one goes through set_release (paginated /datasets)."""
+    import atlasopenmagic.metadata as md
+
+    release = "2025e-13tev-beta"
+    monkeypatch.setattr(md, "current_release", md.current_release)  # restored after the test
+    with FakePortal({NAME: testdata / "PHYSLITE_example.root"}, release=release) as p:
+        p.add_dataset(p.dataset_record(DSID, "Sh_2211_Zjets_test", [p.file_url("ok", NAME)]))
+        monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
+        monkeypatch.setattr(md, "API_BASE_URL", p.url)
+        m = opendata.build_manifest(base_config(release=release))
+        paths = [e[1] for e in p.log]
+    assert m["release"] == release and "/datasets" in paths
+    assert m["samples"]["zjets"]["files"][0]["url"] == p.file_url("ok", NAME)
+
+
+def test_fetch_of_a_local_path_copies(tmp_path, testdata):
+    src = testdata / "PHYSLITE_example.root"
+    man = tmp_path / "manifest.json"
+    man.write_text(json.dumps({"version": 1, "samples": {"zjets": {"files": [{"index": 0, "url": str(src)}]}}}))
+    out = tmp_path / "files/zjets/0.root"
+    opendata.fetch_from_manifest(man, "zjets", 0, out)
+    assert out.read_bytes() == src.read_bytes()
+    with pytest.raises(InputError, match="no sample 'other'"):
+        opendata.fetch_from_manifest(man, "other", 0, tmp_path / "x.root")
