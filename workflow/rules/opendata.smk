@@ -1,13 +1,8 @@
-def opendata_metadata_file(wildcards):
-    """The saved atlasopenmagic metadata file, when configured (offline nodes): an input, so editing it reruns."""
-    f = config.get("opendata", {}).get("metadata_file")
-    return [f] if f else []
-
-
 rule opendata_manifest:
     """Ask atlasopenmagic (or a saved metadata file) for the configured PHYSLITE samples."""
     input:
-        opendata_metadata_file,
+        # the saved atlasopenmagic metadata file of offline nodes, when configured: editing it reruns
+        lambda w: [f] if (f := config.get("opendata", {}).get("metadata_file")) else [],
     output:
         config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json"),
     params:
