@@ -39,3 +39,61 @@ def single_particle_events(pid: int, energy: float, eta: float, n: int, seed: in
                    "process": np.full(n, process, dtype=object).astype(str),
                    "seed": np.full(n, seed, dtype=np.int64), "weight": np.ones(n),
                    "sigma_pb": np.ones(n), "particles": particles}, depth_limit=1)
+
+
+def _four(pid, e, eta, phi):
+    m = np.vectorize(lambda p: PDG_MASS.get(abs(int(p)), 0.0))(pid) if np.size(pid) else np.zeros(0)
+    p = np.sqrt(np.maximum(e * e - m * m, 0.0))
+    pt = p / np.cosh(eta)
+    return pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), m
+
+
+def toy_events(n: int, seed: int = 1, process: str = "toy") -> ak.Array:
+    """``n`` small contract-1 events exercising every output branch: an electron, a muon and a
+    photon (isolated, 30-80 GeV, |eta| < 2), a neutrino (true MET), and two collimated hadron sprays
+    ("jets", 60-120 GeV of pi+-, photons and K0L within dR < 0.15) with a b quark and a gluon of
+    status -23 along their axes (parton flavour)."""
+    rng = np.random.default_rng(seed)
+    n_spray = 10
+    rows = []
+    # isolated objects: e-, mu+, photon, nu_e at well separated azimuths
+    phi0 = rng.uniform(-np.pi, np.pi, size=n)
+    for k, (pid, status) in enumerate([(11, 1), (-13, 1), (22, 1), (12, 1)]):
+        e = rng.uniform(30, 80, size=n)
+        eta = rng.uniform(-2.0, 2.0, size=n)
+        phi = (phi0 + k * np.pi / 2 + np.pi) % (2 * np.pi) - np.pi
+        rows.append((np.full(n, pid), np.full(n, status), e, eta, phi))
+    # two sprays at phi0 + pi/4 and phi0 + 5pi/4 with partons b (5) and gluon (21)
+    for k, parton in enumerate([5, 21]):
+        axis_eta = rng.uniform(-1.5, 1.5, size=n)
+        axis_phi = (phi0 + np.pi / 4 + k * np.pi + np.pi) % (2 * np.pi) - np.pi
+        etot = rng.uniform(60, 120, size=n)
+        rows.append((np.full(n, parton), np.full(n, -23), etot, axis_eta, axis_phi))
+        frac = rng.dirichlet(np.ones(n_spray), size=n)
+        pids = rng.choice([211, -211, 22, 130], size=(n, n_spray), p=[0.35, 0.35, 0.2, 0.1])
+        for j in range(n_spray):
+            r = 0.15 * np.sqrt(rng.uniform(size=n))
+            a = rng.uniform(0, 2 * np.pi, size=n)
+            rows.append((pids[:, j], np.ones(n, np.int64), np.maximum(frac[:, j] * etot, 0.6),
+                         axis_eta + r * np.cos(a), axis_phi + r * np.sin(a)))
+    npart = len(rows)
+    pid = np.stack([r[0] for r in rows], axis=1).ravel()
+    status = np.stack([r[1] for r in rows], axis=1).ravel()
+    e = np.stack([r[2] for r in rows], axis=1).ravel()
+    eta = np.stack([r[3] for r in rows], axis=1).ravel()
+    phi = np.stack([r[4] for r in rows], axis=1).ravel()
+    px, py, pz, m = _four(pid, e, eta, phi)
+    counts = np.full(n, npart)
+
+    def jag(x, dtype):
+        return ak.unflatten(np.asarray(x, dtype=dtype), counts)
+
+    particles = ak.zip({
+        "pid": jag(pid, np.int32), "status": jag(status, np.int32), "px": jag(px, np.float32),
+        "py": jag(py, np.float32), "pz": jag(pz, np.float32), "e": jag(e, np.float32),
+        "mass": jag(m, np.float32), "mother1": jag(-np.ones(len(pid)), np.int32),
+        "mother2": jag(-np.ones(len(pid)), np.int32)})
+    return ak.zip({"event_id": np.arange(n, dtype=np.int64),
+                   "process": np.full(n, process, dtype=object).astype(str),
+                   "seed": np.full(n, seed, dtype=np.int64), "weight": np.full(n, 0.5),
+                   "sigma_pb": np.full(n, 2.0), "particles": particles}, depth_limit=1)
