@@ -83,9 +83,9 @@ def test_slurm_profile_placeholders(monkeypatch, env, partition, account, status
     assert f"slurm_account={account}" in args["default-resources"]
     assert args["slurm-status-command"] == status
     assert int(args["retries"]) >= 1 and int(args["latency-wait"]) >= 30
-    assert {c.split("=")[0] for c in args["group-components"]} == {"generate", "train_points"}
-    # one GPU per submission, training points of a group share it one after another
-    assert args["resources"] == ["gpu=1"] and args["set-resource-scopes"] == ["gpu=local"]
+    groups = dict(g.split("=") for g in args["groups"])
+    assert set(groups) <= _rules_defined()
+    assert {c.split("=")[0] for c in args["group-components"]} == set(groups.values()) == {"generate", "fastsim"}
     # the workflow profile owns per-rule sizing: a later profile would replace these keys wholesale
     assert "set-resources" not in args and "set-threads" not in args
 
@@ -107,6 +107,8 @@ def test_workflow_profile_sizing(monkeypatch, env, train_partition):
         rule, res = rule_res.split(":")
         sized.setdefault(rule, {})[res] = value
     assert set(sized) <= _rules_defined(), "workflow profile sizes rules the workflow does not define"
+    threads = dict(t.split("=") for t in args["set-threads"])
+    assert set(threads) <= _rules_defined() and all(int(n) >= 1 for n in threads.values())
     for rule in ("train_pretrain", "train_target"):
         assert sized[rule]["gpu"] == "1"
         assert sized[rule].get("slurm_partition") == train_partition
@@ -136,6 +138,21 @@ def test_dry_run_through_both_profiles(tmp_path):
     # both chunks in one submission (group-components generate)
     assert out.count("Group job generate") == 1
     assert out.count("rule pythia_generate:") == 2
+
+
+def test_dry_run_groups_simulation_chains():
+    """Simulate -> skim of one chunk for both detectors: two chains, one submission (group fastsim).
+    At the repository root: the cards `source` files relative to the working directory."""
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall", "--",
+         "results/skim/atlas_like/ttbar/0.parquet", "results/skim/cms_like/ttbar/0.parquet"],
+        cwd=ROOT, env=_snakemake_env(), capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    fastsim = out.split("Group job fastsim", 1)[1].split("Group job generate", 1)[0]
+    assert out.count("Group job fastsim") == 1 and out.count("Group job generate") == 1
+    assert fastsim.count("rule delphes_simulate:") == 2 and fastsim.count("rule delphes_skim:") == 2
 
 
 @pytest.mark.parametrize("min_job_age", [0, 299])
