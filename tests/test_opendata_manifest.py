@@ -116,10 +116,13 @@ def test_unreachable_api_explains_offline_use(monkeypatch):
         opendata.build_manifest(base_config())
 
 
-def test_corrupt_metadata_file(tmp_path):
+@pytest.mark.parametrize("text, message", [("[1, 2", "not an atlasopenmagic metadata file"),
+                                           ("[1, 2]", "not an atlasopenmagic metadata file"),
+                                           ('{"123": {"dataset_number": "123"}}', "no record of zjets")])
+def test_bad_metadata_file(tmp_path, text, message):
     bad = tmp_path / "meta.json"
-    bad.write_text("[1, 2")
-    with pytest.raises(InputError, match="meta.json"):
+    bad.write_text(text)
+    with pytest.raises(InputError, match=message):
         opendata.build_manifest(base_config(metadata_file=str(bad)))
 
 

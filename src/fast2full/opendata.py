@@ -122,8 +122,14 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
             raise Fast2FullError(f"config: invalid key 'opendata.metadata_file': {path} does not exist")
         try:
             atom.read_metadata(str(path), release=release)
+            saved = set(json.loads(path.read_text()))
         except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(path, f"not an atlasopenmagic metadata file ({exc})") from exc
+        # atlasopenmagic would ask the API for a dataset missing from the file: refuse instead
+        absent = [f"{n} (dataset {s['dsid']})" for n, s in samples.items() if str(s["dsid"]) not in saved]
+        if absent:
+            raise InputError(path, f"metadata file has no record of {', '.join(absent)}; save it again "
+                                   f"with these samples configured (fast2full manifest --save-metadata)")
         source = {"kind": "metadata_file", "path": str(path)}
     else:
         if release != atom.get_current_release():
