@@ -7,6 +7,7 @@ import shutil
 
 import awkward as ak
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
@@ -34,6 +35,7 @@ def skims(testdata, config, tmp_path_factory) -> dict[str, ak.Array]:
         path = d / f"{det}.parquet"
         n = skim_delphes(str(testdata / f"delphes_{det}_ttbar100.root"), str(path), config, "ttbar", step_size=37)
         assert n == 100
+        assert pq.ParquetFile(path).num_row_groups == 3  # 37 + 37 + 26: read and written in chunks
         out[det] = ak.from_parquet(path)
     return out
 
@@ -219,6 +221,14 @@ def _truncated(path, testdata):
     path.write_bytes(data[: len(data) // 2])
 
 
+def _corrupt_basket(path, testdata):
+    """Zeros over the middle of the file: the header and directory stay readable, baskets do not."""
+    data = bytearray((testdata / "delphes_ATLAS_ttbar100.root").read_bytes())
+    mid = len(data) // 2
+    data[mid: mid + 20000] = bytes(20000)
+    path.write_bytes(bytes(data))
+
+
 def _not_root(path):
     path.write_text("this is not a ROOT file\n")
 
@@ -232,6 +242,7 @@ def _not_root(path):
         ("missing_branches", r"lacks the branches Event\.Number"),
         ("truncated", r"not a readable ROOT file|cannot read"),
         ("not_root", r"not a readable ROOT file"),
+        ("corrupt_basket", r"cannot read the 'Delphes' tree at entry 0 \(DeserializationError"),
     ],
 )
 def test_bad_input_raises_input_error_and_leaves_nothing(make, cause, testdata, config, tmp_path):
@@ -247,10 +258,13 @@ def test_bad_input_raises_input_error_and_leaves_nothing(make, cause, testdata, 
         _truncated(src, testdata)
     elif make == "not_root":
         _not_root(src)
+    elif make == "corrupt_basket":
+        _corrupt_basket(src, testdata)
     outdir = tmp_path / "out"
     with pytest.raises(InputError, match=cause) as err:
         skim_delphes(str(src), str(outdir / "0.parquet"), config, "ttbar")
     assert str(src) in str(err.value)
+    assert "\n" not in str(err.value)  # one log line
     assert not outdir.exists() or list(outdir.iterdir()) == []
 
 

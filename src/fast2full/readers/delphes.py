@@ -137,6 +137,12 @@ def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool
     )
 
 
+def _short(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception message, capped (uproot's messages span many lines)."""
+    line = (str(exc).strip().splitlines() or [""])[0].strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _open_tree(path: str):
     import uproot
 
@@ -146,7 +152,7 @@ def _open_tree(path: str):
     try:
         f = uproot.open(p)
     except Exception as exc:  # uproot raises ValueError/OSError/struct errors for non-ROOT or cut files
-        raise InputError(path, f"not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
+        raise InputError(path, f"not a readable ROOT file ({type(exc).__name__}: {_short(exc)})") from exc
     try:
         keys = f.keys(cycle=False)
     except Exception as exc:
@@ -187,7 +193,7 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
             break
         except Exception as exc:  # decompression/deserialisation errors of a damaged file
             raise InputError(in_path, f"cannot read the '{TREE}' tree at entry {progress.n} "
-                                      f"({type(exc).__name__}: {exc})") from exc
+                                      f"({type(exc).__name__}: {_short(exc)})") from exc
         try:
             evs = objects_from_arrays(arrays, process=process, signal=signal, chunk=chunk)
         except ValueError as exc:
