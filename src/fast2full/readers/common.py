@@ -25,7 +25,8 @@ JET_TRACK_DELTA_R = 0.4
 NTRK_PT_MIN_GEV = 0.5
 #: xAOD TrackWidthPt1000: tracks with pT above 1000 MeV
 TRK_WIDTH_PT_MIN_GEV = 1.0
-#: trk_width of a jet without any track above TRK_WIDTH_PT_MIN_GEV (xAOD writes 0 too; see docs/objects.md)
+#: trk_width of a jet without any track above TRK_WIDTH_PT_MIN_GEV (xAOD writes -1; the contract uses 0
+#: in every domain, the PHYSLITE reader maps -1 to 0; see docs/objects.md)
 TRK_WIDTH_NO_TRACK = 0.0
 
 #: parquet writing options shared by every objects file (32-bit list offsets: one Arrow schema for
