@@ -47,6 +47,7 @@ def test_manifest_records_what_the_api_returned(portal):
     assert s["cross_section_pb"] == pytest.approx(2221.2) and s["genFiltEff"] == pytest.approx(0.6899)
     assert s["kFactor"] == pytest.approx(0.9751) and s["sumOfWeights"] == pytest.approx(2.68e9)
     assert s["n_files_in_dataset"] == 2
+    assert s["weight_per_pb"] == pytest.approx(2221.2 * 0.6899 * 0.9751 / 2.68e9)
     assert [f["url"] for f in s["files"]] == [portal.file_url("drop", NAME)]  # max_files: 1
     assert s["metadata"]["physics_short"] == "Sh_2211_Zjets_test"
     assert ("GET", f"/metadata/2024r-pp/{DSID}", None) in portal.log

@@ -187,3 +187,21 @@ def test_overlap_removal_electron_photon_jet():
 def test_dl1d_working_point(pb, pc, pu, tagged):
     d = physlite.dl1d_discriminant(np.array([pb]), np.array([pc]), np.array([pu]))
     assert bool(d[0] > physlite.DL1D_CUT_77) is tagged
+
+
+def test_skim_cli_with_the_project_config(physlite_file, skimmed, tmp_path, repo_root, monkeypatch):
+    """`fast2full skim --source physlite` (cli/skim.py) reaches skim_physlite with the project config."""
+    import yaml
+
+    from fast2full.cli import main
+
+    cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
+    cfg["selection"] = SELECTION
+    cfg["opendata"]["samples"] = {SAMPLE: {"dsid": 700322, "role": "background", "max_files": 1}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / "results/skim/atlas_fullsim" / SAMPLE / "PHYSLITE_example.parquet"
+    assert main(["skim", "--source", "physlite", "--config", str(path), "--sample", SAMPLE,
+                 "--in", str(physlite_file), "--out", str(out)]) == 0
+    assert ak.to_list(ak.from_parquet(out)) == ak.to_list(skimmed[1])

@@ -159,11 +159,14 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
             log.warning("sample %s: %d files requested (max_files) but dataset %s has only %d",
                         name, max_files, dsid, len(urls))
         meta = {k: v for k, v in info.items() if k not in ("file_list", "skims")}
+        norm = _weight_per_pb(meta)
         out_samples[name] = {
             "dsid": int(spec["dsid"]),
             "role": spec.get("role", "background"),
             "max_files": max_files,
             **{k: meta.get(k) for k in NORMALISATION_FIELDS},
+            # event weight -> events per pb^-1: weight * weight_per_pb * luminosity gives the yield
+            "weight_per_pb": norm,
             "n_files_in_dataset": len(urls),
             "files": [{"index": i, "url": u, "checksum": None} for i, u in enumerate(urls[:max_files])],
             "metadata": _json_safe(meta),
@@ -181,6 +184,15 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
                   "timeout_s": float(od.get("timeout_s", DEFAULT_TIMEOUT_S))},
         "samples": out_samples,
     }
+
+
+def _weight_per_pb(meta: dict) -> float | None:
+    """cross-section [pb] x filter efficiency x k-factor / sum of generator weights, or None."""
+    try:
+        xs, eff, k, sw = (float(meta[f]) for f in ("cross_section_pb", "genFiltEff", "kFactor", "sumOfWeights"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return xs * eff * k / sw if sw else None
 
 
 def write_manifest(config: dict, out_path: str | Path, metadata_file: str | None = None,
