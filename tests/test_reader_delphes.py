@@ -172,6 +172,14 @@ def test_event_ids_complete_generation_ids():
     assert not set(event_ids(np.arange(5), "ttbar", 0)) & set(event_ids(np.arange(5), "wjets", 0))
 
 
+@pytest.mark.parametrize("chunk", [-1, 1 << 16])
+def test_event_ids_reject_chunks_out_of_range(chunk):
+    from fast2full.common import Fast2FullError
+
+    with pytest.raises(Fast2FullError, match=f"chunk index {chunk} out of range"):
+        event_ids(np.arange(3), "ttbar", chunk)
+
+
 def test_chunk_from_file_stem(testdata, config, tmp_path):
     src = tmp_path / "sim" / "3.root"
     src.parent.mkdir()

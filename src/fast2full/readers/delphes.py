@@ -41,7 +41,7 @@ import awkward as ak
 import numpy as np
 
 from fast2full import objects
-from fast2full.common import InputError, Progress, stable_hash64
+from fast2full.common import Fast2FullError, InputError, Progress, stable_hash64
 from fast2full.readers.common import is_signal, jet_track_variables, write_objects
 
 log = logging.getLogger("fast2full.readers.delphes")
@@ -89,6 +89,9 @@ def event_ids(number: np.ndarray, process: str, chunk: int) -> np.ndarray:
 
     So IDs are unique per (process, chunk, event) whichever simulator wrote the tree.
     """
+    if not 0 <= chunk < (1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)):
+        raise Fast2FullError(f"chunk index {chunk} out of range for event IDs "
+                             f"(0..{(1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)) - 1})")
     number = np.asarray(number, dtype=np.int64)
     if np.any(number < 0):
         raise ValueError("negative Event.Number")
