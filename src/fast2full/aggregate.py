@@ -245,38 +245,69 @@ def expected_combinations(config: dict) -> list[tuple[str, str, str, str]]:
             for target in task_targets(config, task) for mode in tr["modes"]]
 
 
+#: per-seed columns a learning curve carries
+CURVE_COLUMNS = ("value", "test_loss", "steps", "steps_total", "steps_incl_pretrain", "n_train", "capped")
+
+
 @dataclass(frozen=True)
 class CurvePoints:
-    """One learning curve: per configured size, the per-seed rows."""
+    """One learning curve: per configured size kept, the per-seed values of :data:`CURVE_COLUMNS`."""
 
-    sizes: np.ndarray          # configured sizes (int) kept
-    x: np.ndarray              # events actually used (median n_train over seeds)
-    frame: pd.DataFrame        # the rows, with column 'size_value'
+    sizes: np.ndarray                          # configured sizes kept
+    x: np.ndarray                              # events actually used (median n_train over seeds)
+    columns: dict[str, list[np.ndarray]]       # column -> per size, per seed
 
     def curve(self, column: str = "value") -> Curve:
-        vals = [self.frame.loc[self.frame["size_value"] == s, column].to_numpy(float) for s in self.sizes]
-        return Curve.from_lists(self.x, vals)
+        return Curve.from_lists(self.x, self.columns[column]) if len(self.sizes) else \
+            Curve(np.array([]), ())
 
     def mean(self, column: str) -> np.ndarray:
-        return np.array([self.frame.loc[self.frame["size_value"] == s, column].mean() for s in self.sizes])
+        return np.array([np.nanmean(v) if np.isfinite(v).any() else np.nan for v in self.columns[column]])
+
+    def std(self, column: str) -> np.ndarray:
+        return np.array([np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else np.nan
+                         for v in self.columns[column]])
+
+    @property
+    def n_runs(self) -> int:
+        return int(sum(len(v) for v in self.columns["value"])) if len(self.sizes) else 0
 
 
-def curve_points(table: pd.DataFrame, task: str, arch: str, target: str, mode: str) -> CurvePoints:
+GROUP_KEYS = ["task", "arch", "target", "mode"]
+
+
+def group_rows(table: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """The table split once by (task, arch, target, mode), for fast repeated look-ups."""
+    return {tuple(k): g for k, g in table.groupby(GROUP_KEYS, sort=False)}
+
+
+def rows_of(table: pd.DataFrame, task: str, arch: str, target: str, mode: str,
+            groups: dict[tuple, pd.DataFrame] | None = None) -> pd.DataFrame:
+    if groups is not None:
+        return groups.get((task, arch, target, mode), table.iloc[:0])
+    return table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
+                 & (table["mode"] == mode)]
+
+
+def curve_points(table: pd.DataFrame, task: str, arch: str, target: str, mode: str,
+                 groups: dict[tuple, pd.DataFrame] | None = None) -> CurvePoints:
     """The rows of one learning curve, x = events actually used.
 
     Sizes capped to the same number of events (a pool smaller than the requested size) collapse to
     one point: the smallest configured size that reached the cap is kept.
     """
-    sel = table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                & (table["mode"] == mode) & table["size_value"].notna() & table["value"].notna()]
+    sel = rows_of(table, task, arch, target, mode, groups)
+    sel = sel[sel["size_value"].notna() & sel["value"].notna()]
     if sel.empty:
-        return CurvePoints(np.array([]), np.array([]), sel)
-    g = sel.groupby("size_value")["n_train"].median().sort_index()
-    x = g.to_numpy(float)
-    x = np.where(np.isfinite(x), x, g.index.to_numpy(float))
+        return CurvePoints(np.array([]), np.array([]), {c: [] for c in CURVE_COLUMNS})
+    sv = sel["size_value"].to_numpy(float)
+    order = np.argsort(sv, kind="stable")
+    sizes, start = np.unique(sv[order], return_index=True)
+    cols = {c: np.split(sel[c].to_numpy(float)[order], start[1:]) for c in CURVE_COLUMNS}
+    x = np.array([np.nanmedian(v) if np.isfinite(v).any() else s for v, s in zip(cols["n_train"], sizes)])
     keep = np.concatenate([[True], np.diff(x) > 0])  # drop later sizes capped to the same n
-    sizes = g.index.to_numpy(float)[keep]
-    return CurvePoints(sizes, x[keep], sel[sel["size_value"].isin(sizes)])
+    idx = np.flatnonzero(keep)
+    return CurvePoints(sizes[keep], x[keep], {c: [v[i] for i in idx] for c, v in cols.items()})
 
 
 def baseline_value(table: pd.DataFrame, task: str, target: str, metric: str) -> tuple[str, float | None]:
@@ -288,6 +319,13 @@ def baseline_value(table: pd.DataFrame, task: str, target: str, metric: str) -> 
         return "", None
     names = sel.loc[sel[col].notna(), "baseline_name"]
     return (str(names.iloc[0]) if len(names) else ""), float(vals.median())
+
+
+def baselines(table: pd.DataFrame, config: dict) -> dict[tuple[str, str], tuple[str, float | None]]:
+    """:func:`baseline_value` for every configured (task, target)."""
+    tr = config["training"]
+    return {(t, g): baseline_value(table, t, g, _metric_of(table, t))
+            for t in tr["tasks"] for g in task_targets(config, t)}
 
 
 def _est_columns(prefix: str, est: Estimate) -> dict:
@@ -316,19 +354,21 @@ def reduction_tables(table: pd.DataFrame, config: dict,
     sizes_cfg = [int(s) for s in config["training"]["sizes"]]
     factors, points = [], []
     combos = expected_combinations(config)
+    groups = group_rows(table)
+    metrics = {t: _metric_of(table, t) for t in config["training"]["tasks"]}
+    base = baselines(table, config)
     prog = Progress(total=len(combos), what="curves", logger=log)
     for task, arch, target, mode in combos:
-        metric = _metric_of(table, task)
+        metric = metrics[task]
         hib = HIGHER_IS_BETTER[metric]
-        scratch_pts = curve_points(table, task, arch, target, "scratch")
-        mode_pts = curve_points(table, task, arch, target, mode)
+        scratch_pts = curve_points(table, task, arch, target, "scratch", groups)
+        mode_pts = curve_points(table, task, arch, target, mode, groups)
         scratch, curve = scratch_pts.curve(), mode_pts.curve()
-        zs = table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                   & (table["mode"] == "zeroshot")]["value"].dropna()
-        bname, bval = baseline_value(table, task, target, metric)
+        zs = rows_of(table, task, arch, target, "zeroshot", groups)["value"].dropna()
+        bname, bval = base[(task, target)]
         row: dict[str, Any] = {
             "task": task, "arch": arch, "target": target, "mode": mode, "metric": metric,
-            "higher_is_better": hib, "n_points": len(curve), "n_runs": int(mode_pts.frame.shape[0]),
+            "higher_is_better": hib, "n_points": len(curve), "n_runs": mode_pts.n_runs,
             "status": "ok" if len(curve) else "missing",
             "zeroshot": zs.mean() if len(zs) else float("nan"),
             "zeroshot_std": zs.std(ddof=1) if len(zs) > 1 else float("nan"),
@@ -364,15 +404,16 @@ def reduction_tables(table: pd.DataFrame, config: dict,
         row.update(_est_columns("baseline_match", baseline_crossing(curve, bval, hib)))
         factors.append(row)
         # per-point rows (each point once: scratch rows come with the scratch combination)
+        loss_mean, loss_std = mode_pts.mean("test_loss"), mode_pts.std("test_loss")
+        steps = {c: mode_pts.mean(c) for c in ("steps", "steps_total", "steps_incl_pretrain")}
         for k, s in enumerate(mode_pts.sizes.astype(int)):
-            f = mode_pts.frame[mode_pts.frame["size_value"] == s]
             points.append({
                 "task": task, "arch": arch, "target": target, "mode": mode, "size": int(s),
-                "n_train": float(mode_pts.x[k]), "capped": bool(f["capped"].any()), "metric": metric,
-                "mean": curve.mean[k], "std": curve.std[k], "n_seeds": int(curve.n_seeds[k]),
-                "test_loss_mean": f["test_loss"].mean(), "test_loss_std": f["test_loss"].std(ddof=1),
-                "steps_mean": f["steps"].mean(), "steps_total_mean": f["steps_total"].mean(),
-                "steps_incl_pretrain_mean": f["steps_incl_pretrain"].mean(),
+                "n_train": float(mode_pts.x[k]), "capped": bool(np.nanmax(mode_pts.columns["capped"][k]) > 0),
+                "metric": metric, "mean": curve.mean[k], "std": curve.std[k], "n_seeds": int(curve.n_seeds[k]),
+                "test_loss_mean": loss_mean[k], "test_loss_std": loss_std[k],
+                "steps_mean": steps["steps"][k], "steps_total_mean": steps["steps_total"][k],
+                "steps_incl_pretrain_mean": steps["steps_incl_pretrain"][k],
                 "factor": row.get(f"factor_n{s}", math.nan) if transfer else math.nan,
                 "factor_display": row.get(f"factor_n{s}_display", "") if transfer else "",
             })
@@ -462,15 +503,14 @@ def _hlines(ax: Any, zs: pd.Series, baseline: tuple[str, float | None]) -> None:
 
 
 def _draw_curves(ax: Any, table: pd.DataFrame, task: str, arch: str, target: str, modes: Sequence[str],
-                 column: str, xcol: str = "n_train") -> bool:
+                 column: str, xcol: str = "n_train", groups: dict[tuple, pd.DataFrame] | None = None) -> bool:
     """Mean +- seed std per mode versus x; returns whether anything was drawn."""
     drawn = False
     for mode in modes:
-        pts = curve_points(table, task, arch, target, mode)
+        pts = curve_points(table, task, arch, target, mode, groups)
         if len(pts.sizes) == 0:
             continue
-        mean, std = pts.mean(column), np.array(
-            [pts.frame.loc[pts.frame["size_value"] == s, column].std(ddof=1) for s in pts.sizes])
+        mean, std = pts.mean(column), pts.std(column)
         x = pts.x if xcol == "n_train" else pts.mean(xcol)
         ok = np.isfinite(mean) & np.isfinite(x) & (x > 0)
         if not ok.any():
@@ -507,20 +547,20 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
     modes = ["scratch"] + [m for m in tr["modes"] if m != "scratch"]
     written: list[Path] = []
     combos = [(t, a, g) for t in tr["tasks"] for a in tr["archs"] for g in task_targets(config, t)]
+    groups = group_rows(table)
     prog = Progress(total=len(combos), what="figure sets", logger=log)
     with plt.style.context(hep.style.ATLAS):
         for task, arch, target in combos:
             metric = _metric_of(table, task)
             base = baseline_value(table, task, target, metric)
-            zs_sel = table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                           & (table["mode"] == "zeroshot")]
+            zs_sel = rows_of(table, task, arch, target, "zeroshot", groups)
             cols = _panel_columns(metric)
             rtext = (f"fast2full: {TASK_LABEL.get(task, task)}, {arch.upper()}, "
                      f"target {DOMAIN_LABEL.get(target, target)}")
             # learning curves (paper figs 4-7)
             fig, axes = plt.subplots(1, len(cols), figsize=(8 * len(cols), 6.5), squeeze=False)
             for ax, col in zip(axes[0], cols):
-                _draw_curves(ax, table, task, arch, target, modes, col)
+                _draw_curves(ax, table, task, arch, target, modes, col, groups=groups)
                 _hlines(ax, zs_sel[col].dropna(), base if col == "value" else ("", None))
                 ax.set_xlabel("Target training events")
                 ax.set_ylabel(_ylabel(col, metric))
@@ -532,7 +572,7 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
             for ax, xcol, xl in zip(axes[0], ("steps", "steps_incl_pretrain"),
                                     ("Optimiser steps on the target (selected run)",
                                      "Optimiser steps incl. LR grid and pretraining")):
-                _draw_curves(ax, table, task, arch, target, modes, "value", xcol=xcol)
+                _draw_curves(ax, table, task, arch, target, modes, "value", xcol=xcol, groups=groups)
                 _hlines(ax, zs_sel["value"].dropna(), base)
                 ax.set_xlabel(xl)
                 ax.set_ylabel(_ylabel("value", metric))
