@@ -294,10 +294,12 @@ def _tensor_path(tensors: Path, task: str, domain: str, split: str) -> Path:
     return Path(tensors) / task / domain / f"{split}.parquet"
 
 
-def _load_split(tensors: Path, task: str, domain: str, split: str):
+def _load_split(tensors: Path, task: str, domain: str, split: str, cache: dict | None = None):
     from fast2full import tensorio
 
     p = _tensor_path(tensors, task, domain, split)
+    if cache is not None and p in cache:
+        return cache[p]
     if not p.is_file():
         raise InputError(p, "tensor file not found (run `fast2full tensorize` first)")
     ts = tensorio.load(p)
@@ -305,6 +307,8 @@ def _load_split(tensors: Path, task: str, domain: str, split: str):
         raise InputError(p, f"no events in the {split} split of {task}/{domain}")
     if ts.meta.get("task") not in (None, task):
         raise InputError(p, f"tensor file is for task {ts.meta.get('task')!r}, not {task!r}")
+    if cache is not None:
+        cache[p] = ts
     return ts
 
 
@@ -355,8 +359,22 @@ def _write_grid(path: Path, fits: list[FitResult]) -> None:
             w.writerow([f.lr, f.best_val_loss, f.best_epoch, f.epochs, f.steps])
 
 
-def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None) -> list[dict]:
-    """Run every seed of one training point; write metrics.json (+ model.ckpt for pretrain) per seed."""
+def run_jobs(specs: list[JobSpec], settings: TrainSettings, t_start: float | None = None) -> list[dict]:
+    """Several points in one process: imports and tensor files are paid for once (see docs/training.md)."""
+    cache: dict = {}
+    out: list[dict] = []
+    for i, spec in enumerate(specs):
+        out += run_job(spec, settings, t_start=t_start if i == 0 else None, cache=cache)
+    return out
+
+
+def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None, cache: dict | None = None
+            ) -> list[dict]:
+    """Run every seed of one training point; write metrics.json (+ model.ckpt for pretrain) per seed.
+
+    ``t_start``: when the process started (the start-up cost reported is from then until the tensors are
+    loaded); ``cache``: tensor sets already loaded by an earlier point of the same process.
+    """
     t_start = time.perf_counter() if t_start is None else t_start
     quiet_lightning()
     set_threads(settings.threads)
@@ -368,13 +386,13 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
 
     if spec.mode == "pretrain" and spec.target != settings.source:
         raise Fast2FullError(f"pretrain runs on the source domain {settings.source!r}, not {spec.target!r}")
-    train_all = _load_split(spec.tensors, spec.task, spec.target, "train") if spec.mode != "zeroshot" else None
-    val_all = _load_split(spec.tensors, spec.task, spec.target, "val")
-    test = _load_split(spec.tensors, spec.task, spec.target, "test")
+    train_all = _load_split(spec.tensors, spec.task, spec.target, "train", cache) if spec.mode != "zeroshot" else None
+    val_all = _load_split(spec.tensors, spec.task, spec.target, "val", cache)
+    test = _load_split(spec.tensors, spec.task, spec.target, "test", cache)
     meta = test.meta
     source_train = unlabelled = None
     if spec.mode == "dann":
-        source_train = _load_split(spec.tensors, spec.task, settings.source, "train")
+        source_train = _load_split(spec.tensors, spec.task, settings.source, "train", cache)
         unlabelled = train_all
     baseline = baseline_metrics(test, spec.task)
     startup_s = time.perf_counter() - t_start
@@ -467,4 +485,4 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
 
 
 __all__ = ["TrainSettings", "JobSpec", "run_job", "fit", "evaluate", "val_subset_size", "baseline_metrics",
-           "classification_metrics", "met_resolution", "quiet_lightning", "set_threads", "MODES"]
+           "classification_metrics", "met_resolution", "quiet_lightning", "set_threads", "MODES", "run_jobs"]

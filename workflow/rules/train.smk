@@ -30,58 +30,68 @@ rule train_pretrain:
     shell:
         "fast2full --log {log} train --config {params.config} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {SOURCE} --mode pretrain --size all --seeds {SEED_ARGS}"
-        " --tensors {RESULTS}/tensors --outdir {params.outdir}"
+        " --tensors {RESULTS}/tensors --outdir {params.outdir} --threads {threads}"
 
 
 def pretrained_ckpts(w):
-    if w.mode == "scratch":
-        return []
     d = train_dir(w.task, w.arch, SOURCE, "pretrain", "all")
     return [f"{d}/seed{s}/model.ckpt" for s in SEEDS]
 
 
 def target_tensors(w):
     files = tensor_files(w.task, w.target)
-    if w.mode == "dann":  # the domain-adversarial head also sees source events
+    if "dann" in TR["modes"]:  # the domain-adversarial head also sees source events
         files += tensor_files(w.task, SOURCE)
     return files
 
 
+TARGET_MODES = ["zeroshot"] + [m for m in TR["modes"] if m != "zeroshot"]
+SIZE_ARGS = " ".join(str(s) for s in TR["sizes"])
+
+
+def target_points(task, arch, target):
+    """Every metrics.json of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
+    out = [f"{train_dir(task, arch, target, 'zeroshot', 0)}/seed{s}/metrics.json" for s in SEEDS]
+    for mode in TR["modes"]:
+        for size in TR["sizes"]:
+            out += [f"{train_dir(task, arch, target, mode, size)}/seed{s}/metrics.json" for s in SEEDS]
+    return out
+
+
 rule train_target:
-    """One training point on a target domain: all seeds of (task, arch, target, mode, size)."""
+    """All points of one (task, arch, target) in one process: zeroshot, then every mode x size, all seeds.
+
+    One process per (task, arch, target) pays the Python/torch/Lightning start-up (~5 s) once instead
+    of once per point (see docs/training.md); `fast2full train` also runs a single point.
+    """
     input:
         tensors=target_tensors,
         pretrained=pretrained_ckpts,
     output:
-        expand(f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{{{{target}}}}/{{{{mode}}}}/n{{{{size}}}}/seed{{seed}}/metrics.json",
-               seed=SEEDS),
+        target_points("{task}", "{arch}", "{target}"),
     params:
         config=CONFIGFILE,
-        outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
-        pretrained=lambda w: "" if w.mode == "scratch" else
-        f"--pretrained-dir {train_dir(w.task, w.arch, SOURCE, 'pretrain', 'all')}",
+        modes=" ".join(TARGET_MODES),
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
+        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
     wildcard_constraints:
-        mode="zeroshot|scratch|finetune|freeze|dann",
-        size=r"\d+",
         target="|".join(t for t in TARGETS if t != SOURCE),
     log:
-        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.log",
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}.log",
     benchmark:
-        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.tsv"
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=120,
         gpu=1,
-    group:
-        "train_points"
     conda:
         "../../envs/train.yaml"
     shell:
         "fast2full --log {log} train --config {params.config} --task {wildcards.task}"
-        " --arch {wildcards.arch} --target {wildcards.target} --mode {wildcards.mode}"
-        " --size {wildcards.size} --seeds {SEED_ARGS} --tensors {RESULTS}/tensors"
-        " {params.pretrained} --outdir {params.outdir}"
+        " --arch {wildcards.arch} --target {wildcards.target} --mode {params.modes}"
+        " --size {SIZE_ARGS} --seeds {SEED_ARGS} --tensors {RESULTS}/tensors"
+        " --pretrained-dir {params.pretrained} --outdir '{params.outdir}' --threads {threads}"
 
 
 rule publish_model:
