@@ -324,3 +324,32 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
                "--outdir", str(tmp_path / "out"), "--inputs", str(missing)])
     assert rc == 2 and "gone.parquet: objects file does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_split_is_written_with_warning(tmp_path, config, synthetic_tensors, caplog):
+    ev = synthetic_objects(200, "zjets", seed=5)
+    s = split_index(np.array(["zjets"] * len(ev)), ak.to_numpy(ev.event_id), config["tensors"]["split_fractions"])
+    f = tmp_path / "train_only.parquet"
+    ak.to_parquet(ev[s == 0], f)
+    with caplog.at_level(logging.WARNING, logger="fast2full"):
+        summary = tensorize([f], tmp_path / "out", config, "met", "cms_like",
+                            norm_path=synthetic_tensors["met"]["atlas_like"] / "norm.json")
+    assert summary["rows"]["val"] == summary["rows"]["test"] == 0 and summary["rows"]["train"] > 0
+    assert "the val split is empty" in caplog.text
+    assert len(tensorio.load(tmp_path / "out" / "test.parquet")) == 0
+
+
+def test_exclude_processes_is_a_valid_config_key(config):
+    from fast2full.config import validate
+
+    cfg = json.loads(json.dumps(config))
+    cfg["tensors"]["tasks"]["qg"]["exclude_processes"] = ["minbias", "wjets"]
+    validate(cfg, base_dir=ROOT)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_docs_list_every_feature(task):
+    text = (ROOT / "docs" / "tensors.md").read_text()
+    section = text.split(f"### `{task}`")[1].split("\n## ")[0].split("\n### ")[0]
+    for i, name in enumerate(F.names(task)):
+        assert f"| {i} | `{name}` |" in section, f"docs/tensors.md lacks feature {i} {name} of {task}"
