@@ -185,10 +185,26 @@ OR_JET_MUON_MAX_NTRK = 3
 
 
 def _min_delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
-    """Per object of ``a``: the smallest DeltaR to any object of ``b`` in its event (inf if none)."""
-    deta = a.eta[:, :, np.newaxis] - b.eta[:, np.newaxis, :]
-    dphi = (a.phi[:, :, np.newaxis] - b.phi[:, np.newaxis, :] + np.pi) % (2 * np.pi) - np.pi
-    return ak.fill_none(ak.min(np.sqrt(deta**2 + dphi**2), axis=2), np.inf)
+    """Per object of ``a``: the smallest DeltaR to any object of ``b`` in its event (inf if none).
+
+    Computed on flat numpy arrays of all (a, b) pairs of a chunk: for the few objects per event
+    here, awkward's nested broadcasting costs ~0.1 s per call whatever the chunk size, this ~1 ms.
+    """
+    na, nb = ak.to_numpy(ak.num(a, axis=1)), ak.to_numpy(ak.num(b, axis=1))
+    a_eta, a_phi = ak.to_numpy(ak.flatten(a.eta)), ak.to_numpy(ak.flatten(a.phi))
+    b_eta, b_phi = ak.to_numpy(ak.flatten(b.eta)), ak.to_numpy(ak.flatten(b.phi))
+    partners = np.repeat(nb, na)                      # b objects in the event of each a object
+    first_pair = np.cumsum(partners) - partners       # pairs are grouped by a object
+    first_b = np.repeat(np.cumsum(nb) - nb, na)       # index of the first b of that event
+    ia = np.repeat(np.arange(len(a_eta)), partners)
+    ib = np.arange(len(ia)) - np.repeat(first_pair - first_b, partners)
+    dphi = (a_phi[ia] - b_phi[ib] + np.pi) % (2 * np.pi) - np.pi
+    dr = np.hypot(a_eta[ia] - b_eta[ib], dphi)
+    out = np.full(len(a_eta), np.inf)
+    has = partners > 0
+    if has.any():
+        out[has] = np.minimum.reduceat(dr, first_pair[has])
+    return ak.unflatten(out, na)
 
 
 def overlap_removal(events: ak.Array) -> ak.Array:
