@@ -201,3 +201,24 @@ def test_overlap_removal_of_empty_events():
     out = objects.overlap_removal(objects.empty())
     objects.check(out)
     assert len(out) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_delta_r_matches_a_per_event_reference(seed):
+    rng = np.random.default_rng(seed)
+    n_a, n_b = rng.integers(0, 5, size=50), rng.integers(0, 4, size=50)
+
+    def jagged(counts, lo, hi):
+        return ak.unflatten(rng.uniform(lo, hi, size=counts.sum()), counts)
+
+    a = ak.zip({"eta": jagged(n_a, -2.5, 2.5), "phi": jagged(n_a, -np.pi, np.pi)})
+    b = ak.zip({"eta": jagged(n_b, -2.5, 2.5), "phi": jagged(n_b, -np.pi, np.pi)})
+    got = objects._min_delta_r(a, b)
+    assert ak.num(got).tolist() == n_a.tolist()
+    for i in range(len(n_a)):
+        ae, ap = ak.to_numpy(a.eta[i]), ak.to_numpy(a.phi[i])
+        be, bp = ak.to_numpy(b.eta[i]), ak.to_numpy(b.phi[i])
+        dphi = np.abs(ap[:, None] - bp[None, :])
+        dphi = np.minimum(dphi, 2 * np.pi - dphi)
+        ref = np.hypot(ae[:, None] - be[None, :], dphi).min(axis=1, initial=np.inf)
+        np.testing.assert_allclose(ak.to_numpy(got[i]), ref, rtol=1e-12)
