@@ -156,6 +156,8 @@ def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: s
             hep.histplot(r, spec.bins, yerr=re, ax=rax, histtype="errorbar", color=color)
         if spec.logy:
             ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0.0)
         ax.set_ylabel("normalised entries")
         rax.set_xlabel(spec.label)
         rax.set_ylabel("ratio to source")
