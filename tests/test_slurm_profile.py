@@ -118,6 +118,13 @@ def test_workflow_profile_sizing(monkeypatch, env, train_partition):
         assert mem >= eval(res["mem_mb"], {"attempt": 1}) > 0  # noqa: S307
 
 
+def test_slurm_cores_cover_rule_threads(monkeypatch):
+    """Remote jobs get min(threads, --cores) CPUs: the slurm profile must not cap the workflow's threads."""
+    slurm = _parse_profile(SLURM_PROFILE, monkeypatch, {})
+    threads = dict(t.split("=") for t in _parse_profile(WORKFLOW_PROFILE, monkeypatch, {})["set-threads"])
+    assert int(slurm["cores"]) >= max(int(n) for n in threads.values())
+
+
 def test_localrules_name_real_rules():
     text = (ROOT / "workflow" / "rules" / "hpc.smk").read_text()
     body = text.split("localrules:", 1)[1]

@@ -1,0 +1,315 @@
+"""Paper-scale sizing: how many jobs and SLURM submissions, CPU hours and memory a config needs.
+
+Jobs come from a Snakemake dry run (``snakemake -n --forceall --profile slurm --configfile X``),
+parsed here.  Costs come from the benchmark TSVs (``results/benchmarks/**.tsv``) of a run of the
+small default config: per rule (per process for the event-level stages) a cost model
+``cpu_time = a + b * units`` is fitted to the measured jobs, where ``units`` is the work a job does
+(events in its chunk, events in its domain, trained event-epochs; see :func:`work_units`), and is
+evaluated on every job of the target config.  With one distinct ``units`` value the model is
+proportional (a = 0).  Peak memory is the largest measured ``max_rss``; memory of the whole-domain
+stages (tensorize, training) grows with the data, which the table marks.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fast2full.common import Fast2FullError, InputError
+
+#: rules whose cost grows with the events of their chunk (process wildcard)
+CHUNK_RULES = ("pythia_generate", "hepmc_export", "delphes_simulate", "delphes_skim")
+#: rules that read a whole domain (or all domains) of one task
+DOMAIN_RULES = ("tensorize_source", "tensorize_target", "plot_features")
+FULLSIM = "atlas_fullsim"
+BENCH_COLUMNS = ("s", "max_rss", "cpu_time")
+
+_DATE = r"\[[^\]]+\]"
+
+
+@dataclass
+class DryJob:
+    """One job of a dry run."""
+
+    rule: str
+    wildcards: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
+    benchmark: str | None = None
+    group: str | None = None  # the group job (one SLURM submission) it belongs to, if any
+    submission: int = -1  # index of its submission; -1: not submitted (local rule or no action)
+    local: bool = False
+    has_action: bool = True
+
+
+def _kv(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.split(", "):
+        key, sep, value = part.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_dry_run(text: str) -> list[DryJob]:
+    """Jobs of a ``snakemake -n -p`` listing, with the submission each one goes into.
+
+    A ``Group job NAME`` header starts one submission holding the indented jobs below it; a rule at
+    column 0 is a submission of its own; ``localrule`` jobs and jobs without an action (``rule all``)
+    are not submitted.
+    """
+    jobs: list[DryJob] = []
+    group: str | None = None
+    n_sub = -1
+    current: DryJob | None = None
+    for line in text.splitlines():
+        m = re.match(rf"^{_DATE} Group job (\S+)", line)
+        if m:
+            group = m.group(1)
+            n_sub += 1
+            current = None
+            continue
+        m = re.match(r"^(\s*)(local)?rule (\w+):\s*$", line)
+        if m:
+            indented = bool(m.group(1))
+            if not indented:
+                group = None
+            local = bool(m.group(2))
+            if not indented and not local:
+                n_sub += 1
+            current = DryJob(rule=m.group(3), group=group if indented else None,
+                             submission=-1 if local else n_sub, local=local)
+            jobs.append(current)
+            continue
+        if current is None:
+            continue
+        m = re.match(r"^\s+(wildcards|resources|benchmark|threads): (.*)$", line)
+        if m:
+            key, value = m.groups()
+            if key == "wildcards":
+                current.wildcards = _kv(value)
+            elif key == "resources":
+                current.resources = _kv(value)
+            elif key == "benchmark":
+                current.benchmark = value.strip()
+            else:
+                current.threads = int(value)
+        elif line.startswith("Shell command: None"):
+            current.has_action = False
+        elif line.startswith("Job stats:"):
+            current = None
+    for job in jobs:  # a rule without action is never submitted
+        if not job.has_action and job.group is None:
+            job.submission = -1
+    return jobs
+
+
+def dry_run(root: str | Path, configfile: str | Path, profile: str | None = "slurm",
+            timeout_s: float = 600.0) -> str:
+    """The dry-run listing of every job (``--forceall``) of ``configfile``, run at ``root``."""
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "-p", "--configfile", str(configfile)]
+    if profile:
+        cmd[3:3] = ["--profile", profile]
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=timeout_s, check=False)
+    if res.returncode != 0:
+        raise Fast2FullError(f"dry run for {configfile} failed:\n{(res.stdout + res.stderr)[-3000:]}")
+    return res.stdout + res.stderr
+
+
+def read_benchmark(path: str | Path) -> dict[str, float]:
+    """The first data row of a Snakemake benchmark TSV (``s``, ``max_rss`` MB, ``cpu_time`` s, ...)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+    except OSError as exc:
+        raise InputError(path, f"cannot read benchmark: {exc}") from exc
+    if not rows or any(c not in rows[0] for c in BENCH_COLUMNS):
+        raise InputError(path, f"not a Snakemake benchmark TSV (need columns {', '.join(BENCH_COLUMNS)})")
+    out: dict[str, float] = {}
+    for key, value in rows[0].items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue  # h:m:s and 'NA'
+    return out
+
+
+def physics_events(config: dict[str, Any]) -> int:
+    """Generated events over all non-pile-up processes."""
+    return sum(int(p["events_per_chunk"]) * int(p["chunks"])
+               for p in config["processes"].values() if p.get("role") != "pileup")
+
+
+def work_units(job: DryJob, config: dict[str, Any]) -> tuple[float, str]:
+    """(work done by ``job`` under ``config``, what the unit is) for the cost model."""
+    wc, tr = job.wildcards, config.get("training", {})
+    seeds = len(tr.get("seeds", [0]))
+    if job.rule in CHUNK_RULES and wc.get("process") in config["processes"]:
+        return float(config["processes"][wc["process"]]["events_per_chunk"]), "events/chunk"
+    if job.rule in DOMAIN_RULES:
+        if wc.get("domain") == FULLSIM:
+            return 1.0, "job"
+        return float(physics_events(config)), "events"
+    if job.rule == "train_pretrain":
+        epochs = float(tr.get("pretrain_max_epochs", tr.get("max_epochs", 1)))
+        return physics_events(config) * epochs * seeds, "event-epochs"
+    if job.rule == "train_target":
+        epochs = float(tr.get("max_epochs", 1))
+        if "size" in wc:  # one training point per job
+            return max(float(wc["size"]), 1.0) * epochs * seeds, "event-epochs"
+        modes = [m for m in tr.get("modes", []) if m != "zeroshot"]
+        return max(sum(float(s) for s in tr.get("sizes", [])) * len(modes), 1.0) * epochs * seeds, "event-epochs"
+    return 1.0, "job"
+
+
+def model_key(job: DryJob) -> tuple[str, str]:
+    return (job.rule, job.wildcards.get("process", "")) if job.rule in CHUNK_RULES else (job.rule, "")
+
+
+@dataclass
+class CostModel:
+    """cpu_time = intercept + slope * units (seconds), fitted on ``n`` measured jobs."""
+
+    intercept: float
+    slope: float
+    n: int
+    unit: str
+    max_rss_mb: float
+    max_wall_s: float
+
+    def cpu_s(self, units: float) -> float:
+        return self.intercept + self.slope * units
+
+
+def fit_models(jobs: list[DryJob], config: dict[str, Any], bench_root: str | Path) -> dict[tuple[str, str], CostModel]:
+    """Cost models from the benchmark TSVs of ``jobs`` (a dry run of the run that wrote them)."""
+    import numpy as np
+
+    samples: dict[tuple[str, str], list[tuple[float, dict[str, float], str]]] = defaultdict(list)
+    for job in jobs:
+        if not job.benchmark:
+            continue
+        path = Path(bench_root) / job.benchmark
+        if not path.is_file():
+            continue
+        units, unit = work_units(job, config)
+        samples[model_key(job)].append((units, read_benchmark(path), unit))
+    models: dict[tuple[str, str], CostModel] = {}
+    for key, rows in samples.items():
+        x = np.array([r[0] for r in rows])
+        y = np.array([r[1].get("cpu_time", r[1]["s"]) for r in rows])
+        if len(np.unique(x)) >= 2:
+            slope, intercept = np.polyfit(x, y, 1)
+            if slope < 0 or intercept < 0:  # noise: fall back to proportional
+                slope, intercept = float(y.sum() / x.sum()), 0.0
+        else:
+            slope, intercept = float(y.mean() / x.mean()), 0.0
+        models[key] = CostModel(intercept=float(intercept), slope=float(slope), n=len(rows), unit=rows[0][2],
+                                max_rss_mb=max(r[1].get("max_rss", math.nan) for r in rows),
+                                max_wall_s=max(r[1]["s"] for r in rows))
+    # rule-level fallbacks (a process of the target config that the default run lacks)
+    by_rule: dict[str, list[CostModel]] = defaultdict(list)
+    for (rule, proc), m in models.items():
+        if proc:
+            by_rule[rule].append(m)
+    for rule, ms in by_rule.items():
+        if (rule, "") not in models:
+            models[(rule, "")] = max(ms, key=lambda m: m.slope)  # the costliest process: conservative
+    return models
+
+
+@dataclass
+class RuleEstimate:
+    rule: str
+    jobs: int
+    submissions: int
+    local: bool
+    threads: int
+    mem_mb: float
+    runtime_min: float
+    gpu: int
+    measured_jobs: int
+    peak_rss_mb: float
+    cpu_h: float
+    max_job_cpu_min: float
+    unit: str
+    scales_with_data: bool
+
+
+def _num(value: str | None) -> float:
+    try:
+        return float(value) if value not in (None, "", "<TBD>") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
+             models: dict[tuple[str, str], CostModel]) -> list[RuleEstimate]:
+    """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours."""
+    by_rule: dict[str, list[DryJob]] = defaultdict(list)
+    for job in target_jobs:
+        if job.has_action:
+            by_rule[job.rule].append(job)
+    out = []
+    for rule, jobs in by_rule.items():
+        subs = {j.submission for j in jobs if j.submission >= 0}
+        cpu = []
+        model = None
+        for job in jobs:
+            model = models.get(model_key(job)) or models.get((rule, ""))
+            if model is not None:
+                cpu.append(model.cpu_s(work_units(job, target_config)[0]))
+        out.append(RuleEstimate(
+            rule=rule, jobs=len(jobs), submissions=len(subs), local=all(j.local for j in jobs),
+            threads=max(j.threads for j in jobs),
+            mem_mb=max(_num(j.resources.get("mem_mb")) for j in jobs),
+            runtime_min=max(_num(j.resources.get("runtime")) for j in jobs),
+            gpu=int(max(_num(j.resources.get("gpu")) if j.resources.get("gpu") else 0 for j in jobs)),
+            measured_jobs=model.n if model and cpu else 0,
+            peak_rss_mb=model.max_rss_mb if model and cpu else math.nan,
+            cpu_h=sum(cpu) / 3600 if cpu else math.nan,
+            max_job_cpu_min=max(cpu) / 60 if cpu else math.nan,
+            unit=model.unit if model and cpu else "",
+            scales_with_data=rule in DOMAIN_RULES or rule.startswith("train_"),
+        ))
+    return out
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    if isinstance(x, float) and math.isnan(x):
+        return "n/a"
+    return f"{x:,.{digits}f}" if isinstance(x, float) else f"{x:,}"
+
+
+def markdown_table(estimates: list[RuleEstimate], title: str) -> str:
+    """The sizing table (markdown) with a total row."""
+    head = ("| rule | jobs | SLURM submissions | threads | mem_mb asked | runtime asked (min) | GPU "
+            "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job | cost unit |")
+    lines = [f"**{title}**", "", head, "|" + " --- |" * 11]
+    for e in estimates:
+        rss = _fmt(e.peak_rss_mb, 0) + (" (grows with data)" if e.scales_with_data and e.measured_jobs else "")
+        lines.append(
+            f"| {e.rule}{' (local)' if e.local else ''} | {e.jobs} | {e.submissions} | {e.threads} "
+            f"| {_fmt(e.mem_mb, 0)} | {_fmt(e.runtime_min, 0)} | {e.gpu or ''} | {rss} | {_fmt(e.cpu_h, 2)} "
+            f"| {_fmt(e.max_job_cpu_min, 1)} | {e.unit or 'no benchmark'} |")
+    known = [e.cpu_h for e in estimates if not math.isnan(e.cpu_h)]
+    lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {sum(e.submissions for e in estimates)} "
+                 f"| | | | | | {_fmt(float(sum(known)), 2)} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_marked(doc: str, begin: str, end: str, body: str) -> str:
+    """``doc`` with the text between the ``begin`` and ``end`` marker lines replaced by ``body``."""
+    if begin in doc and end in doc:
+        pre, rest = doc.split(begin, 1)
+        post = rest.split(end, 1)[1]
+        return f"{pre}{begin}\n{body}{end}{post}"
+    return f"{doc.rstrip()}\n\n{begin}\n{body}{end}\n"

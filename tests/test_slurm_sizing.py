@@ -1,0 +1,125 @@
+"""Paper-scale sizing (bench/paper_scale.py): dry-run parsing, benchmark cost models, the table."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fast2full.common import InputError
+from fast2full.hpc import sizing
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _config(events: int, chunks: int) -> dict:
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for name, proc in cfg["processes"].items():
+        proc["events_per_chunk"] = events
+        proc["chunks"] = chunks if name in ("ttbar", "wjets") else 1
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def dry_listing(tmp_path_factory) -> str:
+    """A real dry-run listing through the slurm profile: 2 ttbar + 2 wjets generation chunks."""
+    work = tmp_path_factory.mktemp("dry")
+    cfg = work / "config.yaml"
+    cfg.write_text(yaml.safe_dump(_config(events=300, chunks=2)))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--profile", "slurm", "--directory", str(work),
+         "--configfile", str(cfg), "--", *[f"results/gen/{p}/{c}.parquet" for p in ("ttbar", "wjets") for c in (0, 1)]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    return res.stdout + res.stderr
+
+
+def test_parse_dry_run(dry_listing):
+    jobs = sizing.parse_dry_run(dry_listing)
+    assert sorted((j.rule, j.wildcards["process"], j.wildcards["chunk"]) for j in jobs) == [
+        ("pythia_generate", p, c) for p in ("ttbar", "wjets") for c in ("0", "1")]
+    assert {j.group for j in jobs} == {"generate"}
+    assert len({j.submission for j in jobs}) == 1  # 4 chunks <= group-components generate
+    assert all(j.resources["mem_mb"] == "2000" and j.benchmark.startswith("results/benchmarks/generate/")
+               for j in jobs)
+
+
+def test_parse_counts_ungrouped_and_local_jobs():
+    listing = """
+[Wed Nov 25 18:00:00 2026]
+rule tensorize_source:
+    wildcards: task=qg
+    resources: tmpdir=/tmp, mem_mb=16000, runtime=60
+Shell command: fast2full tensorize
+
+[Wed Nov 25 18:00:00 2026]
+localrule publish_model:
+    wildcards: task=qg, arch=dnn, seed=0
+Shell command: fast2full export-model
+
+[Wed Nov 25 18:00:00 2026]
+rule all:
+    input: a
+Shell command: None
+"""
+    jobs = sizing.parse_dry_run(listing)
+    assert [(j.rule, j.submission, j.local) for j in jobs] == [
+        ("tensorize_source", 0, False), ("publish_model", -1, True), ("all", -1, False)]
+
+
+@pytest.mark.parametrize(("paper_events", "expected_factor"), [(300, 1.0), (3000, 10.0), (30000, 100.0)])
+def test_cost_model_scales_per_event(dry_listing, tmp_path, paper_events, expected_factor):
+    """A measured 3 s per 300-event chunk costs factor x 3 s per chunk of the bigger config."""
+    jobs = sizing.parse_dry_run(dry_listing)
+    for job in jobs:
+        path = tmp_path / job.benchmark
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(BENCH_HEADER + "4.0\t0:00:04\t150.5\t900\t80\t90\t0\t0.1\t75\t3.0\n")
+    models = sizing.fit_models(jobs, _config(events=300, chunks=2), tmp_path)
+    assert models[("pythia_generate", "ttbar")].n == 2
+    paper = _config(events=paper_events, chunks=2)
+    (est,) = sizing.estimate(jobs, paper, models)
+    assert est.jobs == 4 and est.submissions == 1 and est.measured_jobs == 2
+    assert est.cpu_h == pytest.approx(4 * 3.0 * expected_factor / 3600)
+    assert est.peak_rss_mb == pytest.approx(150.5)
+    table = sizing.markdown_table([est], "t")
+    assert "| pythia_generate | 4 | 1 |" in table and "**total**" in table
+
+
+def test_linear_fit_separates_fixed_cost(tmp_path):
+    jobs = [sizing.DryJob(rule="train_target", wildcards={"size": str(n)}, benchmark=f"b{n}.tsv") for n in (30, 100, 300)]
+    cfg = {"processes": {}, "training": {"max_epochs": 1, "seeds": [0]}}
+    for n in (30, 100, 300):  # cpu = 5 s start-up + 0.1 s per trained event
+        (tmp_path / f"b{n}.tsv").write_text(BENCH_HEADER + f"1\t0\t100\t0\t0\t0\t0\t0\t0\t{5 + 0.1 * n}\n")
+    m = sizing.fit_models(jobs, cfg, tmp_path)[("train_target", "")]
+    assert m.intercept == pytest.approx(5.0) and m.slope == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("content", ["", "a\tb\n1\t2\n", "s\tmax_rss\n"])
+def test_bad_benchmark_file_is_named(tmp_path, content):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(content)
+    with pytest.raises(InputError, match="bad.tsv"):
+        sizing.read_benchmark(bad)
+
+
+def test_estimate_without_benchmarks_says_so():
+    job = sizing.DryJob(rule="physlite_skim", resources={"mem_mb": "4000", "runtime": "60"}, submission=0)
+    (est,) = sizing.estimate([job], {"processes": {}}, {})
+    assert math.isnan(est.cpu_h) and "no benchmark" in sizing.markdown_table([est], "t")
+
+
+def test_replace_marked_is_idempotent():
+    doc = "# HPC\n\nintro\n"
+    once = sizing.replace_marked(doc, "<!-- b -->", "<!-- e -->", "table 1\n")
+    twice = sizing.replace_marked(once, "<!-- b -->", "<!-- e -->", "table 2\n")
+    assert once.startswith(doc.rstrip()) and "table 1" in once
+    assert twice == once.replace("table 1", "table 2")
