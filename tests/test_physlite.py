@@ -205,3 +205,15 @@ def test_skim_cli_with_the_project_config(physlite_file, skimmed, tmp_path, repo
     assert main(["skim", "--source", "physlite", "--config", str(path), "--sample", SAMPLE,
                  "--in", str(physlite_file), "--out", str(out)]) == 0
     assert ak.to_list(ak.from_parquet(out)) == ak.to_list(skimmed[1])
+
+
+@pytest.mark.parametrize("quality, passes", [
+    (0b1000, True),    # Tight + passesIDCuts
+    (0b1001, True),    # Medium + passesIDCuts
+    (0b1010, False),   # Loose
+    (0b1011, False),   # VeryLoose
+    (0b0001, False),   # Medium but fails the ID cuts
+])
+def test_muon_quality_byte(quality, passes):
+    assert bool(physlite.muon_id(np.array([quality], dtype=np.uint8))[0]) is passes
+    assert ak.to_list(physlite.muon_id(ak.Array([[quality]]))) == [[passes]]

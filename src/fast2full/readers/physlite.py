@@ -204,6 +204,12 @@ def dl1d_discriminant(pb: ak.Array, pc: ak.Array, pu: ak.Array,
         return np.log(pb / denom)
 
 
+def muon_id(quality):
+    """Medium-or-tighter muons that pass the ID cuts, from the xAOD muon quality byte."""
+    q = ak.values_astype(quality, np.int32) if isinstance(quality, ak.Array) else np.asarray(quality, np.int32)
+    return ((q & MUON_QUALITY_MASK) <= MUON_QUALITY_MEDIUM) & ((q & MUON_PASSES_ID_CUTS_BIT) != 0)
+
+
 def _jet_btag(events, jets) -> ak.Array:
     """b-tag decision per jet, following AnalysisJets.btaggingLink into the b-tagging container."""
     btag = events[BTAG_COLLECTION]
@@ -265,8 +271,7 @@ def physlite_objects(events, *, process: str, signal: bool) -> tuple[ak.Array, n
                  "rel_iso": _rel_iso(e, ELECTRON_ISO_VARS)}
 
     m = events.Muons
-    q = ak.values_astype(m.quality, np.int32)
-    m = m[((q & MUON_QUALITY_MASK) <= MUON_QUALITY_MEDIUM) & ((q & MUON_PASSES_ID_CUTS_BIT) != 0)]
+    m = m[muon_id(m.quality)]
     muons = {"pt": m.pt / MEV_PER_GEV, "eta": m.eta, "phi": m.phi, "charge": m.charge,
              "rel_iso": _rel_iso(m, MUON_ISO_VARS)}
 
