@@ -140,7 +140,8 @@ def test_baseline_crossing(fn, hib):
     c = curve(fn)
     est = baseline_crossing(c, float(fn(200.0)), hib)
     assert est.bound is Bound.EXACT and est.value == pytest.approx(200.0)
-    assert baseline_crossing(c, float(fn(1.0)), hib).display() == "<= 10.0"
+    assert baseline_crossing(c, float(fn(1.0)), hib).display() == "<= 10"
+    assert baseline_crossing(c, float(fn(200.0)), hib).display() == "200"
     assert baseline_crossing(c, float(fn(1e6)), hib).display() == "never in range"
     assert baseline_crossing(c, None, hib).display() == "no baseline"
 

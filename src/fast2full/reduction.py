@@ -163,6 +163,7 @@ class Estimate:
     high: float
     bound: Bound
     note: str = ""
+    is_size: bool = False     # a training size (shown as a whole number), not a factor
 
     def display(self) -> str:
         """The table cell: ``2.04 [1.61, 2.50]``, ``> 3.33``, ``< 0.33``, or the note."""
@@ -172,13 +173,14 @@ class Estimate:
             return "never in range" if self.bound is Bound.NEVER else "n/a"
         if not np.isfinite(self.value):
             return "n/a"
-        v = fmt_number(self.value)
+        fmt = (lambda x: f"{x:.0f}") if self.is_size else fmt_number
+        v = fmt(self.value)
         if self.bound is Bound.LOWER:
             return f"> {v}"
         if self.bound is Bound.UPPER:
-            return f"< {v}"
+            return f"<= {v}" if self.is_size else f"< {v}"
         if np.isfinite(self.low) and np.isfinite(self.high):
-            return f"{v} [{fmt_number(self.low)}, {fmt_number(self.high)}]"
+            return f"{v} [{fmt(self.low)}, {fmt(self.high)}]"
         return v
 
 
@@ -280,14 +282,14 @@ def paper_factor(scratch: Curve, finetune: Curve, higher_is_better: bool, n_boot
     if b == 1:
         never = f"never in range (< {n_max / finetune.sizes[-1]:.2g})"
         return (Estimate(float("nan"), lo, hi, Bound.NEVER, never),
-                Estimate(float("nan"), n_lo, n_hi, Bound.NEVER, "never in range"))
+                Estimate(float("nan"), n_lo, n_hi, Bound.NEVER, "never in range", is_size=True))
     bound = _BOUND_OF[b]
     if bound is Bound.EXACT and len(finetune) == 1:
         bound = Bound.UPPER
     # n_99 at or before the smallest size -> factor is a lower bound
     f_bound = {Bound.EXACT: Bound.EXACT, Bound.UPPER: Bound.LOWER}[bound]
     return (Estimate(float(n_max / n99), lo, hi, f_bound),
-            Estimate(float(n99), n_lo, n_hi, bound))
+            Estimate(float(n99), n_lo, n_hi, bound, is_size=True))
 
 
 def baseline_crossing(curve: Curve, baseline: float | None, higher_is_better: bool) -> Estimate:
@@ -304,6 +306,5 @@ def baseline_crossing(curve: Curve, baseline: float | None, higher_is_better: bo
     bound = _BOUND_OF[b]
     if bound is Bound.EXACT and len(curve) == 1:
         bound = Bound.UPPER
-    if bound is Bound.UPPER:  # reached at or before the smallest size
-        return Estimate(float(n), float("nan"), float("nan"), Bound.UPPER, f"<= {fmt_number(n)}")
-    return Estimate(float(n), float("nan"), float("nan"), Bound.EXACT)
+    # UPPER: reached at or before the smallest size
+    return Estimate(float(n), float("nan"), float("nan"), bound, is_size=True)
