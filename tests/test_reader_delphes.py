@@ -310,3 +310,28 @@ def test_cli_bad_file_exits_nonzero_with_message(testdata, repo_root, tmp_path, 
     err = capsys.readouterr().err
     assert f"ERROR fast2full: {bad}: " in err
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_cli_skim_dispatches_physlite(testdata, repo_root, tmp_path, monkeypatch):
+    try:
+        import fast2full.readers.physlite  # noqa: F401
+    except ImportError:
+        pytest.skip("PHYSLITE reader not available yet")
+    from fast2full.cli import main
+
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / "full" / "PHYSLITE_example.parquet"
+    rc = main(["skim", "--source", "physlite", "--config", "config.yaml", "--sample", "zjets_mumu",
+               "--in", str(testdata / "PHYSLITE_example.root"), "--out", str(out)])
+    assert rc == 0
+    ev = read_objects(out)
+    assert set(ev.process.to_list()) == {"zjets_mumu"} and not ak.any(ev.is_signal)
+
+
+def test_cli_rejects_unknown_source(capsys):
+    from fast2full.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["skim", "--source", "geant4", "--config", "c.yaml", "--sample", "s", "--in", "a", "--out", "b"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'geant4'" in capsys.readouterr().err
