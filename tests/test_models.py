@@ -29,9 +29,23 @@ def _batch(seed=0, b=6, n=N):
 
 def _module(arch, task, size="tiny", **kw):
     torch.manual_seed(0)
-    return TaskModule(build_backbone(arch, F, N, size), task,
-                      model_config={"arch": arch, "model_size": size, "n_features": F, "max_objects": N,
-                                    "features": list("abcde"), "units": [""] * F}, **kw).eval()
+    m = TaskModule(build_backbone(arch, F, N, size), task,
+                   model_config={"arch": arch, "model_size": size, "n_features": F, "max_objects": N,
+                                 "features": list("abcde"), "units": [""] * F}, **kw).eval()
+    torch.nn.init.normal_(m.head[-1].weight)  # a residual MET head starts at zero: make outputs informative
+    return m
+
+
+def test_residual_met_model_starts_at_the_baseline():
+    torch.manual_seed(0)
+    m = TaskModule(build_backbone("gnn", F, N, "tiny"), "met")
+    x, mask = _batch()
+    base = torch.randn(6, 2) * 50.0
+    torch.testing.assert_close(m.predict(x, mask, base), base)
+    with pytest.raises(ValueError, match="baseline"):
+        m.predict(x, mask)
+    plain = TaskModule(build_backbone("gnn", F, N, "tiny"), "met", met_residual=False)
+    assert plain.predict(x, mask).abs().sum() > 0
 
 
 @pytest.mark.parametrize("task", ["sigbkg", "met"])
@@ -121,8 +135,8 @@ def test_checkpoint_export_and_load(tmp_path, arch):
         loaded = load_pretrained(src)
         assert not loaded.training
         torch.testing.assert_close(loaded(x, mask), m(x, mask))
-        pred = loaded.predict(x, mask)
-        torch.testing.assert_close(pred, m(x, mask) * 100.0)
+        base = torch.full((6, 2), 10.0)
+        torch.testing.assert_close(loaded.predict(x, mask, base), m(x, mask) * 100.0 + base)
     dann = load_pretrained(out, dann=True)
     assert dann.domain_head is not None
 

@@ -194,20 +194,20 @@ def evaluate(module, ts) -> dict[str, Any]:
     import torch
 
     x, m, y, _ = ts.torch()
+    b = torch.from_numpy(ts.baseline)
     module.eval()
     dev = next(module.parameters()).device
     with torch.no_grad():
         out = torch.cat([module(x[i:i + EVAL_BATCH].to(dev), m[i:i + EVAL_BATCH].to(dev)).float().cpu()
                          for i in range(0, len(x), EVAL_BATCH)])
-        loss = float(module.task_loss(out, y))
+        loss = float(module.task_loss(out, y, b))
+        pred = module.to_prediction(out, b).numpy()
     res: dict[str, Any] = {"test_loss": loss}
     if module.is_classifier:
-        res |= classification_metrics(torch.sigmoid(out).numpy(), ts.y)
+        res |= classification_metrics(pred, ts.y)
         res["met_resolution"] = None
     else:
-        from fast2full.models.module import MET_SCALE_GEV
-
-        res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(out.numpy() * MET_SCALE_GEV, ts.y)}
+        res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(pred, ts.y)}
     return res
 
 

@@ -74,7 +74,8 @@ def load_pretrained(path: str | Path, *, lr: float | None = None, freeze_backbon
     backbone = build_backbone(mc["arch"], mc["n_features"], mc["max_objects"], mc["model_size"])
     module = TaskModule(backbone, task=hp["task"], lr=lr if lr is not None else hp.get("lr", 1e-3),
                         freeze_backbone=freeze_backbone, dann=dann, dann_weight=hp.get("dann_weight", 1.0),
-                        weight_decay=hp.get("weight_decay", 0.0), model_config=mc)
+                        weight_decay=hp.get("weight_decay", 0.0), met_residual=hp.get("met_residual", True),
+                        model_config=mc)
     state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("domain_head.")}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("domain_head.")]
@@ -90,7 +91,8 @@ def _readme(card: dict[str, Any]) -> str:
     feats = ", ".join(f"{f} [{u}]" if u else f for f, u in zip(inp.get("features", []), inp.get("units", [])))
     metrics = card.get("metrics", {})
     out = "probability of class 1 (signal / quark)" if card.get("task") != "met" else \
-        "true MET (x, y) in GeV"
+        "true MET (x, y) in GeV (`predict(x, mask, baseline)`: pass the reconstructed MET (x, y), the " \
+        "tensors' baseline column; the net learns a correction to it)"
     lines = [
         f"# fast2full pretrained model: {card.get('task')} / {card.get('arch')} ({card.get('model_size')})",
         "",
@@ -115,7 +117,7 @@ def _readme(card: dict[str, Any]) -> str:
         "from fast2full.models import load_pretrained",
         "model = load_pretrained('THIS_DIRECTORY')",
         "ts = tensorio.load('results/tensors/TASK/DOMAIN/test.parquet')",
-        "pred = model.predict(torch.from_numpy(ts.x), torch.from_numpy(ts.mask))",
+        "pred = model.predict(torch.from_numpy(ts.x), torch.from_numpy(ts.mask), torch.from_numpy(ts.baseline))",
         "```",
         "Fine-tune: `load_pretrained(dir, lr=1e-3)` returns a Lightning module for `Trainer.fit`.",
         "",
@@ -129,7 +131,8 @@ def export_model(ckpt_path: str | Path, out_dir: str | Path) -> Path:
     module = load_pretrained(ckpt_path)  # proves the checkpoint rebuilds before publishing it
     card = dict(ckpt.get("model_card") or {})
     card.setdefault("n_params", n_params(module))
-    card["output_scale"] = None if module.is_classifier else {"met_scale_gev": MET_SCALE_GEV}
+    card["output_scale"] = None if module.is_classifier else {"met_scale_gev": MET_SCALE_GEV,
+                                                              "residual_on_baseline_met": module.met_residual}
     card["load"] = "fast2full.models.load_pretrained(DIR)"
     src = Path(ckpt_path)
     src = src / CKPT_NAME if src.is_dir() else src

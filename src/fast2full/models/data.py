@@ -3,7 +3,7 @@
 Tensor files are small and read once per process (all seeds and learning rates of a job share them),
 so the module takes loaded sets; :meth:`TensorDataModule.from_files` reads them itself.  Batches are
 drawn by indexing whole tensors with a list of row indices (a ``BatchSampler`` as the sampler), not by
-collating single rows, so the loader costs a few microseconds per batch.  Shuffling uses a
+collating single rows, so the loader costs a few microseconds per batch.  A batch is (x, mask, y, baseline).  Shuffling uses a
 ``torch.Generator`` seeded from the job seed, so a run is reproducible.
 
 For DANN the training loader is a ``CombinedLoader`` (mode ``min_size``) of three loaders: the
@@ -29,7 +29,7 @@ _STREAM_OFFSETS = {"target": 0, "source": 1_000_003, "unlabelled": 2_000_003}
 
 def _dataset(ts: TensorSet) -> TensorDataset:
     x, m, y, _ = ts.torch()
-    return TensorDataset(x, m, y)
+    return TensorDataset(x, m, y, torch.from_numpy(ts.baseline))
 
 
 def _loader(ds: TensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:

@@ -1,8 +1,12 @@
 """The LightningModule: one backbone, one task head, optionally a gradient-reversal domain head.
 
 * ``sigbkg`` / ``qg``: one logit, binary cross-entropy (label 1 = signal / quark).
-* ``met``: regression of the true MET (x, y); the net predicts the components in units of
-  :data:`MET_SCALE_GEV`, the loss is their mean squared error, :meth:`TaskModule.predict` returns GeV.
+* ``met``: regression of the true MET (x, y).  By default (``met_residual``) the net predicts the
+  *correction* to the reconstructed MET of the tensors' ``baseline`` column, in units of
+  :data:`MET_SCALE_GEV`, with the last head layer initialised to zero: an untrained model reproduces
+  the detector's MET and training can only learn a correction (the idea of DeepMET, CMS,
+  arXiv:2008.06448, which regresses corrections to the particle-flow MET).  The loss is the mean
+  squared error of the scaled components; :meth:`TaskModule.predict` returns GeV.
 * ``freeze``: the backbone's parameters are frozen (and kept in eval mode, so dropout is off); only
   the head learns.
 * ``dann`` (Ganin et al., JMLR 17 (2016) 59, arXiv:1505.07818): the batch holds labelled target
@@ -66,13 +70,17 @@ class TaskModule(pl.LightningModule):
 
     def __init__(self, backbone: nn.Module, task: str, lr: float = 1e-3, freeze_backbone: bool = False,
                  dann: bool = False, dann_weight: float = 1.0, weight_decay: float = 0.0,
-                 model_config: dict | None = None):
+                 met_residual: bool = True, model_config: dict | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
         self.task = task
         self.is_classifier = task in CLASSIFICATION_TASKS
         self.head = _mlp_head(backbone.embed_dim, task_outputs(task))
+        self.met_residual = met_residual and not self.is_classifier
+        if self.met_residual:  # start from the reconstructed MET: zero correction
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
         self.domain_head = _mlp_head(backbone.embed_dim, 1) if dann else None
         self.lr, self.weight_decay = lr, weight_decay
         self.freeze_backbone = freeze_backbone
@@ -85,9 +93,25 @@ class TaskModule(pl.LightningModule):
         out = self.head(self.backbone(x, mask))
         return out.squeeze(-1) if self.is_classifier else out
 
+    def to_prediction(self, out: torch.Tensor, baseline: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw output -> probability (classification) or MET (x, y) in GeV (adding the baseline MET)."""
+        if self.is_classifier:
+            return torch.sigmoid(out)
+        pred = out * MET_SCALE_GEV
+        if self.met_residual:
+            if baseline is None:
+                raise ValueError("this MET model predicts a correction: pass the reconstructed MET as baseline")
+            pred = pred + baseline.to(pred)
+        return pred
+
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, mask: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """Probabilities (classification) or MET (x, y) in GeV, in eval mode, batched."""
+    def predict(self, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor | None = None,
+                batch_size: int = 4096) -> torch.Tensor:
+        """Probabilities (classification) or MET (x, y) in GeV, in eval mode, batched.
+
+        ``baseline``: the reconstructed MET (x, y) in GeV (the tensors' ``baseline`` column), needed by
+        residual MET models.
+        """
         was_training = self.training
         self.eval()
         outs = []
@@ -96,13 +120,14 @@ class TaskModule(pl.LightningModule):
             outs.append(self(x[i:i + batch_size].to(dev), mask[i:i + batch_size].to(dev)).float().cpu())
         self.train(was_training)
         out = torch.cat(outs) if outs else torch.empty((0,) if self.is_classifier else (0, 2))
-        return torch.sigmoid(out) if self.is_classifier else out * MET_SCALE_GEV
+        return self.to_prediction(out, baseline)
 
     # ---- losses ----------------------------------------------------------------------------------
-    def task_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def task_loss(self, out: torch.Tensor, y: torch.Tensor, baseline: torch.Tensor | None = None) -> torch.Tensor:
         if self.is_classifier:
             return F.binary_cross_entropy_with_logits(out, y)
-        return F.mse_loss(out, y / MET_SCALE_GEV)
+        target = y - baseline if self.met_residual else y
+        return F.mse_loss(out, target / MET_SCALE_GEV)
 
     def dann_coeff(self) -> float:
         """lambda(p) = 2/(1+exp(-gamma p)) - 1 with p = epoch / max_epochs the training progress."""
@@ -114,15 +139,15 @@ class TaskModule(pl.LightningModule):
 
     def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
         if isinstance(batch, dict):  # DANN training batch
-            x, m, y = batch["target"]
-            loss = self.task_loss(self(x, m), y)
+            x, m, y, b = batch["target"]
+            loss = self.task_loss(self(x, m), y, b)
             task_loss = loss
             if self.domain_head is not None:
-                xs, ms, ys = batch["source"]
-                xu, mu, _ = batch["unlabelled"]
+                xs, ms, ys, bs = batch["source"]
+                xu, mu, _, _ = batch["unlabelled"]
                 emb_s, emb_u = self.backbone(xs, ms), self.backbone(xu, mu)
                 out_s = self.head(emb_s)
-                loss_s = self.task_loss(out_s.squeeze(-1) if self.is_classifier else out_s, ys)
+                loss_s = self.task_loss(out_s.squeeze(-1) if self.is_classifier else out_s, ys, bs)
                 emb = grad_reverse(torch.cat([emb_s, emb_u]), self.dann_coeff())
                 d_label = torch.cat([torch.zeros(len(emb_s)), torch.ones(len(emb_u))]).to(emb)
                 d_loss = F.binary_cross_entropy_with_logits(self.domain_head(emb).squeeze(-1), d_label)
@@ -131,8 +156,8 @@ class TaskModule(pl.LightningModule):
                 self.log(f"{stage}_source_loss", loss_s, on_step=False, on_epoch=True, batch_size=len(ys))
             self.log(f"{stage}_loss", task_loss, on_step=False, on_epoch=True, prog_bar=False, batch_size=len(y))
             return loss
-        x, m, y = batch
-        loss = self.task_loss(self(x, m), y)
+        x, m, y, b = batch
+        loss = self.task_loss(self(x, m), y, b)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=False, batch_size=len(y))
         return loss
 
