@@ -335,3 +335,16 @@ def test_cli_rejects_unknown_source(capsys):
         main(["skim", "--source", "geant4", "--config", "c.yaml", "--sample", "s", "--in", "a", "--out", "b"])
     assert exc.value.code == 2
     assert "invalid choice: 'geant4'" in capsys.readouterr().err
+
+
+def test_write_objects_failure_mid_stream_leaves_nothing(skims, tmp_path):
+    from fast2full.readers.common import write_objects
+
+    def chunks():
+        yield skims["ATLAS"][:10]
+        raise InputError("some/input.root", "damaged basket")
+
+    out = tmp_path / "o" / "x.parquet"
+    with pytest.raises(InputError, match=r"^some/input\.root: damaged basket$"):
+        write_objects(chunks(), out)
+    assert list(out.parent.iterdir()) == []
