@@ -211,3 +211,41 @@ def test_compute_columns_add_pretraining_to_transfer_modes(small_config, tmp_pat
     assert row["steps_incl_pretrain"] == row["steps_total"] + pre
     row = table[(table["task"] == "met") & (table["mode"] == "scratch")].iloc[0]
     assert row["steps_incl_pretrain"] == row["steps_total"]
+
+
+@pytest.mark.slow
+def test_real_training_outputs_aggregate(small_config, tmp_path):
+    """The contract with `fast2full train`: tiny real jobs on synthetic tensors, then aggregate."""
+    pytest.importorskip("lightning")
+    from fast2full.models.synthetic import write_synthetic_tensors
+    from fast2full.train import JobSpec, TrainSettings, run_job
+
+    config, _ = small_config
+    config["training"].update({"tasks": ["sigbkg"], "modes": ["scratch", "finetune"], "sizes": [20, 60],
+                               "targets": {"sigbkg": ["cms_like"]}})
+    source, target = config["domains"]["source"], "cms_like"
+    tensors = tmp_path / "tensors"
+    write_synthetic_tensors(tensors, "sigbkg", {source: 0.0, target: 0.2},
+                            sizes={"train": 300, "val": 100, "test": 200}, max_objects=6)
+    settings = TrainSettings(learning_rates=[3e-3], max_epochs=4, pretrain_max_epochs=6, patience=2,
+                             batch_size=64, model_size="tiny", source=source)
+
+    def job(mode, size, dom=target, pretrained=None):
+        out = tmp_path / "train" / "sigbkg" / "dnn" / dom / mode / f"n{size}"
+        run_job(JobSpec(task="sigbkg", arch="dnn", target=dom, mode=mode, size=str(size), seeds=[0, 1],
+                        tensors=tensors, outdir=out, pretrained_dir=pretrained), settings)
+        return out
+
+    pre = job("pretrain", "all", dom=source)
+    job("zeroshot", 0, pretrained=pre)
+    for mode in ("scratch", "finetune"):
+        for size in (20, 60):
+            job(mode, size, pretrained=None if mode == "scratch" else pre)
+    metrics = sorted(str(p) for p in (tmp_path / "train").rglob("metrics.json"))
+    assert len(metrics) == 2 * (1 + 1 + 4)
+    out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
+    factors = pd.read_csv(out["reduction_factors.csv"], keep_default_na=False)
+    assert len(factors) == 2
+    ft = factors[factors["mode"] == "finetune"].iloc[0]
+    assert ft["status"] == "ok" and ft["factor_n20_display"] and ft["baseline_name"]
+    assert (tmp_path / "figures" / "roc_sigbkg_dnn_cms_like.png").stat().st_size > 0
