@@ -249,3 +249,11 @@ def test_real_training_outputs_aggregate(small_config, tmp_path):
     ft = factors[factors["mode"] == "finetune"].iloc[0]
     assert ft["status"] == "ok" and ft["factor_n20_display"] and ft["baseline_name"]
     assert (tmp_path / "figures" / "roc_sigbkg_dnn_cms_like.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("configured,expected", [(None, 30), (100, 100), (1000, 30)])
+def test_compare_size_must_be_a_trained_size(configured, expected):
+    from fast2full.aggregate import AggregateSettings, compare_size
+
+    config = {"training": {"sizes": [300, 30, 100]}}
+    assert compare_size(config, AggregateSettings(compare_size=configured)) == expected

@@ -128,6 +128,19 @@ class AggregateSettings:
         )
 
 
+def compare_size(config: dict, settings: AggregateSettings) -> int:
+    """The size of the mode-comparison figure: ``aggregate.compare_size`` if it is one of
+    ``training.sizes``, else (with a warning) the smallest configured size."""
+    sizes = sorted(int(s) for s in config["training"]["sizes"])
+    if settings.compare_size is None:
+        return sizes[0]
+    if int(settings.compare_size) not in sizes:
+        log.warning("config aggregate.compare_size %s is not one of training.sizes %s: using %d",
+                    settings.compare_size, sizes, sizes[0])
+        return sizes[0]
+    return int(settings.compare_size)
+
+
 # --------------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------------
@@ -585,7 +598,7 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
                 written += _savefig(roc_fig, outdir, f"roc_{task}_{arch}_{target}")
             prog.update()
         # mode comparison at a fixed size (paper fig 8)
-        n_cmp = settings.compare_size or min(int(s) for s in tr["sizes"])
+        n_cmp = compare_size(config, settings)
         for task in tr["tasks"]:
             for target in task_targets(config, task):
                 written += _savefig(_modes_figure(table, config, task, target, n_cmp), outdir,
