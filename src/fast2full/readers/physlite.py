@@ -73,15 +73,6 @@ PHOTON_ISO_VARS = ("topoetcone20", "topoetcone20_CloseByCorr", "ptcone20")
 #: parton-label values kept as they are (quarks d..b and the gluon); anything else -> 0 (unmatched)
 PARTON_LABELS = (1, 2, 3, 4, 5, 21)
 
-#: overlap removal (simplified ATLAS recommendation, also what Delphes' UniqueObjectFinder achieves):
-#: jets within OR_JET_ELECTRON_DR of a selected electron or photon are dropped; jets within
-#: OR_JET_MUON_DR of a muon with fewer than OR_JET_MUON_MAX_NTRK tracks are dropped; photons within
-#: OR_PHOTON_LEPTON_DR of a selected electron or muon are dropped
-OR_JET_ELECTRON_DR = 0.2
-OR_JET_MUON_DR = 0.2
-OR_JET_MUON_MAX_NTRK = 3
-OR_PHOTON_LEPTON_DR = 0.4
-
 #: MET soft term (track-based, the PHYSLITE "core" term) and the true-MET term
 MET_CORE = "MET_Core_AnalysisMET"
 MET_SOFT_TERM = "PVSoftTrkCore"
@@ -302,27 +293,8 @@ def physlite_objects(events, *, process: str, signal: bool) -> tuple[ak.Array, n
     return arr, soft_x, soft_y
 
 
-def _min_delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
-    """Per object of ``a``: the smallest DeltaR to any object of ``b`` in the same event (inf if none)."""
-    pairs = ak.cartesian({"a": a, "b": b}, axis=1, nested=True)
-    deta = pairs.a.eta - pairs.b.eta
-    dphi = (pairs.a.phi - pairs.b.phi + np.pi) % (2 * np.pi) - np.pi
-    return ak.fill_none(ak.min(np.sqrt(deta**2 + dphi**2), axis=2), np.inf)
-
-
-def overlap_removal(events: ak.Array) -> ak.Array:
-    """Simplified ATLAS overlap removal on selected objects (constants ``OR_*`` above).
-
-    PHYSLITE collections overlap (an electron is also a jet and often a photon); Delphes' fast
-    simulation resolves this with its UniqueObjectFinder, so the full-simulation domain needs it too.
-    """
-    e, mu, g, j = events.electrons, events.muons, events.photons, events.jets
-    g = g[(_min_delta_r(g, e) > OR_PHOTON_LEPTON_DR) & (_min_delta_r(g, mu) > OR_PHOTON_LEPTON_DR)]
-    keep_j = ((_min_delta_r(j, e) > OR_JET_ELECTRON_DR) & (_min_delta_r(j, g) > OR_JET_ELECTRON_DR)
-              & ~((_min_delta_r(j, mu) < OR_JET_MUON_DR) & (j.ntrk < OR_JET_MUON_MAX_NTRK)))
-    out = {f: events[f] for f in events.fields}
-    out["photons"], out["jets"] = g, j[keep_j]
-    return ak.zip(out, depth_limit=1)
+#: the overlap removal is the shared one (one selection for every domain)
+overlap_removal = objects.overlap_removal
 
 
 def skim_chunk(events, config: dict, sample: str) -> ak.Array:
