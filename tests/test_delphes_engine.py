@@ -152,3 +152,24 @@ def test_malformed_card_leaves_no_output(toy_file, repo_root, tmp_path, capsys):
                "--in", str(toy_file), "--out", str(out)])
     assert rc == 2 and not out.exists()
     assert "broken.tcl:" in capsys.readouterr().err
+
+
+def test_pileup_merger_module_in_card(toy_file, repo_root, tmp_path):
+    """A card's own PileUpMerger (MeanPileUp from the card) draws from the --pileup events."""
+    text = (repo_root / CARDS["cms_like"]).read_text()
+    text = text.replace("set ExecutionPath {\n  ParticlePropagator",
+                        "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1)
+    text = text.replace("set InputArray Delphes/stableParticles",
+                        "set InputArray PileUpMerger/stableParticles", 1)
+    text += ("\nmodule PileUpMerger PileUpMerger {\n  set InputArray Delphes/stableParticles\n"
+             "  set ParticleOutputArray stableParticles\n  set VertexOutputArray vertices\n"
+             "  set PileUpFile MinBias.pileup\n  set MeanPileUp 10\n  set PileUpDistribution 0\n}\n")
+    card = tmp_path / "cms_pu.tcl"
+    card.write_text(text)
+    minbias = tmp_path / "minbias.parquet"
+    write_particles(single_particle_events(-211, 2.0, 0.5, 40, seed=4, process="minbias"), minbias)
+    out = tmp_path / "pu.root"
+    simulate(card, toy_file, out, pileup_paths=[minbias])
+    n_pu = ak.sum(uproot.open(out)["Delphes"]["Track.IsPU"].array(), axis=1)
+    assert 6 < ak.mean(n_pu) < 12          # Poisson(10) x ~88% tracking efficiency
+    assert ak.std(n_pu) > 1.5
