@@ -24,6 +24,8 @@ DOMAIN_LABELS = {
     "cms_like": "CMS-like (Delphes)",
     "atlas_fullsim": "ATLAS full sim. (PHYSLITE)",
 }
+#: lower edge of log-scale panels (unit-area histograms)
+LOG_YMIN = 1e-4
 #: ratio panel y range
 RATIO_RANGE = (0.0, 2.0)
 
@@ -101,7 +103,7 @@ PLOTS: dict[str, list[FeaturePlot]] = {
         FeaturePlot("jet $p_T$ [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
         FeaturePlot("number of objects", np.arange(-0.5, 17.5, 1.0), _per_row(lambda ts: ts.mask.sum(axis=1))),
         FeaturePlot("true $E_T^{miss}$ [GeV]", np.linspace(0, 300, 31),
-                    _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1]))),
+                    _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])), True),
     ],
 }
 
@@ -156,6 +158,7 @@ def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: s
             hep.histplot(r, spec.bins, yerr=re, ax=rax, histtype="errorbar", color=color)
         if spec.logy:
             ax.set_yscale("log")
+            ax.set_ylim(bottom=LOG_YMIN)
         else:
             ax.set_ylim(bottom=0.0)
         ax.set_ylabel("normalised entries")
