@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     def total(rows: list[sizing.RuleEstimate]) -> float:
         return sum(e.cpu_h for e in rows if not math.isnan(e.cpu_h))
 
-    measured = sum(m.n for (rule, proc), m in models.items() if proc or not any(
-        k[0] == rule and k[1] for k in models))
+    measured = sum(m.n for m in {id(m): m for m in models.values()}.values())  # fallbacks are aliases
     ratio = total(est["target"]) / total(est["default"]) if total(est["default"]) > 0 else math.nan
     title = (f"{configs['target'].name}: {sum(e.jobs for e in est['target'])} jobs; costs from "
              f"{measured} benchmarked jobs of {configs['default'].name}")
