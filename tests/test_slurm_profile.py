@@ -168,6 +168,16 @@ def test_short_min_job_age_is_refused(min_job_age):
         local_slurm.slurm_conf_text(2, 4000, min_job_age_s=min_job_age)
 
 
+def test_foreign_slurm_conf_is_left_alone(tmp_path, monkeypatch):
+    layout = local_slurm.LocalSlurmLayout(conf=tmp_path / "slurm.conf")
+    layout.conf.write_text("ClusterName=production\n")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert "not written by fast2full" in local_slurm.missing_requirements(layout)
+    with pytest.raises(Fast2FullError, match="not touching it"):
+        local_slurm.start(layout)
+    assert layout.conf.read_text() == "ClusterName=production\n"
+
+
 def test_slurm_conf_is_single_node_without_accounting():
     conf = local_slurm.slurm_conf_text(2, 4000)
     kv = dict(line.split("=", 1) for line in conf.splitlines() if line and not line.startswith(("#", "NodeName", "PartitionName")))

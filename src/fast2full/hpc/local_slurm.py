@@ -66,10 +66,20 @@ class LocalSlurm:
     reused: bool = False
 
 
-def missing_requirements() -> str | None:
+CONF_MARKER = "# Written by fast2full.hpc.local_slurm"
+
+
+def missing_requirements(layout: LocalSlurmLayout | None = None) -> str | None:
     """Why a local SLURM cannot be started here, or None if it can."""
+    layout = layout or LocalSlurmLayout()
     if os.name != "posix" or os.geteuid() != 0:
         return "a local SLURM needs root (munged, slurmctld and slurmd are started as root)"
+    try:
+        foreign = layout.conf.is_file() and not layout.conf.read_text().startswith(CONF_MARKER)
+    except OSError:
+        foreign = True
+    if foreign:
+        return f"{layout.conf} exists and was not written by fast2full: a real SLURM is configured here, not touching it"
     missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
     if missing:
         return (f"SLURM binaries not found: {', '.join(missing)} "
@@ -131,7 +141,7 @@ def slurm_conf_text(cpus: int, real_memory_mb: int, layout: LocalSlurmLayout = L
         "SlurmctldTimeout": 120,
         "SlurmdTimeout": 300,
     }
-    lines = ["# Written by fast2full.hpc.local_slurm: a throw-away single-node SLURM."]
+    lines = [f"{CONF_MARKER}: a throw-away single-node SLURM."]
     lines += [f"{k}={v}" for k, v in settings.items()]
     lines.append(f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory_mb} State=UNKNOWN")
     lines.append(f"PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP")
@@ -180,7 +190,7 @@ def start(layout: LocalSlurmLayout = LocalSlurmLayout(), timeout_s: float = 60.0
     A cluster that already answers with an idle node is reused and left alone by :func:`stop`.
     Raises :class:`Fast2FullError` naming the failing daemon and its log file.
     """
-    reason = missing_requirements()
+    reason = missing_requirements(layout)
     if reason:
         raise Fast2FullError(reason)
     state = node_state()
