@@ -125,7 +125,7 @@ def test_cli_writes_every_output(small_config, tmp_path):
                                                        ("met", "atlas_fullsim")]}
     expected_figs |= {s.replace("curve_", "compute_") for s in expected_figs}
     expected_figs |= {"roc_sigbkg_dnn_cms_like", "modes_sigbkg_cms_like_n100", "modes_met_cms_like_n100",
-                      "modes_met_atlas_fullsim_n100"}
+                      "modes_met_atlas_fullsim_n100", "curves_sigbkg", "curves_met"}
     files = {p.name for p in figures.iterdir()}
     assert files == {f"{s}.{ext}" for s in expected_figs for ext in ("pdf", "png")}
     assert all((figures / f).stat().st_size > 0 for f in files)

@@ -597,6 +597,12 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
             if roc_fig is not None:
                 written += _savefig(roc_fig, outdir, f"roc_{task}_{arch}_{target}")
             prog.update()
+        # one overview per task: architectures (rows) x targets (columns), the paper's figs 4-7
+        for task in tr["tasks"]:
+            targets = task_targets(config, task)
+            if targets:
+                written += _savefig(_overview_figure(table, config, task, targets, modes, groups), outdir,
+                                    f"curves_{task}")
         # mode comparison at a fixed size (paper fig 8)
         n_cmp = compare_size(config, settings)
         for task in tr["tasks"]:
@@ -604,6 +610,32 @@ def make_figures(table: pd.DataFrame, rocs: dict[str, dict], config: dict, setti
                 written += _savefig(_modes_figure(table, config, task, target, n_cmp), outdir,
                                     f"modes_{task}_{target}_n{n_cmp}")
     return written
+
+
+def _overview_figure(table: pd.DataFrame, config: dict, task: str, targets: Sequence[str],
+                     modes: Sequence[str], groups: dict[tuple, pd.DataFrame]) -> Any:
+    import matplotlib.pyplot as plt
+
+    archs = list(config["training"]["archs"])
+    metric = _metric_of(table, task)
+    fig, axes = plt.subplots(len(archs), len(targets), figsize=(7 * len(targets), 5 * len(archs)),
+                             squeeze=False, sharex=True)
+    for i, arch in enumerate(archs):
+        for j, target in enumerate(targets):
+            ax = axes[i, j]
+            _draw_curves(ax, table, task, arch, target, modes, "value", groups=groups)
+            zs = rows_of(table, task, arch, target, "zeroshot", groups)["value"].dropna()
+            _hlines(ax, zs, baseline_value(table, task, target, metric))
+            ax.set_title(f"{arch.upper()}, target {DOMAIN_LABEL.get(target, target)}", loc="left", fontsize=12)
+            if i == len(archs) - 1:
+                ax.set_xlabel("Target training events")
+            if j == 0:
+                ax.set_ylabel(_ylabel("value", metric), fontsize=14)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    fig.legend(list(uniq.values()), list(uniq.keys()), loc="lower center", ncol=min(len(uniq), 3), fontsize=11,
+               bbox_to_anchor=(0.5, 1.0), title=f"fast2full: {TASK_LABEL.get(task, task)}", title_fontsize=14)
+    return fig
 
 
 def _roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str, target: str,
