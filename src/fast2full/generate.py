@@ -269,6 +269,8 @@ def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None) -> 
     ``spec.settings`` (the benchmark times generation apart from init); by default one is made.
     """
     pythia, hook = pythia if pythia is not None else make_pythia(spec.settings, spec.process)
+    log.info("Pythia %.3f initialised for %s chunk %d", pythia.parm("Pythia:versionNumber"),
+             spec.process, spec.chunk)
     max_aborts = spec.max_abort_fraction * spec.n_events
     parts: list[ak.Array] = []
     weights: list[np.ndarray] = []
