@@ -190,6 +190,7 @@ def test_splits_disjoint_and_independent_of_file_order(synthetic_domains, synthe
         a, b = tensorio.load(ref / f"{s}.parquet", raw=True), tensorio.load(tmp_path / f"{s}.parquet", raw=True)
         np.testing.assert_array_equal(a.event_id, b.event_id)
         np.testing.assert_array_equal(a.x, b.x)
+        assert a.meta["inputs"] == b.meta["inputs"] and a.meta["cutflow"] == b.meta["cutflow"]
         keys.append(set(zip(_row_process(a), a.event_id.tolist())))
     assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
     assert all(keys)

@@ -300,7 +300,7 @@ def _class_balance(y: np.ndarray, w: np.ndarray) -> dict:
     n1 = int((y == 1).sum())
     return {"counts": {"0": int(len(y) - n1), "1": n1},
             "weighted": {"0": float(w[y != 1].sum()), "1": float(w[y == 1].sum())},
-            "fraction_1": float(n1 / len(y)) if len(y) else float("nan")}
+            "fraction_1": float(n1 / len(y)) if len(y) else None}
 
 
 def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: str, domain: str,
@@ -380,7 +380,7 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
         "excluded_processes": sorted(excl) + (["signal (is_signal)"] if task == "qg" else []),
         "split_method": {"fractions": fractions, "hash": f"splitmix64(event_id ^ sha256({SPLIT_SALT!r}, process))"},
         "cutflow": rows.cutflow,
-        "inputs": [Path(p).name for p in inputs],
+        "inputs": sorted(str(p) for p in inputs),
     }
     summary: dict = {"task": task, "domain": domain, "rows": {}, "outdir": str(outdir)}
     outdir = Path(outdir)
