@@ -174,7 +174,9 @@ class ParticlePropagator(Module):
                 reaches = 2 * ra >= self.radius
                 cos_a = np.clip(1 - self.radius ** 2 / (2 * ra * ra), -1, 1)
                 psi_r = np.where(reaches, np.arccos(cos_a), np.inf)
-            psi = np.minimum(psi_r, psi_z) * np.sign(r)
+            psi = np.minimum(psi_r, psi_z)
+            # a looper with pz == 0 never leaves: put it half a turn out (Delphes' t_z = 1e99)
+            psi = np.where(np.isfinite(psi), psi, np.pi) * np.sign(r)
             phi0 = phi[ch]
             x = r * (np.sin(phi0) - np.sin(phi0 - psi))
             y = r * (-np.cos(phi0) + np.cos(phi0 - psi))
