@@ -173,3 +173,15 @@ def test_pileup_merger_module_in_card(toy_file, repo_root, tmp_path):
     n_pu = ak.sum(uproot.open(out)["Delphes"]["Track.IsPU"].array(), axis=1)
     assert 6 < ak.mean(n_pu) < 12          # Poisson(10) x ~88% tracking efficiency
     assert ak.std(n_pu) > 1.5
+
+
+def test_truth_ignores_pileup(toy_file, repo_root, tmp_path):
+    minbias = tmp_path / "minbias.parquet"
+    write_particles(single_particle_events(211, 30.0, 1.0, 20, seed=9, process="minbias"), minbias)
+    plain, pu = tmp_path / "plain.root", tmp_path / "pu.root"
+    simulate(repo_root / CARDS["atlas_like"], toy_file, plain)
+    simulate(repo_root / CARDS["atlas_like"], toy_file, pu, pileup_paths=[minbias], pileup_mean=3.0)
+    a, b = uproot.open(plain)["Delphes"], uproot.open(pu)["Delphes"]
+    for key in ["GenJet.PT", "GenMissingET.MET"]:
+        assert ak.all(ak.ravel(a[key].array()) == ak.ravel(b[key].array())), key
+    assert not ak.all(ak.ravel(a["MissingET.MET"].array()) == ak.ravel(b["MissingET.MET"].array()))

@@ -2,11 +2,13 @@
 # Sourced by cards/atlas_like.tcl and cards/cms_like.tcl; paths in `source` are relative to the
 # folder the simulation runs in (the repository root), as in TCL.
 
-# Visible stable particles: everything but neutrinos (Invert false: listed codes are removed).
+# Visible stable particles of the hard-scatter event: everything but neutrinos (Invert false:
+# listed codes are removed) and pile-up particles (where pile-up is merged into the input).
 module PdgCodeFilter NeutrinoFilter {
   set InputArray Delphes/stableParticles
   set OutputArray filteredParticles
   set PTMin 0.0
+  set RequireNotPileup true
   add PdgCode 12 -12 14 -14 16 -16
 }
 
