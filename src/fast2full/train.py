@@ -386,7 +386,7 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
 
     if spec.mode == "pretrain" and spec.target != settings.source:
         raise Fast2FullError(f"pretrain runs on the source domain {settings.source!r}, not {spec.target!r}")
-    train_all = _load_split(spec.tensors, spec.task, spec.target, "train", cache) if spec.mode != "zeroshot" else None
+    train_all = None if spec.mode == "zeroshot" else _load_split(spec.tensors, spec.task, spec.target, "train", cache)
     val_all = _load_split(spec.tensors, spec.task, spec.target, "val", cache)
     test = _load_split(spec.tensors, spec.task, spec.target, "test", cache)
     meta = test.meta
@@ -476,8 +476,8 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
         _write_json(seed_dir / "metrics.json", metrics)
         results.append(metrics)
         main = metrics["met_resolution"] if spec.task == "met" else metrics["test_auc"]
-        log.info("seed %d: n_train=%d lr=%s epochs=%s %s=%s (baseline %s) in %.1f s", seed, n_train, metrics["lr"],
-                 metrics["epochs"], metrics["metric"], main,
+        log.info("seed %d: n_train=%d n_params=%d lr=%s epochs=%s %s=%s (baseline %s) in %.1f s", seed, n_train,
+                 metrics["n_params"], metrics["lr"], metrics["epochs"], metrics["metric"], main,
                  baseline["met_resolution"] if spec.task == "met" else baseline["test_auc"], metrics["wall_time_s"])
         progress.update()
     progress.done()

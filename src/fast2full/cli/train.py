@@ -16,7 +16,8 @@ def add_arguments(p):
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--tensors", required=True, help="tensor root: {tensors}/{task}/{domain}/{split}.parquet")
     p.add_argument("--pretrained-dir", default=None,
-                   help="the pretrain job's outdir (holds seed{s}/model.ckpt); needed for zeroshot/finetune/freeze/dann")
+                   help="the pretrain job's outdir (holds seed{s}/model.ckpt); "
+                        "needed for zeroshot/finetune/freeze/dann")
     p.add_argument("--outdir", required=True,
                    help="writes {outdir}/seed{s}/metrics.json, grid.csv, logs/; may contain {mode} and {size}")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")

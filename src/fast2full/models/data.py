@@ -3,8 +3,8 @@
 Tensor files are small and read once per process (all seeds and learning rates of a job share them),
 so the module takes loaded sets; :meth:`TensorDataModule.from_files` reads them itself.  Batches are
 drawn by indexing whole tensors with a list of row indices (a ``BatchSampler`` as the sampler), not by
-collating single rows, so the loader costs a few microseconds per batch.  A batch is (x, mask, y, baseline).  Shuffling uses a
-``torch.Generator`` seeded from the job seed, so a run is reproducible.
+collating single rows, so the loader costs a few microseconds per batch; a batch is (x, mask, y, baseline).
+Shuffling uses a ``torch.Generator`` seeded from the job seed, so a run is reproducible.
 
 For DANN the training loader is a ``CombinedLoader`` (mode ``min_size``) of three loaders: the
 labelled target subset, labelled source events, and unlabelled target-train events (labels ignored);
