@@ -146,3 +146,22 @@ def test_merger_momentum_is_vector_sum():
     mom = ctx.arrays["M/momentum"]
     assert mom["px"].tolist() == [3.0, -3.0] and mom["py"].tolist() == [1.0, 0.0]
     assert ctx.arrays["M/energy"]["px"].tolist() == pytest.approx([np.hypot(1, .5) + np.hypot(2, .5), 3.0])
+
+
+def test_cluster_constituents_sum_to_jets():
+    from fast2full.delphes.engine import input_arrays, particles_to_coll
+    from fast2full.delphes.modules import cluster
+    from fast2full.delphes.samples import toy_events
+
+    parts = input_arrays(particles_to_coll(toy_events(30, seed=2)))["Delphes/stableParticles"]
+    jets, const_jet, const_idx = cluster(parts, "antikt_algorithm", 0.4, 10.0)
+    assert len(jets) > 60
+    for k in ("px", "py", "pz", "e"):
+        summed = np.bincount(const_jet, weights=parts[k][const_idx], minlength=len(jets))
+        np.testing.assert_allclose(summed, jets[k], rtol=1e-9, atol=1e-9)
+    # same event, pT-ordered within each event
+    np.testing.assert_array_equal(parts.evt[const_idx], jets.evt[const_jet])
+    pt = jets.pt
+    for s, e in zip(jets.offsets[:-1], jets.offsets[1:]):
+        assert np.all(np.diff(pt[s:e]) <= 0)
+    np.testing.assert_array_equal(jets["ncharged"] + jets["nneutrals"], np.bincount(const_jet))
