@@ -20,7 +20,7 @@ rule aggregate_results:
         ),
     params:
         config=CONFIGFILE,
-        summary_dir=f"{RESULTS}/summary",
+        summary_dir=lambda w, output: os.path.dirname(output.table),
     log:
         f"{LOGS}/aggregate.log",
     benchmark:
