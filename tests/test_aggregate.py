@@ -257,3 +257,12 @@ def test_compare_size_must_be_a_trained_size(configured, expected):
 
     config = {"training": {"sizes": [300, 30, 100]}}
     assert compare_size(config, AggregateSettings(compare_size=configured)) == expected
+
+
+def test_roc_on_grid_uses_upper_envelope_of_steps():
+    from fast2full.aggregate import roc_on_grid
+
+    fpr = [0.0, 0.0, 0.5, 0.5, 1.0]
+    tpr = [0.0, 0.6, 0.6, 0.9, 1.0]
+    np.testing.assert_allclose(roc_on_grid(fpr, tpr, np.array([0.0, 0.25, 0.5, 0.75, 1.0])),
+                               [0.6, 0.75, 0.9, 0.95, 1.0])

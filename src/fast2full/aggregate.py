@@ -638,6 +638,18 @@ def _overview_figure(table: pd.DataFrame, config: dict, task: str, targets: Sequ
     return fig
 
 
+def roc_on_grid(fpr: Sequence[float], tpr: Sequence[float], grid: np.ndarray) -> np.ndarray:
+    """A ROC curve's TPR on an FPR grid (for averaging over seeds).
+
+    Step-like ROC curves repeat FPR values (vertical segments); at each FPR the largest TPR is used
+    (the upper envelope), so the interpolation is well defined.
+    """
+    fpr_a, tpr_a = np.asarray(fpr, float), np.asarray(tpr, float)
+    order = np.lexsort((-tpr_a, fpr_a))              # by fpr, then tpr descending
+    uniq, first = np.unique(fpr_a[order], return_index=True)
+    return np.interp(grid, uniq, np.maximum.accumulate(tpr_a[order][first]))
+
+
 def _roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str, target: str,
                 modes: Sequence[str], rtext: str) -> Any | None:
     import matplotlib.pyplot as plt
@@ -652,12 +664,7 @@ def _roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str
             continue
         if mode != "zeroshot":
             sel = sel[sel["size_value"] == sel["size_value"].max()]
-        tprs = []
-        for p in sel["path"]:  # a handful of seeds
-            fpr, tpr = np.asarray(rocs[p]["fpr"], float), np.asarray(rocs[p]["tpr"], float)
-            order = np.argsort(fpr, kind="stable")
-            tprs.append(np.interp(grid, fpr[order], tpr[order]))
-        tpr_mean = np.mean(tprs, axis=0)
+        tpr_mean = np.mean([roc_on_grid(rocs[p]["fpr"], rocs[p]["tpr"], grid) for p in sel["path"]], axis=0)
         st = MODE_STYLE.get(mode, {"color": None, "label": mode})
         size = "" if mode == "zeroshot" else f", n={int(sel['size_value'].iloc[0])}"
         ax.plot(grid, tpr_mean, color=st["color"],
