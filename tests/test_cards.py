@@ -136,3 +136,10 @@ def test_parser_syntax(tmp_path):
     assert c.globals["Long"].as_str() == "value" and c.globals["Long"].line == 6
     assert c.modules["M"].line == 1 and c.modules["M"].path.endswith("inc.tcl")
     assert card_dependencies(card) == [str(card), str(tmp_path / "inc.tcl")]
+
+
+def test_card_without_treewriter_is_refused(tmp_path):
+    card = tmp_path / "c.tcl"
+    card.write_text(GOOD)
+    with pytest.raises(CardError, match="no TreeWriter"):
+        Simulation.from_card(card)

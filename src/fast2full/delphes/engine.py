@@ -19,7 +19,7 @@ import numpy as np
 
 from fast2full.common import InputError, Progress, atomic_output, stable_hash64
 from fast2full.delphes.candidates import Coll, pdg_charge
-from fast2full.delphes.card import Card, parse_card
+from fast2full.delphes.card import Card, CardError, parse_card
 from fast2full.delphes.modules import Context, Module, TreeWriter, build_module, merge_pileup
 
 log = logging.getLogger("fast2full.simulate")
@@ -93,7 +93,10 @@ class Simulation:
     @classmethod
     def from_card(cls, path: str | Path) -> Simulation:
         card = parse_card(path)
-        return cls(card, [build_module(card.modules[name]) for name in card.execution_path])
+        sim = cls(card, [build_module(card.modules[name]) for name in card.execution_path])
+        if not any(isinstance(m, TreeWriter) for m in sim.modules):
+            raise sim.card_error("no TreeWriter module in the ExecutionPath: nothing would be written")
+        return sim
 
     @property
     def has_pileup_merger(self) -> bool:
@@ -110,12 +113,9 @@ class Simulation:
                 ctx, ctx.arrays["Delphes/stableParticles"], pileup, pileup_mean)
         for m in self.modules:
             m.process(ctx)
-        if not any(isinstance(m, TreeWriter) for m in self.modules):
-            raise self.card_error("no TreeWriter module in the ExecutionPath: nothing to write")
         return ctx
 
-    def card_error(self, cause: str):
-        from fast2full.delphes.card import CardError
+    def card_error(self, cause: str) -> CardError:
         return CardError(self.card.path, None, cause)
 
 
@@ -141,7 +141,9 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     seed0 = int(events.seed[0]) if len(events) else 0
     rng = np.random.default_rng(stable_hash64("simulate", seed0, sim.card.name))
     n = len(events)
-    progress = Progress(n, "events")
+    log.info("simulating %d events of %s with %s (%d modules) -> %s", n, events_path, card,
+             len(sim.modules), out)
+    progress = Progress(n, "events", logger=log)
     import uproot
 
     with atomic_output(out) as tmp:

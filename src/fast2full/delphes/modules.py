@@ -44,7 +44,8 @@ class Context:
 
 
 class Module:
-    """Base class: parameter checking and typed access.  ``PARAMS`` maps name -> kind."""
+    """Base class: parameter checking and typed access.  ``PARAMS`` holds the parameter names the
+    module accepts (Delphes' ``Get*`` calls in its ``Init``); any other name in the card is an error."""
 
     TYPE = ""
     PARAMS: dict[str, str] = {}
@@ -739,12 +740,9 @@ class JetFlavorAssociation(Module):
         is_top = score == top[ia]
         algo = np.zeros(len(jets), np.int64)
         algo[ia[is_top]] = apid[is_top]
-        ctx.arrays[self.spec_out(jets)] = jets.with_cols(flavor=flavor.astype(np.int32),
-                                                         flavor_algo=algo.astype(np.int32))
-
-    def spec_out(self, jets) -> str:
-        # Delphes modifies the jets in place: the flavour shows up in the input array itself
-        return self.s("JetInputArray", "FastJetFinder/jets")
+        # Delphes sets the flavour on the jets in place: it shows up in the input array itself
+        ctx.arrays[self.s("JetInputArray", "FastJetFinder/jets")] = jets.with_cols(
+            flavor=flavor.astype(np.int32), flavor_algo=algo.astype(np.int32))
 
 
 class BTagging(Module):
