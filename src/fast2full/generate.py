@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -260,13 +261,15 @@ def prune_events(prt: ak.Array) -> ak.Array:
     return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(out_offsets), record))
 
 
-def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None) -> ak.Array:
+def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None,
+                   on_batch: Callable[[int], None] | None = None) -> ak.Array:
     """Run Pythia for one chunk and return the contract-1 event records.
 
     Aborted events (``Pythia::next`` returned false; nextBatch "skip" mode drops them) are replaced
     until ``n_events`` are accepted; more than ``max_abort_fraction * n_events`` aborts raise.
     ``pythia``: an already initialised ``(Pythia, hook)`` pair from :func:`make_pythia` with
     ``spec.settings`` (the benchmark times generation apart from init); by default one is made.
+    ``on_batch(n_asked)``: called after each batch (the benchmark runs bare nextBatch there).
     """
     pythia, hook = pythia if pythia is not None else make_pythia(spec.settings, spec.process)
     log.info("Pythia %.3f initialised for %s chunk %d", pythia.parm("Pythia:versionNumber"),
@@ -292,6 +295,8 @@ def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None) -> 
             weights.append(ak.to_numpy(events.info.weights[:, 0]).astype(np.float64))
         accepted += got
         progress.update(got)
+        if on_batch is not None:
+            on_batch(ask)
     progress.done()
     sigma_pb = float(pythia.infoPython().sigmaGen()) * MB_TO_PB
     if pythia.flag("ResonanceDecayFilter:filter"):
