@@ -165,3 +165,55 @@ def test_cluster_constituents_sum_to_jets():
     for s, e in zip(jets.offsets[:-1], jets.offsets[1:]):
         assert np.all(np.diff(pt[s:e]) <= 0)
     np.testing.assert_array_equal(jets["ncharged"] + jets["nneutrals"], np.bincount(const_jet))
+
+
+def test_energy_smearing_and_scale():
+    from fast2full.delphes.modules import EnergyScale, EnergySmearing
+
+    n = 20000
+    c = _coll([n], px=np.full(n, 50.0), e=np.full(n, 50.0), eta_pos=np.zeros(n), phi_pos=np.zeros(n))
+    sm = _module(EnergySmearing, "S", InputArray="in/c", ResolutionFormula="{sqrt(energy) * 0.2}")
+    ctx = Context(1, np.random.default_rng(3), {"in/c": c})
+    sm.process(ctx)
+    e = ctx.arrays["S/stableParticles"]["e"]
+    assert abs(e.mean() - 50) < 0.03 and abs(e.std() / (0.2 * np.sqrt(50)) - 1) < 0.03
+    np.testing.assert_allclose(ctx.arrays["S/stableParticles"].pt, e)   # massless, eta 0
+    es = _module(EnergyScale, "J", InputArray="S/stableParticles", ScaleFormula="{1.0 + 10.0 / pt}")
+    es.process(ctx)
+    np.testing.assert_allclose(ctx.arrays["J/jets"]["e"], e * (1 + 10 / e))
+
+
+@pytest.mark.parametrize("invert, kept", [(False, [22, 211]), (True, [12, -12])])
+def test_pdg_code_filter(invert, kept):
+    from fast2full.delphes.modules import PdgCodeFilter
+
+    c = _coll([4], px=[1.0, 2.0, 3.0, 0.1], pid=np.array([12, 22, -12, 211], np.int32))
+    f = _module(PdgCodeFilter, "F", InputArray="in/c", PdgCode=["12", "-12"], Invert=str(invert).lower())
+    ctx = Context(1, np.random.default_rng(0), {"in/c": c})
+    f.process(ctx)
+    assert sorted(ctx.arrays["F/filteredParticles"]["pid"].tolist()) == sorted(kept)
+
+
+def test_isolation_sums_and_cut():
+    from fast2full.delphes.modules import Isolation
+
+    # event 0: a 40 GeV candidate with 2 GeV charged + 4 GeV neutral within 0.3 and 10 GeV at dR 1
+    # event 1: a 40 GeV candidate alone; the candidate itself (same uid) is never counted
+    cand = _coll([1, 1], px=[40.0, 40.0], e=[40.0, 40.0], uid=[1, 2])
+    iso = Coll(np.array([4, 1]), {
+        "px": np.array([40.0, 2.0, 4.0, 10.0, 40.0]), "py": np.array([0, 0.2, -0.4, 10.0, 0]),
+        "pz": np.zeros(5), "e": np.array([40.0, 2.01, 4.02, 14.1, 40.0]),
+        "charge": np.array([1, 1, 0, 1, 1], np.int32), "uid": np.array([1, 10, 11, 12, 2])})
+    m = _module(Isolation, "I", CandidateInputArray="in/c", IsolationInputArray="in/i",
+                DeltaRMax=0.3, PTMin=0.5, PTRatioMax=0.1)
+    ctx = Context(2, np.random.default_rng(0), {"in/c": cand, "in/i": iso})
+    m.process(ctx)
+    out = ctx.arrays["I/electrons"]
+    assert out.counts.tolist() == [0, 1]            # event 0: (2.01 + 4.02) / 40 > 0.1
+    m2 = _module(Isolation, "J", CandidateInputArray="in/c", IsolationInputArray="in/i",
+                 DeltaRMax=0.3, PTMin=0.5, PTRatioMax=1.0)
+    m2.process(ctx)
+    out = ctx.arrays["J/electrons"]
+    assert out["sum_pt_charged"][0] == pytest.approx(np.hypot(2.0, 0.2))
+    assert out["sum_pt_neutral"][0] == pytest.approx(np.hypot(4.0, 0.4))
+    assert out["iso_var"].tolist() == pytest.approx([(np.hypot(2, .2) + np.hypot(4, .4)) / 40, 0.0])
