@@ -266,3 +266,13 @@ def test_roc_on_grid_uses_upper_envelope_of_steps():
     tpr = [0.0, 0.6, 0.6, 0.9, 1.0]
     np.testing.assert_allclose(roc_on_grid(fpr, tpr, np.array([0.0, 0.25, 0.5, 0.75, 1.0])),
                                [0.6, 0.75, 0.9, 0.95, 1.0])
+
+
+def test_single_seed_gives_factors_without_intervals(small_config, tmp_path):
+    config, _ = small_config
+    config = {**config, "training": {**config["training"], "tasks": ["sigbkg"], "seeds": [0],
+                                     "modes": ["scratch", "finetune"]}}
+    metrics = write_metrics(tmp_path / "train", config)
+    out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
+    ft = pd.read_csv(out["reduction_factors.csv"]).set_index("mode").loc["finetune"]
+    assert ft["factor_n30"] == pytest.approx(2.0) and ft["factor_n30_display"] == "2.00"

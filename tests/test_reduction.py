@@ -149,6 +149,7 @@ def test_baseline_crossing(fn, hib):
 def test_estimate_display():
     assert Estimate(2.0, 1.5, 2.5, Bound.EXACT).display() == "2.00 [1.50, 2.50]"
     assert Estimate(3.0, np.nan, np.nan, Bound.LOWER).display() == "> 3.00"
+    assert Estimate(2.0, 2.0, 2.0, Bound.EXACT).display() == "2.00"  # one seed: no interval
     assert Estimate(np.nan, np.nan, np.nan, Bound.NONE, "saturated").display() == "saturated"
 
 

@@ -179,7 +179,7 @@ class Estimate:
             return f"> {v}"
         if self.bound is Bound.UPPER:
             return f"<= {v}" if self.is_size else f"< {v}"
-        if np.isfinite(self.low) and np.isfinite(self.high):
+        if np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low:
             return f"{v} [{fmt(self.low)}, {fmt(self.high)}]"
         return v
 
