@@ -31,8 +31,6 @@ log = logging.getLogger("fast2full.hepmc")
 
 #: HepMC3 status codes (HepMC3 manual, "status code conventions").
 HEPMC_FINAL, HEPMC_BEAM = 1, 4
-#: Pythia labels the cross-section estimate in pb when it writes HepMC; we do the same.
-SIGMA_UNIT = "pb"
 
 
 def hepmc_status(status: np.ndarray) -> np.ndarray:
