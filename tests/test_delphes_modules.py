@@ -217,3 +217,23 @@ def test_isolation_sums_and_cut():
     assert out["sum_pt_charged"][0] == pytest.approx(np.hypot(2.0, 0.2))
     assert out["sum_pt_neutral"][0] == pytest.approx(np.hypot(4.0, 0.4))
     assert out["iso_var"].tolist() == pytest.approx([(np.hypot(2, .2) + np.hypot(4, .4)) / 40, 0.0])
+
+
+def test_track_smearing():
+    from fast2full.delphes.modules import TrackSmearing
+
+    n = 20000
+    pt, eta = 10.0, 0.5
+    c = _coll([n], px=np.full(n, pt), pz=np.full(n, pt * np.sinh(eta)), e=np.full(n, pt * np.cosh(eta)),
+              charge=np.ones(n, np.int32), pid=np.full(n, 211, np.int32))
+    m = _module(TrackSmearing, "T", InputArray="in/c", Bz=2.0, PResolutionFormula="{0.02}",
+                D0ResolutionFormula="{0.01 + 0.1 / pt}", PhiResolutionFormula="{0.001}")
+    ctx = Context(1, np.random.default_rng(5), {"in/c": c})
+    m.process(ctx)
+    out = ctx.arrays["T/stableParticles"]
+    p = out.p
+    assert abs(p.std() / (0.02 * pt * np.cosh(eta)) - 1) < 0.03
+    assert abs(out["d0"].std() / 0.02 - 1) < 0.03 and abs(out["d0"].mean()) < 0.001
+    assert abs(out.phi.std() / 0.001 - 1) < 0.03
+    np.testing.assert_allclose(out.eta, eta, atol=1e-9)     # cot(theta) not smeared
+    np.testing.assert_allclose(out["res"], 0.02 * pt * np.cosh(eta) / p)

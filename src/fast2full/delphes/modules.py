@@ -237,6 +237,44 @@ class MomentumSmearing(Module):
         ctx.arrays[self.out("OutputArray", "stableParticles")] = c.with_cols(res=res, **cols)
 
 
+class TrackSmearing(Module):
+    """Gaussian smearing of the track parameters d0, dz [mm], p (relative width
+    ``PResolutionFormula``), cot(theta) and phi with the ``*ResolutionFormula``s; tracks with
+    p < 0 after smearing are dropped; the resolution p/p becomes the track resolution.  Formula
+    mode only: a resolution formula that is not given means no smearing of that parameter (Delphes
+    would read a resolution file instead, which is not supported).  The perigee position is not
+    recomputed (vertices are at the origin)."""
+
+    TYPE = "TrackSmearing"
+    PARAMS = dict.fromkeys(["InputArray", "OutputArray", "Bz", "D0ResolutionFormula",
+                            "DZResolutionFormula", "PResolutionFormula", "CtgThetaResolutionFormula",
+                            "PhiResolutionFormula", "ApplyToPileUp", "BeamSpotInputArray"], "")
+
+    def setup(self):
+        self.res = {k: self.formula(f"{k}ResolutionFormula", "0.0")
+                    for k in ("D0", "DZ", "P", "CtgTheta", "Phi")}
+
+    def process(self, ctx):
+        c = self.get(ctx, self.s("InputArray", "ParticlePropagator/stableParticles"), "InputArray")
+        eta, phi, m = c.eta, c.phi, np.maximum(c.mass, 0.0)
+        err = {k: _eval(f, c, eta, phi) for k, f in self.res.items()}
+        p0 = c.p
+        err["P"] = err["P"] * p0
+        ok = np.all([v >= 0 for v in err.values()], axis=0)
+        smear = np.ones(len(c), bool) if self.b("ApplyToPileUp", True) else c["is_pu"] <= 0
+        z = {k: ctx.rng.standard_normal(len(c)) * np.where(smear, v, 0.0) for k, v in err.items()}
+        p = p0 + z["P"]
+        ctg = _ctg_theta(c) + z["CtgTheta"]
+        ph = (phi + z["Phi"] + np.pi) % (2 * np.pi) - np.pi
+        keep = ok & (p >= 0)
+        sin_t = 1.0 / np.sqrt(1.0 + ctg * ctg)
+        cols = {"px": p * np.cos(ph) * sin_t, "py": p * np.sin(ph) * sin_t, "pz": p * ctg * sin_t,
+                "e": np.sqrt(p * p + m * m), "d0": c["d0"] + z["D0"], "dz": c["dz"] + z["DZ"]}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["res"] = np.where(p > 0, err["P"] / p, 0.0)
+        ctx.arrays[self.out("OutputArray", "stableParticles")] = c.with_cols(**cols).take(keep)
+
+
 class EnergySmearing(Module):
     """Smears the energy with a Gaussian of absolute width ``ResolutionFormula`` (evaluated at the
     position's eta/phi and the energy; do not use ``pt`` in it: Delphes passes the position's
@@ -879,7 +917,7 @@ class TreeWriter(Module):
 
 
 MODULES: dict[str, type[Module]] = {cls.TYPE: cls for cls in (
-    ParticlePropagator, Efficiency, MomentumSmearing, EnergySmearing, EnergyScale, Merger,
+    ParticlePropagator, Efficiency, MomentumSmearing, TrackSmearing, EnergySmearing, EnergyScale, Merger,
     PdgCodeFilter, Calorimeter, Isolation, FastJetFinder, JetFlavorAssociation, BTagging,
     UniqueObjectFinder, PileUpMerger, TreeWriter)}
 
