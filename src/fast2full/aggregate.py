@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
+from fast2full.plotting import DOMAIN_LABELS as DOMAIN_LABEL
 from fast2full.reduction import (
     DEFAULT_CONFIDENCE,
     PAPER_PERFORMANCE_FRACTION,
@@ -50,16 +51,16 @@ METRIC_LABEL = {
     "met_resolution": r"$E_{\mathrm{T}}^{\mathrm{miss}}$ resolution [GeV]",
     "test_loss": "Test loss",
 }
-TASK_LABEL = {"sigbkg": r"$t\bar{t}$ vs. background", "qg": "quark vs. gluon jets", "met": r"$E_{\mathrm{T}}^{\mathrm{miss}}$ regression"}
-DOMAIN_LABEL = {"atlas_like": "ATLAS-like (Delphes)", "cms_like": "CMS-like (Delphes)",
-                "atlas_fullsim": "ATLAS full sim. (PHYSLITE)"}
+TASK_LABEL = {"sigbkg": r"$t\bar{t}$ vs. background", "qg": "quark vs. gluon jets",
+              "met": r"$E_{\mathrm{T}}^{\mathrm{miss}}$ regression"}
 MODES_ALL = ("pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann")
 #: modes that start from the pretrained source model and get a reduction factor
 TRANSFER_MODES = ("finetune", "freeze", "dann")
 MODE_STYLE = {
     "scratch": {"color": "black", "marker": "o", "label": "from scratch", "short": "scratch"},
     "finetune": {"color": "tab:blue", "marker": "s", "label": "fine-tune (all layers)", "short": "fine-tune"},
-    "freeze": {"color": "tab:orange", "marker": "^", "label": "fine-tune (frozen backbone)", "short": "frozen backbone"},
+    "freeze": {"color": "tab:orange", "marker": "^", "label": "fine-tune (frozen backbone)",
+               "short": "frozen backbone"},
     "dann": {"color": "tab:green", "marker": "D", "label": "domain-adversarial (DANN)", "short": "DANN"},
     "zeroshot": {"color": "tab:purple", "marker": "x", "label": "zero-shot (source model)", "short": "zero-shot"},
 }
