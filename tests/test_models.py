@@ -48,13 +48,13 @@ def test_residual_met_model_starts_at_the_baseline():
     assert plain.predict(x, mask).abs().sum() > 0
 
 
-@pytest.mark.parametrize("task", ["sigbkg", "met"])
+@pytest.mark.parametrize("task", ["sigbkg", "qg", "met"])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_padding_values_change_nothing(arch, task):
     m = _module(arch, task)
     x, mask = _batch()
     out = m(x, mask)
-    assert out.shape == ((6,) if task == "sigbkg" else (6, 2))
+    assert out.shape == ((6, 2) if task == "met" else (6,))
     assert torch.isfinite(out).all()
     x2 = x.clone()
     x2[~mask] = torch.randn(int((~mask).sum()), F) * 100.0
