@@ -185,3 +185,13 @@ def test_truth_ignores_pileup(toy_file, repo_root, tmp_path):
     for key in ["GenJet.PT", "GenMissingET.MET"]:
         assert ak.all(ak.ravel(a[key].array()) == ak.ravel(b[key].array())), key
     assert not ak.all(ak.ravel(a["MissingET.MET"].array()) == ak.ravel(b["MissingET.MET"].array()))
+
+
+def test_batches_append_to_one_tree(toy_file, repo_root, tmp_path):
+    out = tmp_path / "batched.root"
+    assert simulate(repo_root / CARDS["cms_like"], toy_file, out, batch_size=40) == 150
+    t = uproot.open(out)["Delphes"]
+    np.testing.assert_array_equal(ak.flatten(t["Event.Number"].array()), np.arange(150))
+    assert ak.all(t["MissingET_size"].array() == 1)
+    # unique IDs keep growing across batches: muons are still found in the last batch
+    assert ak.sum(t["Muon_size"].array()[120:]) > 15
