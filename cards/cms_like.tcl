@@ -226,11 +226,11 @@ module Calorimeter Calorimeter {
   add EnergyFraction {3122} {0.3 0.7}
 
   # PbWO4 ECAL: 2.8%/sqrt(E) (+) 12%/E (+) 0.3% (barrel, test beam); endcaps with preshower
-  # ~5.7%/sqrt(E) (+) 0.55%; HF (EM): 280%/sqrt(E) (+) 11% [DET ch. 4, 5]
-  set ECalResolutionFormula {(abs(eta) <= 1.5) * sqrt(energy^2 * 0.003^2 + energy * 0.028^2 + 0.12^2) + (abs(eta) > 1.5 && abs(eta) <= 3.0) * sqrt(energy^2 * 0.0055^2 + energy * 0.057^2 + 0.25^2) + (abs(eta) > 3.0 && abs(eta) <= 5.0) * sqrt(energy^2 * 0.11^2 + energy * 2.80^2)}
-  # HCAL (with ECAL) for single pions: 100%/sqrt(E) (+) 5% barrel/endcaps; HF: 198%/sqrt(E) (+) 9%
+  # ~5.7%/sqrt(E) (+) 0.55%; HF electrons: 198%/sqrt(E) (+) 9% [DET ch. 4, 5]
+  set ECalResolutionFormula {(abs(eta) <= 1.5) * sqrt(energy^2 * 0.003^2 + energy * 0.028^2 + 0.12^2) + (abs(eta) > 1.5 && abs(eta) <= 3.0) * sqrt(energy^2 * 0.0055^2 + energy * 0.057^2 + 0.25^2) + (abs(eta) > 3.0 && abs(eta) <= 5.2) * sqrt(energy^2 * 0.09^2 + energy * 1.98^2)}
+  # HCAL (with ECAL) for single pions: 100%/sqrt(E) (+) 5% barrel/endcaps; HF pions: 280%/sqrt(E) (+) 11%
   # [DET ch. 5]
-  set HCalResolutionFormula {(abs(eta) <= 3.0) * sqrt(energy^2 * 0.05^2 + energy * 1.00^2) + (abs(eta) > 3.0 && abs(eta) <= 5.0) * sqrt(energy^2 * 0.09^2 + energy * 1.98^2)}
+  set HCalResolutionFormula {(abs(eta) <= 3.0) * sqrt(energy^2 * 0.05^2 + energy * 1.00^2) + (abs(eta) > 3.0 && abs(eta) <= 5.2) * sqrt(energy^2 * 0.11^2 + energy * 2.80^2)}
 }
 
 module Merger EFlowMerger {
