@@ -143,3 +143,15 @@ def test_card_without_treewriter_is_refused(tmp_path):
     card.write_text(GOOD)
     with pytest.raises(CardError, match="no TreeWriter"):
         Simulation.from_card(card)
+
+
+@pytest.mark.parametrize("card", CARDS)
+def test_calorimeter_resolution_covers_every_tower(card):
+    import numpy as np
+
+    cal = next(m for m in Simulation.from_card(card).modules if m.spec.type == "Calorimeter")
+    centres = 0.5 * (cal.eta_edges[1:] + cal.eta_edges[:-1])
+    e = np.full(len(centres), 10.0)
+    for f in (cal.ecal_res, cal.hcal_res):
+        sigma = f(len(e), eta=centres, energy=e)
+        assert np.all(sigma > 0.01 * 10.0), centres[sigma <= 0.1]
