@@ -25,6 +25,7 @@ ETA = np.array([0.0, -1.2, 1.6, 2.4, -3.0])
     ("!(pt > 1.0)", (PT <= 1.0).astype(float)),
     ("min(pt, 10.0) + max(eta, 0)", np.minimum(PT, 10.0) + np.maximum(ETA, 0)),
     ("0.95", np.full(5, 0.95)),
+    ("erf(eta) + TMath::Erfc(eta)", np.ones(5)),
     ("1.5E1 * .1", np.full(5, 1.5)),
     ("(pt > 1.0) * \\\n 2", (PT > 1.0) * 2.0),   # card line continuation inside a formula
 ])

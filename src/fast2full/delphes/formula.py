@@ -22,24 +22,27 @@ Grammar (lowest to highest precedence, as in TFormula)::
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from scipy import special
 
 from fast2full.common import Fast2FullError
 
 #: variables a Delphes formula may use (DelphesFormula::Compile)
 VARIABLES = ("pt", "eta", "phi", "energy", "d0", "dz", "ctgTheta", "radius", "density")
 
+# erf/erfc element-wise (rare in cards; math's C implementation, no extra dependency)
+_ERF = np.vectorize(math.erf, otypes=[float])
+_ERFC = np.vectorize(math.erfc, otypes=[float])
+
 _FUNCS: dict[str, tuple[Callable, int]] = {
     "abs": (np.abs, 1), "fabs": (np.abs, 1), "sqrt": (np.sqrt, 1), "exp": (np.exp, 1),
     "log": (np.log, 1), "log10": (np.log10, 1), "sin": (np.sin, 1), "cos": (np.cos, 1),
     "tan": (np.tan, 1), "sinh": (np.sinh, 1), "cosh": (np.cosh, 1), "tanh": (np.tanh, 1),
     "atan": (np.arctan, 1), "atan2": (np.arctan2, 2), "pow": (np.power, 2),
-    "min": (np.minimum, 2), "max": (np.maximum, 2), "erf": (special.erf, 1),
-    "erfc": (special.erfc, 1),
+    "min": (np.minimum, 2), "max": (np.maximum, 2), "erf": (_ERF, 1), "erfc": (_ERFC, 1),
 }
 # ROOT's TMath spellings of the same functions
 _FUNCS.update({
