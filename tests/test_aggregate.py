@@ -150,6 +150,12 @@ def test_capped_sizes_collapse_to_one_point(small_config, tmp_path):
     table, _ = load_metrics(metrics)
     pts = curve_points(table, "met", "dnn", "cms_like", "scratch")
     assert pts.sizes.tolist() == [30.0, 100.0] and pts.x.tolist() == [30.0, 100.0]
+    assert pts.collapsed == {300: 100.0}
+    from fast2full.aggregate import AggregateSettings, reduction_tables
+
+    factors, _ = reduction_tables(table, config, AggregateSettings(bootstrap=0))
+    ft = factors[(factors.task == "met") & (factors["mode"] == "finetune")]
+    assert ft["factor_n300_display"].str.startswith("capped").all()
 
 
 @pytest.mark.parametrize("content,cause", [

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,7 @@ class CurvePoints:
     sizes: np.ndarray                          # configured sizes kept
     x: np.ndarray                              # events actually used (median n_train over seeds)
     columns: dict[str, list[np.ndarray]]       # column -> per size, per seed
+    collapsed: dict[int, float] = dataclasses.field(default_factory=dict)  # size dropped -> its n_train
 
     def curve(self, column: str = "value") -> Curve:
         return Curve.from_lists(self.x, self.columns[column]) if len(self.sizes) else \
@@ -321,7 +323,8 @@ def curve_points(table: pd.DataFrame, task: str, arch: str, target: str, mode: s
     x = np.array([np.nanmedian(v) if np.isfinite(v).any() else s for v, s in zip(cols["n_train"], sizes)])
     keep = np.concatenate([[True], np.diff(x) > 0])  # drop later sizes capped to the same n
     idx = np.flatnonzero(keep)
-    return CurvePoints(sizes[keep], x[keep], {c: [v[i] for i in idx] for c, v in cols.items()})
+    collapsed = {int(sz): float(xx) for sz, xx, k in zip(sizes, x, keep) if not k}
+    return CurvePoints(sizes[keep], x[keep], {c: [v[i] for i in idx] for c, v in cols.items()}, collapsed)
 
 
 def baseline_value(table: pd.DataFrame, task: str, target: str, metric: str) -> tuple[str, float | None]:
@@ -395,6 +398,10 @@ def reduction_tables(table: pd.DataFrame, config: dict,
             if not transfer:
                 row.update(_est_columns(key, Estimate(math.nan, math.nan, math.nan, Bound.NONE,
                                                       "reference" if mode == "scratch" else "n/a")))
+                continue
+            if s in mode_pts.collapsed:
+                note = f"capped: same {mode_pts.collapsed[s]:.0f} events as a smaller size"
+                row.update(_est_columns(key, Estimate(math.nan, math.nan, math.nan, Bound.NONE, note)))
                 continue
             if s not in by_size or len(scratch) == 0:
                 row.update(_est_columns(key, Estimate(math.nan, math.nan, math.nan, Bound.NONE, "missing")))
