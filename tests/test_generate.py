@@ -257,10 +257,9 @@ def test_bad_process_or_chunk(config, process, chunk, message):
 def test_cli_bad_setting_exit_code(config, tmp_path, repo_root):
     import yaml
     cfg = small_config(config, "dijet", 3, ("Nonsense:key = 1",))
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
     for det in cfg["detectors"].values():  # the config validator checks card paths
         det["card"] = str(repo_root / det["card"])
+    path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "gen" / "dijet" / "0.parquet"
     rc = cli_main(["generate", "--config", str(path), "--process", "dijet", "--chunk", "0",
