@@ -321,11 +321,11 @@ def test_cli_skim_dispatches_physlite(testdata, repo_root, tmp_path, monkeypatch
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "full" / "PHYSLITE_example.parquet"
-    rc = main(["skim", "--source", "physlite", "--config", "config.yaml", "--sample", "zjets_mumu",
+    rc = main(["skim", "--source", "physlite", "--config", "config.yaml", "--sample", "zjets_ee",
                "--in", str(testdata / "PHYSLITE_example.root"), "--out", str(out)])
     assert rc == 0
     ev = read_objects(out)
-    assert set(ev.process.to_list()) == {"zjets_mumu"} and not ak.any(ev.is_signal)
+    assert set(ev.process.to_list()) == {"zjets_ee"} and not ak.any(ev.is_signal)
 
 
 def test_cli_rejects_unknown_source(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 
 import awkward as ak
@@ -43,8 +45,8 @@ def real_objects(testdata, tmp_path_factory, config) -> dict[str, list[Path]]:
         fb = d / f"{domain}_{RELABELLED}.parquet"
         ak.to_parquet(bkg, fb)
         out[domain] = [f, fb]
-    f = d / "atlas_fullsim_zjets_mumu.parquet"
-    skim_physlite(str(testdata / "PHYSLITE_example.root"), str(f), config, "zjets_mumu")
+    f = d / "atlas_fullsim_zjets_ee.parquet"
+    skim_physlite(str(testdata / "PHYSLITE_example.root"), str(f), config, "zjets_ee")
     out["atlas_fullsim"] = [f]
     return out
 
@@ -78,7 +80,9 @@ def test_real_domains_share_one_schema(real_objects, tmp_path, config, task, dom
 
 
 def test_real_physlite_sigbkg_region_empty_is_a_clear_error(real_objects, tmp_path, config):
-    with pytest.raises(Fast2FullError, match=r"sigbkg/atlas_fullsim: no rows after selection in .*zjets_mumu"):
+    config = copy.deepcopy(config)  # the analysis region (1 lepton, >= 4 jets, >= 1 b-tag): no Z->ee event
+    config["tensors"]["tasks"]["sigbkg"]["region"] = {"n_leptons": 1, "min_jets": 4, "min_btags": 1}
+    with pytest.raises(Fast2FullError, match=r"sigbkg/atlas_fullsim: no rows after selection in .*zjets_ee"):
         tensorize(real_objects["atlas_fullsim"], tmp_path / "out", config, "sigbkg", "atlas_fullsim")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
