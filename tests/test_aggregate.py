@@ -282,3 +282,15 @@ def test_single_seed_gives_factors_without_intervals(small_config, tmp_path):
     out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
     ft = pd.read_csv(out["reduction_factors.csv"]).set_index("mode").loc["finetune"]
     assert ft["factor_n30"] == pytest.approx(2.0) and ft["factor_n30_display"] == "2.00"
+
+
+@pytest.mark.parametrize("name,short", [
+    ("HT: scalar sum of the selected jets' pT in GeV (higher = more ttbar-like)", "HT"),
+    ("-ntrk of the tagged jet (fewer tracks = more quark-like)", "-ntrk of the tagged jet"),
+    ("", "baseline"),
+    ("x" * 40, "x" * 31 + "…"),
+])
+def test_baseline_legend_name(name, short):
+    from fast2full.aggregate import short_name
+
+    assert short_name(name) == short

@@ -510,6 +510,12 @@ def _label(ax: Any, text: str) -> None:
     ax.set_title(text, loc="left", fontsize=12)
 
 
+def short_name(name: str, max_len: int = 32) -> str:
+    """A legend-sized baseline name: the part before any ':' or ' (' explanation, truncated."""
+    short = (name or "baseline").split(":")[0].split(" (")[0].strip() or "baseline"
+    return short if len(short) <= max_len else short[: max_len - 1] + "…"
+
+
 def _hlines(ax: Any, zs: pd.Series, baseline: tuple[str, float | None]) -> None:
     if len(zs):
         m = zs.mean()
@@ -520,7 +526,7 @@ def _hlines(ax: Any, zs: pd.Series, baseline: tuple[str, float | None]) -> None:
             ax.axhspan(m - s, m + s, color=st["color"], alpha=0.12, lw=0)
     name, val = baseline
     if val is not None:
-        ax.axhline(val, color="grey", ls=":", lw=2, label=f"rule-based: {name or 'baseline'}")
+        ax.axhline(val, color="grey", ls=":", lw=2, label=f"rule-based: {short_name(name)}")
 
 
 def _draw_curves(ax: Any, table: pd.DataFrame, task: str, arch: str, target: str, modes: Sequence[str],
@@ -711,7 +717,7 @@ def _modes_figure(table: pd.DataFrame, config: dict, task: str, target: str, n_c
         ax.errorbar(xs, means, yerr=stds, fmt="o", capsize=3, label=arch.upper())
     name, val = baseline_value(table, task, target, metric)
     if val is not None:
-        ax.axhline(val, color="grey", ls=":", lw=2, label=f"rule-based: {name or 'baseline'}")
+        ax.axhline(val, color="grey", ls=":", lw=2, label=f"rule-based: {short_name(name)}")
     ax.set_xticks(np.arange(len(modes)), [MODE_STYLE.get(m, {"short": m})["short"] for m in modes],
                   rotation=20, fontsize=11)
     ax.set_ylabel(_ylabel("value", metric))
