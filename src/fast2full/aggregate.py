@@ -86,10 +86,10 @@ reaches *m*; factor = *n\\** / *n*.  Interval: central {{confidence:.0%}} of a b
 ({{bootstrap}} replicates) that resamples the seeds of every point.  If *m* is better than every
 scratch point, *n\\** lies beyond the largest scratch size and only a lower bound `> X` is quoted; if
 it is worse than the smallest scratch point, an upper bound `< X`.  No curve is extrapolated.
-**`saturated`**: the fine-tuned and scratch means at *n* differ by at most {{sigma:g}} seed spreads
+**`saturated`**: the fine-tuned and scratch means at *n* differ by at most {{sigma:g}} × the seed spread
 (spread = sqrt(s_ft^2 + s_scratch^2), seed standard deviations) *and* the scratch mean at *n* is within
-{{sigma:g}} spreads of its value at the largest size: both curves are on their plateau and no factor
-is quoted.
+{{sigma:g}} × the spread of its value at the largest size: both curves are on their plateau and no
+factor is quoted.
 
 **Paper factor** (Flek & Schott; column `paper_factor`).  *n*₉₉ is the first size at which the
 monotone transfer curve reaches {PAPER_PERFORMANCE_FRACTION:.0%} of the from-scratch metric at the
