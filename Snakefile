@@ -13,6 +13,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 # One clear message naming the offending key (and missing cards), before any job runs; then
 # Snakemake's own schema validation on the same schema.
 try:

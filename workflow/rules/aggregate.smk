@@ -34,14 +34,3 @@ rule aggregate_results:
     shell:
         "fast2full --log {log} aggregate --config {params.config} --summary-dir {params.summary_dir}"
         " --figure-dir {output.figures} --metrics {input.metrics}"
-
-
-def rules_targets_aggregate():
-    out = [
-        f"{RESULTS}/summary/metrics.csv",
-        f"{RESULTS}/summary/reduction_factors.csv",
-        f"{RESULTS}/figures/curves",
-    ]
-    out += [f"{RESULTS}/figures/features_{t}.pdf" for t in TR["tasks"]]
-    out += [f"{RESULTS}/models/{t}_{a}_seed{s}" for t in TR["tasks"] for a in TR["archs"] for s in TR["seeds"]]
-    return out

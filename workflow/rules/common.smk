@@ -103,8 +103,13 @@ def all_metrics():
 
 
 def all_targets():
-    targets = []
-    for p in PROCESSES:
-        targets += gen_files(p)
-    targets += rules_targets_aggregate()
-    return targets
+    """Summary tables, learning-curve and feature figures, and the published pretrained models."""
+    tasks = TR["tasks"]
+    out = [
+        f"{RESULTS}/summary/metrics.csv",
+        f"{RESULTS}/summary/reduction_factors.csv",
+        f"{RESULTS}/figures/curves",
+    ]
+    out += [f"{RESULTS}/figures/features_{t}.pdf" for t in tasks]
+    out += [f"{RESULTS}/models/{t}_{a}_seed{s}" for t in tasks for a in TR["archs"] for s in TR["seeds"]]
+    return out
