@@ -3,7 +3,8 @@
 A learnable toy with the real files' layout: N padded objects with (pt, eta, phi, mass, px, py) and a
 variable number of real objects per event.  ``sigbkg`` / ``qg``: class 1 has harder, more central
 objects (separable, not perfectly).  ``met``: the true MET is minus the vector sum of the objects'
-(px, py) plus an invisible component; the baseline is that vector sum smeared.  A domain ``shift``
+(px, py) plus an invisible component; the baseline is that vector sum smeared, and it is also the last
+input object (as the real met tensors carry the reconstructed MET as an object).  A domain ``shift``
 scales the momenta and widens eta, as a different detector response would.
 """
 
@@ -38,10 +39,17 @@ def synthetic_arrays(task: str, n: int, max_objects: int = 8, seed: int = 0, shi
     px, py = pt * np.cos(phi), pt * np.sin(phi)
     x = np.stack([pt, eta, phi, mass, px, py], axis=-1).astype(np.float32)
     x[~mask] = 0.0
-    if task == "met":
+    if task == "met":  # the last slot is kept for the MET object
+        mask[:, -1] = False
+        x[:, -1] = 0.0
         vis = -np.stack([(px * mask).sum(1), (py * mask).sum(1)], axis=1)
         y = vis + rng.normal(0.0, INVISIBLE_MET_GEV, (n, 2))
         baseline = vis + rng.normal(0.0, BASELINE_MET_SMEAR_GEV, (n, 2))
+        # like the real met tensors, the reconstructed MET is also an input object (the last slot)
+        met_pt = np.hypot(baseline[:, 0], baseline[:, 1])
+        x[:, -1] = np.stack([met_pt, np.zeros(n), np.arctan2(baseline[:, 1], baseline[:, 0]), np.zeros(n),
+                             baseline[:, 0], baseline[:, 1]], axis=-1)
+        mask[:, -1] = True
     else:
         y = label
         baseline = (pt * mask).sum(1) / 100.0  # scalar-sum score: a weaker classifier
