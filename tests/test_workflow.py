@@ -16,7 +16,7 @@ def dry_run(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_dry_run_lists_whole_dag(repo_root):
-    res = dry_run(repo_root, "all")
+    res = dry_run(repo_root, "all", "--forceall")  # whatever results/ already holds
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
     for rule in ["pythia_generate", "delphes_simulate", "delphes_skim", "physlite_skim", "tensorize_source",
