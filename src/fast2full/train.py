@@ -161,17 +161,19 @@ def _downsample(a: np.ndarray, b: np.ndarray, n: int = ROC_POINTS) -> tuple[list
 
 
 def classification_metrics(score: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """AUC and ROC (<= ROC_POINTS points) of ``score`` for labels ``y``; None if one class only."""
-    import torch
-    from torchmetrics.functional.classification import binary_auroc, binary_roc
+    """AUC and ROC (<= ROC_POINTS points) of ``score`` for labels ``y``; None if one class only.
+
+    Rank-based (scikit-learn), so ``score`` may be a probability, a logit or any discriminant such as
+    HT in GeV (torchmetrics would squash values outside [0, 1] through a sigmoid).
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
 
     labels = y.astype(np.int64)
     if len(np.unique(labels)) < 2:
         return {"test_auc": None, "roc": None}
-    s, t = torch.from_numpy(score.astype(np.float32)), torch.from_numpy(labels)
-    auc = float(binary_auroc(s, t))
-    fpr, tpr, _ = binary_roc(s, t)
-    f, p = _downsample(fpr.numpy(), tpr.numpy())
+    auc = float(roc_auc_score(labels, score))
+    fpr, tpr, _ = roc_curve(labels, score)
+    f, p = _downsample(fpr, tpr)
     return {"test_auc": auc, "roc": {"fpr": f, "tpr": p}}
 
 
@@ -180,13 +182,23 @@ def met_resolution(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.sqrt(np.mean((pred - true) ** 2, axis=0)).mean())
 
 
-def baseline_metrics(ts, task: str) -> dict[str, Any]:
-    """The tensors' rule-based baseline evaluated on the same split."""
+def baseline_metrics(ts, task: str, orient=None) -> dict[str, Any]:
+    """The tensors' rule-based baseline evaluated on the split ``ts``.
+
+    For classification the baseline is a one-variable discriminant; its direction (is a larger value
+    more signal-like?) is fixed on ``orient`` (the validation split), never on the evaluated split.
+    """
     name = ts.meta.get("baseline")
     name = name if isinstance(name, str) else json.dumps(name) if name else "baseline"
     if task == "met":
         return {"name": name, "test_auc": None, "met_resolution": met_resolution(ts.baseline, ts.y)}
-    return {"name": name, "test_auc": classification_metrics(ts.baseline, ts.y)["test_auc"], "met_resolution": None}
+    sign = 1.0
+    if orient is not None:
+        val_auc = classification_metrics(orient.baseline, orient.y)["test_auc"]
+        if val_auc is not None and val_auc < 0.5:
+            sign = -1.0
+            name = f"{name} [reversed: lower is more signal-like on the validation split]"
+    return {"name": name, "test_auc": classification_metrics(sign * ts.baseline, ts.y)["test_auc"], "met_resolution": None}
 
 
 def evaluate(module, ts) -> dict[str, Any]:
@@ -394,7 +406,7 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     if spec.mode == "dann":
         source_train = _load_split(spec.tensors, spec.task, settings.source, "train", cache)
         unlabelled = train_all
-    baseline = baseline_metrics(test, spec.task)
+    baseline = baseline_metrics(test, spec.task, orient=val_all)
     startup_s = time.perf_counter() - t_start
     log.info("%s/%s/%s/%s/n%s: start-up (imports + tensors) %.2f s", spec.task, spec.arch, spec.target, spec.mode,
              spec.size, startup_s)
