@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = total(est["target"]) / total(est["default"]) if total(est["default"]) > 0 else math.nan
     title = (f"{configs['target'].name}: {sum(e.jobs for e in est['target'])} jobs; costs from "
              f"{measured} benchmarked jobs of {configs['default'].name}")
-    table = sizing.markdown_table(est["target"], title)
+    table = sizing.markdown_table(est["target"], title, sizing.count_submissions(jobs["target"]))
     summary = (f"\nEstimated CPU hours, {configs['target'].name} / {configs['default'].name} "
                f"(same cost models): **{ratio:,.1f}x** ({total(est['target']):,.2f} h vs "
                f"{total(est['default']):,.3f} h).\n")

@@ -73,6 +73,18 @@ Shell command: None
     jobs = sizing.parse_dry_run(listing)
     assert [(j.rule, j.submission, j.local) for j in jobs] == [
         ("tensorize_source", 0, False), ("publish_model", -1, True), ("all", -1, False)]
+    assert sizing.count_submissions(jobs) == 1
+
+
+def test_shared_group_job_counts_once(dry_listing):
+    """Two rules in one group job: each rule lists that submission, the total counts it once."""
+    jobs = sizing.parse_dry_run(dry_listing)
+    for j in jobs[:2]:
+        j.rule = "delphes_skim"  # pretend half of the group job is another rule
+    est = sizing.estimate(jobs, _config(events=300, chunks=2), {})
+    assert sorted(e.submissions for e in est) == [1, 1]
+    table = sizing.markdown_table(est, "t", sizing.count_submissions(jobs))
+    assert "| **total** | 4 | 1 |" in table
 
 
 @pytest.mark.parametrize(("paper_events", "expected_factor"), [(300, 1.0), (3000, 10.0), (30000, 100.0)])

@@ -171,7 +171,12 @@ def work_units(job: DryJob, config: dict[str, Any]) -> tuple[float, str]:
 
 
 def model_key(job: DryJob) -> tuple[str, str]:
-    return (job.rule, job.wildcards.get("process", "")) if job.rule in CHUNK_RULES else (job.rule, "")
+    """Cost models are per rule, per process for the chunk stages, and apart for the PHYSLITE domain."""
+    if job.rule in CHUNK_RULES:
+        return job.rule, job.wildcards.get("process", "")
+    if job.wildcards.get("domain") == FULLSIM:
+        return job.rule, FULLSIM
+    return job.rule, ""
 
 
 @dataclass
@@ -289,8 +294,14 @@ def _fmt(x: float, digits: int = 1) -> str:
     return f"{x:,.{digits}f}" if isinstance(x, float) else f"{x:,}"
 
 
-def markdown_table(estimates: list[RuleEstimate], title: str) -> str:
-    """The sizing table (markdown) with a total row."""
+def count_submissions(jobs: list[DryJob]) -> int:
+    """SLURM submissions of a dry run: a group job holding several rules counts once."""
+    return len({j.submission for j in jobs if j.submission >= 0})
+
+
+def markdown_table(estimates: list[RuleEstimate], title: str, total_submissions: int | None = None) -> str:
+    """The sizing table (markdown) with a total row.  A rule's submissions include group jobs it
+    shares with other rules, so the total is ``total_submissions`` (see :func:`count_submissions`)."""
     head = ("| rule | jobs | SLURM submissions | threads | mem_mb asked | runtime asked (min) | GPU "
             "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job | cost unit |")
     lines = [f"**{title}**", "", head, "|" + " --- |" * 11]
@@ -301,7 +312,8 @@ def markdown_table(estimates: list[RuleEstimate], title: str) -> str:
             f"| {_fmt(e.mem_mb, 0)} | {_fmt(e.runtime_min, 0)} | {e.gpu or ''} | {rss} | {_fmt(e.cpu_h, 2)} "
             f"| {_fmt(e.max_job_cpu_min, 1)} | {e.unit or 'no benchmark'} |")
     known = [e.cpu_h for e in estimates if not math.isnan(e.cpu_h)]
-    lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {sum(e.submissions for e in estimates)} "
+    subs = total_submissions if total_submissions is not None else sum(e.submissions for e in estimates)
+    lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {subs} "
                  f"| | | | | | {_fmt(float(sum(known)), 2)} | | |")
     return "\n".join(lines) + "\n"
 
