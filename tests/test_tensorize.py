@@ -116,12 +116,13 @@ def test_source_normalisation_standardises_train(synthetic_tensors, task):
 def test_sigbkg_rows(synthetic_tensors, synthetic_domains, config):
     ts = tensorio.load(synthetic_tensors["sigbkg"]["atlas_like"] / "train.parquet", raw=True)
     f = ts.meta["features"]
-    # MET object first, then exactly one lepton, >= 4 jets, >= 1 b-tag
+    # MET object first, then the configured region: n_leptons, >= min_jets, >= min_btags
+    region = config["tensors"]["tasks"]["sigbkg"]["region"]
     assert (ts.x[:, 0, f.index("is_met")] == 1).all()
     lep = ((ts.x[:, :, f.index("is_electron")] + ts.x[:, :, f.index("is_muon")]) * ts.mask).sum(1)
-    assert (lep == 1).all()
-    assert ((ts.x[:, :, f.index("is_jet")] * ts.mask).sum(1) >= 4).all()
-    assert ((ts.x[:, :, f.index("btag")] * ts.mask).sum(1) >= 1).all()
+    assert (lep == region["n_leptons"]).all()
+    assert ((ts.x[:, :, f.index("is_jet")] * ts.mask).sum(1) >= region["min_jets"]).all()
+    assert ((ts.x[:, :, f.index("btag")] * ts.mask).sum(1) >= region["min_btags"]).all()
     assert set(ts.meta["processes"]) <= {"ttbar", "wjets", "zjets"}
     assert set(np.unique(ts.y)) == {0.0, 1.0}
     cb = ts.meta["class_balance"]["counts"]

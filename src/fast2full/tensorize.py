@@ -47,21 +47,14 @@ def read_objects(paths: list[str | Path]) -> ak.Array:
     """
     if not paths:
         raise Fast2FullError("tensorize: no input objects files given")
+    from fast2full.readers.common import read_objects as read_one
+
     parts = []
     prog = Progress(len(paths), what="files", logger=log)
     for p in paths:
-        p = Path(p)
-        if not p.is_file():
+        if not Path(p).is_file():
             raise InputError(p, "objects file does not exist")
-        try:
-            arr = ak.from_parquet(p)
-        except Exception as exc:  # pyarrow raises many types for corrupt files
-            raise InputError(p, f"not a readable parquet file ({type(exc).__name__}: {exc})") from exc
-        try:
-            objects.check(arr)
-        except objects.ObjectSchemaError as exc:
-            raise InputError(p, f"not an objects file: {exc}") from exc
-        parts.append(arr)
+        parts.append(read_one(p))
         prog.update()
     return parts[0] if len(parts) == 1 else ak.concatenate(parts, axis=0)
 
