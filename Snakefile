@@ -33,6 +33,7 @@ include: "workflow/rules/skim.smk"
 include: "workflow/rules/tensorize.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/hpc.smk"
 
 
 rule all:
