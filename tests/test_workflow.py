@@ -11,7 +11,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def dry_run(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "-n", "--nolock", "--cores", "1", *args], cwd=repo_root, capture_output=True,
+    return subprocess.run([*SNAKEMAKE, "-n", "--nolock", "--ignore-incomplete", "--cores", "1", *args], cwd=repo_root, capture_output=True,
                           text=True, timeout=300)
 
 
