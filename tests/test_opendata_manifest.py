@@ -175,3 +175,27 @@ def test_fetch_of_a_local_path_copies(tmp_path, testdata):
     assert out.read_bytes() == src.read_bytes()
     with pytest.raises(InputError, match="no sample 'other'"):
         opendata.fetch_from_manifest(man, "other", 0, tmp_path / "x.root")
+
+
+def test_stream_skim_cli_reads_the_manifest_url(portal, tmp_path, repo_root, monkeypatch):
+    """opendata.stream in the workflow: `skim --manifest M --index i` reads the file's URL remotely."""
+    import awkward as ak
+    import yaml
+
+    full = yaml.safe_load((repo_root / "config.yaml").read_text())
+    full.update(base_config(stream=True))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(full))
+    monkeypatch.chdir(repo_root)
+    man = tmp_path / "manifest.json"
+    assert main(["manifest", "--config", str(cfg), "--out", str(man)]) == 0
+    m = json.loads(man.read_text())
+    m["samples"]["zjets"]["files"][0]["url"] = portal.file_url("ok", NAME)  # the fault-free copy
+    man.write_text(json.dumps(m))
+    out = tmp_path / "skim.parquet"
+    n_before = len(portal.log)
+    assert main(["skim", "--source", "physlite", "--config", str(cfg), "--sample", "zjets", "--manifest", str(man),
+                 "--index", "0", "--out", str(out)]) == 0
+    assert len(ak.from_parquet(out)) == 100
+    assert any(e[1].startswith("/files/ok/") for e in portal.log[n_before:])
+    assert not (tmp_path / "results/opendata/files").exists()  # nothing downloaded

@@ -47,3 +47,16 @@ def test_missing_card_is_named(repo_root, tmp_path):
     res = dry_run(repo_root, "all", "--configfile", str(bad))
     assert res.returncode != 0
     assert "detectors.cms_like.card" in res.stderr + res.stdout
+
+
+def test_stream_option_skims_remote_files_without_fetch(repo_root, tmp_path):
+    cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
+    cfg["opendata"]["stream"] = True
+    cfg["opendata"].pop("local_files")
+    p = tmp_path / "stream.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    res = dry_run(repo_root, "all", "--forceall", "--configfile", str(p), "-p")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "opendata_fetch" not in out and "opendata_manifest" in out
+    assert "--manifest results/opendata/manifest.json --index 0" in out

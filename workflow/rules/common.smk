@@ -53,14 +53,21 @@ def opendata_samples():
     return list(config.get("opendata", {}).get("samples", {}))
 
 
+MANIFEST = config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json")
+STREAM_PREFIX = "stream://"
+
+
 def physlite_files(sample):
-    """Local PHYSLITE files for a sample (config opendata.local_files), or the fetch outputs."""
+    """Local PHYSLITE files of a sample (config opendata.local_files), else the fetch outputs, else
+    (opendata.stream) markers ``stream://{sample}/{index}`` for files read remotely by the skim."""
     from fast2full.opendata import local_files_for
 
     local = local_files_for(config, sample, base_dir=workflow.basedir)
     if local is not None:
         return local
     n = config["opendata"]["samples"][sample].get("max_files", 1)
+    if config["opendata"].get("stream", False):
+        return [f"{STREAM_PREFIX}{sample}/{i}" for i in range(n)]
     return [f"{RESULTS}/opendata/files/{sample}/{i}.root" for i in range(n)]
 
 

@@ -1,8 +1,19 @@
-def physlite_input(w):
+def physlite_source(w):
     for f in physlite_files(w.sample):
         if Path(f).stem == w.file:
             return f
     raise ValueError(f"no PHYSLITE file {w.file} for sample {w.sample}")
+
+
+def physlite_input(w):
+    """The PHYSLITE file, or the manifest (for its URL) when the file is streamed."""
+    f = physlite_source(w)
+    return MANIFEST if f.startswith(STREAM_PREFIX) else f
+
+
+def physlite_args(w, input):
+    f = physlite_source(w)
+    return f"--manifest {input[0]} --index {w.file}" if f.startswith(STREAM_PREFIX) else f"--in {input[0]}"
 
 
 rule physlite_skim:
@@ -13,6 +24,7 @@ rule physlite_skim:
         f"{RESULTS}/skim/{FULLSIM}/{{sample}}/{{file}}.parquet",
     params:
         config=CONFIGFILE,
+        source=physlite_args,
     log:
         f"{LOGS}/skim/{FULLSIM}/{{sample}}/{{file}}.log",
     benchmark:
@@ -25,7 +37,7 @@ rule physlite_skim:
         "../../envs/skim.yaml"
     shell:
         "fast2full --log {log} skim --source physlite --config {params.config}"
-        " --sample {wildcards.sample} --in {input} --out {output}"
+        " --sample {wildcards.sample} {params.source} --out {output}"
 
 
 rule delphes_skim:

@@ -9,7 +9,11 @@ def add_arguments(p):
     p.add_argument("--config", required=True, help="config YAML (its 'selection' is applied)")
     p.add_argument("--sample", required=True,
                    help="process (delphes) or Open Data sample (physlite) name; its config role sets is_signal")
-    p.add_argument("--in", dest="in_path", required=True, help="input ROOT file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--in", dest="in_path", help="input ROOT file (a local path or, for physlite, a URL)")
+    src.add_argument("--manifest", help="physlite streaming: the Open Data manifest; with --index, the skim "
+                                        "reads that file's URL remotely (opendata.stream)")
+    p.add_argument("--index", type=int, default=None, help="with --manifest: the file index within the sample")
     p.add_argument("--out", required=True, help="output objects parquet (written atomically)")
     p.add_argument("--chunk", type=int, default=None,
                    help="delphes only: generation chunk index for the event IDs "
@@ -23,6 +27,14 @@ def run(args) -> int:
 
     log = logging.getLogger("fast2full")
     config = load_config(args.config, base_dir=".")
+    if args.manifest is not None:
+        from fast2full.common import Fast2FullError
+        from fast2full.opendata import manifest_file, read_manifest
+
+        if args.source != "physlite" or args.index is None:
+            raise Fast2FullError("skim: --manifest is for --source physlite and needs --index")
+        args.in_path = manifest_file(read_manifest(args.manifest), args.sample, args.index, args.manifest)["url"]
+        log.info("streaming %s file %d: %s", args.sample, args.index, args.in_path)
     if args.source == "delphes":
         from fast2full.readers.delphes import skim_delphes
 
