@@ -55,7 +55,8 @@ def test_every_expected_output_exists(e2e_run):
 def test_table_has_one_row_per_combination(e2e_run):
     work, cfg = e2e_run
     tr = cfg["training"]
-    rows = list(csv.DictReader((work / "results/summary/metrics.csv").open()))
+    with open(work / "results/summary/metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     n_targets = sum(len(tr["targets"][t]) for t in tr["tasks"])
     n_expected = len(tr["archs"]) * (
         len(tr["tasks"]) * len(tr["seeds"])  # pretrain
