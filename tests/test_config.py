@@ -26,6 +26,7 @@ def test_default_config_is_valid(repo_root):
         (lambda c: c["training"].update(archs=["cnn"]), "training.archs.0"),
         (lambda c: c.update(simulator="geant4"), "simulator"),
         (lambda c: c["tensors"]["split_fractions"].update(train=0.9), "tensors.split_fractions"),
+        (lambda c: c["aggregate"].update(compare_size=7), "aggregate.compare_size"),
     ],
 )
 def test_bad_config_names_the_key(cfg, repo_root, mutate, key):

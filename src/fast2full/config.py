@@ -58,6 +58,11 @@ def validate(config: dict, source: str = "config", base_dir: str | Path = ".") -
     if fr and abs(sum(fr.values()) - 1.0) > 1e-6:
         raise ConfigError(f"{source}: invalid key 'tensors.split_fractions': fractions sum to "
                           f"{sum(fr.values())}, not 1")
+    cmp = config.get("aggregate", {}).get("compare_size")
+    sizes = config.get("training", {}).get("sizes", [])
+    if cmp is not None and cmp not in sizes:
+        raise ConfigError(f"{source}: invalid key 'aggregate.compare_size': {cmp} is not one of "
+                          f"training.sizes {sizes}")
     return config
 
 
