@@ -21,7 +21,6 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +31,12 @@ from fast2full.aggregate import AggregateSettings, load_metrics, make_figures, r
 from fast2full.common import atomic_output
 from fast2full.reduction import Curve, first_crossing, isotonic_fit
 
+from _timing import best_of  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_aggregate import write_metrics  # noqa: E402  (the synthetic grid writer of the tests)
 
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bootstrap_vectorised(curve: Curve, ft_means: np.ndarray, means: np.ndarray) -> np.ndarray:

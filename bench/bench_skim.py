@@ -22,11 +22,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import cpu_time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "PHYSLITE_example.root"
@@ -36,14 +36,6 @@ SELECTION = {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
              "photons": {"pt_min": 20.0, "abs_eta_max": 2.37, "rel_iso_max": 0.15}}
 CONFIG = {"selection": SELECTION, "opendata": {"samples": {"bench": {"dsid": 0, "role": "background"}}}}
 
-
-def cpu_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,6 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import awkward as ak
@@ -28,18 +27,12 @@ from fast2full import tensorio
 from fast2full.common import atomic_output
 from fast2full.tensorize import synthetic_objects, tensorize
 
+from _timing import best_of  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ["ttbar", "wjets", "zjets", "dijet", "minbias"]
 TASKS = ["sigbkg", "qg", "met"]
 
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _dense(col) -> np.ndarray:

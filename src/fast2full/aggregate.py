@@ -11,7 +11,6 @@ figures (PDF + PNG).  The factor maths lives in :mod:`fast2full.reduction`; the 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
+from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, read_json
 from fast2full.plotting import DOMAIN_LABELS as DOMAIN_LABEL
 from fast2full.reduction import (
     DEFAULT_CONFIDENCE,
@@ -159,12 +158,7 @@ def _num(x: Any) -> float:
 def read_metrics_file(path: str | os.PathLike) -> dict:
     """Read and check one metrics.json; raises InputError naming the file and the cause."""
     path = Path(path)
-    try:
-        rec = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise InputError(path, "metrics file not found") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from exc
+    rec = read_json(path, "metrics file")
     if not isinstance(rec, dict):
         raise InputError(path, "metrics file must hold a JSON object")
     missing = [k for k in REQUIRED_KEYS if k not in rec]

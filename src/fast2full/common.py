@@ -32,6 +32,20 @@ class InputError(Fast2FullError):
         super().__init__(f"{path}: {cause}")
 
 
+def read_json(path: str | os.PathLike, what: str = "file", missing_hint: str = "") -> object:
+    """Parse a JSON file; a missing or malformed file raises InputError naming it (``what`` says
+    which kind of file, ``missing_hint`` how to make it)."""
+    import json
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InputError(path, f"{what} not found{' (' + missing_hint + ')' if missing_hint else ''}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from exc
+
+
 def setup_logging(logfile: str | None = None, verbose: bool = False) -> None:
     """Log to stderr and, if given, to ``logfile`` (Snakemake's ``log:``)."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

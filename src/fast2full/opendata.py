@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fast2full.common import Fast2FullError, InputError, atomic_output
+from fast2full.common import Fast2FullError, InputError, atomic_output, read_json
 
 log = logging.getLogger("fast2full.opendata")
 
@@ -212,12 +212,7 @@ def write_manifest(config: dict, out_path: str | Path, metadata_file: str | None
 def read_manifest(path: str | Path) -> dict:
     """Load and sanity-check a manifest (InputError naming the file otherwise)."""
     path = Path(path)
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise InputError(path, "manifest not found (run: fast2full manifest --config ... --out ...)") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from exc
+    manifest = read_json(path, "manifest", "run: fast2full manifest --config ... --out ...")
     if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION or "samples" not in manifest:
         raise InputError(path, f"not a fast2full manifest (version {MANIFEST_VERSION} with 'samples')")
     return manifest
