@@ -290,7 +290,7 @@ module Isolation MuonIsolation {
   set PTRatioMax 0.15
 }
 
-source cards/common/genlevel.tcl
+source common/genlevel.tcl
 
 # Calorimeter (tower) jets: anti-kt R = 0.4 [JET].
 module FastJetFinder FastJetFinder {

@@ -299,7 +299,7 @@ module Isolation MuonIsolation {
   set PTRatioMax 0.15
 }
 
-source cards/common/genlevel.tcl
+source common/genlevel.tcl
 
 # Particle-flow jets: anti-kt R = 0.4 on tracks, photons and neutral hadrons [PF, JET].
 module FastJetFinder FastJetFinder {

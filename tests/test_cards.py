@@ -30,7 +30,7 @@ def test_card_builds_every_module(card):
 def test_card_dependencies_include_sourced_files(card):
     deps = card_dependencies(card)
     assert deps[0] == card
-    assert any(d.endswith("cards/common/genlevel.tcl") for d in deps)
+    assert any(d.endswith("common/genlevel.tcl") for d in deps)
     assert all(Path(d).is_file() for d in deps)
 
 

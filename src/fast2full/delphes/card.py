@@ -4,7 +4,7 @@ Supported syntax (what Delphes' own ``ExRootConfReader`` reads from a card, minu
 
 * ``set Name value`` and ``add Name value1 value2 ...`` (``add`` appends each word to a list);
 * ``module Type Name { ... }`` with ``set``/``add`` inside;
-* ``source other.tcl`` (path relative to the including card);
+* ``source other.tcl`` (path relative to the top-level card's folder, as in Delphes);
 * ``#`` comments at the start of a command, ``;`` separators, ``\\``-newline continuation;
 * words: bare words, ``"quoted strings"``, ``{braced lists}`` (nested, kept verbatim).
 
@@ -32,24 +32,29 @@ class CardError(Fast2FullError):
         super().__init__(f"{where}: {cause}")
 
 
-def card_dependencies(card: str | Path) -> list[str]:
-    """The card and, recursively, every file it ``source``s (paths relative to the card's folder)."""
+def card_dependencies(card: str | Path, _top: Path | None = None, _seen: tuple = ()) -> list[str]:
+    """The card and, recursively, every file it ``source``s (paths relative to the top-level card's
+    folder, as Delphes resolves them).  A ``source`` loop is a :class:`CardError` naming the file."""
     card = Path(card)
+    top = _top or card
+    if card.resolve() in _seen:
+        raise CardError(card, None, "recursive 'source' (a card sources itself, directly or not)")
     out = [str(card)]
     if not card.is_file():
         return out
     for line in card.read_text().splitlines():
         m = _SOURCE.match(line)
         if m:
-            out += card_dependencies(resolve_source(card, m.group(1).strip('"{}')))
+            out += card_dependencies(resolve_source(top, m.group(1).strip('"{}')), top,
+                                     _seen + (card.resolve(),))
     return out
 
 
-def resolve_source(card: str | Path, name: str) -> Path:
-    """Where ``source name`` in ``card`` points: relative to the card's folder if that file exists,
-    else relative to the working directory (TCL's rule, which real Delphes follows)."""
-    beside = Path(card).parent / name
-    return beside if beside.is_file() else Path(name)
+def resolve_source(top_card: str | Path, name: str) -> Path:
+    """Where ``source name`` points: relative to the folder of the **top-level** card (Delphes
+    changes into that folder before evaluating the card), whichever file the line is in; an
+    absolute name stays as it is."""
+    return Path(top_card).parent / name
 
 
 @dataclass
@@ -227,14 +232,19 @@ def _parse_body(body: Word, module: Module) -> None:
             p.values.extend(cmd[2:])
 
 
-def parse_card(path: str | Path, _card: Card | None = None, _seen: tuple = ()) -> Card:
+def parse_card(path: str | Path, _card: Card | None = None, _seen: tuple = (),
+               _top: Path | None = None, _from: tuple[str, int] | None = None) -> Card:
     """Parse a Delphes card (and what it ``source``s) into a :class:`Card`."""
     path = Path(path)
+    top = _top or path
     if path.resolve() in _seen:
         raise CardError(path, None, "recursive 'source'")
     try:
         text = path.read_text()
     except FileNotFoundError:
+        if _from is not None:
+            raise CardError(_from[0], _from[1], f"sourced file not found: {path} (Delphes resolves "
+                            f"'source' relative to the top-level card's folder {top.parent})") from None
         raise CardError(path, None, "card file not found") from None
     except UnicodeDecodeError as exc:
         raise CardError(path, None, f"not a text file ({exc})") from None
@@ -244,7 +254,8 @@ def parse_card(path: str | Path, _card: Card | None = None, _seen: tuple = ()) -
         if verb == "source":
             if len(cmd) != 2:
                 raise CardError(path, line, "'source' takes one file name")
-            parse_card(resolve_source(path, cmd[1].text), card, _seen + (path.resolve(),))
+            parse_card(resolve_source(top, cmd[1].text), card, _seen + (path.resolve(),), top,
+                       (str(path), line))
         elif verb == "set":
             if len(cmd) != 3:
                 raise CardError(path, line, "'set' takes a name and one value")

@@ -27,8 +27,6 @@ log = logging.getLogger("fast2full.simulate")
 #: particle fields of the generation contract (contract 1)
 PARTICLE_FIELDS = ("pid", "status", "px", "py", "pz", "e", "mass", "mother1", "mother2")
 EVENT_FIELDS = ("event_id", "process", "seed", "weight", "sigma_pb", "particles")
-#: Pythia status codes of hard-process particles (incoming, intermediate, outgoing)
-HARD_STATUS = (21, 29)
 PARTON_PIDS = (1, 2, 3, 4, 5, 15, 21)
 
 
@@ -78,8 +76,9 @@ def particles_to_coll(events: ak.Array, uid0: int = 0) -> Coll:
 def input_arrays(gen: Coll) -> dict[str, Coll]:
     """What Delphes' readers export: all particles, stable (final-state) particles and partons."""
     st = gen["status"]
-    hard = (np.abs(st) >= HARD_STATUS[0]) & (np.abs(st) <= HARD_STATUS[1])
-    stable = (st > 0) & ~hard
+    # final in the generator record = positive Pythia status (HepMC status 1), whatever its code:
+    # a lepton or neutrino of a W/Z decay that did not radiate keeps its hard-process status 23.
+    stable = st > 0
     parton = np.isin(np.abs(gen["pid"]), PARTON_PIDS) & ~stable
     return {"Delphes/allParticles": gen, "Delphes/stableParticles": gen.take(stable),
             "Delphes/partons": gen.take(parton)}
