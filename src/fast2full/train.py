@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
 
 log = logging.getLogger("fast2full.train")
@@ -153,57 +154,57 @@ def set_threads(threads: int) -> None:
 
 
 # ---- metrics -------------------------------------------------------------------------------------
-def _downsample(a: np.ndarray, b: np.ndarray, n: int = ROC_POINTS) -> tuple[list[float], list[float]]:
-    if len(a) > n:
-        idx = np.unique(np.linspace(0, len(a) - 1, n).round().astype(int))
-        a, b = a[idx], b[idx]
-    return [round(float(v), 6) for v in a], [round(float(v), 6) for v in b]
+def classification_metrics(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> dict[str, Any]:
+    """Weighted AUC and ROC (<= ROC_POINTS points) of ``score`` for labels ``y`` (:mod:`fast2full.weights`);
+    None if a class has no positive total weight.
 
-
-def classification_metrics(score: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """AUC and ROC (<= ROC_POINTS points) of ``score`` for labels ``y``; None if one class only.
-
-    Rank-based (scikit-learn), so ``score`` may be a probability, a logit or any discriminant such as
-    HT in GeV (torchmetrics would squash values outside [0, 1] through a sigmoid).
+    Rank-based, so ``score`` may be a probability, a logit or any discriminant such as HT in GeV.
+    ``weight`` None (or all equal): scikit-learn's unweighted ``roc_auc_score``.
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    labels = y.astype(np.int64)
-    if len(np.unique(labels)) < 2:
+    a = W.auc(score, y, weight)
+    if a is None:
         return {"test_auc": None, "roc": None}
-    auc = float(roc_auc_score(labels, score))
-    fpr, tpr, _ = roc_curve(labels, score)
-    f, p = _downsample(fpr, tpr)
-    return {"test_auc": auc, "roc": {"fpr": f, "tpr": p}}
+    return {"test_auc": a, "roc": W.roc(score, y, weight, points=ROC_POINTS)}
 
 
-def met_resolution(pred: np.ndarray, true: np.ndarray) -> float:
-    """RMS of predicted minus true MET per component (GeV), averaged over x and y."""
-    return float(np.sqrt(np.mean((pred - true) ** 2, axis=0)).mean())
+def met_resolution(pred: np.ndarray, true: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Weighted RMS of predicted minus true MET per component (GeV), averaged over x and y."""
+    return W.resolution(pred, true, weight)
 
 
 def baseline_metrics(ts, task: str, orient=None) -> dict[str, Any]:
-    """The tensors' rule-based baseline evaluated on the split ``ts``.
+    """The tensors' rule-based baseline evaluated (with the event weights) on the split ``ts``.
 
     For classification the baseline is a one-variable discriminant; its direction (is a larger value
-    more signal-like?) is fixed on ``orient`` (the validation split), never on the evaluated split.
+    more signal-like?) is fixed on ``orient`` (the validation split, weighted), never on the evaluated
+    split.  ``test_auc_unweighted`` / ``met_resolution_unweighted``: the same ignoring the weights.
     """
     name = ts.meta.get("baseline")
     name = name if isinstance(name, str) else json.dumps(name) if name else "baseline"
     if task == "met":
-        return {"name": name, "test_auc": None, "met_resolution": met_resolution(ts.baseline, ts.y)}
+        return {"name": name, "test_auc": None, "met_resolution": met_resolution(ts.baseline, ts.y, ts.weight),
+                "met_resolution_unweighted": met_resolution(ts.baseline, ts.y)}
     sign = 1.0
     if orient is not None:
-        val_auc = classification_metrics(orient.baseline, orient.y)["test_auc"]
+        val_auc = W.auc(orient.baseline, orient.y, orient.weight)
         if val_auc is not None and val_auc < 0.5:
             sign = -1.0
             name = f"{name} [reversed: lower is more signal-like on the validation split]"
-    return {"name": name, "test_auc": classification_metrics(sign * ts.baseline, ts.y)["test_auc"], "met_resolution": None}
+    return {"name": name, "test_auc": W.auc(sign * ts.baseline, ts.y, ts.weight), "met_resolution": None,
+            "test_auc_unweighted": W.auc(sign * ts.baseline, ts.y)}
+
+
+def sample_sizes(ts) -> dict[str, Any]:
+    """Rows, total weight and effective sample size (sum w)^2 / sum w^2 of a split (per class for labels)."""
+    return W.count_summary(ts.weight, ts.y if ts.y.ndim == 1 else None)
 
 
 def evaluate(module, ts) -> dict[str, Any]:
-    """test_loss, test_auc, roc and met_resolution of ``module`` on the TensorSet ``ts``."""
+    """test_loss, test_auc, roc and met_resolution of ``module`` on the TensorSet ``ts``, all weighted:
+    the loss with the set's training weights (class-balanced), the metrics with the event weights."""
     import torch
+
+    from fast2full.models.data import set_weights
 
     x, m, y, _ = ts.torch()
     b = torch.from_numpy(ts.baseline)
@@ -212,14 +213,16 @@ def evaluate(module, ts) -> dict[str, Any]:
     with torch.no_grad():
         out = torch.cat([module(x[i:i + EVAL_BATCH].to(dev), m[i:i + EVAL_BATCH].to(dev)).float().cpu()
                          for i in range(0, len(x), EVAL_BATCH)])
-        loss = float(module.task_loss(out, y, b))
+        loss = float(module.task_loss(out, y, b, set_weights(ts)))
         pred = module.to_prediction(out, b).numpy()
     res: dict[str, Any] = {"test_loss": loss}
     if module.is_classifier:
-        res |= classification_metrics(pred, ts.y)
+        res |= classification_metrics(pred, ts.y, ts.weight)
+        res["test_auc_unweighted"] = W.auc(pred, ts.y)
         res["met_resolution"] = None
     else:
-        res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(pred, ts.y)}
+        res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(pred, ts.y, ts.weight),
+                "met_resolution_unweighted": met_resolution(pred, ts.y)}
     return res
 
 
@@ -472,6 +475,15 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
             "metric": "met_resolution" if spec.task == "met" else "auc",
             "test_auc": ev["test_auc"], "roc": ev["roc"], "test_loss": ev["test_loss"], "val_loss": v_loss,
             "met_resolution": ev["met_resolution"], "baseline": baseline,
+            "test_auc_unweighted": ev.get("test_auc_unweighted"),
+            "met_resolution_unweighted": ev.get("met_resolution_unweighted"),
+            # effective sample sizes (sum w)^2 / sum w^2 next to the row counts (fast2full.weights)
+            "ess_train": round(W.ess(train.weight), 3) if spec.mode != "zeroshot" else 0.0,
+            "ess_val": round(W.ess((val_all if spec.mode == "zeroshot" else val).weight), 3),
+            "ess_test": round(W.ess(test.weight), 3),
+            "sample_sizes": {"train": sample_sizes(train) if spec.mode != "zeroshot" else None,
+                             "val": sample_sizes(val_all if spec.mode == "zeroshot" else val),
+                             "test": sample_sizes(test)},
             "lr": chosen.lr if chosen else None, "epochs": chosen.epochs if chosen else 0,
             "best_epoch": chosen.best_epoch if chosen else None, "steps": chosen.steps if chosen else 0,
             "steps_total": sum(f.steps for f in fits), "grid": [{"lr": f.lr, "best_val_loss": f.best_val_loss,

@@ -3,7 +3,10 @@
 Tensor files are small and read once per process (all seeds and learning rates of a job share them),
 so the module takes loaded sets; :meth:`TensorDataModule.from_files` reads them itself.  Batches are
 drawn by indexing whole tensors with a list of row indices (a ``BatchSampler`` as the sampler), not by
-collating single rows, so the loader costs a few microseconds per batch; a batch is (x, mask, y, baseline).
+collating single rows, so the loader costs a few microseconds per batch; a batch is
+(x, mask, y, baseline, weight), ``weight`` the set's training weights
+(:func:`fast2full.weights.training_weights`: physical event weights, class-balanced for
+classification, mean 1 over the set).
 Shuffling uses a ``torch.Generator`` seeded from the job seed, so a run is reproducible.
 
 For DANN the training loader is a ``CombinedLoader`` (mode ``min_size``) of three loaders: the
@@ -21,15 +24,23 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from fast2full import tensorio
+from fast2full import weights as W
 from fast2full.tensorio import TensorSet
 
 #: generator offsets so the three DANN streams are independent but reproducible
 _STREAM_OFFSETS = {"target": 0, "source": 1_000_003, "unlabelled": 2_000_003}
 
 
+def set_weights(ts: TensorSet) -> torch.Tensor:
+    """The training weights of a set (float32): class-balanced physical weights for labels (1-d y),
+    physical weights with mean 1 for regression targets."""
+    tw = W.training_weights(ts.weight, ts.y if ts.y.ndim == 1 else None)
+    return torch.from_numpy(tw.astype("float32"))
+
+
 def _dataset(ts: TensorSet) -> TensorDataset:
     x, m, y, _ = ts.torch()
-    return TensorDataset(x, m, y, torch.from_numpy(ts.baseline))
+    return TensorDataset(x, m, y, torch.from_numpy(ts.baseline), set_weights(ts))
 
 
 def _loader(ds: TensorDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fast2full import weights as W
+
 CLASSIFICATION_TASKS = ("sigbkg", "qg")
 REGRESSION_TASKS = ("met",)
 #: scale of the MET regression target: the net predicts (px, py) / MET_SCALE_GEV
@@ -123,11 +125,14 @@ class TaskModule(pl.LightningModule):
         return self.to_prediction(out, baseline)
 
     # ---- losses ----------------------------------------------------------------------------------
-    def task_loss(self, out: torch.Tensor, y: torch.Tensor, baseline: torch.Tensor | None = None) -> torch.Tensor:
+    def task_loss(self, out: torch.Tensor, y: torch.Tensor, baseline: torch.Tensor | None = None,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
+        """BCE (classification) or MSE (MET), weighted with the rows' training weights
+        (:mod:`fast2full.weights`: sum(w * loss) / sum(|w|); ``weight`` None: the plain mean)."""
         if self.is_classifier:
-            return F.binary_cross_entropy_with_logits(out, y)
+            return W.bce_with_logits(out, y, weight)
         target = y - baseline if self.met_residual else y
-        return F.mse_loss(out, target / MET_SCALE_GEV)
+        return W.mse(out, target / MET_SCALE_GEV, weight)
 
     def dann_coeff(self) -> float:
         """lambda(p) = 2/(1+exp(-gamma p)) - 1 with p = epoch / max_epochs the training progress."""
@@ -137,8 +142,8 @@ class TaskModule(pl.LightningModule):
         p = min(self.current_epoch / trainer.max_epochs, 1.0)
         return 2.0 / (1.0 + math.exp(-DANN_GAMMA * p)) - 1.0
 
-    def _accumulate(self, stage: str, name: str, value: torch.Tensor, n: int) -> None:
-        """Batch-size weighted running sum of a loss; logged once per epoch by :meth:`_flush`.
+    def _accumulate(self, stage: str, name: str, value: torch.Tensor, n: float) -> None:
+        """Running sum of a loss weighted by ``n`` (the batch's total |weight|); logged once per epoch by :meth:`_flush`.
 
         ``self.log`` costs milliseconds per call, more than a training step of a small model, so the
         epoch means are accumulated here and logged once (the same numbers as ``on_epoch=True``).
@@ -149,31 +154,32 @@ class TaskModule(pl.LightningModule):
 
     def _flush(self, stage: str) -> None:
         for name, (total, count) in self._sums.pop(stage, {}).items():
-            self.log(name, total / max(count, 1), on_step=False, on_epoch=True)
+            self.log(name, total / (count if count > 0 else 1), on_step=False, on_epoch=True)
 
     def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
         """Loss of one batch; accumulates ``{stage}_loss`` (and the DANN terms) for the epoch log."""
         if not hasattr(self, "_sums"):
             self._sums: dict[str, dict[str, tuple]] = {}
         if isinstance(batch, dict):  # DANN training batch
-            x, m, y, b = batch["target"]
-            loss = task_loss = self.task_loss(self(x, m), y, b)
+            x, m, y, b, w = batch["target"]
+            loss = task_loss = self.task_loss(self(x, m), y, b, w)
             if self.domain_head is not None:
-                xs, ms, ys, bs = batch["source"]
-                xu, mu, _, _ = batch["unlabelled"]
+                xs, ms, ys, bs, ws = batch["source"]
+                xu, mu, _, _, _ = batch["unlabelled"]
                 emb_s, emb_u = self.backbone(xs, ms), self.backbone(xu, mu)
                 out_s = self.head(emb_s)
-                loss_s = self.task_loss(out_s.squeeze(-1) if self.is_classifier else out_s, ys, bs)
+                loss_s = self.task_loss(out_s.squeeze(-1) if self.is_classifier else out_s, ys, bs, ws)
                 emb = grad_reverse(torch.cat([emb_s, emb_u]), self.dann_coeff())
                 d_label = torch.cat([torch.zeros(len(emb_s)), torch.ones(len(emb_u))]).to(emb)
                 d_loss = F.binary_cross_entropy_with_logits(self.domain_head(emb).squeeze(-1), d_label)
                 loss = task_loss + loss_s + self.hparams.dann_weight * d_loss
                 self._accumulate(stage, f"{stage}_domain_loss", d_loss, len(d_label))
-                self._accumulate(stage, f"{stage}_source_loss", loss_s, len(ys))
+                self._accumulate(stage, f"{stage}_source_loss", loss_s, float(ws.abs().sum()))
         else:
-            x, m, y, b = batch
-            loss = task_loss = self.task_loss(self(x, m), y, b)
-        self._accumulate(stage, f"{stage}_loss", task_loss, len(y))
+            x, m, y, b, w = batch
+            loss = task_loss = self.task_loss(self(x, m), y, b, w)
+        # weighted by the batch's total |weight|: the epoch value is sum(w * loss) / sum(|w|) over the set
+        self._accumulate(stage, f"{stage}_loss", task_loss, float(w.abs().sum()))
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
