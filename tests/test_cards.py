@@ -94,17 +94,19 @@ module Efficiency A {
 
 
 @pytest.mark.parametrize("text, line, message", [
-    (GOOD.replace("module Efficiency A {", "module Efficiency A {{"), 2, "unbalanced '{'"),
-    (GOOD + "}\n", 6, "unbalanced '}'"),
+    (GOOD.replace("module Efficiency A {", "module Efficiency A {{"), 2, "missing close-brace"),
+    (GOOD + "}\n", 6, 'invalid command name "}"'),
     (GOOD.replace("Efficiency A", "Efficency A"), 2, "module type 'Efficency' is not supported"),
     (GOOD.replace("set InputArray", "set InputArrray"), 3, "unknown parameter 'InputArrray'"),
-    (GOOD.replace("Delphes/stableParticles", "$input"), 3, "TCL substitution"),
+    (GOOD.replace("Delphes/stableParticles", "$input"), 3, 'can\'t read "input": no such variable'),
     (GOOD.replace("(pt > 1.0)", "(pt > $cut)"), 4, "unexpected character '$'"),  # braces: no substitution
     (GOOD.replace("(pt > 1.0)", "(pt >> 1.0)"), 4, "parameter 'EfficiencyFormula'"),
     (GOOD.replace("set ExecutionPath {A}", "set ExecutionPath {A B}"), 1, "module 'B' that is not defined"),
-    (GOOD + "for {set i 0} {$i < 3} {incr i} {}\n", 6, "unsupported command 'for'"),
-    (GOOD + 'set Title "unterminated\n', 6, "unterminated quoted string"),
-    (GOOD + "source missing_file.tcl\n", None, "card file not found"),
+    (GOOD + "for {set i 0} {$i < 3} {incr i} {\n  exec ls\n}\n", 7, 'invalid command name "exec"'),
+    (GOOD + 'set Title "unterminated\n', 6, 'missing "'),
+    (GOOD + "source missing_file.tcl\n", 6, "sourced file not found"),
+    (GOOD.replace("set InputArray Delphes/stableParticles", "set InputArray a b"), 3,
+     "wrong # args"),
 ])
 def test_malformed_card_names_file_and_line(tmp_path, text, line, message):
     card = tmp_path / "bad.tcl"

@@ -1,26 +1,41 @@
-"""Delphes cards: the TCL subset they are written in, parsed without a TCL interpreter.
+"""Delphes cards, evaluated as Delphes evaluates them: by a (safe) Tcl interpreter.
 
-Supported syntax (what Delphes' own ``ExRootConfReader`` reads from a card, minus TCL programming):
+Delphes reads a card with ``ExRootConfReader``: a Tcl interpreter in which ``module Type Name {body}``
+evaluates ``body`` in the namespace ``::Name``, ``add Name value...`` appends its values to the list
+variable ``Name`` and every other command is plain Tcl, so cards use ``[expr ...]``, variables, ``for``
+and ``foreach`` loops and ``source`` (also inside a module body).  A module's parameters are the
+variables of its namespace; ``set ExecutionPath {...}`` at the top level names the modules to run.
 
-* ``set Name value`` and ``add Name value1 value2 ...`` (``add`` appends each word to a list);
-* ``module Type Name { ... }`` with ``set``/``add`` inside;
-* ``source other.tcl`` (path relative to the top-level card's folder, as in Delphes);
-* ``#`` comments at the start of a command, ``;`` separators, ``\\``-newline continuation;
-* words: bare words, ``"quoted strings"``, ``{braced lists}`` (nested, kept verbatim).
+Here the card is evaluated the same way, in a *safe* slave interpreter (``interp create -safe``, from
+Python's standard ``tkinter.Tcl()``): ``exec``, ``open``, ``file``, ``socket``, ``load``, ``cd``... do
+not exist in it, so a card can compute values but cannot run a program or touch a file.  The project
+defines ``module``, ``set``, ``add`` and ``source`` in it; they call back into Python to record where
+(file, line) every module and parameter was defined, and ``source`` reads only files the Python side
+resolved (relative to the folder of the top-level card, as Delphes does; a loop is refused).  The values
+the engine sees are read back from the interpreter's variables after the card has run.
 
-Loops, ``expr``, ``$var`` substitution and other TCL commands are rejected with the file and line,
-so a card stays a plain list of parameters that the builtin engine and real Delphes read alike.
+Variables a module body uses for its own computation (a loop counter, ``set pi [expr {acos(-1)}]``,
+a phi-bin list read as ``$PhiBins``) are Delphes-ignored helper variables: a variable the card itself
+reads and that the module type does not list as a parameter is not a parameter.  Any other unknown
+variable is an unknown parameter (an error with file and line, raised by the engine's modules).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fast2full.common import Fast2FullError
 
-_SOURCE = re.compile(r"^\s*source\s+(\S+)")
+#: seconds a card may take to evaluate before it is stopped (an endless loop in a card)
+EVAL_TIME_LIMIT_S = 20.0
+
+TK_HINT = ("reading a Delphes card needs Python's Tcl binding (the standard module tkinter / "
+           "_tkinter), which this Python lacks: install it (Debian/Ubuntu: apt-get install python3-tk; "
+           "Fedora: dnf install python3-tkinter; conda: conda install tk) or use a Python built with Tk")
 
 
 class CardError(Fast2FullError):
@@ -32,24 +47,6 @@ class CardError(Fast2FullError):
         super().__init__(f"{where}: {cause}")
 
 
-def card_dependencies(card: str | Path, _top: Path | None = None, _seen: tuple = ()) -> list[str]:
-    """The card and, recursively, every file it ``source``s (paths relative to the top-level card's
-    folder, as Delphes resolves them).  A ``source`` loop is a :class:`CardError` naming the file."""
-    card = Path(card)
-    top = _top or card
-    if card.resolve() in _seen:
-        raise CardError(card, None, "recursive 'source' (a card sources itself, directly or not)")
-    out = [str(card)]
-    if not card.is_file():
-        return out
-    for line in card.read_text().splitlines():
-        m = _SOURCE.match(line)
-        if m:
-            out += card_dependencies(resolve_source(top, m.group(1).strip('"{}')), top,
-                                     _seen + (card.resolve(),))
-    return out
-
-
 def resolve_source(top_card: str | Path, name: str) -> Path:
     """Where ``source name`` points: relative to the folder of the **top-level** card (Delphes
     changes into that folder before evaluating the card), whichever file the line is in; an
@@ -57,25 +54,61 @@ def resolve_source(top_card: str | Path, name: str) -> Path:
     return Path(top_card).parent / name
 
 
+# --- the data model the engine reads -----------------------------------------------------------------
+_master = None
+
+
+def _tcl():
+    """A plain (master) Tcl interpreter; one clear error if this Python has no Tcl binding."""
+    try:
+        import tkinter
+    except ImportError:  # pragma: no cover - depends on the Python build
+        raise Fast2FullError(TK_HINT) from None
+    try:
+        interp = tkinter.Tcl()
+        interp.tk.wantobjects(False)   # results as Tcl strings, as Delphes reads them
+        return interp
+    except Exception as exc:  # pragma: no cover - a broken Tcl installation (no init.tcl...)
+        raise Fast2FullError(f"{TK_HINT} (tkinter.Tcl() failed: {exc})") from None
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """A Tcl list's elements, as Tcl splits it (braces, quotes, backslashes)."""
+    global _master
+    if _master is None:
+        _master = _tcl()
+    import tkinter
+
+    try:
+        return tuple(str(x) for x in _master.splitlist(text))
+    except tkinter.TclError as exc:
+        raise ValueError(f"not a Tcl list ({exc}): {text[:80]!r}") from None
+
+
 @dataclass
 class Word:
-    """One TCL word; ``braced`` words are lists (``{1.0 0.0}``) or formulas."""
+    """One value of a parameter: a Tcl string (a number, a name, a formula or a list)."""
 
     text: str
     line: int
     braced: bool = False
 
     def words(self) -> list[Word]:
-        """A braced word split into its words (a list); a plain word is a one-element list."""
-        if not self.braced:
+        """The value split as a Tcl list (``{1.0 0.0}`` -> two words); a plain word is a
+        one-element list."""
+        items = split_list(self.text)
+        if len(items) == 1 and items[0] == self.text:
             return [self]
-        cmds = _tokenize(self.text, "<list>", self.line, split_commands=False)
-        return [w for cmd in cmds for w in cmd]
+        return [Word(t, self.line, _is_list(t)) for t in items]
+
+
+def _is_list(text: str) -> bool:
+    return any(c in text for c in " \t\n{}\"\\")
 
 
 @dataclass
 class Param:
-    """A module parameter: ``set`` gives one value, ``add`` appends words."""
+    """A module parameter: ``set`` gives one value, ``add`` builds a list of values."""
 
     name: str
     values: list[Word]
@@ -123,6 +156,8 @@ class Module:
     path: str
     line: int
     params: dict[str, Param] = field(default_factory=dict)
+    #: variables the card computed with and read itself (loop counters, ``pi``...), not parameters
+    helpers: dict[str, Param] = field(default_factory=dict)
 
     def error(self, cause: str, line: int | None = None) -> CardError:
         return CardError(self.path, line or self.line, f"module {self.type} {self.name}: {cause}")
@@ -134,151 +169,368 @@ class Card:
     execution_path: list[str]
     modules: dict[str, Module]
     globals: dict[str, Param]
+    #: every file the evaluation read: the card first, then its ``source``d files in order
+    files: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return Path(self.path).stem
 
 
-def _tokenize(text: str, path: str, line0: int = 1, split_commands: bool = True) -> list[list[Word]]:
-    """Split TCL text into commands (lists of words), tracking line numbers."""
-    cmds: list[list[Word]] = []
-    cur: list[Word] = []
-    i, n, line = 0, len(text), line0
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] == "\n":  # line continuation
-            i += 2
-            line += 1
-            continue
-        if c in " \t\r":
-            i += 1
-            continue
-        if c == "\n" or c == ";":
-            if split_commands and cur:
-                cmds.append(cur)
-                cur = []
-            if c == "\n":
-                line += 1
-            i += 1
-            continue
-        if c == "#" and not cur:  # comment to end of line
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if c == "{":
-            depth, j, start_line = 1, i + 1, line
-            while j < n and depth:
-                if text[j] == "\\" and j + 1 < n:
-                    j += 2
-                    continue
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                elif text[j] == "\n":
-                    line += 1
-                j += 1
-            if depth:
-                raise CardError(path, start_line, "unbalanced '{': missing closing brace")
-            cur.append(Word(text[i + 1:j - 1], start_line, braced=True))
-            i = j
-        elif c == '"':
-            j, start_line = i + 1, line
-            while j < n and text[j] != '"':
-                if text[j] == "\n":
-                    line += 1
-                j += 1
-            if j >= n:
-                raise CardError(path, start_line, "unterminated quoted string")
-            cur.append(Word(text[i + 1:j], start_line))
-            i = j + 1
-        elif c == "}":
-            raise CardError(path, line, "unbalanced '}' without a matching '{'")
-        else:
-            j = i
-            while j < n and text[j] not in " \t\r\n;{}\"":
-                if text[j] == "\\" and j + 1 < n and text[j + 1] == "\n":
+# --- the safe interpreter ----------------------------------------------------------------------------
+#: Tcl run in the slave once, before the card.  ``__f2f_*`` are the project's; ``::__f2f_set`` is Tcl's
+#: own ``set`` (renamed, so that ``set`` can record where each parameter was written).
+_SETUP = r"""
+rename ::set ::__f2f_set
+::__f2f_set ::__f2f_inadd 0
+proc ::__f2f_loc {} {
+    # where the card command that called set/add/module/source is: {source file line},
+    # {module rel-line} (a line of the module body being evaluated) or {} (unknown)
+    ::__f2f_set rel {}
+    for {::__f2f_set k [::info frame]} {$k > 0} {::incr k -1} {
+        ::__f2f_set f [::info frame $k]
+        ::__f2f_set t [::dict get $f type]
+        if {$t eq "source"} {return [::list source [::dict get $f file] [::dict get $f line]]}
+        ::__f2f_set p [expr {[::dict exists $f proc] ? [::dict get $f proc] : ""}]
+        if {$p eq "::module" && $t eq "proc" && $rel ne ""} {return [::list module $rel]}
+        if {$p in {::set ::add ::source ::module ::__f2f_loc ::__f2f_track}} continue
+        if {$t eq "eval" && $rel eq ""} {::__f2f_set rel [::dict get $f line]}
+    }
+    return {}
+}
+proc ::__f2f_read {q args} {
+    if {!$::__f2f_inadd} {::__f2f_set ::__f2f_wasread($q) 1}
+}
+proc ::__f2f_track {kind name} {
+    ::__f2f_set q [::uplevel 2 [::list ::namespace which -variable $name]]
+    if {$q eq ""} return
+    if {![::info exists ::__f2f_traced($q)]} {
+        ::__f2f_set ::__f2f_traced($q) 1
+        ::trace add variable $q read [::list ::__f2f_read $q]
+    }
+    ::__f2f_record $kind $q [::__f2f_loc]
+}
+proc ::set {args} {
+    if {[::llength $args] == 2} {
+        ::__f2f_set v [::uplevel 1 [::list ::__f2f_set {*}$args]]
+        ::__f2f_track set [::lindex $args 0]
+        return $v
+    }
+    return [::uplevel 1 [::list ::__f2f_set {*}$args]]
+}
+proc ::add {args} {
+    if {[::llength $args] < 2} {
+        return -code error "wrong # args: should be \"add paramName paramValue ?paramValue ...?\""
+    }
+    ::__f2f_set ::__f2f_inadd 1
+    try {
+        ::uplevel 1 [::list ::lappend {*}$args]
+    } finally {
+        ::__f2f_set ::__f2f_inadd 0
+    }
+    ::__f2f_track add [::lindex $args 0]
+    return
+}
+proc ::module {args} {
+    if {[::llength $args] < 3} {
+        return -code error "wrong # args: should be \"module moduleType moduleName moduleBody\""
+    }
+    ::__f2f_module [::lindex $args 0] [::lindex $args 1] [::lindex $args end] [::__f2f_loc] \
+        [::dict get [::info frame -1] cmd]
+    try {
+        ::namespace eval ::[::lindex $args 1] {*}[::lrange $args 2 end]
+    } finally {
+        ::__f2f_module_end
+    }
+    return
+}
+proc ::source {args} {
+    if {[::llength $args] != 1} {
+        return -code error "wrong # args: should be \"source fileName\" (one file name)"
+    }
+    ::uplevel 1 [::list ::__f2f_source [::lindex $args 0] [::__f2f_loc]]
+}
+"""
+
+_NOT_IN_SAFE = ("exec", "open", "file", "socket", "load", "cd", "pwd", "glob", "exit", "fconfigure",
+                "encoding", "unload", "interp")
+_LOCATION = re.compile(r'^\s*\((?:file "(?P<file>(?:[^"\\]|\\.)*)" line (?P<fline>\d+)|in namespace eval '
+                       r'"(?P<ns>[^"]*)" script line (?P<nline>\d+)|procedure "(?P<proc>[^"]*)" line \d+)'
+                       r'\)', re.M)
+
+
+@dataclass
+class _Def:
+    kind: str
+    path: str
+    line: int
+
+
+class _Evaluator:
+    """Evaluates one top-level card in a fresh safe interpreter and builds the :class:`Card`."""
+
+    def __init__(self, path: Path):
+        self.top = path
+        self.master = _tcl()
+        self.slave = "card"
+        self.master.eval(f"interp create -safe {self.slave}")
+        for cmd in ("after", "vwait", "update"):     # could block the evaluation (no time limit)
+            self.master.eval(f"interp hide {self.slave} {cmd}")
+        self.error: CardError | None = None
+        self.stack: list[str] = []                 # files being sourced (loop check)
+        self.files: list[str] = []
+        self.shown: dict[str, str] = {}            # absolute path -> path as the user sees it
+        self.mods: dict[str, Module] = {}
+        self.mod_offset: dict[str, int] = {}       # module -> line of its body's first line - 1
+        self.mod_stack: list[str] = []
+        self.mod_body: dict[str, str] = {}
+        self.defs: dict[str, _Def] = {}            # qualified variable -> where last set / first added
+        for name, fn in (("record", self._record), ("module", self._module),
+                         ("module_end", self._module_end), ("source", self._source)):
+            self.master.createcommand(f"__f2f_py_{name}", self._guard(fn))
+            self.master.eval(f"interp alias {self.slave} ::__f2f_{name} {{}} __f2f_py_{name}")
+        self.master.call(self.slave, "eval", _SETUP)
+
+    # -- callbacks from the card (run in the master) ---------------------------------------------
+    def _guard(self, fn):
+        def call(*args):
+            if self.error is not None:  # a recorded error stops the card even if it `catch`es it
+                raise RuntimeError(self.error.cause)
+            try:
+                return fn(*args)
+            except CardError as exc:
+                self.error = exc
+                raise RuntimeError(exc.cause) from None
+        return call
+
+    def _where(self, loc: str) -> tuple[str, int | None]:
+        parts = self.master.splitlist(loc)
+        if len(parts) == 3 and parts[0] == "source":
+            return self._show(str(parts[1])), int(parts[2])
+        if len(parts) == 2 and parts[0] == "module" and self.mod_stack:
+            mod = self.mods[self.mod_stack[-1]]
+            return mod.path, self.mod_offset[mod.name] + int(parts[1])
+        return str(self.top), None
+
+    def _show(self, path: str) -> str:
+        return self.shown.get(os.path.abspath(path), path)
+
+    def _record(self, kind: str, qname: str, loc: str) -> str:
+        prev = self.defs.get(qname)
+        if kind == "add" and prev is not None and prev.kind == "add":
+            return ""                                  # a list keeps the line of its first add
+        path, line = self._where(loc)
+        self.defs[qname] = _Def(kind, path, line or 0)
+        return ""
+
+    def _module(self, mtype: str, name: str, body: str, loc: str, cmd: str) -> str:
+        path, line = self._where(loc)
+        if name in self.mods:
+            old = self.mods[name]
+            raise CardError(path, line, f"module name '{name}' defined twice (first at "
+                                        f"{old.path}:{old.line})")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise CardError(path, line, f"module name '{name}' is not a plain name")
+        self.mods[name] = Module(mtype, name, path, line or 0)
+        # the body's first line is the line of its opening brace (usually the module line)
+        at = cmd.rfind(body)
+        self.mod_offset[name] = (line or 0) + (cmd[:at].count("\n") if at >= 0 else 0) - 1
+        self.mod_stack.append(name)
+        self.mod_body[name] = body
+        return ""
+
+    def _module_end(self) -> str:
+        self.mod_stack.pop()
+        return ""
+
+    def _source(self, name: str, loc: str) -> str:
+        path, line = self._where(loc)
+        target = resolve_source(self.top, name)
+        self._eval_file(target, (path, line))
+        return ""
+
+    def _eval_file(self, target: Path, origin: tuple[str, int | None] | None) -> None:
+        absolute = os.path.abspath(target)
+        if absolute in self.stack:
+            where = origin or (str(target), None)
+            raise CardError(where[0], where[1], f"recursive 'source' of {target} (a card sources "
+                                                "itself, directly or not)")
+        if not target.is_file():
+            if origin is None:
+                raise CardError(target, None, "card file not found")
+            raise CardError(origin[0], origin[1], f"sourced file not found: {target} (Delphes "
+                            f"resolves 'source' relative to the top-level card's folder "
+                            f"{self.top.parent})")
+        try:
+            target.read_text()
+        except UnicodeDecodeError as exc:
+            raise CardError(target, None, f"not a text file ({exc})") from None
+        self.shown[absolute] = str(target)
+        self.files.append(str(target))
+        self.stack.append(absolute)
+        try:
+            self.master.call("interp", "invokehidden", self.slave, "source", "-encoding", "utf-8",
+                             absolute)
+        finally:
+            self.stack.pop()
+
+    # -- running the card ------------------------------------------------------------------------
+    def run(self) -> None:
+        import tkinter
+
+        end = time.time() + EVAL_TIME_LIMIT_S
+        self.master.eval(f"interp limit {self.slave} time -seconds {int(end)} -milliseconds "
+                         f"{int(end % 1 * 1000)} -granularity 100")
+        try:
+            self._eval_file(self.top, None)
+        except tkinter.TclError as exc:
+            if self.error is not None:
+                raise self.error from None
+            raise self._tcl_error(str(exc)) from None
+        if self.error is not None:                 # caught by the card's own `catch`
+            raise self.error
+
+    def _tcl_error(self, message: str) -> CardError:
+        info = self.master.call(self.slave, "eval", "::__f2f_set ::errorInfo")
+        path, line = str(self.top), None
+        matches = list(_LOCATION.finditer(info))
+        for k, m in enumerate(matches):
+            if m.group("file") is not None:
+                path, line = self._show(m.group("file").replace('\\"', '"')), int(m.group("fline"))
+                break
+            if m.group("ns") is not None and k + 1 < len(matches) and \
+                    matches[k + 1].group("proc") in ("::module", "module"):
+                name = m.group("ns").lstrip(":")
+                if name in self.mods:
+                    path, line = self.mods[name].path, self.mod_offset[name] + int(m.group("nline"))
                     break
-                j += 1
-            word = text[i:j]
-            if "$" in word or word.startswith("["):
-                raise CardError(path, line, f"TCL substitution '{word}' is not supported: write the "
-                                            "value out")
-            cur.append(Word(word, line))
-            i = j
-    if cur:
-        cmds.append(cur)
-    return cmds
+        cause = message
+        first = re.search(r'while executing\n"([^\n]*)', info)
+        if first and first.group(1) not in message:
+            cause += f" (in: {first.group(1).strip()[:100]})"
+        cmd = re.match(r'invalid command name "([^"]*)"', message)
+        if cmd and cmd.group(1) in _NOT_IN_SAFE:
+            cause += (" — cards are evaluated in a safe Tcl interpreter: no exec, open, file, socket "
+                      "or other access to programs and files (only 'source')")
+        elif "time limit exceeded" in message:
+            cause = f"card evaluation stopped after {EVAL_TIME_LIMIT_S:.0f} s (an endless loop?)"
+        return CardError(path, line, f"Tcl error: {cause}")
+
+    # -- reading the result back -----------------------------------------------------------------
+    def _get(self, qname: str) -> str:
+        return str(self.master.call(self.slave, "eval", f"::__f2f_set {{{qname}}}"))
+
+    def card(self) -> Card:
+        read = set(self.master.splitlist(self.master.call(
+            self.slave, "eval", "::array names ::__f2f_wasread")))
+        # reading the values back must not count as the card reading them
+        self.master.call(self.slave, "eval", "::__f2f_set ::__f2f_inadd 1")
+        known = _module_params()
+        modules = {}
+        for name, mod in self.mods.items():
+            mod.params, mod.helpers = {}, {}
+            qvars = self.master.splitlist(self.master.call(
+                self.slave, "eval", f"::info vars ::{name}::*"))
+            for q in sorted(map(str, qvars), key=lambda q: (self.defs[q].line if q in self.defs else 0, q)):
+                if self.master.call(self.slave, "eval", f"::array exists {{{q}}}") in (1, "1", True):
+                    raise CardError(mod.path, mod.line, f"module {mod.type} {name}: variable "
+                                    f"'{q}' is a Tcl array, not a parameter")
+                pname = q.rsplit("::", 1)[1]
+                param = self._param(pname, q, mod.path, mod.line)
+                params = known.get(mod.type)
+                if q not in self.defs:
+                    # written by foreach, incr, lappend...: read if the body substitutes it
+                    is_read = re.search(r"\$(\{)?(::%s::)?%s\b" % (name, re.escape(pname)),
+                                        self.mod_body.get(name, "")) is not None
+                else:
+                    is_read = q in read
+                if is_read and (params is None or pname not in params):
+                    mod.helpers[pname] = param
+                else:
+                    mod.params[pname] = param
+            modules[name] = mod
+        globals_ = {}
+        for q, d in self.defs.items():
+            if q.count("::") == 1 and q.startswith("::") and q[2:] not in globals_:
+                pname = q[2:]
+                if pname.startswith("__f2f_"):
+                    continue
+                globals_[pname] = self._param(pname, q, str(self.top), 0)
+        card = Card(str(self.top), [], modules, globals_, list(self.files))
+        if "ExecutionPath" in globals_:
+            try:
+                card.execution_path = list(split_list(globals_["ExecutionPath"].as_str()))
+            except ValueError as exc:
+                raise globals_["ExecutionPath"].error(str(exc)) from None
+        return card
+
+    def _param(self, pname: str, q: str, path: str, line: int) -> Param:
+        text = self._get(q)
+        d = self.defs.get(q)
+        ppath, pline = (d.path, d.line or line) if d else (path, line)
+        if d is not None and d.kind == "add":
+            try:
+                items = split_list(text)
+            except ValueError as exc:
+                raise CardError(ppath, pline, f"parameter '{pname}': {exc}") from None
+            return Param(pname, [Word(t, pline, _is_list(t)) for t in items], pline, ppath, is_add=True)
+        return Param(pname, [Word(text, pline, _is_list(text))], pline, ppath)
 
 
-def _parse_body(body: Word, module: Module) -> None:
-    for cmd in _tokenize(body.text, module.path, body.line):
-        verb = cmd[0].text
-        if verb not in ("set", "add") or len(cmd) < 3 and verb == "set" or len(cmd) < 2:
-            raise CardError(module.path, cmd[0].line,
-                            f"module {module.type} {module.name}: expected 'set Name value' or "
-                            f"'add Name value...', got '{' '.join(w.text for w in cmd)}'")
-        name = cmd[1].text
-        if verb == "set":
-            if len(cmd) != 3:
-                raise CardError(module.path, cmd[0].line, f"'set {name}' takes exactly one value "
-                                "(brace a list or formula: {...})")
-            module.params[name] = Param(name, [cmd[2]], cmd[0].line, module.path)
-        else:
-            p = module.params.get(name)
-            if p is None or not p.is_add:
-                p = module.params[name] = Param(name, [], cmd[0].line, module.path, is_add=True)
-            p.values.extend(cmd[2:])
-
-
-def parse_card(path: str | Path, _card: Card | None = None, _seen: tuple = (),
-               _top: Path | None = None, _from: tuple[str, int] | None = None) -> Card:
-    """Parse a Delphes card (and what it ``source``s) into a :class:`Card`."""
-    path = Path(path)
-    top = _top or path
-    if path.resolve() in _seen:
-        raise CardError(path, None, "recursive 'source'")
+def _module_params() -> dict[str, dict]:
+    """The parameter names each builtin module type accepts (to tell helper variables apart)."""
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        if _from is not None:
-            raise CardError(_from[0], _from[1], f"sourced file not found: {path} (Delphes resolves "
-                            f"'source' relative to the top-level card's folder {top.parent})") from None
-        raise CardError(path, None, "card file not found") from None
-    except UnicodeDecodeError as exc:
-        raise CardError(path, None, f"not a text file ({exc})") from None
-    card = _card or Card(str(path), [], {}, {})
-    for cmd in _tokenize(text, str(path)):
-        verb, line = cmd[0].text, cmd[0].line
-        if verb == "source":
-            if len(cmd) != 2:
-                raise CardError(path, line, "'source' takes one file name")
-            parse_card(resolve_source(top, cmd[1].text), card, _seen + (path.resolve(),), top,
-                       (str(path), line))
-        elif verb == "set":
-            if len(cmd) != 3:
-                raise CardError(path, line, "'set' takes a name and one value")
-            name = cmd[1].text
-            if name == "ExecutionPath":
-                card.execution_path = [w.text for w in cmd[2].words()]
-            card.globals[name] = Param(name, [cmd[2]], line, str(path))
-        elif verb == "module":
-            if len(cmd) != 4 or not cmd[3].braced:
-                raise CardError(path, line, "expected 'module Type Name { ... }'")
-            mod = Module(cmd[1].text, cmd[2].text, str(path), line)
-            if mod.name in card.modules:
-                raise CardError(path, line, f"module name '{mod.name}' defined twice")
-            _parse_body(cmd[3], mod)
-            card.modules[mod.name] = mod
-        else:
-            raise CardError(path, line, f"unsupported command '{verb}' (supported: set, add inside "
-                                        "modules, module, source, # comments)")
-    if _card is None:
-        if not card.execution_path:
-            raise CardError(path, None, "no 'set ExecutionPath {...}'")
-        for name in card.execution_path:
-            if name not in card.modules:
-                raise CardError(card.globals["ExecutionPath"].path, card.globals["ExecutionPath"].line,
-                                f"ExecutionPath names module '{name}' that is not defined")
+        from fast2full.delphes.modules import MODULES
+    except ImportError:  # pragma: no cover - circular import while modules.py itself loads
+        return {}
+    return {t: cls.PARAMS for t, cls in MODULES.items()}
+
+
+def evaluate_card(path: str | Path) -> Card:
+    """Evaluate a card (and what it ``source``s) in a safe Tcl interpreter; no checks on its
+    content beyond Tcl's (a fragment without ExecutionPath is fine here)."""
+    try:
+        ev = _Evaluator(Path(path))
+    except Fast2FullError as exc:
+        if isinstance(exc, CardError):
+            raise
+        raise CardError(path, None, str(exc)) from None
+    try:
+        ev.run()
+        return ev.card()
+    finally:
+        try:
+            ev.master.eval(f"interp delete {ev.slave}")
+        except Exception:  # pragma: no cover
+            pass
+
+
+def parse_card(path: str | Path) -> Card:
+    """Evaluate a Delphes card into a :class:`Card`: its ExecutionPath must name defined modules."""
+    card = evaluate_card(path)
+    if "ExecutionPath" not in card.globals:
+        kind = "a fragment meant to be 'source'd by a card?" if card.modules or card.globals else \
+            "an empty card?"
+        raise CardError(path, None, f"no 'set ExecutionPath {{...}}' ({kind})")
+    ep = card.globals["ExecutionPath"]
+    if not card.execution_path:
+        raise ep.error("the ExecutionPath is empty")
+    for name in card.execution_path:
+        if name not in card.modules:
+            raise CardError(ep.path, ep.line, f"ExecutionPath names module '{name}' that is not defined")
     return card
+
+
+def card_dependencies(card: str | Path) -> list[str]:
+    """The card and every file it ``source``s, in the order Delphes reads them (paths relative to
+    the top-level card's folder).  A ``source`` loop or a missing sourced file is a
+    :class:`CardError` naming the file and line; a missing card is returned as it is (Snakemake
+    then reports the missing input)."""
+    card = Path(card)
+    if not card.is_file():
+        return [str(card)]
+    return evaluate_card(card).files
+
+
+__all__ = ["Card", "CardError", "Module", "Param", "Word", "card_dependencies", "evaluate_card",
+           "parse_card", "resolve_source", "split_list"]
