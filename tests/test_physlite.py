@@ -86,9 +86,9 @@ def test_values_are_sane(skimmed):
 
 @pytest.fixture(scope="module")
 def first_events(physlite_file):
-    """NanoEvents of the first 40 entries (virtual: read on access), the file kept open meanwhile."""
-    f, _, names = physlite.open_tree(str(physlite_file))
-    yield physlite._events(f, names, 0, 40)
+    """The skim's branches for the first 40 entries."""
+    f, tree, names = physlite.open_tree(str(physlite_file))
+    yield physlite.read_chunk(tree, names, 0, 40)
     f.close()
 
 

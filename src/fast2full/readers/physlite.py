@@ -1,18 +1,24 @@
-"""ATLAS PHYSLITE (full simulation) -> the objects contract, with coffea NanoEvents.
+"""ATLAS PHYSLITE (full simulation) -> the objects contract.
 
 One PHYSLITE file is read in entry ranges of ``opendata.chunk_size`` events with
-``NanoEventsFactory.from_root(..., schemaclass=PHYSLITESchema, mode="virtual")`` (only the branches in
-:data:`BRANCHES` are ever read, and only one chunk is in memory at a time).  Per chunk:
+``uproot`` ``TTree.arrays`` of exactly the branches in :data:`BRANCHES` (about 45 of the ~1500 a
+PHYSLITE file holds; only one chunk is in memory at a time).  Per chunk:
 
 1. object definitions (:func:`physlite_objects`): calibrated kinematics converted from MeV to GeV,
    object identification (electron LH Tight, muon Medium, photon IsEM Tight, jet NNJvt), b-tagging
    (DL1dv01 at the 77 % fixed-cut working point), track-based jet variables for the primary vertex,
-   relative isolation, truth labels;
+   relative isolation, truth labels -- computed on the flat (per-object) numpy arrays of the chunk,
+   the jagged structure rebuilt once per collection;
 2. the one shared selection :func:`fast2full.objects.select` (config ``selection``);
-3. a simple ATLAS-style overlap removal (:func:`overlap_removal`) on the selected objects;
+3. the shared overlap removal (:func:`fast2full.objects.overlap_removal`) on the selected objects;
 4. MET rebuilt as minus the vector sum of the selected objects plus the PHYSLITE track soft term
    (:func:`fast2full.readers.common.met_from_objects`), true MET from ``MET_Truth`` ``NonInt``;
 5. :func:`fast2full.objects.check`, then the chunk becomes one row group of the output parquet.
+
+The branch names and object definitions follow coffea's ``PHYSLITESchema`` view of the same file (the
+reader used coffea NanoEvents until the skim was profiled: building NanoEvents cost ~0.9 s per chunk
+for the type names of every branch, more than the object definitions; ``tests/test_physlite.py``
+keeps the coffea-based definitions as the reference the output is compared with, field by field).
 
 Every constant below names its source; see docs/opendata.md for the physics choices and limitations.
 """
@@ -20,7 +26,6 @@ Every constant below names its source; see docs/opendata.md for the physics choi
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,7 +85,8 @@ MET_TRUTH_TERM = "NonInt"
 
 #: branches read (exact names); entries under OPTIONAL may be absent (data files, older tags)
 _REQUIRED = {
-    "AnalysisJetsAuxDyn": ("pt", "eta", "phi", "m", "NumTrkPt500", "TrackWidthPt1000", "btaggingLink"),
+    "AnalysisJetsAuxDyn": ("pt", "eta", "phi", "m", "NumTrkPt500", "TrackWidthPt1000",
+                           "btaggingLink.m_persIndex"),
     "AnalysisElectronsAuxDyn": ("pt", "eta", "phi", "m", "charge", ELECTRON_ID_FLAG),
     "AnalysisMuonsAuxDyn": ("pt", "eta", "phi", "charge", "quality"),
     "AnalysisPhotonsAuxDyn": ("pt", "eta", "phi", "m", PHOTON_ID_FLAG),
@@ -125,7 +131,9 @@ def open_tree(in_path: str, timeout_s: float = 60.0):
     if not _is_remote(in_path) and not Path(in_path).is_file():
         raise InputError(in_path, "file not found")
     try:
-        f = uproot.open(in_path, timeout=timeout_s) if _is_remote(in_path) else uproot.open(in_path)
+        # no array cache: every chunk is read once, and a cache would only hold memory beyond the chunk
+        opts = {"array_cache": None, **({"timeout": timeout_s} if _is_remote(in_path) else {})}
+        f = uproot.open(in_path, **opts)
     except Exception as exc:  # uproot raises many types for a corrupt or truncated file
         raise InputError(in_path, f"not a readable ROOT file ({type(exc).__name__}: {exc})") from exc
     try:
@@ -146,49 +154,93 @@ def open_tree(in_path: str, timeout_s: float = 60.0):
     return f, tree, names
 
 
-def _events(file, names: set[str], entry_start: int, entry_stop: int):
-    """coffea NanoEvents (virtual mode: branches read on access) for one entry range."""
-    from coffea.nanoevents import NanoEventsFactory, PHYSLITESchema
+def read_chunk(tree, names: set[str], entry_start: int, entry_stop: int) -> Chunk:
+    """The branches the skim needs (:data:`BRANCHES` present in the file) for one entry range."""
+    wanted = sorted(BRANCHES & names)
+    arrays = tree.arrays(wanted, entry_start=entry_start, entry_stop=entry_stop, library="ak", how=dict)
+    return Chunk(arrays, entry_stop - entry_start)
 
-    wanted = BRANCHES & names
-    with warnings.catch_warnings():
-        # coffea warns about every xAOD branch it cannot represent; we read none of them
-        warnings.filterwarnings("ignore", message="Skipping .*", category=UserWarning)
-        return NanoEventsFactory.from_root(
-            file, treepath=TREE_NAME, schemaclass=PHYSLITESchema, mode="virtual",
-            entry_start=entry_start, entry_stop=entry_stop,
-            iteritems_options={"filter_name": lambda n: n in wanted},
-        ).events()
+
+# --------------------------------------------------------------------------------------------------
+# flat views of one chunk
+# --------------------------------------------------------------------------------------------------
+
+class Chunk:
+    """One entry range of PHYSLITE branches: ``chunk["AnalysisJetsAuxDyn.pt"]`` is the jagged array,
+    :meth:`flat` its per-object numpy values and :meth:`counts` the objects per event."""
+
+    def __init__(self, arrays: dict[str, ak.Array], n_events: int):
+        self.arrays = arrays
+        self.n = n_events
+
+    def __contains__(self, branch: str) -> bool:
+        return branch in self.arrays
+
+    def __getitem__(self, branch: str) -> ak.Array:
+        return self.arrays[branch]
+
+    def first(self, candidates: tuple[str, ...]) -> str | None:
+        """The first of ``candidates`` (full branch names) present in the chunk."""
+        return next((c for c in candidates if c in self.arrays), None)
+
+    def flat(self, branch: str) -> np.ndarray:
+        return ak.to_numpy(ak.flatten(self.arrays[branch], axis=1))
+
+    def counts(self, branch: str) -> np.ndarray:
+        return ak.to_numpy(ak.num(self.arrays[branch], axis=1))
+
+
+def _list_bounds(lists: ak.Array) -> tuple[np.ndarray, np.ndarray, ak.contents.Content]:
+    """(starts, stops, content) of a one-level jagged array's layout (ListOffsetArray or ListArray)."""
+    layout = ak.to_layout(lists)
+    return np.asarray(layout.starts), np.asarray(layout.stops), layout.content
+
+
+def first_of_each(lists: ak.Array, fill) -> np.ndarray:
+    """The first element of every list of a one-level jagged numeric array, ``fill`` for empty lists."""
+    starts, stops, content = _list_bounds(lists)
+    values = np.asarray(content.data)
+    out = np.full(len(starts), fill, dtype=values.dtype)
+    has = stops > starts
+    out[has] = values[starts[has]]
+    return out
+
+
+def _pv_value(per_vertex: ak.Array, fill) -> np.ndarray:
+    """Per jet (flat): the primary-vertex entry (index 0) of a jet moment stored per vertex."""
+    return first_of_each(ak.flatten(per_vertex, axis=1), fill)
+
+
+def _string_equals(strings: ak.Array, value: str) -> np.ndarray:
+    """Flat strings (one level of lists of characters) -> bool mask of those equal to ``value``."""
+    starts, stops, content = _list_bounds(strings)
+    chars = np.asarray(content.data)
+    key = np.frombuffer(value.encode(), dtype=np.uint8)
+    match = (stops - starts) == len(key)
+    idx = np.nonzero(match)[0]
+    if len(idx) and len(key):
+        match[idx] = (chars[starts[idx, np.newaxis] + np.arange(len(key))] == key).all(axis=1)
+    return match
+
+
+def _event_index(counts: np.ndarray) -> np.ndarray:
+    """Per object (flat): the index of its event in the chunk."""
+    return np.repeat(np.arange(len(counts)), counts)
+
+
+def _jagged(flat: dict[str, np.ndarray], counts: np.ndarray, keep: np.ndarray | None = None) -> dict[str, ak.Array]:
+    """Flat per-object columns -> jagged arrays (one list per event), keeping the objects ``keep``."""
+    if keep is not None:
+        counts = np.bincount(_event_index(counts)[keep], minlength=len(counts))
+        flat = {k: v[keep] for k, v in flat.items()}
+    return {k: ak.unflatten(v, counts) for k, v in flat.items()}
 
 
 # --------------------------------------------------------------------------------------------------
 # object definitions
 # --------------------------------------------------------------------------------------------------
 
-def _first_field(coll: ak.Array, candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in coll.fields), None)
-
-
-def _rel_iso(coll: ak.Array, candidates: tuple[str, ...]) -> ak.Array:
-    """Isolation (first available variable) divided by pT; 0 where no variable exists."""
-    var = _first_field(coll, candidates)
-    if var is None:
-        return ak.zeros_like(coll.pt)
-    return coll[var] / ak.where(coll.pt > 0, coll.pt, 1.0)
-
-
-def _pv_value(per_vertex: ak.Array, fill) -> ak.Array:
-    """Jet moment vector indexed by vertex -> its value for the primary vertex (index 0)."""
-    return ak.fill_none(ak.firsts(per_vertex, axis=2), fill)
-
-
-def _plain(coll: dict[str, ak.Array]) -> dict[str, ak.Array]:
-    """Drop coffea's per-branch parameters (docstrings, C++ type names) so they do not reach the output."""
-    return {k: ak.without_parameters(v) for k, v in coll.items()}
-
-
-def dl1d_discriminant(pb: ak.Array, pc: ak.Array, pu: ak.Array,
-                      charm_fraction: float = DL1D_CHARM_FRACTION) -> ak.Array:
+def dl1d_discriminant(pb, pc, pu, charm_fraction: float = DL1D_CHARM_FRACTION):
     """DL1dv01 b-tagging discriminant ln(p_b / (f_c p_c + (1 - f_c) p_u))."""
     denom = charm_fraction * pc + (1.0 - charm_fraction) * pu
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -201,90 +253,99 @@ def muon_id(quality):
     return ((q & MUON_QUALITY_MASK) <= MUON_QUALITY_MEDIUM) & ((q & MUON_PASSES_ID_CUTS_BIT) != 0)
 
 
-def _jet_btag(events, jets) -> ak.Array:
-    """b-tag decision per jet, following AnalysisJets.btaggingLink into the b-tagging container."""
-    btag = events[BTAG_COLLECTION]
-    idx = jets.btaggingLink.m_persIndex
-    valid = idx < ak.num(btag, axis=1)
-    safe = ak.where(valid, idx, 0)
-    disc = dl1d_discriminant(btag.DL1dv01_pb, btag.DL1dv01_pc, btag.DL1dv01_pu)
-    # an event whose b-tagging container is empty while it has jets cannot be indexed: pad it
-    disc = ak.fill_none(ak.pad_none(disc, 1, axis=1), -np.inf)
-    tagged = disc[safe] > DL1D_CUT_77
-    return ak.fill_none(valid & ak.nan_to_num(tagged, nan=False), False)
+def _rel_iso(ch: Chunk, coll: str, candidates: tuple[str, ...], pt_mev: np.ndarray) -> np.ndarray:
+    """Isolation (first available variable) divided by pT (both MeV); 0 where no variable exists."""
+    var = ch.first(tuple(f"{coll}.{c}" for c in candidates))
+    if var is None:
+        return np.zeros_like(pt_mev)
+    return ch.flat(var) / np.where(pt_mev > 0, pt_mev, 1.0)
 
 
-def _met_term(met_coll, term: str) -> tuple[np.ndarray, np.ndarray]:
-    """(mpx, mpy) in GeV of the MissingET term called ``term`` (0 if the event lacks it)."""
-    sel = met_coll[met_coll.name == term]
-    mpx = ak.to_numpy(ak.sum(sel.mpx, axis=1)) / MEV_PER_GEV
-    mpy = ak.to_numpy(ak.sum(sel.mpy, axis=1)) / MEV_PER_GEV
-    return mpx.astype(np.float64), mpy.astype(np.float64)
+def _jet_btag(ch: Chunk, jet_counts: np.ndarray) -> np.ndarray:
+    """b-tag decision per jet (flat), following AnalysisJets.btaggingLink into the b-tagging container."""
+    coll = f"{BTAG_COLLECTION}AuxDyn"
+    disc = dl1d_discriminant(ch.flat(f"{coll}.DL1dv01_pb"), ch.flat(f"{coll}.DL1dv01_pc"),
+                             ch.flat(f"{coll}.DL1dv01_pu"))
+    n_btag = ch.counts(f"{coll}.DL1dv01_pb")
+    first_btag = np.repeat(np.cumsum(n_btag) - n_btag, jet_counts)   # per jet: its event's first b-tag entry
+    idx = ch.flat("AnalysisJetsAuxDyn.btaggingLink.m_persIndex").astype(np.int64)
+    valid = idx < np.repeat(n_btag, jet_counts)                     # ElementLink index in range
+    tagged = np.zeros(len(idx), dtype=bool)
+    tagged[valid] = disc[first_btag[valid] + idx[valid]] > DL1D_CUT_77  # NaN discriminant: not tagged
+    return tagged
 
 
-def physlite_objects(events, *, process: str, signal: bool) -> tuple[ak.Array, np.ndarray, np.ndarray]:
-    """One chunk of PHYSLITE NanoEvents -> (objects before selection, soft-term mpx, mpy in GeV).
+def _met_term(ch: Chunk, coll: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mpx, mpy) in GeV of the MissingET term called ``term`` (0 if an event lacks it)."""
+    names = ch[f"{coll}.name"]
+    match = _string_equals(ak.flatten(names, axis=1), term)
+    event = _event_index(ch.counts(f"{coll}.name"))[match]
+    out = []
+    for comp in ("mpx", "mpy"):
+        total = np.bincount(event, weights=ch.flat(f"{coll}.{comp}")[match], minlength=ch.n)
+        out.append((total.astype(np.float32) / MEV_PER_GEV).astype(np.float64))
+    return out[0], out[1]
+
+
+def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array, np.ndarray, np.ndarray]:
+    """One chunk of PHYSLITE branches -> (objects before selection, soft-term mpx, mpy in GeV).
 
     Object identification is applied here (it is PHYSLITE-specific); the kinematic selection is not
     (that is :func:`fast2full.objects.select`, shared by every domain).  ``met`` is left at zero and is
     rebuilt after selection and overlap removal by :func:`skim_chunk`.
     """
-    n = len(events)
+    n = ch.n
     # jets: calibrated 4-momenta, NNJvt for low-pT central jets
-    j = events.Jets
-    jpt = j.pt / MEV_PER_GEV
-    jet_ok = ak.ones_like(jpt, dtype=bool)
-    if "NNJvtPass" in j.fields:
-        needs_jvt = (jpt < JVT_PT_MAX_GEV) & (abs(j.eta) < JVT_ABS_ETA_MAX)
-        jet_ok = ~needs_jvt | (j.NNJvtPass != 0)
-    if "PartonTruthLabelID" in j.fields:
-        lab = abs(j.PartonTruthLabelID)
-        known = ak.zeros_like(lab, dtype=bool)
-        for v in PARTON_LABELS:
-            known = known | (lab == v)
-        flavor = ak.where(known, lab, 0)
+    J = "AnalysisJetsAuxDyn"
+    n_jets = ch.counts(f"{J}.pt")
+    jpt_mev, jeta = ch.flat(f"{J}.pt"), ch.flat(f"{J}.eta")
+    jpt = jpt_mev / MEV_PER_GEV
+    if f"{J}.NNJvtPass" in ch:
+        needs_jvt = (jpt < JVT_PT_MAX_GEV) & (np.abs(jeta) < JVT_ABS_ETA_MAX)
+        jet_ok = ~needs_jvt | (ch.flat(f"{J}.NNJvtPass") != 0)
     else:
-        flavor = ak.zeros_like(j.pt, dtype=np.int32)
-    trk_width = _pv_value(j.TrackWidthPt1000, 0.0)
-    jets = {
-        "pt": jpt, "eta": j.eta, "phi": j.phi, "mass": j.m / MEV_PER_GEV,
-        "btag": _jet_btag(events, j),
+        jet_ok = np.ones(len(jpt), dtype=bool)
+    if f"{J}.PartonTruthLabelID" in ch:
+        lab = np.abs(ch.flat(f"{J}.PartonTruthLabelID"))
+        flavor = np.where(np.isin(lab, PARTON_LABELS), lab, 0)
+    else:
+        flavor = np.zeros(len(jpt), dtype=np.int32)
+    trk_width = _pv_value(ch[f"{J}.TrackWidthPt1000"], 0.0)
+    jets = _jagged({
+        "pt": jpt, "eta": jeta, "phi": ch.flat(f"{J}.phi"), "mass": ch.flat(f"{J}.m") / MEV_PER_GEV,
+        "btag": _jet_btag(ch, n_jets),
         "flavor": flavor,
-        "ntrk": _pv_value(j.NumTrkPt500, 0),
+        "ntrk": _pv_value(ch[f"{J}.NumTrkPt500"], 0),
         # xAOD writes -1 for a jet without tracks above 1 GeV; the contract uses 0 (as the Delphes reader)
-        "trk_width": ak.where(trk_width < 0, 0.0, trk_width),
-    }
-    jets = {k: v[jet_ok] for k, v in jets.items()}
+        "trk_width": np.where(trk_width < 0, np.float32(0.0), trk_width),
+    }, n_jets, jet_ok)
 
-    e = events.Electrons
-    e = e[e[ELECTRON_ID_FLAG] != 0]
-    electrons = {"pt": e.pt / MEV_PER_GEV, "eta": e.eta, "phi": e.phi, "charge": e.charge,
-                 "rel_iso": _rel_iso(e, ELECTRON_ISO_VARS)}
+    def leptons(coll: str, ok: np.ndarray, iso_vars: tuple[str, ...], charge: bool) -> dict[str, ak.Array]:
+        pt_mev = ch.flat(f"{coll}.pt")
+        cols = {"pt": pt_mev / MEV_PER_GEV, "eta": ch.flat(f"{coll}.eta"), "phi": ch.flat(f"{coll}.phi")}
+        if charge:
+            cols["charge"] = ch.flat(f"{coll}.charge")
+        cols["rel_iso"] = _rel_iso(ch, coll, iso_vars, pt_mev)
+        return _jagged(cols, ch.counts(f"{coll}.pt"), ok)
 
-    m = events.Muons
-    m = m[muon_id(m.quality)]
-    muons = {"pt": m.pt / MEV_PER_GEV, "eta": m.eta, "phi": m.phi, "charge": m.charge,
-             "rel_iso": _rel_iso(m, MUON_ISO_VARS)}
+    E, M, G = "AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "AnalysisPhotonsAuxDyn"
+    electrons = leptons(E, ch.flat(f"{E}.{ELECTRON_ID_FLAG}") != 0, ELECTRON_ISO_VARS, True)
+    muons = leptons(M, muon_id(ch.flat(f"{M}.quality")), MUON_ISO_VARS, True)
+    photons = leptons(G, ch.flat(f"{G}.{PHOTON_ID_FLAG}") != 0, PHOTON_ISO_VARS, False)
 
-    g = events.Photons
-    g = g[g[PHOTON_ID_FLAG] != 0]
-    photons = {"pt": g.pt / MEV_PER_GEV, "eta": g.eta, "phi": g.phi, "rel_iso": _rel_iso(g, PHOTON_ISO_VARS)}
-
-    info = events.EventInfo
-    if "mcEventWeights" in info.fields:
-        weight = ak.to_numpy(ak.fill_none(ak.firsts(info.mcEventWeights), 1.0))
+    if "EventInfoAuxDyn.mcEventWeights" in ch:
+        weight = first_of_each(ch["EventInfoAuxDyn.mcEventWeights"], 1.0)
     else:  # collision data
         weight = np.ones(n)
-    if "MET_Truth" in events.fields:
-        tx, ty = _met_term(events.MET_Truth, MET_TRUTH_TERM)
+    if "MET_TruthAuxDyn.name" in ch:
+        tx, ty = _met_term(ch, "MET_TruthAuxDyn", MET_TRUTH_TERM)
     else:
         tx = ty = np.zeros(n)
-    soft_x, soft_y = _met_term(events[MET_CORE.replace("Analysis", "")], MET_SOFT_TERM)
+    soft_x, soft_y = _met_term(ch, f"{MET_CORE}AuxDyn", MET_SOFT_TERM)
 
     zeros = np.zeros(n, dtype=np.float32)
-    jets, electrons, muons, photons = (_plain(c) for c in (jets, electrons, muons, photons))
     arr = objects.build(
-        event_id=ak.to_numpy(info.eventNumber).astype(np.int64),
+        event_id=ak.to_numpy(ch["EventInfoAuxDyn.eventNumber"]).astype(np.int64),
         weight=weight, process=process, is_signal=signal,
         jets=jets, electrons=electrons, muons=muons, photons=photons,
         met={"met": zeros, "phi": zeros},
@@ -297,9 +358,9 @@ def physlite_objects(events, *, process: str, signal: bool) -> tuple[ak.Array, n
 overlap_removal = objects.overlap_removal
 
 
-def skim_chunk(events, config: dict, sample: str) -> ak.Array:
-    """One chunk of NanoEvents -> selected objects (the contract) with the rebuilt MET."""
-    arr, soft_x, soft_y = physlite_objects(events, process=sample, signal=is_signal(config, sample))
+def skim_chunk(ch: Chunk, config: dict, sample: str) -> ak.Array:
+    """One chunk of PHYSLITE branches -> selected objects (the contract) with the rebuilt MET."""
+    arr, soft_x, soft_y = physlite_objects(ch, process=sample, signal=is_signal(config, sample))
     sel = overlap_removal(objects.select(arr, config["selection"]))
     met = met_from_objects([sel.jets, sel.electrons, sel.muons, sel.photons], soft_x, soft_y)
     out = {f: sel[f] for f in sel.fields}
@@ -322,8 +383,7 @@ def iter_chunks(in_path: str, config: dict, sample: str, chunk_size: int | None 
         for start in range(0, n, step):
             stop = min(start + step, n)
             try:
-                events = _events(f, names, start, stop)
-                out = skim_chunk(events, config, sample)
+                out = skim_chunk(read_chunk(tree, names, start, stop), config, sample)
             except (Fast2FullError, MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # decompression / deserialisation errors from a damaged file
