@@ -22,10 +22,16 @@ electrons, muons     PT / Eta / Phi / Charge, rel_iso = IsolationVar (Delphes' r
 photons              PT / Eta / Phi, rel_iso = IsolationVar
 met                  MissingET.MET / MissingET.Phi (first entry)
 gen_met              GenMissingET.MET / GenMissingET.Phi (first entry)
-weight               Event.Weight (first entry; 1 if the Event branch is empty)
+weight               physical weight in pb per event: Event.Weight x sigma / (sum of Event.Weight over
+                     the file x chunks of the process), sigma = Event.CrossSection (pb; the
+                     generation's sigma_pb x filter efficiency); see :func:`chunk_normalisation`
 event_id             Event.Number completed to the generation event ID (:func:`event_ids`)
 process, is_signal   the sample name; its role in the config is ``signal``
 ===================  ==========================================================================
+
+The weights of all chunks of a process sum to its cross-section (each chunk file is one full,
+independent estimate; their mean is taken), so processes and pTHat slices add up by plain summing
+of weights: ``weight * L`` (L in pb^-1) is the expected event count (:mod:`fast2full.weights`).
 
 Tracks flagged as pile-up (``Track.IsPU`` != 0, where the tree has that leaf) are left out of the
 track variables, as xAOD counts only tracks from the primary vertex.
@@ -60,7 +66,7 @@ BRANCHES = {
     "Track": ["Track.PT", "Track.Eta", "Track.Phi"],
 }
 #: read when present
-OPTIONAL_BRANCHES = ["Track.IsPU"]
+OPTIONAL_BRANCHES = ["Track.IsPU", "Event.CrossSection"]
 
 #: events per chunk read from the tree (a ttbar event with its tracks is ~60 kB in memory)
 STEP_SIZE = 2000
@@ -107,8 +113,43 @@ def _first(arr: ak.Array, default: float) -> np.ndarray:
     return ak.to_numpy(ak.fill_none(ak.firsts(arr, axis=1), default))
 
 
-def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool, chunk: int) -> ak.Array:
-    """One chunk of Delphes leaves (keyed ``Branch.Leaf``, e.g. ``Jet.PT``) -> objects (unselected)."""
+def chunk_normalisation(tree, branches: dict[str, str], path: str, n_chunks: int = 1) -> float:
+    """pb per unit generator weight for the events of one chunk file: ``sigma / (sum w * n_chunks)``.
+
+    ``sigma`` is ``Event.CrossSection`` (pb; written by the builtin engine from the generation's
+    ``sigma_pb`` and by real Delphes from the HepMC ``GenCrossSection``), the mean over the file;
+    ``sum w`` the sum of ``Event.Weight`` over every event of the file (the simulation keeps every
+    generated event); ``n_chunks`` the number of chunk files of the process.  A file without a
+    cross-section (0 or no leaf: e.g. a tree from another generator) is normalised to 1 pb, with a
+    warning naming the file.
+    """
+    from fast2full.weights import WeightError
+
+    ev = tree.arrays([branches[b] for b in ("Event.Weight", "Event.CrossSection") if b in branches],
+                     library="ak")
+    w = ak.to_numpy(ak.fill_none(ak.firsts(ev[branches["Event.Weight"]], axis=1), 1.0)).astype(np.float64)
+    sum_w = float(w.sum())
+    if not np.isfinite(sum_w) or sum_w == 0:
+        raise InputError(path, f"the sum of Event.Weight over the file is {sum_w}: cannot normalise the weights")
+    xs = None
+    if "Event.CrossSection" in branches:
+        xs = ak.to_numpy(ak.fill_none(ak.firsts(ev[branches["Event.CrossSection"]], axis=1), 0.0)).astype(np.float64)
+    sigma = float(xs.mean()) if xs is not None and len(xs) else 0.0
+    if not (np.isfinite(sigma) and sigma > 0):
+        log.warning("%s: no cross-section in Event.CrossSection; weights normalised to 1 pb for the process", path)
+        sigma = 1.0
+    try:
+        from fast2full.weights import physical_weight
+
+        return float(physical_weight(np.ones(1), sigma, sum_w * n_chunks)[0])
+    except WeightError as exc:
+        raise InputError(path, str(exc)) from exc
+
+
+def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool, chunk: int,
+                        norm: float = 1.0) -> ak.Array:
+    """One chunk of Delphes leaves (keyed ``Branch.Leaf``, e.g. ``Jet.PT``) -> objects (unselected);
+    ``weight = Event.Weight * norm`` (``norm`` from :func:`chunk_normalisation`)."""
     trk_pt, trk_eta, trk_phi = a["Track.PT"], a["Track.Eta"], a["Track.Phi"]
     if "Track.IsPU" in a:
         hs = a["Track.IsPU"] == 0
@@ -126,7 +167,7 @@ def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool
 
     return objects.build(
         event_id=event_ids(_first(a["Event.Number"], -1), process, chunk),
-        weight=_first(a["Event.Weight"], 1.0),
+        weight=_first(a["Event.Weight"], 1.0).astype(np.float64) * norm,
         process=process,
         is_signal=signal,
         jets={"pt": a["Jet.PT"], "eta": a["Jet.Eta"], "phi": a["Jet.Phi"], "mass": a["Jet.Mass"],
@@ -181,9 +222,18 @@ def _open_tree(path: str):
 
 
 def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, selection: dict | None,
-                    step_size: int = STEP_SIZE) -> Iterator[ak.Array]:
-    """Yield selected objects chunk by chunk from a Delphes file (InputError on unreadable input)."""
+                    step_size: int = STEP_SIZE, n_chunks: int = 1) -> Iterator[ak.Array]:
+    """Yield selected objects chunk by chunk from a Delphes file (InputError on unreadable input);
+    weights in pb per event for a process of ``n_chunks`` chunk files."""
     tree, branches = _open_tree(in_path)
+    try:
+        norm = chunk_normalisation(tree, branches, in_path, n_chunks)
+    except Fast2FullError:
+        raise
+    except Exception as exc:  # damaged baskets (the Event branch is read first, from entry 0)
+        raise InputError(in_path, f"cannot read the '{TREE}' tree at entry 0 ({type(exc).__name__}: "
+                                  f"{_short(exc)}; reading Event.Weight for the normalisation)") from exc
+    log.info("%s: %.6g pb per unit generator weight (%d chunk(s) of %s)", in_path, norm, n_chunks, process)
     progress = Progress(tree.num_entries, what="events")
     # Branches by exact path: uproot's filter_name matching scans every branch of Delphes' ~400 and
     # costs ~0.5 s per call, ten times the read itself for a 100-event file.
@@ -198,7 +248,7 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
             raise InputError(in_path, f"cannot read the '{TREE}' tree at entry {progress.n} "
                                       f"({type(exc).__name__}: {_short(exc)})") from exc
         try:
-            evs = objects_from_arrays(arrays, process=process, signal=signal, chunk=chunk)
+            evs = objects_from_arrays(arrays, process=process, signal=signal, chunk=chunk, norm=norm)
         except ValueError as exc:
             raise InputError(in_path, f"bad values in the '{TREE}' tree near entry {progress.n}: {exc}") from exc
         progress.update(len(chunk_arrays))
@@ -213,11 +263,14 @@ def skim_delphes(in_path: str, out_path: str, config: dict, sample: str, *, chun
     ``sample``: the process name (``process`` field; ``is_signal`` from its config role).
     ``chunk``: the generation chunk index used to complete event IDs (:func:`event_ids`); by default the
     input file's stem when it is an integer (``results/sim/{detector}/{process}/{chunk}.root``), else 0.
+    Weights are in pb per event; the process's number of chunks comes from ``config["processes"]``
+    (1 for a sample the config does not list).
     """
     if chunk is None:
         stem = Path(in_path).stem
         chunk = int(stem) if stem.isdigit() else 0
     signal = is_signal(config, sample)
     log.info("skim %s (sample %s, chunk %d, signal %s) -> %s", in_path, sample, chunk, signal, out_path)
+    n_chunks = int((config.get("processes", {}).get(sample) or {}).get("chunks", 1))
     return write_objects(iterate_objects(str(in_path), sample, signal, chunk, config.get("selection"),
-                                         step_size=step_size), out_path)
+                                         step_size=step_size, n_chunks=n_chunks), out_path)
