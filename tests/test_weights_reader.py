@@ -35,3 +35,35 @@ def test_delphes_skim_weights_are_pb_per_event(sim_file, repo_root, tmp_path, ch
     # gen weight x sigma / (sum of gen weights x chunks): the chunk's events sum to sigma / chunks
     np.testing.assert_allclose(got, w * 123.0 / (w.sum() * chunks), rtol=1e-6)  # Event.Weight is float32
     assert got.sum() == pytest.approx(123.0 / chunks)
+
+
+def test_tensorize_cutflow_and_splits_carry_weights_and_ess(repo_root, tmp_path):
+    """Cut-flows and split metadata give rows, total weight (pb) and ESS per process; the ESS is the one
+    of the weights that passed (checked against the tensors themselves)."""
+    from fast2full import tensorio
+    from fast2full import weights as W
+    from fast2full.tensorize import synthetic_objects, tensorize
+
+    config = yaml.safe_load((repo_root / "config.yaml").read_text())
+    config["tensors"]["tasks"]["sigbkg"]["region"] = {"n_leptons": 1, "min_jets": 3, "min_btags": 0}
+    files = []
+    for i, (proc, scale) in enumerate((("ttbar", 0.3), ("wjets", 50.0))):
+        ev = synthetic_objects(600, proc, seed=i)
+        rng = np.random.default_rng(i)
+        ev = ak.with_field(ev, scale * rng.exponential(1.0, len(ev)), "weight")  # spread: ESS < n
+        f = tmp_path / f"{proc}.parquet"
+        ak.to_parquet(ev, f)
+        files.append(f)
+    tensorize(files, tmp_path / "out", config, "sigbkg", "atlas_like")
+    parts = [tensorio.load(tmp_path / "out" / f"{s}.parquet") for s in ("train", "val", "test")]
+    meta = parts[0].meta
+    for proc, label in (("ttbar", 1), ("wjets", 0)):
+        cf = meta["cutflow"][proc]
+        assert cf["all"]["n"] == 600 and cf["all"]["ess"] < 600
+        w = np.concatenate([p.weight[p.y == label] for p in parts])
+        assert cf["btag"]["n"] == len(w)  # last step = the rows written
+        assert cf["btag"]["sum_w"] == pytest.approx(w.sum()) and cf["btag"]["ess"] == pytest.approx(W.ess(w), abs=1e-3)
+    for p in parts:
+        ss = p.meta["sample_sizes"]
+        assert ss["all"]["n"] == len(p) and ss["all"]["ess"] == pytest.approx(W.ess(p.weight), abs=1e-3)
+        assert ss["all"]["classes"]["1"]["n"] == int(p.y.sum())

@@ -25,6 +25,7 @@ import numpy as np
 
 from fast2full import features as F
 from fast2full import objects, tensorio
+from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, stable_hash64
 
 log = logging.getLogger("fast2full.tensorize")
@@ -154,6 +155,23 @@ def _counts_by_process(process: np.ndarray, keep: np.ndarray | None = None) -> d
     return {str(k): int(v) for k, v in zip(names, counts)}
 
 
+def _flow(process: np.ndarray, weight: np.ndarray, keep: np.ndarray | None = None,
+          names: list[str] | None = None) -> dict[str, dict]:
+    """Cut-flow entries per process: ``{"n": rows, "sum_w": weight in pb, "ess": (sum w)^2 / sum w^2}``
+    (:func:`fast2full.weights.count_summary`); ``names``: processes to list even when none pass."""
+    p = process if keep is None else process[keep]
+    w = np.asarray(weight, dtype=np.float64) if keep is None else np.asarray(weight, dtype=np.float64)[keep]
+    out = {}
+    for name in (names if names is not None else np.unique(p)):
+        s = W.count_summary(w[p == name])
+        out[str(name)] = {"n": s["n"], "sum_w": s["sum_w"], "ess": s["ess"]}
+    return out
+
+
+def _flow_text(entry: dict) -> str:
+    return ", ".join(f"{k}={v['n']} (ESS {v['ess']:.1f})" for k, v in entry.items())
+
+
 def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     """ttbar (1) vs W/Z+jets (0) in the analysis-like region; objects: MET, e, mu, jets, photons."""
     region = {**F.DEFAULT_REGION, **cfg.get("region", {})}
@@ -163,14 +181,14 @@ def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     n_b = ak.to_numpy(ak.sum(events.jets.btag, axis=1))
     steps = {"lepton": n_lep == region["n_leptons"], "jets": n_jet >= region["min_jets"],
              "btag": n_b >= region["min_btags"]}
-    cutflow = {p: {"all": n} for p, n in _counts_by_process(process).items()}
+    w_ev = ak.to_numpy(events.weight)
+    procs = sorted(set(process.tolist()))
+    cutflow = {p: {"all": e} for p, e in _flow(process, w_ev, names=procs).items()}
     keep = np.ones(len(events), dtype=bool)
     for name, cut in steps.items():
         keep &= cut
-        for p, n in _counts_by_process(process, keep).items():
-            cutflow[p][name] = n
-        for p in cutflow:
-            cutflow[p].setdefault(name, 0)
+        for p, e in _flow(process, w_ev, keep, names=procs).items():
+            cutflow[p][name] = e
     ev = events[keep]
     types = F.OBJECT_TYPES
     objs = ak.concatenate([
@@ -212,11 +230,16 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     x, mask = _pad(objs, F.names("qg"), n_max)
     ntrk_tagged = ak.to_numpy(ak.flatten(jets.ntrk))[sel]
     proc_rows = process[row_ev]
-    cutflow = {p: {"events": n} for p, n in _counts_by_process(process).items()}
-    for p in cutflow:
-        cutflow[p]["jets"] = int(counts[process == p].sum())
-        cutflow[p]["quark_jets"] = int(row_y[proc_rows == p].sum())
-        cutflow[p]["gluon_jets"] = int((proc_rows == p).sum() - cutflow[p]["quark_jets"])
+    w_ev = ak.to_numpy(events.weight)
+    procs = sorted(set(process.tolist()))
+    w_rows = w_ev[row_ev]
+    cutflow = {p: {"events": e} for p, e in _flow(process, w_ev, names=procs).items()}
+    jet_proc, jet_w = np.repeat(process, counts), np.repeat(w_ev, counts)
+    for p, e in _flow(jet_proc, jet_w, names=procs).items():
+        cutflow[p]["jets"] = e
+    for label, key in ((1.0, "quark_jets"), (0.0, "gluon_jets")):
+        for p, e in _flow(proc_rows, w_rows, row_y == label, names=procs).items():
+            cutflow[p][key] = e
     return Rows(x=x, mask=mask, y=row_y, baseline=-ntrk_tagged.astype(np.float32),
                 weight=ak.to_numpy(events.weight)[row_ev], event_id=ak.to_numpy(events.event_id)[row_ev],
                 process=proc_rows, sub=row_k.astype(np.int64), cutflow=cutflow)
@@ -234,7 +257,7 @@ def build_met(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     ], axis=1)
     objs = objs[ak.argsort(objs.pt, axis=1, ascending=False, stable=True)]
     x, mask = _pad(objs, F.names("met"), n_max)
-    cutflow = {p: {"events": n} for p, n in _counts_by_process(process).items()}
+    cutflow = {p: {"events": e} for p, e in _flow(process, ak.to_numpy(events.weight)).items()}
     return Rows(x=x, mask=mask, y=_xy(events.gen_met), baseline=_xy(events.met),
                 weight=ak.to_numpy(events.weight), event_id=ak.to_numpy(events.event_id), process=process,
                 sub=np.zeros(len(events), dtype=np.int64), cutflow=cutflow)
@@ -327,7 +350,7 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
 
     rows = BUILDERS[task](events, process, task_cfg)
     for p, c in sorted(rows.cutflow.items()):
-        log.info("%s/%s cutflow %s: %s", task, domain, p, ", ".join(f"{k}={v}" for k, v in c.items()))
+        log.info("%s/%s cutflow %s: %s", task, domain, p, _flow_text(c))
     if len(rows.x) == 0:
         raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} "
                              f"(cutflow {rows.cutflow})")
@@ -382,14 +405,18 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
             sel = split == i
             if not sel.any():
                 log.warning("%s/%s: the %s split is empty", task, domain, s)
-            meta = {**base_meta, "split": s, "processes": _counts_by_process(proc, sel)}
+            meta = {**base_meta, "split": s, "processes": _counts_by_process(proc, sel),
+                    # rows, total weight (pb) and effective sample size per process and per class
+                    "sample_sizes": {"all": W.count_summary(w[sel], y[sel] if classification else None),
+                                     "processes": _flow(proc, w, sel)}}
             if classification:
                 meta["class_balance"] = _class_balance(y[sel], w[sel])
             tmp = stack.enter_context(atomic_output(outdir / f"{s}.parquet"))
             tensorio.write(tmp, x=x[sel], mask=mask[sel], y=y[sel], baseline=base[sel], weight=w[sel],
                            event_id=eid[sel], meta=meta)
             summary["rows"][s] = int(sel.sum())
-            log.info("%s/%s %s: %d rows%s", task, domain, s, int(sel.sum()),
+            log.info("%s/%s %s: %d rows (ESS %.1f)%s", task, domain, s, int(sel.sum()),
+                     meta["sample_sizes"]["all"]["ess"],
                      f", class balance {meta['class_balance']['counts']}" if classification else "")
         if norm is None:
             tmp = stack.enter_context(atomic_output(outdir / "norm.json"))
