@@ -3,6 +3,7 @@
 from snakemake.utils import min_version, validate
 
 from fast2full.config import ConfigError, validate as f2f_validate
+from fast2full.pythia_settings import check_config as f2f_check_pythia
 
 min_version("9.0")
 
@@ -16,10 +17,12 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
-# One clear message naming the offending key (and missing cards), before any job runs; then
-# Snakemake's own schema validation on the same schema.
+# One clear message naming the offending key (and missing cards, and any Pythia setting whose name
+# Pythia does not know or whose value does not read back), before any job runs; then Snakemake's own
+# schema validation on the same schema.
 try:
     f2f_validate(config, source=(workflow.overwrite_configfiles or ["config.yaml"])[-1], base_dir=workflow.basedir)
+    f2f_check_pythia(config, source=(workflow.overwrite_configfiles or ["config.yaml"])[-1])
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, "src/fast2full/schemas/config.schema.yaml")

@@ -226,7 +226,9 @@ def test_seed_collision_is_an_error(config, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("setting, message", [
-    ("Top:ggNonsense = on", "rejected the setting 'Top:ggNonsense = on'"),
+    # checked before Pythia runs (fast2full.pythia_settings): name and value read-back
+    ("Top:ggNonsense = on", "'Top:ggNonsense' is not a Pythia setting"),
+    ("PhaseSpace:pTHatMin = 3O.", "'3O.' is not a number"),
     ("PhaseSpace:pTHatMin = 20000.", "init\\(\\) failed"),
 ])
 def test_bad_setting_fails_cleanly(config, tmp_path, setting, message):
@@ -236,6 +238,11 @@ def test_bad_setting_fails_cleanly(config, tmp_path, setting, message):
         gen.run_generate(cfg, "dijet", 0, out)
     assert "dijet" in str(exc.value)
     assert not out.exists() and not list(tmp_path.rglob("*.parquet*"))
+
+
+def test_make_pythia_rejects_unknown_setting():
+    with pytest.raises(Fast2FullError, match="process 'dijet': Pythia rejected the setting 'Top:ggNonsense = on'"):
+        gen.make_pythia(("Top:ggNonsense = on",), "dijet")
 
 
 def test_too_many_aborts_fail(config, tmp_path):

@@ -331,8 +331,11 @@ def write_particles(events: ak.Array, path: str | os.PathLike) -> None:
 def run_generate(config: dict[str, Any], process: str, chunk: int, out: str | os.PathLike,
                  batch: int = DEFAULT_BATCH) -> Path:
     """Generate one chunk of the config and write it to ``out`` (atomically)."""
+    from fast2full.pythia_settings import check_config
+
     check_unique_seeds(config)
     spec = chunk_spec(config, process, chunk)
+    check_config(config, source=f"process '{process}'", processes=[process])
     log.info("generating %s chunk %d: %d events, seed %d", process, chunk, spec.n_events, spec.seed)
     events = generate_chunk(spec, batch=batch)
     write_particles(events, out)

@@ -1,4 +1,4 @@
-HELP = "validate a config file against the schema (and check its card files exist)"
+HELP = "validate a config file against the schema (and check its card files exist and its Pythia settings read back)"
 
 
 def add_arguments(p):
@@ -9,8 +9,9 @@ def run(args) -> int:
     import logging
 
     from fast2full.config import load_config
+    from fast2full.pythia_settings import check_config
 
     for c in args.config:
-        load_config(c, base_dir=".")
+        check_config(load_config(c, base_dir="."), source=c)
         logging.getLogger("fast2full").info("%s: valid", c)
     return 0
