@@ -20,6 +20,12 @@ One ``http.server`` on 127.0.0.1 (a random free port, in a daemon thread) answer
   ``busy1``     503 on the first request only
   ``norange``   ignores Range (always 200 with the whole file)
   ``html``      200 with an HTML page (not a ROOT file)
+  ``nolength``  no Content-Length header ever; the first request sends half the bytes, then closes
+  ``padded``    the file with 100 extra zero bytes at the end, consistent headers and no Digest
+  ``trickle``   200 bytes every ``trickle_s`` seconds (each read within any timeout, far too slow)
+
+and ``api_fault`` (attribute) breaks the metadata API: ``"html"`` (200 with an HTML page),
+``"html404"`` (404 with an HTML page, as a proxy in front of a moved API), ``"500"`` (a JSON 500).
 
 Every request is recorded in ``server.log`` as ``(method, path, Range header or None)``.
 """
@@ -38,11 +44,13 @@ from urllib.parse import parse_qs, urlparse
 
 class FakePortal:
     def __init__(self, files: dict[str, Path], datasets: dict[str, dict] | None = None,
-                 release: str = "2024r-pp", stall_s: float = 2.0):
+                 release: str = "2024r-pp", stall_s: float = 2.0, trickle_s: float = 0.05):
         self.files = {name: Path(p).read_bytes() for name, p in files.items()}
         self.datasets = datasets or {}
         self.release = release
         self.stall_s = stall_s
+        self.trickle_s = trickle_s
+        self.api_fault: str | None = None
         self.log: list[tuple[str, str, str | None]] = []
         self.hits: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -93,6 +101,14 @@ class FakePortal:
             def log_message(self, *args) -> None:  # keep pytest output clean
                 pass
 
+            def _html(self, status: int) -> None:
+                body = b"<!DOCTYPE html><html><head><title>Service moved</title></head><body>" + b"x" * 300 + b"</body></html>"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def _json(self, obj, status: int = 200) -> None:
                 body = json.dumps(obj).encode()
                 self.send_response(status)
@@ -110,6 +126,10 @@ class FakePortal:
                     n = portal.hits[url.path]
                 parts = url.path.strip("/").split("/")
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if parts[:1] in (["metadata"], ["datasets"]) and portal.api_fault:
+                    if portal.api_fault == "500":
+                        return self._json({"detail": "Internal Server Error"}, 500)
+                    return self._html(404 if portal.api_fault == "html404" else 200)
                 if parts[:1] == ["metadata"] and len(parts) == 3:
                     rel, key = parts[1], parts[2].lower()
                     rec = portal.datasets.get(key) if rel == portal.release else None
@@ -139,6 +159,8 @@ class FakePortal:
                     return self._json({"detail": "busy"}, 503)
                 if fault == "html":
                     data = b"<html><body>Please log in</body></html>"
+                if fault == "padded":
+                    data = data + b"\0" * 100
                 if fault == "slow" and n == 1:
                     time.sleep(portal.stall_s)
                 start, stop, partial = 0, len(data), False
@@ -155,16 +177,33 @@ class FakePortal:
                 body = data[start:stop]
                 self.send_response(206 if partial else 200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(body)))
+                if fault != "nolength":
+                    self.send_header("Content-Length", str(len(body)))
                 self.send_header("Accept-Ranges", "bytes")
                 if partial:
                     self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
-                if fault != "nodigest":
+                if fault not in ("nodigest", "padded"):
                     adler = zlib.adler32(data) ^ (0xFF if fault == "badsum" else 0)
                     self.send_header("Digest", f"adler32={adler & 0xFFFFFFFF:08x}")
                 self.end_headers()
                 if self.command == "HEAD":
                     return None
+                if fault == "trickle":
+                    t_end = time.monotonic() + 10.0  # a client that gave up closes the socket before
+                    for i in range(0, len(body), 200):
+                        self.wfile.write(body[i:i + 200])
+                        self.wfile.flush()
+                        time.sleep(portal.trickle_s)
+                        if time.monotonic() > t_end:
+                            break
+                    self.close_connection = True
+                    return None
+                if fault == "nolength":
+                    self.close_connection = True  # without a length the body ends where the connection ends
+                    if n == 1 and not partial:
+                        self.wfile.write(body[: len(body) // 2])
+                        self.wfile.flush()
+                        return None
                 if fault == "drop" and n == 1:
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()

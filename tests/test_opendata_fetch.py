@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import zlib
 
 import pytest
 
-from fast2full.opendata import (Checksum, FetchError, fetch_file, file_checksum, parse_digest_header)
+from fast2full.opendata import (Checksum, FetchError, fetch_file, file_checksum, parse_digest_header,
+                                root_file_problem)
 from fakeportal import FakePortal
 
 NAME = "DAOD_PHYSLITE.example.pool.root.1"
@@ -35,14 +37,69 @@ def file_requests(portal, fault):
     return [e for e in portal.log if e[1] == f"/files/{fault}/{NAME}"]
 
 
+def leftovers(out):
+    """Everything under the final name or its partial/sidecar names."""
+    return sorted(p.name for p in out.parent.glob(out.name + "*"))
+
+
 @pytest.mark.parametrize("fault, n_requests", [("ok", 1), ("nodigest", 1), ("drop", 2), ("slow", 2),
-                                               ("busy1", 2), ("norange", 1)])
+                                               ("busy1", 2), ("norange", 1), ("nolength", 2)])
 def test_download_ends_verified(portal, physlite, tmp_path, fault, n_requests):
     out = tmp_path / "files" / "s" / "0.root"
     fetch_file(portal.file_url(fault, NAME), out, retries=3, **FAST)
     assert sha256(out) == sha256(physlite)
-    assert not out.with_name("0.root.part").exists()
+    assert leftovers(out) == ["0.root"]  # no .part, no sidecar
     assert len(file_requests(portal, fault)) == n_requests
+
+
+def test_no_content_length_and_early_close_is_resumed_not_accepted(portal, physlite, tmp_path):
+    """The server sends no size and closes half-way: the ROOT header's end-of-file record shows the
+    file is truncated, so the half is neither accepted nor thrown away but resumed with Range."""
+    out = tmp_path / "0.root"
+    fetch_file(portal.file_url("nolength", NAME), out, retries=2, **FAST)
+    (_, _, first), (_, _, second) = file_requests(portal, "nolength")
+    assert first is None and second == f"bytes={physlite.stat().st_size // 2}-"
+    assert sha256(out) == sha256(physlite)
+    # with no retry left the half file never reaches the final name
+    out2 = tmp_path / "1.root"
+    portal.hits.clear()
+    with pytest.raises(FetchError, match="truncated ROOT file") as err:
+        fetch_file(portal.file_url("nolength", NAME), out2, retries=0, **FAST)
+    assert "kept in" in str(err.value) and not out2.exists()
+
+
+@pytest.mark.parametrize("size, message", [
+    (None, "ROOT file longer than its header says"),        # no size known: the ROOT structure catches it
+    ("real", "the server announces .* bytes, the manifest"),  # the manifest's (API) size catches it first
+])
+def test_wrong_size_body_is_refused(portal, physlite, tmp_path, size, message):
+    out = tmp_path / "0.root"
+    real = physlite.stat().st_size if size == "real" else None
+    with pytest.raises(FetchError, match=message):
+        fetch_file(portal.file_url("padded", NAME), out, size=real, retries=1, **FAST)
+    assert leftovers(out) == []
+
+
+def test_manifest_size_is_checked(portal, physlite, tmp_path):
+    out = tmp_path / "0.root"
+    fetch_file(portal.file_url("nodigest", NAME), out, size=physlite.stat().st_size, retries=0, **FAST)
+    assert sha256(out) == sha256(physlite)
+    with pytest.raises(FetchError, match="the manifest \\(API\\) 5"):
+        fetch_file(portal.file_url("nodigest", NAME), tmp_path / "1.root", size=5, retries=3, **FAST)
+    assert leftovers(tmp_path / "1.root") == []
+    assert len(file_requests(portal, "nodigest")) == 2  # a size mismatch is not retried
+
+
+def test_slow_trickle_past_the_timeout_is_abandoned(portal, tmp_path):
+    """200 bytes every 50 ms: each read is within the timeout, but 4 kB/s is below the minimum rate."""
+    out = tmp_path / "0.root"
+    with pytest.raises(FetchError, match="transfer too slow") as err:
+        fetch_file(portal.file_url("trickle", NAME), out, retries=1, backoff_s=0.01, timeout_s=0.5,
+                   min_rate_bytes_s=20_000, what="sample 'z' file 3")
+    assert "sample 'z' file 3" in str(err.value) and "2 attempt" in str(err.value)
+    assert not out.exists()
+    # the bytes so far are kept for a resume, with their sidecar
+    assert sorted(leftovers(out)) == ["0.root.part", "0.root.part.json"]
 
 
 def test_dropped_connection_resumes_with_range(portal, physlite, tmp_path):
@@ -59,8 +116,29 @@ def test_resume_of_an_existing_part_file(portal, physlite, tmp_path):
     out = tmp_path / "0.root"
     data = physlite.read_bytes()
     out.with_name("0.root.part").write_bytes(data[:1000])
+    out.with_name("0.root.part.json").write_text(json.dumps({"url": portal.file_url("ok", NAME), "size": len(data)}))
     fetch_file(portal.file_url("ok", NAME), out, retries=0, **FAST)
     assert file_requests(portal, "ok")[0][2] == "bytes=1000-"
+    assert sha256(out) == sha256(physlite)
+    assert leftovers(out) == ["0.root"]
+
+
+@pytest.mark.parametrize("sidecar", [
+    None,                                                         # no record of what the bytes are
+    {"url": "http://elsewhere/other.root", "size": 1_641_551},    # another file's bytes
+    {"url": "SAME", "size": 999},                                 # this URL, but another size
+])
+def test_stale_part_of_another_file_is_restarted(portal, physlite, tmp_path, sidecar):
+    """A .part whose sidecar does not name this URL and size is never resumed (before: it was, and the
+    result differed from the real file at byte 7)."""
+    out = tmp_path / "0.root"
+    other = (testdata_file := physlite).read_bytes()[::-1][:5000]  # same length class, other bytes
+    out.with_name("0.root.part").write_bytes(b"root" + other)
+    if sidecar is not None:
+        sidecar = {**sidecar, "url": portal.file_url("nodigest", NAME) if sidecar["url"] == "SAME" else sidecar["url"]}
+        out.with_name("0.root.part.json").write_text(json.dumps(sidecar))
+    fetch_file(portal.file_url("nodigest", NAME), out, size=testdata_file.stat().st_size, retries=0, **FAST)
+    assert file_requests(portal, "nodigest")[0][2] is None  # from byte 0, not Range
     assert sha256(out) == sha256(physlite)
 
 
@@ -80,9 +158,9 @@ def test_server_ignoring_range_restarts(portal, physlite, tmp_path):
 def test_failures_leave_nothing(portal, tmp_path, fault, retries, n_requests, message):
     out = tmp_path / "0.root"
     with pytest.raises(FetchError, match=message) as err:
-        fetch_file(portal.file_url(fault, NAME), out, retries=retries, **FAST)
-    assert portal.file_url(fault, NAME) in str(err.value)
-    assert not out.exists() and not out.with_name("0.root.part").exists()
+        fetch_file(portal.file_url(fault, NAME), out, retries=retries, what="sample 'zjets' file 0", **FAST)
+    assert portal.file_url(fault, NAME) in str(err.value) and "sample 'zjets' file 0" in str(err.value)
+    assert leftovers(out) == []
     assert len(file_requests(portal, fault)) == n_requests
 
 
@@ -150,3 +228,21 @@ def test_stream_skim_reads_the_url(portal, tmp_path):
     with pytest.raises(InputError, match="missing"):
         skim_physlite(portal.file_url("missing", NAME), str(missing), cfg, "z")
     assert not missing.exists()
+
+
+def test_root_structure_check(physlite, tmp_path):
+    assert root_file_problem(physlite) is None
+    data = physlite.read_bytes()
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(data[:-1])
+    assert "truncated ROOT file" in root_file_problem(cut)
+    # the end-of-file record intact but a TTree's metadata damaged: its entry count must be readable
+    bad = bytearray(data)
+    keys_at = data.rfind(b"CollectionTree")
+    bad[keys_at - 200:keys_at + 200] = b"\0" * 400
+    broken = tmp_path / "broken.root"
+    broken.write_bytes(bytes(bad))
+    assert root_file_problem(broken) is not None
+    html = tmp_path / "page.root"
+    html.write_bytes(b"<html>login</html>")
+    assert "not a ROOT file" in root_file_problem(html)

@@ -199,3 +199,60 @@ def test_stream_skim_cli_reads_the_manifest_url(portal, tmp_path, repo_root, mon
     assert len(ak.from_parquet(out)) == 100
     assert any(e[1].startswith("/files/ok/") for e in portal.log[n_before:])
     assert not (tmp_path / "results/opendata/files").exists()  # nothing downloaded
+
+
+# --- the API's answers: a missing dataset, a broken API, per-file size and checksum ------------------
+
+def test_dataset_the_release_lacks_is_named(portal):
+    with pytest.raises(opendata.DatasetNotInRelease, match="release 2024r-pp has no dataset 999999") as err:
+        opendata.build_manifest(base_config(samples={"ttbar": {"dsid": 999999, "role": "signal"}}))
+    assert "opendata.samples.ttbar.dsid" in str(err.value) and "HTTP 404" in str(err.value)
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("html", r"answered HTTP 200 but not JSON \(Content-Type text/html\); body starts '<!DOCTYPE html>"),
+    ("html404", r"answered HTTP 404 Not Found \(Content-Type text/html\); body starts '<!DOCTYPE html>.*\.\.\."),
+    ("500", r"answered HTTP 500 Internal Server Error .*Internal Server Error"),
+])
+def test_broken_api_says_what_it_answered(portal, fault, message):
+    """Before: every one of these read "Dataset '700322' not found in release '2024r-pp': Expecting value"."""
+    portal.api_fault = fault
+    with pytest.raises(opendata.APIError, match=message) as err:
+        opendata.build_manifest(base_config())
+    text = str(err.value)
+    assert f"{portal.url}/metadata/2024r-pp/{DSID}" in text and "zjets" in text
+    assert "not found in release" not in text
+
+
+def test_manifest_says_when_the_api_gives_no_size_or_checksum(portal):
+    s = opendata.build_manifest(base_config())["samples"]["zjets"]
+    assert s["files"][0]["size"] is None and s["files"][0]["checksum"] is None
+    assert "no per-file size or checksum" in s["integrity"]
+
+
+def test_per_file_size_and_checksum_from_the_api_are_recorded_and_enforced(testdata, tmp_path, monkeypatch):
+    """A record whose file_list holds objects (uri, size, checksum: the CERN Open Data file-index
+    format) puts both into the manifest, and fetch then refuses a file that differs."""
+    import zlib
+
+    import atlasopenmagic.metadata as md
+
+    data = (testdata / "PHYSLITE_example.root").read_bytes()
+    with FakePortal({NAME: testdata / "PHYSLITE_example.root"}) as p:
+        good = {"uri": p.file_url("nodigest", NAME), "size": len(data), "checksum": f"adler32:{zlib.adler32(data):08x}"}
+        bad = {**good, "checksum": "adler32:00000000"}
+        p.add_dataset(p.dataset_record(DSID, "Sh_2211_Zjets_test", [good, bad]))
+        monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
+        monkeypatch.setattr(md, "API_BASE_URL", p.url)
+        man = tmp_path / "manifest.json"
+        m = opendata.write_manifest(base_config(samples={"zjets": {"dsid": DSID, "role": "background",
+                                                                   "max_files": 2}}), man)
+        s = m["samples"]["zjets"]
+        assert s["integrity"] == "size and checksum from the API"
+        assert s["files"][0] == {"index": 0, "url": good["uri"], "size": len(data), "checksum": good["checksum"]}
+        out = tmp_path / "0.root"
+        opendata.fetch_from_manifest(man, "zjets", 0, out, retries=0, backoff_s=0.01)
+        assert out.read_bytes() == data
+        with pytest.raises(opendata.FetchError, match="sample 'zjets' file 1: .*adler32 checksum mismatch"):
+            opendata.fetch_from_manifest(man, "zjets", 1, tmp_path / "1.root", retries=0, backoff_s=0.01)
+        assert not (tmp_path / "1.root").exists()

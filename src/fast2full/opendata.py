@@ -47,6 +47,8 @@ DEFAULT_TIMEOUT_S = 60.0
 #: the whole fetch of one file gives up after this many seconds, whatever the retries left
 DEFAULT_MAX_TOTAL_S = 6 * 3600.0
 MAX_BACKOFF_S = 60.0
+#: an attempt slower than this (bytes/s, over a window of timeout_s) is abandoned and retried
+DEFAULT_MIN_RATE_BYTES_S = 10_000.0
 DOWNLOAD_BLOCK_BYTES = 1 << 16
 #: HTTP statuses worth retrying; any other error status fails at once
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -146,20 +148,25 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
     out_samples: dict[str, dict] = {}
     for name, spec in samples.items():
         dsid = str(spec["dsid"])
+        if source["kind"] == "api":
+            _probe_dataset(atom_md.API_BASE_URL, release, dsid, name)
         try:
             info = atom.get_all_info(dsid)
-            urls = atom.get_urls(dsid, skim="noskim", protocol=URL_PROTOCOL, cache=False)
+            files = _file_entries(atom, atom_md, dsid, info)
         except ValueError as exc:
             offline = "ConnectionError" in str(exc) or "Max retries" in str(exc)
             hint = (" " + OFFLINE_HINT.format(sample=name)) if offline else ""
             raise Fast2FullError(f"opendata sample '{name}' (dataset {dsid}, release {release}): "
                                  f"{exc}{hint}") from exc
         max_files = int(spec.get("max_files", 1))
-        if len(urls) < max_files:
+        if len(files) < max_files:
             log.warning("sample %s: %d files requested (max_files) but dataset %s has only %d",
-                        name, max_files, dsid, len(urls))
+                        name, max_files, dsid, len(files))
         meta = {k: v for k, v in info.items() if k not in ("file_list", "skims")}
         norm = _weight_per_pb(meta)
+        chosen = files[:max_files]
+        has_size = all(f["size"] is not None for f in chosen)
+        has_sum = all(f["checksum"] is not None for f in chosen)
         out_samples[name] = {
             "dsid": int(spec["dsid"]),
             "role": spec.get("role", "background"),
@@ -167,23 +174,115 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
             **{k: meta.get(k) for k in NORMALISATION_FIELDS},
             # event weight -> events per pb^-1: weight * weight_per_pb * luminosity gives the yield
             "weight_per_pb": norm,
-            "n_files_in_dataset": len(urls),
-            "files": [{"index": i, "url": u, "checksum": None} for i, u in enumerate(urls[:max_files])],
+            "n_files_in_dataset": len(files),
+            "files": [{"index": i, **f} for i, f in enumerate(chosen)],
+            # what a download of these files is checked against (docs/opendata.md, "Fetch")
+            "integrity": ("size and checksum from the API" if has_size and has_sum else
+                          "size from the API, no checksum" if has_size else
+                          "the API gives no per-file size or checksum: checked against the server's "
+                          "Content-Length/Content-Range and Digest headers and the ROOT file's own structure"),
             "metadata": _json_safe(meta),
         }
-        log.info("sample %s: dataset %s, %d of %d files", name, dsid, len(out_samples[name]["files"]),
-                 len(urls))
+        log.info("sample %s: dataset %s, %d of %d files (%s)", name, dsid, len(chosen), len(files),
+                 out_samples[name]["integrity"])
     return {
         "version": MANIFEST_VERSION,
         "release": release,
         "source": source,
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "stream": bool(od.get("stream", False)),
-        "fetch": {"retries": int(od.get("retries", DEFAULT_RETRIES)),
-                  "backoff_s": float(od.get("backoff_s", DEFAULT_BACKOFF_S)),
-                  "timeout_s": float(od.get("timeout_s", DEFAULT_TIMEOUT_S))},
+        "fetch": fetch_settings(od),
         "samples": out_samples,
     }
+
+
+#: how much of an answer body an API error quotes
+BODY_EXCERPT_BYTES = 200
+
+
+class APIError(Fast2FullError):
+    """The metadata API answered, but not with a dataset record (HTTP error status, HTML, bad JSON)."""
+
+
+class DatasetNotInRelease(Fast2FullError):
+    """The metadata API says the release has no such dataset."""
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:BODY_EXCERPT_BYTES].decode("utf-8", "replace")
+    return repr(text) + (" ..." if len(body) > BODY_EXCERPT_BYTES else "")
+
+
+def _probe_dataset(api: str, release: str, dsid: str, sample: str, timeout_s: float = 30.0) -> dict:
+    """GET the dataset record from the atlasopenmagic REST API ourselves (its client turns every HTTP
+    and JSON problem into "dataset not found"), so that each failure says what happened.
+
+    Raises DatasetNotInRelease for a JSON 404 (the API's "not found" answer), APIError for any other
+    status, a non-JSON body or a record that is not a JSON object, Fast2FullError when unreachable.
+    """
+    import requests
+
+    url = f"{api.rstrip('/')}/metadata/{release}/{dsid}"
+    what = f"opendata sample '{sample}' (dataset {dsid}, release {release})"
+    try:
+        r = requests.get(url, timeout=timeout_s, headers={"Accept": "application/json"})
+    except requests.exceptions.RequestException as exc:
+        raise Fast2FullError(f"{what}: cannot reach the ATLAS Open Data API at {url} "
+                             f"({type(exc).__name__}: {exc}). " + OFFLINE_HINT.format(sample=sample)) from exc
+    ctype = r.headers.get("Content-Type", "none")
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if r.status_code == 404 and isinstance(body, dict):
+        detail = body.get("detail", body)
+        raise DatasetNotInRelease(f"{what}: release {release} has no dataset {dsid} (the API at {url} answered "
+                                  f"HTTP 404: {detail}); check opendata.samples.{sample}.dsid")
+    if r.status_code != 200:
+        raise APIError(f"{what}: the metadata API at {url} answered HTTP {r.status_code} {r.reason} "
+                       f"(Content-Type {ctype}); body starts {_excerpt(r.content)}")
+    if body is None:
+        raise APIError(f"{what}: the metadata API at {url} answered HTTP 200 but not JSON "
+                       f"(Content-Type {ctype}); body starts {_excerpt(r.content)}")
+    if not isinstance(body, dict) or not body:
+        raise APIError(f"{what}: the metadata API at {url} answered JSON that is not a dataset record "
+                       f"(body starts {_excerpt(r.content)})")
+    return body
+
+
+def _file_entries(atom, atom_md, dsid: str, info: dict) -> list[dict]:
+    """The dataset's (noskim) files as ``{"url", "size", "checksum"}``.
+
+    atlasopenmagic's record (client 1.10.1) lists plain URL strings: size and checksum are then None.
+    A record whose ``file_list`` holds objects with ``uri``/``url``, ``size`` and ``checksum``
+    (``adler32:<hex>``, the CERN Open Data portal's file-index format) has them recorded.
+    """
+    raw = info.get("file_list") or []
+    if all(isinstance(u, str) for u in raw):
+        urls = atom.get_urls(dsid, skim="noskim", protocol=URL_PROTOCOL, cache=False)
+        return [{"url": u, "size": None, "checksum": None} for u in urls]
+    out = []
+    for entry in raw:
+        if isinstance(entry, str):
+            entry = {"uri": entry}
+        url = entry.get("uri") or entry.get("url")
+        if not isinstance(url, str):
+            raise ValueError(f"file entry without a URL in the API record: {entry!r}")
+        size = entry.get("size")
+        checksum = entry.get("checksum")
+        if checksum is not None:
+            Checksum.parse(str(checksum))  # refuse a format we could not verify
+        out.append({"url": atom_md._apply_protocol(url, URL_PROTOCOL), "size": None if size is None else int(size),
+                    "checksum": None if checksum is None else str(checksum).lower()})
+    return out
+
+
+def fetch_settings(od: dict) -> dict:
+    """The download (and streaming) settings of config ``opendata``, defaults filled in."""
+    return {"retries": int(od.get("retries", DEFAULT_RETRIES)),
+            "backoff_s": float(od.get("backoff_s", DEFAULT_BACKOFF_S)),
+            "timeout_s": float(od.get("timeout_s", DEFAULT_TIMEOUT_S)),
+            "min_rate_bytes_s": float(od.get("min_rate_bytes_s", DEFAULT_MIN_RATE_BYTES_S))}
 
 
 def _weight_per_pb(meta: dict) -> float | None:
@@ -304,33 +403,115 @@ def _part_path(out: Path) -> Path:
     return out.with_name(out.name + ".part")
 
 
-def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, retries: int = DEFAULT_RETRIES,
-               backoff_s: float = DEFAULT_BACKOFF_S, timeout_s: float = DEFAULT_TIMEOUT_S,
-               max_total_s: float = DEFAULT_MAX_TOTAL_S, offline_hint: str = "",
+def _sidecar_path(out: Path) -> Path:
+    """``<out>.part.json``: which URL and size the bytes in ``<out>.part`` belong to."""
+    return out.with_name(out.name + ".part.json")
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        side = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return side if isinstance(side, dict) else None
+
+
+def _root_end(path: Path) -> int | None:
+    """The end-of-file pointer ``fEND`` of a ROOT file header, None if ``path`` is no ROOT file."""
+    with open(path, "rb") as fh:
+        head = fh.read(20)
+    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC or len(head) < 20:
+        return None
+    version = int.from_bytes(head[4:8], "big")
+    return int.from_bytes(head[12:20] if version >= 1_000_000 else head[12:16], "big")
+
+
+def root_file_problem(path: str | Path) -> str | None:
+    """None if ``path`` is a complete ROOT file, else what is wrong with it.
+
+    Checked independently of any size or checksum a server announced: the ``root`` magic bytes, the
+    end-of-file pointer ``fEND`` of the file header (ROOT TFile format: version at byte 4, ``fEND``
+    a 32-bit integer at byte 12, or 64-bit when the version is >= 1000000) equal to the file's size,
+    and every TTree in the file opened and its entry count read.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(20)
+    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC:
+        return f"not a ROOT file (the first bytes are {head[:16]!r}, not 'root')"
+    f_end = _root_end(path)
+    if f_end is None:
+        return f"not a ROOT file ({size} bytes: shorter than a ROOT header)"
+    if f_end != size:
+        return (f"truncated ROOT file: its header says it ends at byte {f_end}, the file has {size} bytes"
+                if f_end > size else
+                f"ROOT file longer than its header says ({size} bytes, the header's end {f_end})")
+    import uproot
+
+    try:
+        with uproot.open(path, array_cache=None) as f:
+            for key, cls in f.classnames(recursive=True).items():
+                if cls == "TTree":
+                    int(f[key].num_entries)
+    except Exception as exc:  # uproot raises many types for a damaged file
+        return f"ROOT file not readable ({type(exc).__name__}: {exc})"
+    return None
+
+
+class _Attempt(Exception):
+    """One download attempt failed; ``restart``: the partial bytes are no good (delete them)."""
+
+    def __init__(self, message: str, *, restart: bool = False):
+        super().__init__(message)
+        self.restart = restart
+
+
+def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, size: int | None = None,
+               retries: int = DEFAULT_RETRIES, backoff_s: float = DEFAULT_BACKOFF_S,
+               timeout_s: float = DEFAULT_TIMEOUT_S, max_total_s: float = DEFAULT_MAX_TOTAL_S,
+               min_rate_bytes_s: float = DEFAULT_MIN_RATE_BYTES_S, what: str = "", offline_hint: str = "",
                session=None, sleep: Callable[[float], None] = time.sleep) -> Path:
-    """Download ``url`` to ``out_path``; retry, resume, verify, rename.  Returns ``out_path``.
+    """Download ``url`` to ``out_path``: the file the portal holds, or no file.  Returns ``out_path``.
 
     * at most ``retries + 1`` requests and ``max_total_s`` seconds; between attempts exponential
-      backoff ``backoff_s * 2**k`` (capped at :data:`MAX_BACKOFF_S`);
-    * a dropped connection or a timeout resumes from the bytes already in ``<out>.part`` (HTTP Range);
-      a server that ignores Range restarts the file;
-    * 404 and other non-retryable statuses fail at once;
-    * verified: the size the server announced, the ``checksum`` (``algo:hex``) or else the server's
-      ``Digest`` header, and the ROOT magic bytes.  A mismatch deletes the partial file.
+      backoff ``backoff_s * 2**k`` (capped at :data:`MAX_BACKOFF_S`); 404 and other non-retryable
+      statuses fail at once; 408/425/429/5xx, dropped connections, timeouts (no byte for
+      ``timeout_s``) and transfers slower than ``min_rate_bytes_s`` over ``timeout_s`` are retried;
+    * bytes go to ``<out>.part``; a sidecar ``<out>.part.json`` records the URL and size they belong
+      to.  A later attempt (or run) resumes with HTTP Range only when the sidecar names the same URL
+      and size; any other ``.part`` is discarded and the file restarted;
+    * accepted only when: the size equals ``size`` (the manifest's, from the API) and the size the
+      server announces (Content-Length / Content-Range); the ``checksum`` (``algo:hex``, the
+      manifest's) and the server's RFC 3230 ``Digest`` header, where they exist, match; and
+      :func:`root_file_problem` finds the ROOT structure complete.  Only then the rename.
 
-    On any failure a FetchError names the URL and the cause, and nothing exists under ``out_path``.
+    Every failure raises FetchError naming ``what`` (e.g. the sample and file index), the URL and
+    the cause; nothing then exists under ``out_path``.
     """
     import requests
+    import urllib3
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = _part_path(out)
+    part, sidecar = _part_path(out), _sidecar_path(out)
     expected = Checksum.parse(checksum) if checksum else None
+    label = f"{what}: {url}" if what else url
     own_session = session is None
     session = session or requests.Session()
     t0 = time.monotonic()
     last_error = "no attempt made"
     network_down = False
+
+    def discard() -> None:
+        part.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
+
+    def fail(message: str) -> FetchError:
+        discard()
+        return FetchError(f"{label}: {message}")
+
+    attempt = 0
     try:
         for attempt in range(retries + 1):
             if attempt:
@@ -338,65 +519,119 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, r
                 if time.monotonic() - t0 + wait > max_total_s:
                     last_error += f"; gave up after {max_total_s:.0f} s"
                     break
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", url, attempt, retries + 1,
+                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", label, attempt, retries + 1,
                             last_error, wait)
                 sleep(wait)
-            offset = part.stat().st_size if part.exists() else 0
+            # resume only a .part that the sidecar says is a prefix of this URL's file (of this size)
+            offset = 0
+            side = _read_sidecar(sidecar) if part.exists() else None
+            if part.exists():
+                same = (side is not None and side.get("url") == url
+                        and (size is None or side.get("size") in (None, size)))
+                if same and (side.get("size") is None or part.stat().st_size <= side["size"]):
+                    offset = part.stat().st_size
+                else:
+                    log.info("%s: discarding %s (%s); restarting from byte 0", label, part,
+                             "no sidecar" if side is None else f"it belongs to {side.get('url')}, "
+                             f"size {side.get('size')}")
+                    discard()
+                    side = None
             headers = {"Accept-Encoding": "identity", "Want-Digest": WANT_DIGEST}
             if offset:
                 headers["Range"] = f"bytes={offset}-"
             try:
                 with session.get(url, headers=headers, stream=True, timeout=(timeout_s, timeout_s)) as r:
                     if r.status_code == 416 and offset:  # our part is longer than the file: start again
-                        part.unlink(missing_ok=True)
-                        last_error = "HTTP 416 (partial file larger than the remote file)"
-                        continue
+                        raise _Attempt("HTTP 416 (partial file larger than the remote file)", restart=True)
                     if r.status_code in RETRY_STATUSES:
-                        last_error = f"HTTP {r.status_code} {r.reason}"
-                        continue
+                        raise _Attempt(f"HTTP {r.status_code} {r.reason}")
                     if r.status_code not in (200, 206):
-                        part.unlink(missing_ok=True)
-                        raise FetchError(f"{url}: HTTP {r.status_code} {r.reason} (not retried)")
+                        raise fail(f"HTTP {r.status_code} {r.reason} (not retried); body starts "
+                                   f"{_excerpt(r.content)}")
                     if r.status_code == 200 and offset:
-                        log.info("%s: server ignored the Range request; restarting from byte 0", url)
+                        log.info("%s: server ignored the Range request; restarting from byte 0", label)
                         offset = 0
                     total = _expected_total(r, offset)
+                    if size is not None and total is not None and total != size:
+                        raise fail(f"the server announces {total} bytes, the manifest (API) {size}: not the "
+                                   f"file the manifest lists (not retried)")
+                    known = size if size is not None else total
+                    if side is not None and side.get("size") is not None and known is not None \
+                            and side["size"] != known:
+                        raise _Attempt(f"the partial file belongs to a {side['size']}-byte file, the server "
+                                       f"now has {known} bytes", restart=True)
                     digest = parse_digest_header(r.headers.get("Digest"))
                     network_down = False
-                    with open(part, "r+b" if offset else "wb") as fh:
-                        fh.seek(offset)
-                        fh.truncate()
-                        for block in r.iter_content(DOWNLOAD_BLOCK_BYTES):
-                            fh.write(block)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-            except requests.exceptions.RequestException as exc:
+                    sidecar.write_text(json.dumps({"url": url, "size": known}))
+                    _receive(r, part, offset, timeout_s, min_rate_bytes_s, t0, max_total_s)
+            except _Attempt as exc:
+                last_error = str(exc)
+                if exc.restart:
+                    discard()
+                continue
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if isinstance(exc, FetchError):
+                    raise
                 network_down = isinstance(exc, requests.exceptions.ConnectionError) and not part.exists()
                 last_error = f"{type(exc).__name__}: {exc}"
                 continue
-            size = part.stat().st_size
-            if total is not None and size < total:
-                last_error = f"connection ended at byte {size} of {total}"
+            got = part.stat().st_size
+            if known is not None and got < known:
+                last_error = f"connection ended at byte {got} of {known}"
                 continue
-            if total is not None and size > total:
-                part.unlink(missing_ok=True)
-                last_error = f"received {size} bytes, more than the {total} announced"
+            if known is not None and got > known:
+                discard()
+                last_error = f"received {got} bytes, more than the {known} expected"
                 continue
-            problem = _verify(part, expected or digest)
+            if known is None:  # no size from anyone: the ROOT header's end-of-file record says it
+                f_end = _root_end(part)
+                if f_end is not None and f_end > got:
+                    last_error = (f"truncated ROOT file: its header says it ends at byte {f_end}, "
+                                  f"{got} bytes received (the server sent no size; resuming)")
+                    continue  # a prefix of this URL's file (the sidecar says so): resume from here
+            problem = _verify_checksums(part, [c for c in (expected, digest) if c is not None])
+            problem = problem or root_file_problem(part)
             if problem:
-                part.unlink(missing_ok=True)
+                discard()
                 last_error = problem
                 continue
             os.replace(part, out)
-            log.info("%s -> %s (%d bytes%s)", url, out, size,
-                     f", {(expected or digest).algorithm} verified" if (expected or digest) else "")
+            sidecar.unlink(missing_ok=True)
+            checks = [f"{c.algorithm} verified" for c in (expected, digest) if c is not None]
+            log.info("%s -> %s (%d bytes%s, ROOT structure verified)", label, out, got,
+                     "".join(f", {c}" for c in checks))
             return out
     finally:
         if own_session:
             session.close()
     part_note = f"; {part.stat().st_size} bytes kept in {part} for a later resume" if part.exists() else ""
     hint = f" {offline_hint}" if network_down and offline_hint else ""
-    raise FetchError(f"{url}: download failed after {attempt + 1} attempt(s): {last_error}{part_note}.{hint}")
+    raise FetchError(f"{label}: download failed after {attempt + 1} attempt(s): {last_error}{part_note}.{hint}")
+
+
+def _receive(r, part: Path, offset: int, timeout_s: float, min_rate: float, t0: float, max_total_s: float) -> None:
+    """Append the body of ``r`` to ``part`` from ``offset``; a transfer slower than ``min_rate`` bytes/s
+    over a window of ``timeout_s`` seconds, or past the whole fetch's ``max_total_s``, ends the attempt."""
+    with open(part, "r+b" if offset else "wb") as fh:
+        fh.seek(offset)
+        fh.truncate()
+        window_start, window_bytes = time.monotonic(), 0
+        try:
+            while block := r.raw.read1(DOWNLOAD_BLOCK_BYTES):  # returns as soon as some bytes arrive
+                fh.write(block)
+                window_bytes += len(block)
+                now = time.monotonic()
+                if now - t0 > max_total_s:
+                    raise _Attempt(f"gave up after {max_total_s:.0f} s")
+                if now - window_start >= timeout_s:
+                    rate = window_bytes / (now - window_start)
+                    if rate < min_rate:
+                        raise _Attempt(f"transfer too slow: {rate:.0f} bytes/s over {now - window_start:.1f} s "
+                                       f"(minimum {min_rate:.0f} bytes/s, opendata.min_rate_bytes_s)")
+                    window_start, window_bytes = now, 0
+        finally:
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _expected_total(r, offset: int) -> int | None:
@@ -405,7 +640,7 @@ def _expected_total(r, offset: int) -> int | None:
     if r.status_code == 206 and cr and "/" in cr:
         start = cr.split()[-1].split("-")[0]
         if start.isdigit() and int(start) != offset:
-            raise FetchError(f"{r.url}: server answered Range from byte {start}, asked {offset}")
+            raise _Attempt(f"server answered Range from byte {start}, asked {offset}", restart=True)
         tot = cr.rsplit("/", 1)[1]
         return int(tot) if tot.isdigit() else None
     cl = r.headers.get("Content-Length")
@@ -414,15 +649,12 @@ def _expected_total(r, offset: int) -> int | None:
     return None
 
 
-def _verify(path: Path, checksum: Checksum | None) -> str | None:
-    """None if ``path`` passes the checksum (when given) and starts like a ROOT file, else the problem."""
-    if checksum is not None:
-        got = file_checksum(path, checksum.algorithm)
-        if got != checksum.value:
-            return f"{checksum.algorithm} checksum mismatch (got {got}, expected {checksum.value})"
-    with open(path, "rb") as fh:
-        if fh.read(len(ROOT_MAGIC)) != ROOT_MAGIC:
-            return "downloaded file is not a ROOT file (wrong magic bytes)"
+def _verify_checksums(path: Path, checksums: list[Checksum]) -> str | None:
+    """None if ``path`` matches every checksum given, else the mismatch."""
+    for c in checksums:
+        got = file_checksum(path, c.algorithm)
+        if got != c.value:
+            return f"{c.algorithm} checksum mismatch (got {got}, expected {c.value})"
     return None
 
 
@@ -441,6 +673,7 @@ def fetch_from_manifest(manifest_path: str | Path, sample: str, index: int, out_
         with atomic_output(out_path) as tmp:
             shutil.copyfile(src, tmp)
         return Path(out_path)
-    return fetch_file(url, out_path, checksum=entry.get("checksum"),
-                      offline_hint=OFFLINE_HINT.format(sample=sample), **settings)
+    return fetch_file(url, out_path, checksum=entry.get("checksum"), size=entry.get("size"),
+                      what=f"sample '{sample}' file {index}", offline_hint=OFFLINE_HINT.format(sample=sample),
+                      **settings)
 
