@@ -23,6 +23,8 @@ One ``http.server`` on 127.0.0.1 (a random free port, in a daemon thread) answer
   ``nolength``  no Content-Length header ever; the first request sends half the bytes, then closes
   ``padded``    the file with 100 extra zero bytes at the end, consistent headers and no Digest
   ``trickle``   200 bytes every ``trickle_s`` seconds (each read within any timeout, far too slow)
+  ``fail3``     503 on the third GET only (a streamed read that fails part-way through)
+  ``stall3``    the third GET stalls ``stall_s`` seconds before any byte
 
 and ``api_fault`` (attribute) breaks the metadata API: ``"html"`` (200 with an HTML page),
 ``"html404"`` (404 with an HTML page, as a proxy in front of a moved API), ``"500"`` (a JSON 500).
@@ -155,13 +157,13 @@ class FakePortal:
                 data = portal.files.get(name)
                 if data is None or fault == "missing":
                     return self._json({"detail": "Not Found"}, 404)
-                if fault == "busy" or (fault == "busy1" and n == 1):
+                if fault == "busy" or (fault == "busy1" and n == 1) or (fault == "fail3" and n == 3):
                     return self._json({"detail": "busy"}, 503)
                 if fault == "html":
                     data = b"<html><body>Please log in</body></html>"
                 if fault == "padded":
                     data = data + b"\0" * 100
-                if fault == "slow" and n == 1:
+                if (fault == "slow" and n == 1) or (fault == "stall3" and n == 3):
                     time.sleep(portal.stall_s)
                 start, stop, partial = 0, len(data), False
                 if rng and fault != "norange" and "," not in rng:  # one range; several: whole file

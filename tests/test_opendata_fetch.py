@@ -246,3 +246,71 @@ def test_root_structure_check(physlite, tmp_path):
     html = tmp_path / "page.root"
     html.write_bytes(b"<html>login</html>")
     assert "not a ROOT file" in root_file_problem(html)
+
+
+# --- opendata.stream: the same retries, timeouts and verification, through uproot ------------------
+
+STREAM_CFG = {"selection": {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
+                            "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
+                            "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
+                            "photons": {"pt_min": 20.0, "abs_eta_max": 2.37}},
+              "opendata": {"samples": {"z": {"dsid": 700322, "role": "background"}}}}
+
+
+def stream_manifest(tmp_path, url, size=None, retries=2, timeout_s=1.0):
+    man = tmp_path / "manifest.json"
+    man.write_text(json.dumps({"version": 1, "fetch": {"retries": retries, "backoff_s": 0.01, "timeout_s": timeout_s},
+                               "samples": {"z": {"files": [{"index": 0, "url": url, "size": size, "checksum": None}]}}}))
+    return man
+
+
+@pytest.fixture(scope="module")
+def local_skim(physlite, tmp_path_factory):
+    import awkward as ak
+
+    from fast2full.readers.physlite import skim_physlite
+
+    out = tmp_path_factory.mktemp("local") / "local.parquet"
+    skim_physlite(str(physlite), str(out), STREAM_CFG, "z")
+    return ak.to_list(ak.from_parquet(out))
+
+
+@pytest.mark.parametrize("fault, attempts", [("ok", 1), ("busy1", 2), ("slow", 2), ("fail3", 2),
+                                             ("stall3", 2)])
+def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, attempts):
+    """A failure part-way (503, dropped connection, stall past the timeout) reruns the streamed skim;
+    the result equals the skim of the local copy."""
+    import awkward as ak
+
+    from fast2full.opendata import stream_skim
+
+    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), size=physlite.stat().st_size)
+    out = tmp_path / "s.parquet"
+    assert stream_skim(man, "z", 0, out, STREAM_CFG) == 100
+    assert ak.to_list(ak.from_parquet(out)) == local_skim
+    gets = file_requests(portal, fault)
+    assert gets[0][2] == "bytes=0-1023"  # the probe: size and ROOT header first
+    assert sum(rng == "bytes=0-1023" for _, _, rng in gets) == attempts  # a failed attempt was rerun
+    assert all(rng is not None for _, _, rng in gets)  # byte ranges only, never the whole file
+    assert not list(tmp_path.glob("*.root*"))  # nothing downloaded
+
+
+@pytest.mark.parametrize("fault, size, retries, message, n_requests", [
+    ("missing", None, 3, "HTTP 404 .*not retried", 1),
+    ("busy", None, 2, "streamed skim failed after 3 attempt.*HTTP 503", 3),
+    ("html", None, 2, "not a ROOT file", 1),
+    ("padded", "real", 2, "the server announces .* the manifest", 1),
+    ("padded", None, 2, "the ROOT header says the file ends at byte", 1),
+])
+def test_stream_failures_are_clear_and_leave_nothing(portal, physlite, tmp_path, fault, size, retries, message,
+                                                     n_requests):
+    from fast2full.opendata import stream_skim
+
+    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), retries=retries,
+                          size=physlite.stat().st_size if size == "real" else None)
+    out = tmp_path / "s.parquet"
+    with pytest.raises(FetchError, match=message) as err:
+        stream_skim(man, "z", 0, out, STREAM_CFG)
+    assert f"sample 'z' file 0: {portal.file_url(fault, NAME)}" in str(err.value)
+    assert not out.exists() and list(tmp_path.glob("s.parquet*")) == []
+    assert len(file_requests(portal, fault)) == n_requests

@@ -677,3 +677,101 @@ def fetch_from_manifest(manifest_path: str | Path, sample: str, index: int, out_
                       what=f"sample '{sample}' file {index}", offline_hint=OFFLINE_HINT.format(sample=sample),
                       **settings)
 
+
+
+# --------------------------------------------------------------------------------------------------
+# streaming (opendata.stream): uproot reads the remote file, with the download's guarantees
+# --------------------------------------------------------------------------------------------------
+
+#: bytes of the file head the stream probe asks for (the ROOT header is in the first 100)
+STREAM_PROBE_BYTES = 1024
+
+
+def _stream_probe(url: str, size: int | None, timeout_s: float, session) -> int:
+    """One ranged GET of the file's head: the remote size (Content-Range / Content-Length), checked
+    against the manifest's ``size`` and the ROOT header's end-of-file record.  Returns the size.
+
+    Raises _Attempt for what a retry may cure, FetchError (not retried) for what it cannot.
+    """
+    headers = {"Accept-Encoding": "identity", "Range": f"bytes=0-{STREAM_PROBE_BYTES - 1}"}
+    with session.get(url, headers=headers, stream=True, timeout=(timeout_s, timeout_s)) as r:
+        if r.status_code in RETRY_STATUSES:
+            raise _Attempt(f"HTTP {r.status_code} {r.reason}")
+        if r.status_code not in (200, 206):
+            raise FetchError(f"HTTP {r.status_code} {r.reason} (not retried); body starts {_excerpt(r.content)}")
+        total = _expected_total(r, 0)
+        head = r.raw.read(20)
+    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC:
+        raise FetchError(f"not a ROOT file (the first bytes are {head[:16]!r}) (not retried)")
+    if len(head) < 20:
+        raise _Attempt(f"connection ended after {len(head)} bytes of the ROOT header")
+    if total is None:
+        raise FetchError("the server gives no file size (no Content-Range or Content-Length): a streamed "
+                         "read cannot be verified; download it instead (opendata.stream: false)")
+    if size is not None and total != size:
+        raise FetchError(f"the server announces {total} bytes, the manifest (API) {size}: not the file the "
+                         f"manifest lists (not retried)")
+    version = int.from_bytes(head[4:8], "big")
+    f_end = int.from_bytes(head[12:20] if version >= 1_000_000 else head[12:16], "big")
+    if f_end != total:
+        raise FetchError(f"the ROOT header says the file ends at byte {f_end}, the server announces {total} "
+                         f"bytes (not retried)")
+    return total
+
+
+def stream_skim(manifest_path: str | Path, sample: str, index: int, out_path: str | Path, config: dict,
+                session=None, sleep: Callable[[float], None] = time.sleep) -> int:
+    """``opendata.stream``: skim file ``index`` of ``sample`` straight from its URL (uproot byte
+    ranges, no download) with the download's semantics (:func:`fetch_file`):
+
+    * the manifest's retries, backoff and timeout; a failed attempt (HTTP 408/425/429/5xx, a dropped
+      connection, a timeout, a read error of uproot part-way through) reruns the whole skim after the
+      backoff, at most ``retries + 1`` times; 404 and other statuses fail at once;
+    * verified before any event is read: the remote size equals the manifest's (API) size where it
+      has one, and the ROOT header's end-of-file record equals the remote size; every tree's entry
+      count is read when uproot opens the file.  A whole-file checksum needs every byte and is only
+      verified by a download (docs/opendata.md);
+    * the output is atomic (nothing under ``out_path`` unless every entry range succeeded), and every
+      error names the sample, the file index and the URL.  Returns the number of events written.
+    """
+    import requests
+
+    from fast2full.readers.physlite import skim_physlite
+
+    manifest = read_manifest(manifest_path)
+    entry = manifest_file(manifest, sample, index, manifest_path)
+    url = entry["url"]
+    if "://" not in url:
+        return skim_physlite(url, str(out_path), config, sample)
+    settings = {**fetch_settings({}), **manifest.get("fetch", {})}
+    retries, backoff_s, timeout_s = int(settings["retries"]), float(settings["backoff_s"]), float(settings["timeout_s"])
+    label = f"sample '{sample}' file {index}: {url}"
+    cfg = {**config, "opendata": {**config.get("opendata", {}), "timeout_s": timeout_s}}
+    own_session = session is None
+    session = session or requests.Session()
+    last_error = "no attempt made"
+    attempt = 0
+    try:
+        for attempt in range(retries + 1):
+            if attempt:
+                wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+                log.warning("%s: streamed attempt %d/%d failed (%s); retrying in %.1f s", label, attempt,
+                            retries + 1, last_error, wait)
+                sleep(wait)
+            try:
+                size = _stream_probe(url, entry.get("size"), timeout_s, session)
+                n = skim_physlite(url, str(out_path), cfg, sample)
+                log.info("%s: streamed %d bytes (size and ROOT header verified), %d events", label, size, n)
+                return n
+            except FetchError as exc:
+                raise FetchError(f"{label}: {exc}") from exc
+            except _Attempt as exc:
+                last_error = str(exc)
+            except requests.exceptions.RequestException as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            except InputError as exc:  # uproot could not read (part of) the remote file
+                last_error = str(exc)
+    finally:
+        if own_session:
+            session.close()
+    raise FetchError(f"{label}: streamed skim failed after {attempt + 1} attempt(s): {last_error}")

@@ -29,13 +29,13 @@ def run(args) -> int:
     config = load_config(args.config, base_dir=".")
     if args.manifest is not None:
         from fast2full.common import Fast2FullError
-        from fast2full.opendata import manifest_file, read_manifest
+        from fast2full.opendata import stream_skim
 
         if args.source != "physlite" or args.index is None:
             raise Fast2FullError("skim: --manifest is for --source physlite and needs --index")
-        args.in_path = manifest_file(read_manifest(args.manifest), args.sample, args.index, args.manifest)["url"]
-        log.info("streaming %s file %d: %s", args.sample, args.index, args.in_path)
-    if args.source == "delphes":
+        log.info("streaming %s file %d of %s", args.sample, args.index, args.manifest)
+        n = stream_skim(args.manifest, args.sample, args.index, args.out, config)
+    elif args.source == "delphes":
         from fast2full.readers.delphes import skim_delphes
 
         n = skim_delphes(args.in_path, args.out, config, args.sample, chunk=args.chunk)
