@@ -256,3 +256,30 @@ def test_per_file_size_and_checksum_from_the_api_are_recorded_and_enforced(testd
         with pytest.raises(opendata.FetchError, match="sample 'zjets' file 1: .*adler32 checksum mismatch"):
             opendata.fetch_from_manifest(man, "zjets", 1, tmp_path / "1.root", retries=0, backoff_s=0.01)
         assert not (tmp_path / "1.root").exists()
+
+
+def test_paper_config_samples_through_the_api(testdata, repo_root, monkeypatch):
+    """config.paper.yaml's samples (one per role: ttbar signal, Sherpa W/Z+jets slices, dijet) go
+    through the API route; a dataset the release lacks is an error naming the sample and the ID."""
+    import atlasopenmagic.metadata as md
+    import yaml
+
+    od = yaml.safe_load((repo_root / "config.paper.yaml").read_text())["opendata"]
+    samples = od["samples"]
+    roles = {n: s["role"] for n, s in samples.items()}
+    assert roles["ttbar"] == "signal" and samples["ttbar"]["dsid"] == 410470
+    assert {"wjets_munu", "wjets_enu", "zjets_ee", "zjets_mumu", "dijet"} <= set(samples)
+    assert len({s["dsid"] for s in samples.values()}) == len(samples)
+    with FakePortal({NAME: testdata / "PHYSLITE_example.root"}) as p:
+        for name, s in samples.items():
+            if name != "dijet":
+                p.add_dataset(p.dataset_record(s["dsid"], f"test_{name}", [p.file_url("ok", NAME)] * 3))
+        monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
+        monkeypatch.setattr(md, "API_BASE_URL", p.url)
+        cfg = {"opendata": {**od, "release": "2024r-pp"}}
+        with pytest.raises(opendata.DatasetNotInRelease, match="'dijet' .*no dataset 364702"):
+            opendata.build_manifest(cfg)
+        p.add_dataset(p.dataset_record(364702, "test_dijet", [p.file_url("ok", NAME)] * 3))
+        m = opendata.build_manifest(cfg)
+    assert {n: s["role"] for n, s in m["samples"].items()} == roles
+    assert all(len(s["files"]) == min(3, samples[n]["max_files"]) for n, s in m["samples"].items())
