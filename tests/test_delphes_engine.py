@@ -1,5 +1,6 @@
 """The builtin engine end to end: Delphes tree layout, reproducibility, pile-up, bad input."""
 
+import shutil
 import awkward as ak
 import numpy as np
 import pytest
@@ -163,9 +164,11 @@ def test_pileup_merger_module_in_card(toy_file, repo_root, tmp_path):
                         "set InputArray PileUpMerger/stableParticles", 1)
     text += ("\nmodule PileUpMerger PileUpMerger {\n  set InputArray Delphes/stableParticles\n"
              "  set ParticleOutputArray stableParticles\n  set VertexOutputArray vertices\n"
-             "  set PileUpFile MinBias.pileup\n  set MeanPileUp 10\n  set PileUpDistribution 0\n}\n")
+             "  set MeanPileUp 10\n  set PileUpDistribution 0\n}\n")
     card = tmp_path / "cms_pu.tcl"
     card.write_text(text)
+    # the card sources common/genlevel.tcl relative to its own folder, as Delphes does
+    shutil.copytree(repo_root / "cards" / "common", tmp_path / "common")
     minbias = tmp_path / "minbias.parquet"
     write_particles(single_particle_events(-211, 2.0, 0.5, 40, seed=4, process="minbias"), minbias)
     out = tmp_path / "pu.root"

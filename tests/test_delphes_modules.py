@@ -226,7 +226,7 @@ def test_track_smearing():
     pt, eta = 10.0, 0.5
     c = _coll([n], px=np.full(n, pt), pz=np.full(n, pt * np.sinh(eta)), e=np.full(n, pt * np.cosh(eta)),
               charge=np.ones(n, np.int32), pid=np.full(n, 211, np.int32))
-    m = _module(TrackSmearing, "T", InputArray="in/c", Bz=2.0, PResolutionFormula="{0.02}",
+    m = _module(TrackSmearing, "T", InputArray="in/c", PResolutionFormula="{0.02}",
                 D0ResolutionFormula="{0.01 + 0.1 / pt}", PhiResolutionFormula="{0.001}")
     ctx = Context(1, np.random.default_rng(5), {"in/c": c})
     m.process(ctx)

@@ -114,6 +114,11 @@ class Simulation:
             m.process(ctx)
         return ctx
 
+    def global_int(self, name: str) -> int:
+        """A top-level ``set Name N`` of the card (0 if absent)."""
+        p = getattr(self.card, "globals", {}).get(name)
+        return 0 if p is None else p.as_int()
+
     def card_error(self, cause: str) -> CardError:
         return CardError(self.card.path, None, cause)
 
@@ -131,6 +136,11 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
 
     sim = Simulation.from_card(card)
     events = read_generation(events_path)
+    # Delphes' top-level parameters: SkipEvents / MaxEvents (0 = all) select the events processed
+    skip, max_events = sim.global_int("SkipEvents"), sim.global_int("MaxEvents")
+    if skip < 0 or max_events < 0:
+        raise sim.card_error("SkipEvents and MaxEvents must be zero or positive")
+    events = events[skip:skip + max_events] if max_events else events[skip:]
     pileup = None
     if pileup_paths:
         pu_events = [read_generation(p) for p in pileup_paths]
@@ -138,7 +148,10 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     if (pileup_mean or 0) > 0 and pileup is None:
         raise InputError(events_path, f"pile-up mean {pileup_mean} > 0 but no --pileup files given")
     seed0 = int(events.seed[0]) if len(events) else 0
-    rng = np.random.default_rng(stable_hash64("simulate", seed0, sim.card.name))
+    # a card's own non-zero RandomSeed enters the seed too (Delphes seeds gRandom from it)
+    card_seed = sim.global_int("RandomSeed")
+    rng = np.random.default_rng(stable_hash64("simulate", seed0, sim.card.name, card_seed)
+                                if card_seed else stable_hash64("simulate", seed0, sim.card.name))
     n = len(events)
     log.info("simulating %d events of %s with %s (%d modules) -> %s", n, events_path, card,
              len(sim.modules), out)

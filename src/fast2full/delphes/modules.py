@@ -94,6 +94,15 @@ class Module:
         p = self._p(name)
         return [] if p is None else list(p.values)
 
+    def refuse(self, name: str, why: str, allowed: float | None = None) -> None:
+        """CardError at the card line of parameter ``name`` if the card sets it (to anything but
+        ``allowed``): a parameter Delphes reads whose effect the builtin engine cannot reproduce."""
+        p = self._p(name)
+        if p is None or (allowed is not None and p.as_float() == allowed):
+            return
+        raise CardError(p.path, p.line, f"module {self.spec.type} {self.name}: parameter '{name}' "
+                                        f"is not supported by the builtin engine: {why}")
+
     def out(self, name: str, default: str) -> str:
         return f"{self.name}/{self.s(name, default)}"
 
@@ -139,8 +148,12 @@ class ParticlePropagator(Module):
     ``HalfLength`` [m]) in a solenoidal field ``Bz`` [T]: neutrals straight, charged on a helix.
     Sets the position (``eta_pos``, ``phi_pos``) that the calorimeter bins and efficiencies use;
     splits charged particles into electrons, muons and charged hadrons.  Production vertices are
-    at the origin (the generation contract stores no vertices), so d0 = dz = 0 and no particle
-    starts outside the cylinder."""
+    at the origin (the generation contract stores no vertices), so d0 = dz = 0.  ``RadiusMax`` /
+    ``HalfLengthMax`` (default Radius / HalfLength): as in Delphes, a particle produced outside
+    that volume is dropped; with every vertex at the origin none is.  ``BeamSpotInputArray``
+    (Delphes' optional beam-spot particle, subtracted from the track perigee): Delphes uses the
+    origin when the array does not exist, and so does the builtin engine; naming an array that
+    exists is refused (there are no vertex positions to subtract)."""
 
     TYPE = "ParticlePropagator"
     PARAMS = dict.fromkeys(["InputArray", "OutputArray", "NeutralOutputArray",
@@ -154,11 +167,17 @@ class ParticlePropagator(Module):
         self.bz = self.f("Bz", 0.0)
         if self.radius < 1e-2 or self.half_length < 1e-2:
             raise self.spec.error("Radius and HalfLength must be >= 0.01 m")
+        self.radius_max = self.f("RadiusMax", self.radius)
+        self.half_length_max = self.f("HalfLengthMax", self.half_length)
 
     def process(self, ctx):
         c = self.get(ctx, self.s("InputArray", "Delphes/stableParticles"), "InputArray")
+        _no_beam_spot(self, ctx)
         pt = c.pt
-        c = c.take(pt * pt >= 1e-9)
+        # production vertex [m]: the origin for every particle of the generation contract
+        vx = vy = vz = np.zeros(len(c))
+        inside = (np.hypot(vx, vy) <= self.radius_max) & (np.abs(vz) <= self.half_length_max)
+        c = c.take((pt * pt >= 1e-9) & inside)
         pt, eta, phi = c.pt, c.eta, c.phi
         pz = c["pz"]
         q = c["charge"].astype(np.float64)
@@ -195,6 +214,14 @@ class ParticlePropagator(Module):
         ctx.arrays[self.out("MuonOutputArray", "muons")] = c.take(isq & (apid == 13))
         ctx.arrays[self.out("ChargedHadronOutputArray", "chargedHadrons")] = \
             c.take(isq & (apid != 11) & (apid != 13))
+
+
+def _no_beam_spot(m: Module, ctx: Context) -> None:
+    """Delphes' optional ``BeamSpotInputArray``: absent -> beam spot at the origin (as here)."""
+    name = m.s("BeamSpotInputArray", "BeamSpotFilter/beamSpotParticle")
+    if name in ctx.arrays:
+        m.refuse("BeamSpotInputArray", f"array '{name}' exists, but contract-1 particles have no "
+                                       "vertex positions, so a beam spot cannot be subtracted")
 
 
 class Efficiency(Module):
@@ -243,7 +270,9 @@ class TrackSmearing(Module):
     p < 0 after smearing are dropped; the resolution p/p becomes the track resolution.  Formula
     mode only: a resolution formula that is not given means no smearing of that parameter (Delphes
     would read a resolution file instead, which is not supported).  The perigee position is not
-    recomputed (vertices are at the origin)."""
+    recomputed (vertices are at the origin), so ``Bz``, which Delphes uses only for that position
+    (Track.X/Y/Z, not written here), is refused; ``BeamSpotInputArray`` as in
+    ParticlePropagator."""
 
     TYPE = "TrackSmearing"
     PARAMS = dict.fromkeys(["InputArray", "OutputArray", "Bz", "D0ResolutionFormula",
@@ -253,9 +282,12 @@ class TrackSmearing(Module):
     def setup(self):
         self.res = {k: self.formula(f"{k}ResolutionFormula", "0.0")
                     for k in ("D0", "DZ", "P", "CtgTheta", "Phi")}
+        self.refuse("Bz", "it only moves the track's reference point (Track.X/Y/Z), which needs "
+                          "production vertices and is not written")
 
     def process(self, ctx):
         c = self.get(ctx, self.s("InputArray", "ParticlePropagator/stableParticles"), "InputArray")
+        _no_beam_spot(self, ctx)
         eta, phi, m = c.eta, c.phi, np.maximum(c.mass, 0.0)
         err = {k: _eval(f, c, eta, phi) for k, f in self.res.items()}
         p0 = c.p
@@ -426,6 +458,8 @@ class Calorimeter(Module):
         self.ecal_sig = self.f("ECalEnergySignificanceMin", 0.0)
         self.hcal_sig = self.f("HCalEnergySignificanceMin", 0.0)
         self.smear_center = self.b("SmearTowerCenter", True)
+        self.refuse("TimingEnergyMin", "it only selects the hits that set the tower time "
+                                       "(Tower.T, Jet.T), which the builtin engine does not compute")
 
     def _frac(self, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         apid = np.abs(pid)
@@ -634,8 +668,12 @@ class FastJetFinder(Module):
     ``ParameterR``, keeping jets with pT > ``JetPTMin``, pT-ordered.  All events of a chunk are
     clustered in one call of the ``fastjet`` python package on awkward arrays.  Jet columns follow
     Delphes: NCharged/NNeutrals (constituents with/without charge), Charge (sum), EhadOverEem,
-    DeltaEta/DeltaPhi (largest constituent distance), PTD (sqrt(sum pT^2)/sum pT), energy fractions.
-    Jet substructure options (N-subjettiness, trimming, areas...) are not supported."""
+    energy fractions.  DeltaEta/DeltaPhi are what Delphes' FastJetFinder writes: the largest
+    constituent-to-axis |deta| / |dphi| of this jet *and every harder jet of the event* (Delphes
+    resets its running maxima once per event, not per jet, so they never decrease along the
+    pT-ordered list).  PTD and MeanSqDeltaR stay 0: in Delphes only the PileUpJetID module fills
+    them, and the builtin engine has no PileUpJetID.  Jet substructure options (N-subjettiness,
+    trimming, areas...) are not supported (an unknown-parameter error)."""
 
     TYPE = "FastJetFinder"
     PARAMS = dict.fromkeys(["InputArray", "OutputArray", "JetAlgorithm", "ParameterR", "JetPTMin",
@@ -702,16 +740,14 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
     jphi = np.arctan2(jpy, jpx)
     # constituent-derived quantities
     nj = len(jpx)
-    cpt, ceta, cphi = c.pt[const_idx], c.eta[const_idx], c.phi[const_idx]
+    ceta, cphi = c.eta[const_idx], c.phi[const_idx]
     cch = c["charge"][const_idx]
 
     def jsum(w):
         return np.bincount(const_jet, weights=w, minlength=nj)
 
     is_ch = cch != 0
-    sum_pt = jsum(cpt)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ptd = np.where(sum_pt > 0, np.sqrt(jsum(cpt ** 2)) / sum_pt, 0.0)
         eem, ehad = jsum(c["eem"][const_idx]), jsum(c["ehad"][const_idx])
         ehad_over_eem = np.where(eem > 0, ehad / eem, 999.9)
         ce = c["e"][const_idx]
@@ -721,13 +757,13 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
     dphi = np.zeros(nj)
     np.maximum.at(deta, const_jet, np.abs(ceta - jeta[const_jet]))
     np.maximum.at(dphi, const_jet, np.abs(delta_phi(cphi, jphi[const_jet])))
-    dr2 = delta_r(ceta, cphi, jeta[const_jet], jphi[const_jet]) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_sq_dr = np.where(sum_pt > 0, jsum(cpt * dr2) / sum_pt, 0.0)
+    # Delphes' running maxima over the pT-ordered jets of an event (see FastJetFinder)
+    deta, dphi = _running_max(deta, jet_evt), _running_max(dphi, jet_evt)
     cols = {"px": jpx, "py": jpy, "pz": jpz, "e": je,
             "ncharged": jsum(is_ch).astype(np.int32), "nneutrals": jsum(~is_ch).astype(np.int32),
-            "charge": jsum(cch).astype(np.int32), "ptd": ptd, "ehad_over_eem": ehad_over_eem,
-            "delta_eta": deta, "delta_phi": dphi, "mean_sq_dr": mean_sq_dr,
+            "charge": jsum(cch).astype(np.int32), "ptd": np.zeros(nj),
+            "ehad_over_eem": ehad_over_eem, "delta_eta": deta, "delta_phi": dphi,
+            "mean_sq_dr": np.zeros(nj),
             "charged_energy_fraction": ch_frac, "neutral_energy_fraction": neu_frac,
             "eem": eem, "ehad": ehad,
             "flavor": np.zeros(nj, np.int32), "flavor_algo": np.zeros(nj, np.int32),
@@ -741,20 +777,49 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
     return Coll(jcounts, cols, (jo[ok], ids[ok])), const_jet, const_idx
 
 
+def _running_max(x: np.ndarray, evt: np.ndarray) -> np.ndarray:
+    """Cumulative maximum of the non-negative ``x`` within each event (``evt`` sorted)."""
+    if not len(x):
+        return x
+    shift = (float(x.max()) + 1.0) * evt
+    return np.maximum.accumulate(x + shift) - shift
+
+
 class JetFlavorAssociation(Module):
-    """Jet flavour from partons within ``DeltaR`` of the jet (PartonPTMin, |eta| < PartonEtaMax):
-    Flavor = the highest |PID| among them with gluons lowest (5 b, 4 c, 1-3 light, 21 gluon, 0 none);
-    FlavorAlgo = a b or c parton if present, else the hardest parton.  The parton array is the
-    generation contract's hard-process partons (|status| 21-29, incl. resonance decay products), so
-    the shower-history checks of Delphes' physics definition (FlavorPhys) are not done."""
+    """Jet flavour as Delphes' JetFlavorAssociation writes it when it reads HepMC events.
+
+    Partons are the ``PartonInputArray`` (default ``Delphes/partons``: every particle of the
+    record that is not final, |PID| 1-5, 21 or 15, exactly what DelphesHepMC3's reader exports)
+    that pass Delphes' PartonClassifier: quarks d..b or gluons with pT > ``PartonPTMin`` and
+    |eta| <= ``PartonEtaMax``.  ``Flavor`` = the highest |PID| among those within ``DeltaR`` of the
+    jet axis, gluons counting lowest (5 b, 4 c, 1-3 light, 21 only gluons, 0 none).
+
+    ``FlavorAlgo`` and ``FlavorPhys`` need Delphes' LHEF parton array
+    (``ParticleLHEFInputArray``, default ``Delphes/allParticlesLHEF``), which only Delphes' LHEF
+    reader exports: DelphesHepMC3 has none, so Delphes skips both definitions and writes
+    ``FlavorAlgo = 0`` (and ``BTagAlgo`` then uses the flavour-0 efficiency).  The builtin engine
+    does the same; a card that points ``ParticleLHEFInputArray`` at an array that exists is
+    refused (the LHEF-matching definitions are not implemented).  ``ParticleInputArray`` (the
+    mother/daughter look-ups of those definitions) must name an existing array, as Delphes'
+    ImportArray requires."""
 
     TYPE = "JetFlavorAssociation"
     PARAMS = dict.fromkeys(["PartonInputArray", "ParticleInputArray", "ParticleLHEFInputArray",
                             "JetInputArray", "DeltaR", "PartonPTMin", "PartonEtaMax"], "")
 
     def process(self, ctx):
-        jets = self.get(ctx, self.s("JetInputArray", "FastJetFinder/jets"), "JetInputArray")
+        ref = self.s("JetInputArray", "FastJetFinder/jets")
+        jets = self.get(ctx, ref, "JetInputArray")
         partons = self.get(ctx, self.s("PartonInputArray", "Delphes/partons"), "PartonInputArray")
+        self.get(ctx, self.s("ParticleInputArray", "Delphes/allParticles"), "ParticleInputArray")
+        lhef = self.s("ParticleLHEFInputArray", "Delphes/allParticlesLHEF")
+        if lhef in ctx.arrays:
+            p = self._p("ParticleLHEFInputArray")
+            raise CardError(self.spec.path, p.line if p else self.spec.line,
+                            f"module JetFlavorAssociation {self.name}: ParticleLHEFInputArray "
+                            f"'{lhef}' exists, so Delphes would compute FlavorAlgo/FlavorPhys from "
+                            f"LHEF partons; those definitions are not implemented in the builtin "
+                            f"engine")
         ppt = partons.pt
         # Delphes' PartonClassifier: quarks d..b and gluons only
         apid0 = np.abs(partons["pid"])
@@ -770,17 +835,9 @@ class JetFlavorAssociation(Module):
         best = np.full(len(jets), -1, np.int64)
         np.maximum.at(best, ia, code)
         flavor = np.where(best == 0, 21, np.where(best < 0, 0, best))
-        # algorithmic: b/c preferred, else highest pT
-        pt = partons.pt[jb]
-        score = np.where(apid == 5, 2e9, np.where(apid == 4, 1e9, 0.0)) + pt
-        top = np.full(len(jets), -np.inf)
-        np.maximum.at(top, ia, score)
-        is_top = score == top[ia]
-        algo = np.zeros(len(jets), np.int64)
-        algo[ia[is_top]] = apid[is_top]
         # Delphes sets the flavour on the jets in place: it shows up in the input array itself
-        ctx.arrays[self.s("JetInputArray", "FastJetFinder/jets")] = jets.with_cols(
-            flavor=flavor.astype(np.int32), flavor_algo=algo.astype(np.int32))
+        ctx.arrays[ref] = jets.with_cols(flavor=flavor.astype(np.int32),
+                                         flavor_algo=np.zeros(len(jets), np.int32))
 
 
 class BTagging(Module):
@@ -848,32 +905,59 @@ class UniqueObjectFinder(Module):
 
 
 class PileUpMerger(Module):
-    """Adds minimum-bias events to every event: their number is Poisson(``MeanPileUp``) (or the
-    config's ``pileup.mean``), they are drawn from the ``--pileup`` generation files (instead of
-    Delphes' binary ``PileUpFile``), rotated by a random azimuth and flipped in z at random as in
-    Delphes, and flagged IsPU.  Vertex spreads are not simulated (all vertices at the origin)."""
+    """Adds minimum-bias events to every event and flags their particles IsPU.
+
+    The number of events follows ``PileUpDistribution`` as in Delphes: 0 Poisson(``MeanPileUp``)
+    (default), 1 uniform integer in [0, 2 x MeanPileUp], 2 exactly int(MeanPileUp); the config's
+    ``pileup.mean`` replaces MeanPileUp.  The events are drawn from the ``--pileup`` generation
+    files, rotated by a random azimuth and flipped in z at random, as in Delphes.  Refused (an
+    error naming the card line): ``PileUpFile`` (Delphes' binary pile-up file is not read; the
+    minimum-bias events come from ``--pileup``), non-zero ``ZVertexSpread``/``TVertexSpread`` and
+    beam-spot shifts (``InputBeamSpotX/Y``, ``OutputBeamSpotX/Y``): contract-1 particles have no
+    vertices to spread or shift.  Delphes' default vertex spreads (0.15 m, 1.5 ns) are therefore
+    not simulated either (every vertex at the origin)."""
 
     TYPE = "PileUpMerger"
     PARAMS = dict.fromkeys(["InputArray", "ParticleOutputArray", "VertexOutputArray", "PileUpFile",
                             "MeanPileUp", "PileUpDistribution", "ZVertexSpread", "TVertexSpread",
-                            "InputBSX", "InputBSY", "OutputBSX", "OutputBSY"], "")
+                            "InputBeamSpotX", "InputBeamSpotY", "OutputBeamSpotX",
+                            "OutputBeamSpotY"], "")
+
+    def setup(self):
+        self.refuse("PileUpFile", "the builtin engine draws minimum-bias events from the --pileup "
+                                  "generation files (config pileup.process); remove the line")
+        for name in ("ZVertexSpread", "TVertexSpread", "InputBeamSpotX", "InputBeamSpotY",
+                     "OutputBeamSpotX", "OutputBeamSpotY"):
+            self.refuse(name, "contract-1 particles have no production vertices to spread or "
+                              "shift (only 0 is accepted)", allowed=0.0)
+        self.distribution = self.i("PileUpDistribution", 0)
+        if self.distribution not in (0, 1, 2):
+            # Delphes falls back to Poisson for any other value
+            self.distribution = 0
 
     def process(self, ctx):
         hard = self.get(ctx, self.s("InputArray", "Delphes/stableParticles"), "InputArray")
         mean = ctx.pileup_mean if ctx.pileup_mean is not None else self.f("MeanPileUp", 10.0)
         ctx.arrays[self.out("ParticleOutputArray", "stableParticles")] = merge_pileup(
-            ctx, hard, ctx.pileup, mean)
+            ctx, hard, ctx.pileup, mean, self.distribution)
         ctx.arrays[self.out("VertexOutputArray", "vertices")] = Coll.empty(ctx.n_events)
 
 
-def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float) -> Coll:
-    """Append Poisson(mean) random minimum-bias events (random phi rotation and z flip) to each event."""
+def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float,
+                 distribution: int = 0) -> Coll:
+    """Append random minimum-bias events (random phi rotation and z flip) to each event: their
+    number is Poisson(mean) (``distribution`` 0), uniform in 0..2 mean (1) or int(mean) (2)."""
     if mean <= 0:
         return hard
     if minbias is None or minbias.n_events == 0:
         raise CardError("<pileup>", None, f"pile-up mean {mean} > 0 but no --pileup files were given")
     n = ctx.n_events
-    npu = ctx.rng.poisson(mean, size=n)
+    if distribution == 1:
+        npu = ctx.rng.integers(0, int(2 * mean + 1), size=n)   # TRandom::Integer(2 mean + 1)
+    elif distribution == 2:
+        npu = np.full(n, int(mean), np.int64)
+    else:
+        npu = ctx.rng.poisson(mean, size=n)
     pick = ctx.rng.integers(0, minbias.n_events, size=int(npu.sum()))
     # particles of the picked minbias events, grouped by the hard event they join
     cnt = minbias.counts[pick]
