@@ -198,3 +198,89 @@ def test_batches_append_to_one_tree(toy_file, repo_root, tmp_path):
     assert ak.all(t["MissingET_size"].array() == 1)
     # unique IDs keep growing across batches: muons are still found in the last batch
     assert ak.sum(t["Muon_size"].array()[120:]) > 15
+
+
+@pytest.mark.parametrize("module,line", [
+    ("Calorimeter", "set TimingEnergyMin 4.0"),
+    ("PileUpMerger", "set PileUpFile MinBias.pileup"),
+    ("PileUpMerger", "set ZVertexSpread 0.15"),
+    ("PileUpMerger", "set OutputBeamSpotX 1.0"),
+    ("TrackSmearing", "set Bz 3.8"),
+    ("PileUpMerger", "set InputBSX 0.0"),          # not a Delphes parameter at all
+])
+def test_unsupported_parameter_names_file_and_line(tmp_path, module, line):
+    """A parameter Delphes reads but the builtin engine cannot reproduce is an error at its line."""
+    body = {"Calorimeter": "  set EtaPhiBins {}\n  add EtaPhiBins -1 {-3.1416 3.1416}\n"
+                           "  add EtaPhiBins 1 {-3.1416 3.1416}\n",
+            "PileUpMerger": "", "TrackSmearing": ""}[module]
+    card = tmp_path / "c.tcl"
+    card.write_text(f"set ExecutionPath {{\n  M\n  TreeWriter\n}}\n\nmodule {module} M {{\n{body}"
+                    f"  {line}\n}}\nmodule TreeWriter TreeWriter {{\n}}\n")
+    lineno = card.read_text().splitlines().index(f"  {line}") + 1
+    from fast2full.delphes.card import CardError
+    from fast2full.delphes.engine import Simulation
+
+    with pytest.raises(CardError) as err:
+        Simulation.from_card(card)
+    assert f"c.tcl:{lineno}:" in str(err.value)
+    assert line.split()[1] in str(err.value)
+
+
+def test_zero_vertex_spread_and_pileup_distribution(toy_file, tmp_path, repo_root):
+    """ZVertexSpread 0 is what the engine does (accepted); PileUpDistribution 2 = fixed count."""
+    text = (repo_root / CARDS["cms_like"]).read_text()
+    text = text.replace("set ExecutionPath {\n  ParticlePropagator",
+                        "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1)
+    text = text.replace("set InputArray Delphes/stableParticles",
+                        "set InputArray PileUpMerger/stableParticles", 1)
+    text += ("\nmodule PileUpMerger PileUpMerger {\n  set MeanPileUp 3\n  set PileUpDistribution 2\n"
+             "  set ZVertexSpread 0\n  set TVertexSpread 0.0\n}\n")
+    card = tmp_path / "cms_pu.tcl"
+    card.write_text(text)
+    shutil.copytree(repo_root / "cards" / "common", tmp_path / "common")
+    minbias = tmp_path / "minbias.parquet"
+    # one charged pion per minimum-bias event, always inside the tracker: 3 per event exactly,
+    # minus the tracking inefficiency
+    write_particles(single_particle_events(211, 20.0, 0.5, 30, seed=4, process="minbias"), minbias)
+    out = tmp_path / "pu.root"
+    simulate(card, toy_file, out, pileup_paths=[minbias])
+    n_pu = ak.to_numpy(ak.sum(uproot.open(out)["Delphes"]["Track.IsPU"].array(), axis=1))
+    assert n_pu.max() == 3 and n_pu.min() >= 1
+
+
+@pytest.fixture(scope="module")
+def pythia_files(request):
+    """200 real Pythia8 ttbar and 200 W+jets events (the project's generation code, cached)."""
+    from fast2full.delphes.samples import pythia_sample
+
+    cache = request.config.cache.mkdir("fast2full_pythia_small")
+    return {p: pythia_sample(p, 200, cache, hepmc=False)[0] for p in ("ttbar", "wjets")}
+
+
+@pytest.mark.parametrize("proc", ["ttbar", "wjets"])
+def test_prompt_leptons_reach_stable_particles(pythia_files, repo_root, tmp_path, proc):
+    """Every final lepton or neutrino whose mother is a W or Z (Pythia keeps status +23 when it did
+    not radiate) enters Delphes/stableParticles, and GenMissingET is the vector sum of all final
+    neutrinos (real Pythia events: the hard-status particles the old engine dropped)."""
+    from fast2full.delphes.engine import input_arrays, particles_to_coll, read_generation
+
+    events = read_generation(pythia_files[proc])
+    gen = particles_to_coll(events)
+    stable = input_arrays(gen)["Delphes/stableParticles"]
+    p = events.particles
+    mother = p.mother1
+    mpid = abs(p.pid[ak.where(mother >= 0, mother, 0)])
+    prompt = (abs(p.pid) >= 11) & (abs(p.pid) <= 16) & (p.status > 0) & (mother >= 0) & \
+        ((mpid == 23) | (mpid == 24))
+    prompt_uid = np.flatnonzero(ak.to_numpy(ak.flatten(prompt)))   # uid = flat particle index
+    assert len(prompt_uid) > 0.5 * len(events)        # ~1 W lepton/neutrino pair per event
+    assert np.isin(prompt_uid, stable["uid"]).all()
+    # GenMissingET = |sum of the final neutrinos| (cards/common/genlevel.tcl)
+    out = tmp_path / "sim.root"
+    simulate(repo_root / CARDS["cms_like"], pythia_files[proc], out)
+    t = uproot.open(out)["Delphes"]
+    nu = (p.status > 0) & ((abs(p.pid) == 12) | (abs(p.pid) == 14) | (abs(p.pid) == 16))
+    px, py = ak.sum(p.px[nu], axis=1), ak.sum(p.py[nu], axis=1)
+    np.testing.assert_allclose(ak.to_numpy(t["GenMissingET.MET"].array()[:, 0]),
+                               np.hypot(ak.to_numpy(px), ak.to_numpy(py)), rtol=1e-4, atol=2e-3)
+    assert ak.mean(t["GenMissingET.MET"].array()[:, 0]) > 20.0   # W neutrinos are there

@@ -63,3 +63,21 @@ def test_touching_a_card_reruns_simulation_not_generation(workdir, touched, reru
     assert sorted(outputs) == sorted([SIM.format(det=d) for d in rerun] +
                                      [SKIM.format(det=d) for d in rerun])
     assert set(rules) == {"delphes_simulate", "delphes_skim"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    # a loop: genlevel.tcl sources itself (relative to the top-level card's folder)
+    (("cards/common/genlevel.tcl", "\nsource common/genlevel.tcl\n"), "recursive 'source'"),
+    # a missing sourced file: the error names the sourcing card and its line
+    (("cards/atlas_like.tcl", "\nsource common/nothere.tcl\n"), "atlas_like.tcl:"),
+])
+def test_bad_source_stops_the_dag_build_with_one_message(workdir, edit, message):
+    path, text = edit
+    with open(workdir / path, "a") as fh:
+        fh.write(text)
+    res = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1", *TARGETS], cwd=workdir,
+                         capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert message in out and "detectors.atlas_like.card" in out, out[-3000:]
+    assert "RecursionError" not in out and len(out.splitlines()) < 30, out[-3000:]

@@ -42,6 +42,24 @@ def card_files(card):
     return card_dependencies(card)
 
 
+def _check_cards():
+    """A card that cannot be read (a `source` loop, a missing sourced file) stops the DAG build
+    with one message naming the config key and the card, not an input-function traceback."""
+    from fast2full.delphes.card import CardError, parse_card
+
+    for det, dc in config["detectors"].items():
+        try:
+            missing = [f for f in card_files(dc["card"]) if not Path(f).is_file()]
+            if missing:
+                parse_card(dc["card"])  # names the card and line of the `source`
+                raise CardError(dc["card"], None, f"sourced file(s) not found: {missing}")
+        except CardError as err:
+            raise WorkflowError(f"config key 'detectors.{det}.card': {err}") from None
+
+
+_check_cards()
+
+
 def pileup_inputs(wildcards):
     pu = config.get("pileup", {})
     if float(pu.get("mean", 0.0)) <= 0:

@@ -29,13 +29,16 @@ if config["simulator"] == "builtin":
 else:
 
     rule delphes_simulate:
-        """Fast simulation with real Delphes (DelphesHepMC3) from the conda env."""
+        """Fast simulation with real Delphes (DelphesHepMC3: $FAST2FULL_DELPHES, PATH, or the
+        prebuilt ../shared/delphes/bin/DelphesHepMC3 with `pip install root==0.1a12`; the conda env
+        provides conda-forge's build)."""
         input:
             events=f"{RESULTS}/gen/{{process}}/{{chunk}}.hepmc",
             card=lambda w: card_files(config["detectors"][w.detector]["card"]),
         output:
             f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
         params:
+            config=CONFIGFILE,
             card=lambda w: config["detectors"][w.detector]["card"],
         log:
             f"{LOGS}/simulate/{{detector}}/{{process}}/{{chunk}}.log",
@@ -48,6 +51,5 @@ else:
         conda:
             "../../envs/delphes.yaml"
         shell:
-            # Delphes refuses to overwrite: write beside, then move into place.
-            "rm -f {output}.tmp.root && DelphesHepMC3 {params.card} {output}.tmp.root {input.events}"
-            " > {log} 2>&1 && mv {output}.tmp.root {output}"
+            "fast2full --log {log} simulate --simulator delphes --config {params.config}"
+            " --card {params.card} --in {input.events} --out {output}"
