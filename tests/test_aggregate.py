@@ -27,14 +27,19 @@ def resolution(n: float) -> float:
     return 40.0 - 2.0 * math.log(n)
 
 
+#: events in the full synthetic target train split (size "all")
+POOL = 1000
+
+
 def _record(task, arch, target, mode, size, seed, n_eff, n_train=None):
     metric = "met_resolution" if task == "met" else "auc"
-    v = (resolution if task == "met" else auc)(n_eff) + SEED_OFFSET * (2 * seed - 1)
+    v = (resolution if task == "met" else auc)(n_eff) + SEED_OFFSET * (seed - 1)
     fpr = np.linspace(0.0, 1.0, 11)
     steps = 10 * (size if isinstance(size, int) else 1000)
     return {
         "task": task, "arch": arch, "target": target, "mode": mode, "size": size,
-        "n_train": n_train if n_train is not None else (size if size != "all" else 5000),
+        "n_train": n_train if n_train is not None else (size if size != "all" else
+                                                         (5000 if mode == "pretrain" else POOL)),
         "capped": n_train is not None, "seed": seed, "metric": metric,
         "test_auc": None if metric != "auc" else v,
         "roc": None if metric != "auc" else {"fpr": fpr.tolist(), "tpr": (fpr ** ((1 - v) / v)).tolist()},
@@ -71,8 +76,11 @@ def write_metrics(root: Path, config: dict, drop: set[tuple] = frozenset(), cap:
                     if (task, arch, target, mode) in drop:
                         continue
                     for size in tr["sizes"]:
-                        n_train = min(size, cap) if cap is not None and size > cap else None
-                        n = n_train or size
+                        if size == "all":
+                            n_train, n = (cap or POOL), (cap or POOL)
+                        else:
+                            n_train = min(size, cap) if cap is not None and size > cap else None
+                            n = n_train or size
                         for seed in tr["seeds"]:
                             put(_record(task, arch, target, mode, size, seed, SHIFT[mode] * n, n_train))
     return paths
@@ -85,9 +93,9 @@ def small_config(repo_root, tmp_path):
         "tasks": ["sigbkg", "met"], "archs": ["dnn"], "modes": ["scratch", "finetune", "freeze"],
         "targets": {"sigbkg": ["cms_like", "atlas_fullsim"], "met": ["cms_like", "atlas_fullsim"]},
         "skip": {"sigbkg/atlas_fullsim": "no ttbar signal in the PHYSLITE example"},
-        "sizes": [30, 100, 300], "seeds": [0, 1],
+        "sizes": [30, 100, 300, "all"], "seeds": [0, 1, 2],
     })
-    config["aggregate"] = {"bootstrap": 50, "saturation_sigma": 1.0, "confidence": 0.68, "compare_size": 100}
+    config["aggregate"] = {"bootstrap": 50, "confidence": 0.68, "compare_size": 100}
     path = tmp_path / "config.yaml"
     for det in config["detectors"].values():  # the config is read from tmp_path: absolute card paths
         det["card"] = str(repo_root / det["card"])
@@ -114,18 +122,30 @@ def test_cli_writes_every_output(small_config, tmp_path):
     ft = factors[(factors["mode"] == "finetune")]
     np.testing.assert_allclose(ft["factor_n30"], 2.0, rtol=1e-6)
     np.testing.assert_allclose(ft["factor_n100"], 2.0, rtol=1e-6)
-    assert (ft["factor_n300_bound"] == "lower").all()  # 2 x 300 is beyond the scratch range
+    np.testing.assert_allclose(ft["factor_n300"], 2.0, rtol=1e-6)  # 600 lies inside the curve (full = 1000)
+    assert (ft["factor_nall_bound"] == "lower").all()  # 2 x the full split is beyond the scratch range
     fr = factors[(factors["mode"] == "freeze")]
     np.testing.assert_allclose(fr["factor_n30"], 1.5, rtol=1e-6)
     assert (factors.loc[factors["mode"] == "scratch", "factor_n30_display"] == "reference").all()
+    # the paper factor against scratch on the full split (n_full = POOL), known analytically
+    for _, r in ft.iterrows():
+        fn, hib = (resolution, False) if r["task"] == "met" else (auc, True)
+        s_full = fn(POOL) + 0.0  # seed offsets average to zero over seeds 0, 1, 2
+        level = 0.99 * s_full if hib else BASELINE["met_resolution"] - 0.99 * (BASELINE["met_resolution"] - s_full)
+        n99 = math.exp((level - fn(1.0)) / (fn(math.e) - fn(1.0))) / SHIFT["finetune"]
+        assert r["n_full"] == POOL and r["paper_level"] == pytest.approx(level, rel=1e-4)
+        assert r["paper_factor"] == pytest.approx(POOL / n99, rel=5e-3), r["task"]  # CSV: 3 digits
+        assert r["paper_factor_bound"] == "exact" and "[" in r["paper_factor_display"]
     md = (summary / "summary.md").read_text()
     assert "no ttbar signal in the PHYSLITE example" in md
-    assert "Matched-size data-reduction factor" in md and "Paper factor" in md
-    expected_figs = {f"curve_{t}_dnn_{g}" for t, g in [("sigbkg", "cms_like"), ("met", "cms_like"),
-                                                       ("met", "atlas_fullsim")]}
-    expected_figs |= {s.replace("curve_", "compute_") for s in expected_figs}
+    assert "Matched-size factor" in md and "Paper factor" in md
+    assert "seeds only: no predictions.parquet from train" in md
+    assert "Provenance: fast2full" in md and "config `sha256:" in md
+    expected_figs = {f"{k}_{t}_dnn_{g}" for t, g in [("sigbkg", "cms_like"), ("met", "cms_like"),
+                                                     ("met", "atlas_fullsim")] for k in ("curve", "compute", "loss")}
     expected_figs |= {"roc_sigbkg_dnn_cms_like", "modes_sigbkg_cms_like_n100", "modes_met_cms_like_n100",
-                      "modes_met_atlas_fullsim_n100", "curves_sigbkg", "curves_met"}
+                      "modes_met_atlas_fullsim_n100", "curves_sigbkg", "curves_met",
+                      "loss_sigbkg_dnn_atlas_like_pretrain", "loss_met_dnn_atlas_like_pretrain"}
     files = {p.name for p in figures.iterdir()}
     assert files == {f"{s}.{ext}" for s in expected_figs for ext in ("pdf", "png")}
     assert all((figures / f).stat().st_size > 0 for f in files)
@@ -137,7 +157,7 @@ def test_missing_combination_gets_a_row(small_config, tmp_path):
     table, _ = load_metrics(metrics)
     from fast2full.aggregate import AggregateSettings, reduction_tables
 
-    factors, _ = reduction_tables(table, config, AggregateSettings(bootstrap=0))
+    factors = reduction_tables(table, config, AggregateSettings(bootstrap=0)).factors
     row = factors[(factors.task == "met") & (factors.target == "cms_like") & (factors["mode"] == "freeze")]
     assert row["status"].tolist() == ["missing"]
     assert row["factor_n30_display"].tolist() == ["missing"]
@@ -149,11 +169,12 @@ def test_capped_sizes_collapse_to_one_point(small_config, tmp_path):
     metrics = write_metrics(tmp_path / "train", config, cap=100)
     table, _ = load_metrics(metrics)
     pts = curve_points(table, "met", "dnn", "cms_like", "scratch")
-    assert pts.sizes.tolist() == [30.0, 100.0] and pts.x.tolist() == [30.0, 100.0]
-    assert pts.collapsed == {300: 100.0}
+    # 100, 300 and the full split all used the same 100 events: one point, the full split's
+    assert pts.tokens == ["30", "all"] and pts.x.tolist() == [30.0, 100.0] and pts.full
+    assert pts.collapsed == {"100": 100.0, "300": 100.0}
     from fast2full.aggregate import AggregateSettings, reduction_tables
 
-    factors, _ = reduction_tables(table, config, AggregateSettings(bootstrap=0))
+    factors = reduction_tables(table, config, AggregateSettings(bootstrap=0)).factors
     ft = factors[(factors.task == "met") & (factors["mode"] == "finetune")]
     assert ft["factor_n300_display"].str.startswith("capped").all()
 
@@ -281,7 +302,7 @@ def test_single_seed_gives_factors_without_intervals(small_config, tmp_path):
     metrics = write_metrics(tmp_path / "train", config)
     out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
     ft = pd.read_csv(out["reduction_factors.csv"]).set_index("mode").loc["finetune"]
-    assert ft["factor_n30"] == pytest.approx(2.0) and ft["factor_n30_display"] == "2.00"
+    assert ft["factor_n30"] == pytest.approx(2.0) and ft["factor_n30_display"] == "2.00 (no interval)"
 
 
 @pytest.mark.parametrize("name,short", [
@@ -294,3 +315,106 @@ def test_baseline_legend_name(name, short):
     from fast2full.aggregate import short_name
 
     assert short_name(name) == short
+
+
+def _write_predictions(metrics_paths, n_events=400, seed=0):
+    """A predictions.parquet beside every target-domain metrics.json, and the metric in the
+    metrics.json recomputed from it (so the two agree, as train writes them)."""
+    from fast2full import predictions
+    from fast2full.aggregate import testboot
+
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n_events) * 3 + 1
+    y = (np.arange(n_events) % 2).astype(float)
+    truth = rng.normal(0, 30, (n_events, 2))
+    reco = truth + rng.normal(0, 12, (n_events, 2))
+    for mp in metrics_paths:
+        rec = json.loads(Path(mp).read_text())
+        if rec["mode"] == "pretrain":
+            continue
+        n_eff = max(rec["n_train"], 10) * SHIFT.get(rec["mode"], 1.0)
+        perm = rng.permutation(n_events)  # file order differs from file to file: aggregate aligns by ID
+        if rec["task"] == "met":
+            pred = truth + rng.normal(0, 1, (n_events, 2)) * (14.0 - math.log(n_eff))
+            p = predictions.Predictions("met", ids, np.ones(n_events), truth, pred, reco)
+            rec["met_resolution"] = testboot.central(p)
+            rec["baseline"]["met_resolution"] = testboot.central(p, which="baseline")
+        else:
+            score = rng.normal(size=n_events) + 0.3 * math.log(n_eff) * y
+            p = predictions.Predictions(rec["task"], ids, np.ones(n_events), y, score, rng.normal(size=n_events) + y)
+            rec["test_auc"] = testboot.central(p)
+            rec["baseline"]["test_auc"] = testboot.central(p, which="baseline")
+        predictions.write(predictions.path_for(mp), p.subset(perm))
+        Path(mp).write_text(json.dumps(rec))
+
+
+def test_test_event_bootstrap_from_predictions(small_config, tmp_path):
+    config, _ = small_config
+    config = {**config, "training": {**config["training"], "tasks": ["sigbkg"], "modes": ["scratch", "finetune"]}}
+    metrics = write_metrics(tmp_path / "train", config)
+    _write_predictions(metrics)
+    out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
+    factors = pd.read_csv(out["reduction_factors.csv"], keep_default_na=False)
+    assert (factors["bootstrap"] == "seeds + test events (400 events)").all()
+    pts = pd.read_csv(out["curves.csv"])
+    assert (pts["band_high"] > pts["band_low"]).all()
+    assert "seeds + test events" in out["summary.md"].read_text()
+    # one file missing: the whole (task, target) falls back to seeds only, and says so
+    from fast2full import predictions
+
+    predictions.path_for(metrics[-1]).unlink()
+    out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
+    factors = pd.read_csv(out["reduction_factors.csv"], keep_default_na=False)
+    assert factors["bootstrap"].str.startswith("seeds only: 1 of").all()
+
+
+@pytest.mark.parametrize("case", ["first_target_without_metric", "only_pretrain"])
+def test_thin_data_gives_skipped_panels_not_a_crash(small_config, tmp_path, case):
+    """The issue's crash: a task whose first target has no usable metric, or only pretrain results."""
+    config, _ = small_config
+    metrics = write_metrics(tmp_path / "train", config)
+    keep = []
+    for mp in metrics:
+        rec = json.loads(Path(mp).read_text())
+        if case == "only_pretrain" and rec["mode"] != "pretrain":
+            continue
+        if case == "first_target_without_metric" and rec["task"] == "met" and rec["target"] == "cms_like":
+            rec["met_resolution"] = None
+            Path(mp).write_text(json.dumps(rec))
+        keep.append(mp)
+    out = aggregate(keep, config, tmp_path / "summary", tmp_path / "figures")
+    md = out["summary.md"].read_text()
+    section = md.split("## Skipped figure panels")[1].split("##")[0]
+    if case == "only_pretrain":
+        assert "only pretraining results" in section
+    else:
+        assert "`curve_met_dnn_cms_like`: no usable metric (all null)" in section
+    assert (tmp_path / "figures" / "curves_met.png").stat().st_size > 0
+
+
+def test_definitions_agree_in_docs_readme_and_summary(repo_root, small_config, tmp_path):
+    from fast2full import definitions
+
+    for rel in ("docs/results.md", "README.md"):
+        text = (repo_root / rel).read_text()
+        blocks = definitions.blocks_in(text)
+        assert blocks.get("factor-definitions") == definitions.FACTORS, rel
+        assert definitions.render(text) == text, f"{rel}: run python -m fast2full.definitions {rel}"
+    assert definitions.blocks_in((repo_root / "docs/results.md").read_text())["factor-details"] == definitions.DETAILS
+    config, _ = small_config
+    config = {**config, "training": {**config["training"], "tasks": ["met"], "targets": {"met": ["cms_like"]}}}
+    out = aggregate(write_metrics(tmp_path / "train", config), config, tmp_path / "s", tmp_path / "f")
+    md = out["summary.md"].read_text()
+    assert definitions.FACTORS in md and definitions.DETAILS in md
+
+
+def test_csv_floats_are_rounded_to_their_precision():
+    from fast2full.aggregate import round_table
+
+    df = pd.DataFrame({"value": [0.123456789012, 13.2412345678], "factor_n20": [2.34567, 0.0123456],
+                       "paper_level": [0.7912345678, np.nan], "size": ["20", "all"]})
+    r = round_table(df)
+    assert r["value"].tolist() == [0.123457, 13.2412]
+    assert r["factor_n20"].tolist() == [2.35, 0.0123]
+    assert r["paper_level"].iloc[0] == 0.791235 and np.isnan(r["paper_level"].iloc[1])
+    assert r["size"].tolist() == ["20", "all"]

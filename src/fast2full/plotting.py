@@ -1,14 +1,19 @@
-"""Shared plotting helpers (mplhep style, PDF+PNG output) and the feature-comparison figure.
+"""The one plotting style module (mplhep-based) and the feature-comparison figure.
 
-:func:`savefig` writes ``<stem>.pdf`` and ``<stem>.png`` atomically; :func:`use_style` sets the Agg
-backend and an mplhep style.  :func:`plot_features` draws three representative features of a task,
-normalised per domain, with ratio panels to the source domain (the paper's figures 1-3).
+Every figure of fast2full is drawn with what is here: :func:`style` (Agg backend, mplhep style with a
+colour-blind-safe palette, the Okabe-Ito colours, and distinct line styles), :func:`label` (the
+"Simulation, sqrt(s) = 13 TeV" label: no experiment logo, these are not ATLAS or CMS results),
+:data:`MODE_STYLE` / :data:`DOMAIN_STYLE`, mathtext variable names (:data:`TEX`), :func:`ratio_panel`
+(empty bins masked, the reference's own uncertainty band, out-of-range points marked at the edge) and
+:func:`savefig` (PDF + PNG, atomic).  :func:`plot_features` draws three representative features of a
+task, normalised per domain, with ratio panels to the source domain (the paper's figures 1-3).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +33,112 @@ DOMAIN_LABELS = {
 LOG_YMIN = 1e-4
 #: ratio panel y range
 RATIO_RANGE = (0.0, 2.0)
+#: Okabe & Ito (2008) colour-blind-safe palette
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+PALETTE = [OKABE_ITO[c] for c in ("black", "blue", "orange", "green", "vermillion", "purple", "sky", "yellow")]
+LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1))]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+#: mathtext names of the variables in labels
+TEX = {"HT": r"$H_{\mathrm{T}}$", "ntrk": r"$n_{\mathrm{trk}}$", "MET": r"$E_{\mathrm{T}}^{\mathrm{miss}}$",
+       "pT": r"$p_{\mathrm{T}}$", "sqrt_s": "√s"}
+SQRT_S_TEV = 13
+#: training modes: colour, line style, marker, legend label, short name
+MODE_STYLE = {
+    "scratch": {"color": OKABE_ITO["black"], "ls": "-", "marker": "o", "label": "from scratch", "short": "scratch"},
+    "finetune": {"color": OKABE_ITO["blue"], "ls": "--", "marker": "s", "label": "fine-tune (all layers)",
+                 "short": "fine-tune"},
+    "freeze": {"color": OKABE_ITO["orange"], "ls": "-.", "marker": "^", "label": "fine-tune (frozen backbone)",
+               "short": "frozen backbone"},
+    "dann": {"color": OKABE_ITO["green"], "ls": ":", "marker": "D", "label": "domain-adversarial (DANN)",
+             "short": "DANN"},
+    "zeroshot": {"color": OKABE_ITO["purple"], "ls": (0, (5, 1, 1, 1, 1, 1)), "marker": "X",
+                 "label": "zero-shot (source model)", "short": "zero-shot"},
+    "pretrain": {"color": OKABE_ITO["vermillion"], "ls": "-", "marker": "P", "label": "pretraining (source)",
+                 "short": "pretrain"},
+    "baseline": {"color": "#7f7f7f", "ls": (0, (1, 1)), "marker": "", "label": "rule-based", "short": "baseline"},
+}
+DOMAIN_STYLE = {
+    "atlas_like": {"color": OKABE_ITO["black"], "ls": "-"},
+    "cms_like": {"color": OKABE_ITO["blue"], "ls": "--"},
+    "atlas_fullsim": {"color": OKABE_ITO["vermillion"], "ls": "-."},
+}
+
+
+def _rc() -> dict:
+    from cycler import cycler
+
+    return {"axes.prop_cycle": cycler(color=PALETTE, linestyle=LINESTYLES), "mathtext.default": "regular",
+            "legend.frameon": False}
 
 
 def use_style(style: str = "ATLAS") -> None:
-    """Agg backend and an mplhep style (``ATLAS``, ``CMS`` or ``ROOT``)."""
+    """Agg backend, an mplhep style (``ATLAS``, ``CMS`` or ``ROOT``: fonts and ticks only; no logo is
+    drawn) and the colour-blind-safe cycle, globally."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import mplhep as hep
 
     hep.style.use(getattr(hep.style, style))
+    plt.rcParams.update(_rc())
+
+
+@contextlib.contextmanager
+def style(name: str = "ATLAS") -> Iterator[None]:
+    """:func:`use_style` for the duration of a block only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    with plt.style.context([getattr(hep.style, name), _rc()]):
+        yield
+
+
+def label(ax, rlabel: str = "", llabel: str = "Simulation", fontsize: float = 12) -> None:
+    """"**Simulation**, sqrt(s) = 13 TeV" above the axes (left) and ``rlabel`` (right)."""
+    ax.text(0.0, 1.01, rf"$\mathbf{{{llabel}}}$, {TEX['sqrt_s']} = {SQRT_S_TEV} TeV", transform=ax.transAxes,
+            ha="left", va="bottom", fontsize=fontsize)
+    if rlabel:
+        ax.text(1.0, 1.01, rlabel, transform=ax.transAxes, ha="right", va="bottom", fontsize=fontsize * 0.85)
+
+
+def skip_panel(ax, reason: str) -> None:
+    """An empty panel that says why it is empty."""
+    ax.text(0.5, 0.5, "no data:\n" + reason, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            wrap=True, color="#7f7f7f")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def ratio_panel(rax, bins: np.ndarray, num: np.ndarray, num_err: np.ndarray, ref: np.ndarray,
+                ref_err: np.ndarray, color: str, draw_reference: bool = True,
+                limits: tuple[float, float] = RATIO_RANGE) -> None:
+    """``num / ref`` per bin with ``num``'s error; bins where either is empty are masked (not drawn
+    as 0 or infinity); the reference's own relative uncertainty is a grey band around 1; points
+    outside ``limits`` are drawn as triangles at the edge."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (ref > 0) & (num > 0)
+        r = np.where(ok, num / ref, np.nan)
+        re = np.where(ok, num_err / ref, np.nan)
+        rel_ref = np.where(ref > 0, ref_err / ref, np.nan)
+    centres = 0.5 * (bins[1:] + bins[:-1])
+    if draw_reference:
+        lo, hi = 1.0 - rel_ref, 1.0 + rel_ref
+        rax.stairs(hi, bins, baseline=lo, fill=True, color="#bbbbbb", alpha=0.6, lw=0,
+                   label="reference stat. unc.")
+        rax.axhline(1.0, color="#7f7f7f", lw=0.8, ls="--")
+    inside = ok & (r >= limits[0]) & (r <= limits[1])
+    rax.errorbar(centres[inside], r[inside], yerr=re[inside], xerr=0.5 * np.diff(bins)[inside], fmt="o", ms=3,
+                 color=color, lw=1)
+    span = limits[1] - limits[0]
+    above, below = ok & (r > limits[1]), ok & (r < limits[0])
+    rax.plot(centres[above], np.full(above.sum(), limits[1] - 0.04 * span), "^", color=color, ms=5)
+    rax.plot(centres[below], np.full(below.sum(), limits[0] + 0.04 * span), "v", color=color, ms=5)
+    rax.set_ylim(*limits)
 
 
 def savefig(fig, path: str | Path, close: bool = True) -> list[Path]:
@@ -89,34 +190,38 @@ def _per_row(values_fn):
 
 PLOTS: dict[str, list[FeaturePlot]] = {
     "sigbkg": [
-        FeaturePlot("jet $p_T$ [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
-        FeaturePlot("$E_T^{miss}$ [GeV]", np.linspace(0, 300, 31), lambda ts: _per_object(ts, "pt", "is_met"), True),
+        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
+        FeaturePlot(f"{TEX['MET']} [GeV]", np.linspace(0, 300, 31), lambda ts: _per_object(ts, "pt", "is_met"), True),
         FeaturePlot("number of b-tagged jets", np.arange(-0.5, 6.5, 1.0),
                     _per_row(lambda ts: (ts.x[:, :, _col(ts, "btag")] * ts.mask).sum(axis=1))),
     ],
     "qg": [
-        FeaturePlot("tagged jet $p_T$ [GeV]", np.linspace(25, 300, 23), lambda ts: _per_object(ts, "pt", slot=0), True),
-        FeaturePlot("tagged jet $n_{trk}$", np.arange(-0.5, 50.5, 2.0), lambda ts: _per_object(ts, "ntrk", slot=0)),
+        FeaturePlot(f"tagged jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23), lambda ts: _per_object(ts, "pt", slot=0), True),
+        FeaturePlot(f"tagged jet {TEX['ntrk']}", np.arange(-0.5, 50.5, 2.0), lambda ts: _per_object(ts, "ntrk", slot=0)),
         FeaturePlot("tagged jet track width", np.linspace(0, 0.4, 21), lambda ts: _per_object(ts, "trk_width", slot=0)),
     ],
     "met": [
-        FeaturePlot("jet $p_T$ [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
+        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
         FeaturePlot("number of objects", np.arange(-0.5, 17.5, 1.0), _per_row(lambda ts: ts.mask.sum(axis=1))),
-        FeaturePlot("true $E_T^{miss}$ [GeV]", np.linspace(0, 300, 31),
+        FeaturePlot(f"true {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
                     _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])), True),
     ],
 }
 
 
-def _hist(values: np.ndarray, weights: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-area histogram (under/overflow clipped into the edge bins) and its statistical error."""
+def _hist(values: np.ndarray, weights: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Unit-area histogram with under- and overflow added to the first and last bin, its statistical
+    error, and the under- and overflow fractions (said on the figure)."""
+    values, weights = np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+    tot = weights.sum()
+    under = float(weights[values < bins[0]].sum() / tot) if tot > 0 else 0.0
+    over = float(weights[values >= bins[-1]].sum() / tot) if tot > 0 else 0.0
     v = np.clip(values, bins[0], bins[-1] - 1e-9 * (bins[-1] - bins[0]))
     h, _ = np.histogram(v, bins=bins, weights=weights)
     e2, _ = np.histogram(v, bins=bins, weights=weights ** 2)
-    tot = h.sum()
     if tot <= 0:
-        return np.zeros_like(h), np.zeros_like(h)
-    return h / tot, np.sqrt(e2) / tot
+        return np.zeros_like(h), np.zeros_like(h), 0.0, 0.0
+    return h / tot, np.sqrt(e2) / tot, under, over
 
 
 def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: str = "ATLAS") -> list[Path]:
@@ -141,34 +246,34 @@ def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: s
                              gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05, "wspace": 0.3})
     for j, spec in enumerate(specs):
         ax, rax = axes[0, j], axes[1, j]
-        ref = None
+        ref = ref_err = None
+        flows = []
         for k, i in enumerate(order):
-            ts, color = sets[i], f"C{k}"
+            ts = sets[i]
             vals, w = spec.values(ts)
-            h, err = _hist(np.asarray(vals, dtype=np.float64), np.asarray(w, dtype=np.float64), spec.bins)
+            h, err, under, over = _hist(vals, w, spec.bins)
             name = ts.meta.get("domain", Path(inputs[i]).parent.name)
+            st = DOMAIN_STYLE.get(name, {"color": PALETTE[k % len(PALETTE)], "ls": LINESTYLES[k % len(LINESTYLES)]})
             lab = DOMAIN_LABELS.get(name, name) + ("" if i != src else " [source]")
-            hep.histplot(h, spec.bins, yerr=err, ax=ax, label=lab, histtype="step", color=color)
+            hep.histplot(h, spec.bins, yerr=err, ax=ax, label=lab, histtype="step", color=st["color"], ls=st["ls"])
+            flows.append(f"{under:.1%}/{over:.1%}")
             if ref is None:
-                ref = h
+                ref, ref_err = h, err
                 continue
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(ref > 0, h / ref, np.nan)
-                re = np.where(ref > 0, err / ref, np.nan)
-            hep.histplot(r, spec.bins, yerr=re, ax=rax, histtype="errorbar", color=color)
+            ratio_panel(rax, spec.bins, h, err, ref, ref_err, st["color"], draw_reference=k == 1)
         if spec.logy:
             ax.set_yscale("log")
             ax.set_ylim(bottom=LOG_YMIN)
         else:
             ax.set_ylim(bottom=0.0)
         ax.set_ylabel("normalised entries")
+        ax.text(0.02, 0.97, "under-/overflow in the first/last bin:\n" + ", ".join(flows), transform=ax.transAxes,
+                ha="left", va="top", fontsize=7)
         rax.set_xlabel(spec.label)
         rax.set_ylabel("ratio to source")
-        rax.set_ylim(*RATIO_RANGE)
         rax.set_xlim(spec.bins[0], spec.bins[-1])
-        rax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.legend(fontsize="x-small", loc="upper right")
-    fig.suptitle(f"{task}: input features per domain (train split)", fontsize="medium")
+        label(ax, f"{task}, train split" if j == 0 else "", fontsize=10)
     paths = savefig(fig, Path(out))
     log.info("wrote %s", ", ".join(str(p) for p in paths))
     return paths

@@ -148,6 +148,15 @@ def physics_events(config: dict[str, Any]) -> int:
                for p in config["processes"].values() if p.get("role") != "pileup")
 
 
+def _size_events(size: object, config: dict[str, Any]) -> float:
+    """Events of a training size; ``all`` (the full train split) is bounded by the train fraction of
+    every generated physics event."""
+    if str(size) == "all":
+        frac = float(config.get("tensors", {}).get("split_fractions", {}).get("train", 0.6))
+        return physics_events(config) * frac
+    return float(size)
+
+
 def work_units(job: DryJob, config: dict[str, Any]) -> tuple[float, str]:
     """(work done by ``job`` under ``config``, what the unit is) for the cost model."""
     wc, tr = job.wildcards, config.get("training", {})
@@ -164,9 +173,10 @@ def work_units(job: DryJob, config: dict[str, Any]) -> tuple[float, str]:
     if job.rule == "train_target":
         epochs = float(tr.get("max_epochs", 1))
         if "size" in wc:  # one training point per job
-            return max(float(wc["size"]), 1.0) * epochs * seeds, "event-epochs"
+            return max(_size_events(wc["size"], config), 1.0) * epochs * seeds, "event-epochs"
         modes = [m for m in tr.get("modes", []) if m != "zeroshot"]
-        return max(sum(float(s) for s in tr.get("sizes", [])) * len(modes), 1.0) * epochs * seeds, "event-epochs"
+        return max(sum(_size_events(s, config) for s in tr.get("sizes", [])) * len(modes), 1.0) * epochs * seeds, \
+            "event-epochs"
     return 1.0, "job"
 
 

@@ -1,0 +1,197 @@
+"""Reading training results: ``metrics.json`` files into one table, and their per-event predictions.
+
+Input: the ``metrics.json`` written by ``fast2full train`` for every
+``results/train/{task}/{arch}/{target}/{mode}/n{size}/seed{seed}/`` and, where train wrote it, the
+``predictions.parquet`` beside it (:mod:`fast2full.predictions`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fast2full import predictions as predictions_io
+from fast2full.common import Fast2FullError, InputError, Progress, read_json
+from fast2full.reduction import DEFAULT_CONFIDENCE
+
+log = logging.getLogger("fast2full.aggregate")
+
+#: metric name -> whether higher is better
+HIGHER_IS_BETTER = {"auc": True, "met_resolution": False, "test_loss": False}
+#: metric name -> metrics.json key holding its value
+METRIC_KEY = {"auc": "test_auc", "met_resolution": "met_resolution", "test_loss": "test_loss"}
+#: metric name -> baseline dict key
+BASELINE_KEY = {"auc": "test_auc", "met_resolution": "met_resolution"}
+MODES_ALL = ("pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann")
+#: modes that start from the pretrained source model and get a reduction factor
+TRANSFER_MODES = ("finetune", "freeze", "dann")
+#: the size token of the full target (or source) train split
+FULL = "all"
+REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
+TABLE_COLUMNS = (
+    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "capped", "seed", "metric",
+    "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "baseline_name",
+    "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "steps_incl_pretrain",
+    "n_params", "wall_time_s", "device", "pretrained_from", "model_size", "git_commit", "config_digest", "path",
+)
+
+
+@dataclass(frozen=True)
+class AggregateSettings:
+    """The ``aggregate:`` config section, with defaults."""
+
+    bootstrap: int = 200
+    confidence: float = DEFAULT_CONFIDENCE
+    compare_size: int | None = None
+    seed: int = 0
+    test_bootstrap: bool = True
+
+    @classmethod
+    def from_config(cls, config: dict) -> AggregateSettings:
+        agg = config.get("aggregate", {}) or {}
+        return cls(
+            bootstrap=int(agg.get("bootstrap", cls.bootstrap)),
+            confidence=float(agg.get("confidence", cls.confidence)),
+            compare_size=agg.get("compare_size"),
+            seed=int(config.get("seed", 0)),
+            test_bootstrap=bool(agg.get("test_bootstrap", cls.test_bootstrap)),
+        )
+
+
+def numeric_sizes(config: dict) -> list[int]:
+    """``training.sizes`` without the full-split token, sorted."""
+    return sorted(int(s) for s in config["training"]["sizes"] if str(s) != FULL)
+
+
+def size_tokens(config: dict) -> list[str]:
+    """Every configured size as it appears in paths and columns (``20``, ``60``, ``all``), full last."""
+    sizes = [str(s) for s in numeric_sizes(config)]
+    return sizes + ([FULL] if any(str(s) == FULL for s in config["training"]["sizes"]) else [])
+
+
+def compare_size(config: dict, settings: AggregateSettings) -> int:
+    """The size of the mode-comparison figure: ``aggregate.compare_size`` if it is one of
+    ``training.sizes``, else (with a warning) the smallest configured size."""
+    sizes = numeric_sizes(config)
+    if not sizes:
+        raise Fast2FullError("config training.sizes has no numeric size")
+    if settings.compare_size is None:
+        return sizes[0]
+    if int(settings.compare_size) not in sizes:
+        log.warning("config aggregate.compare_size %s is not one of training.sizes %s: using %d",
+                    settings.compare_size, sizes, sizes[0])
+        return sizes[0]
+    return int(settings.compare_size)
+
+
+def _num(x: Any) -> float:
+    if x is None:
+        return float("nan")
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_metrics_file(path: str | os.PathLike) -> dict:
+    """Read and check one metrics.json; raises InputError naming the file and the cause."""
+    path = Path(path)
+    rec = read_json(path, "metrics file")
+    if not isinstance(rec, dict):
+        raise InputError(path, "metrics file must hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in rec]
+    if missing:
+        raise InputError(path, f"missing key(s) {', '.join(missing)}")
+    if rec["mode"] not in MODES_ALL:
+        raise InputError(path, f"unknown mode {rec['mode']!r} (expected one of {', '.join(MODES_ALL)})")
+    if rec["metric"] not in BASELINE_KEY:
+        raise InputError(path, f"unknown metric {rec['metric']!r} (expected auc or met_resolution)")
+    size = rec["size"]
+    if not (size == FULL or (isinstance(size, int) and not isinstance(size, bool) and size >= 0)):
+        raise InputError(path, f"size must be a non-negative integer or 'all', got {size!r}")
+    roc = rec.get("roc")
+    if roc is not None and (not isinstance(roc, dict) or len(roc.get("fpr", [])) != len(roc.get("tpr", []))):
+        raise InputError(path, "roc must be {'fpr': [...], 'tpr': [...]} of equal lengths")
+    return rec
+
+
+def _row(rec: dict, path: Path) -> dict:
+    base = rec.get("baseline") or {}
+    size = rec["size"]
+    n_train = rec.get("n_train")
+    prov = rec.get("provenance") or {}
+    row = {
+        "task": str(rec["task"]), "arch": str(rec["arch"]), "target": str(rec["target"]),
+        "mode": str(rec["mode"]), "size": str(size),
+        "size_value": float(size) if size != FULL else float("nan"), "full": size == FULL,
+        "n_train": _num(n_train) if n_train is not None else (float(size) if size != FULL else float("nan")),
+        "capped": bool(rec.get("capped", False)), "seed": int(rec["seed"]), "metric": str(rec["metric"]),
+        "value": _num(rec.get(METRIC_KEY[rec["metric"]])),
+        "baseline_name": str(base.get("name") or ""),
+        "baseline_test_auc": _num(base.get("test_auc")),
+        "baseline_met_resolution": _num(base.get("met_resolution")),
+        "device": str(rec.get("device") or ""), "pretrained_from": str(rec.get("pretrained_from") or ""),
+        "model_size": str(rec.get("model_size") or ""),
+        "git_commit": str(prov.get("git_commit") or ""), "config_digest": str(prov.get("config_digest") or ""),
+        "path": str(path),
+    }
+    for k in ("test_auc", "test_loss", "val_loss", "met_resolution", "lr", "epochs", "steps",
+              "steps_total", "n_params", "wall_time_s", "n_test"):
+        row[k] = _num(rec.get(k))
+    return row
+
+
+def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``steps_incl_pretrain``: all optimiser steps a result cost (``steps_total``, the whole
+    learning-rate grid on the target) plus, for modes that start from the source model, the mean
+    ``steps_total`` of the pretraining runs of the same task and architecture."""
+    pre = (table[table["mode"] == "pretrain"].groupby(["task", "arch"])["steps_total"].mean()
+           .rename("_pretrain_steps").reset_index())
+    out = table.drop(columns=["steps_incl_pretrain"], errors="ignore").merge(pre, on=["task", "arch"], how="left")
+    uses_source = ~out["mode"].isin(["scratch", "pretrain"])
+    out["steps_incl_pretrain"] = out["steps_total"] + np.where(uses_source, out["_pretrain_steps"].fillna(0.0), 0.0)
+    return out.drop(columns=["_pretrain_steps"])[list(TABLE_COLUMNS)]
+
+
+def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """All metrics.json files as a table (one row each) and their ROC curves keyed by path."""
+    paths = [Path(p) for p in paths]
+    rows, rocs = [], {}
+    prog = Progress(total=len(paths), what="metrics files", logger=log)
+    for p in paths:
+        rec = read_metrics_file(p)
+        rows.append(_row(rec, p))
+        if rec.get("roc"):
+            rocs[str(p)] = rec["roc"]
+        prog.update()
+    table = add_compute_columns(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
+    if len(table):
+        table["full"] = table["full"].astype(bool)
+        table["capped"] = table["capped"].astype(bool)
+        dup = table.duplicated(["task", "arch", "target", "mode", "size", "seed"], keep=False)
+        if dup.any():
+            first = table[dup].iloc[0]
+            raise Fast2FullError(f"{first['path']}: duplicate result for {first['task']}/{first['arch']}/"
+                                 f"{first['target']}/{first['mode']}/n{first['size']}/seed{first['seed']}")
+        for p in table.loc[table["value"].isna(), "path"]:
+            log.warning("%s: the primary metric is null; the point is left out of the curves", p)
+    return table, rocs
+
+
+def load_predictions(table: pd.DataFrame) -> dict[str, predictions_io.Predictions]:
+    """The ``predictions.parquet`` beside each metrics.json that has one (target-domain rows only),
+    keyed by the metrics path.  A present but unreadable file is an error naming it."""
+    out = {}
+    sel = table[(table["mode"] != "pretrain") & table["value"].notna()]
+    for p in sel["path"]:
+        pp = predictions_io.path_for(p)
+        if pp.is_file():
+            out[p] = predictions_io.read(pp)
+    return out
