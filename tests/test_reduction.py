@@ -5,6 +5,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
+from fast2full import weights as W
 from fast2full.aggregate import testboot
 from fast2full.reduction import (
     NO_SPREAD_NOTE,
@@ -213,17 +214,17 @@ def test_weighted_auc_replicates_match_sklearn():
     s = np.round(rng.normal(size=300) + y, 1)          # ties on purpose
     w = rng.multinomial(300, np.full(300, 1 / 300), size=5) * rng.uniform(0.5, 2.0, 300)
     ours = testboot.auc_replicates(y, s, w)
-    ref = [roc_auc_score(y, s, sample_weight=r) for r in w]
-    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    np.testing.assert_allclose(ours, [roc_auc_score(y, s, sample_weight=r) for r in w], rtol=1e-12)
+    np.testing.assert_allclose(ours, [W.auc(s, y, r) for r in w], rtol=1e-12)  # the project's metric
 
 
-def test_resolution_replicates_match_train_definition():
-    from fast2full.train import met_resolution
-
+def test_resolution_replicates_match_the_project_metric():
     rng = np.random.default_rng(4)
     t = rng.normal(0, 30, (200, 2))
     p = t + rng.normal(0, 8, (200, 2))
-    assert testboot.resolution_replicates(p, t, np.ones((1, 200)))[0] == pytest.approx(met_resolution(p, t))
+    w = rng.multinomial(200, np.full(200, 1 / 200), size=4) * rng.uniform(0.5, 2.0, 200)
+    np.testing.assert_allclose(testboot.resolution_replicates(p, t, w), [W.resolution(p, t, r) for r in w],
+                               rtol=1e-12)
 
 
 def _classifier(n_events, sep, rng, counts):

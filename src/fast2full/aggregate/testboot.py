@@ -5,12 +5,16 @@ metric on the resample is the metric with per-event weights ``c_i * w_i`` (``w_i
 when the metric is weighted, else 1).  :func:`draw_counts` makes the (B, n) count matrix once per
 (task, target), shared by every model evaluated on that test split, and :func:`auc_replicates` /
 :func:`resolution_replicates` evaluate one model on all B replicates at once (one sort per model).
+They are the formulas of :func:`fast2full.weights.auc` and :func:`fast2full.weights.resolution`
+(the project's metric definitions, used by ``train``) vectorised over replicates; :func:`central`
+calls those functions themselves, and the tests check that the two agree replicate by replicate.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from fast2full import weights as W
 from fast2full.predictions import Predictions
 
 
@@ -50,7 +54,7 @@ def resolution_replicates(pred: np.ndarray, truth: np.ndarray, weights: np.ndarr
     tot = w.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         ms = (w @ d2) / tot                                             # (B, 2)
-    return np.sqrt(ms).mean(axis=1)
+    return np.sqrt(np.maximum(ms, 0.0)).mean(axis=1)
 
 
 def replicates(pred: Predictions, counts: np.ndarray, weighted: bool = False, which: str = "model") -> np.ndarray:
@@ -66,8 +70,13 @@ def replicates(pred: Predictions, counts: np.ndarray, weighted: bool = False, wh
 
 
 def central(pred: Predictions, weighted: bool = False, which: str = "model") -> float:
-    """The metric on the test set itself (all multiplicities 1)."""
-    return float(replicates(pred, np.ones((1, len(pred))), weighted, which)[0])
+    """The metric on the test set itself, with the project's own metric functions."""
+    out = pred.pred if which == "model" else pred.baseline
+    w = pred.weight if weighted else None
+    if pred.kind == "classification":
+        v = W.auc(out, pred.truth, w)
+        return float("nan") if v is None else float(v)
+    return float(W.resolution(out, pred.truth, w))
 
 
 def align(pred: Predictions, event_ids: np.ndarray) -> Predictions | None:
