@@ -83,7 +83,7 @@ def test_training_weights_balance():
     assert tw[y == 1].sum() == pytest.approx(tw[y == 0].sum())
     assert W.training_weights(w, y, balance=False) == pytest.approx(w * 6 / w.sum())
     with pytest.raises(W.WeightError, match="class"):
-        W.training_weights(np.array([1.0, -1.0, 1.0]), np.array([1, 1, 0]))
+        W.training_weights(np.array([1.0, 0.0, 0.0]), np.array([1, 1, 0]))
 
 
 def test_losses_equal_weights_are_unweighted():
@@ -124,3 +124,13 @@ def test_physical_weight():
     assert w.sum() == pytest.approx(120.0) and w[2] / w[0] == pytest.approx(5)
     with pytest.raises(W.WeightError):
         W.physical_weight(gw, 1.0, 0.0)
+
+
+def test_training_weights_negative_generator_weights_enter_as_abs():
+    """A training subset of an NLO sample with a negative class total still trains (|w|)."""
+    w = np.array([1.0, -3.0, 2.0, 0.5, -0.5, 1.5])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    tw = W.training_weights(w, y)
+    assert np.all(tw >= 0)
+    assert tw == pytest.approx(W.training_weights(np.abs(w), y))
+    assert tw[y == 0].sum() == pytest.approx(tw[y == 1].sum())

@@ -17,7 +17,10 @@ Conventions used everywhere (losses, early-stopping loss, metrics, baselines, cu
   physical weights and equal class counts every training weight is exactly 1, so the weighted loss
   is the plain mean loss;
 * a weighted loss is ``sum(w * loss_i) / sum(|w|)`` (:func:`weighted_mean`); with equal positive
-  weights this is the plain mean. Negative weights (Sherpa, NLO generators) keep their sign;
+  weights this is the plain mean. Negative weights (Sherpa, NLO generators) enter the **training**
+  weights as ``|w|`` (the usual choice: a small training subset of an NLO sample can have a negative
+  class total, and a loss with net-negative weight is unbounded below); the metrics, baselines and
+  cut-flows keep their sign;
 * the ROC AUC is the weighted Mann-Whitney statistic (ties count one half, as scikit-learn's
   ``roc_auc_score``), computed without scikit-learn so that negative weights are allowed; the MET
   resolution is the weighted RMS of (prediction - truth) per component, averaged over x and y.
@@ -101,6 +104,7 @@ def training_weights(weight: np.ndarray, y: np.ndarray | None = None, *, balance
 
     ``y`` given and ``balance``: each class is scaled to the same total weight (``n / n_classes``), the
     class-balanced weighted loss. ``y`` None (regression) or ``balance`` False: one common scale.
+    Negative physical weights enter as ``|w|`` (see the module docstring).
     Raises :class:`WeightError` if a class (or the set) has no positive total weight.
     """
     w = np.asarray(weight, dtype=np.float64)
@@ -109,6 +113,7 @@ def training_weights(weight: np.ndarray, y: np.ndarray | None = None, *, balance
         return w.copy()
     if not np.all(np.isfinite(w)):
         raise WeightError("non-finite event weights")
+    w = np.abs(w)
     if y is None or not balance:
         total = w.sum()
         if total <= 0:
