@@ -23,7 +23,9 @@ def test_tcl_features_as_delphes_evaluates_them(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "m.tcl").write_text("\nmodule Merger M {\n  add InputArray x/y\n}\n")
     card = _card(tmp_path, """set R 0.4
-set ExecutionPath [list A M]
+set ExecutionPath [list A X]
+set ExecutionPath [lreplace $ExecutionPath end end]
+add ExecutionPath M
 module Efficiency A {
   set InputArray Delphes/stableParticles
   set pi [expr {acos(-1)}]
@@ -43,14 +45,14 @@ source sub/m.tcl
     assert c.execution_path == ["A", "M"]
     a = c.modules["A"]
     assert a.params["Cut"].as_float() == pytest.approx(0.8)
-    assert a.params["Cut"].line == 13
+    assert a.params["Cut"].line == 15
     # `source` inside a module body sets that module's parameters; the path is relative to the
     # top-level card's folder whichever file holds the line
     assert a.params["EfficiencyFormula"].as_str() == "0.5"
     assert a.params["EfficiencyFormula"].path == str(tmp_path / "eff.tcl")
     assert a.params["EfficiencyFormula"].line == 2
     bins = a.params["EtaPhiBins"]
-    assert bins.is_add and bins.line == 11
+    assert bins.is_add and bins.line == 13
     assert [w.text for w in bins.values[::2]] == ["-1", "0", "1"]
     phis = [float(w.text) for w in bins.values[1].words()]
     assert phis == pytest.approx([-3.141592653589793, -1.5707963267948966, 0, 1.5707963267948966,
@@ -151,10 +153,17 @@ def test_fragment_and_errors_in_sourced_files(tmp_path):
     assert "missing operand" in str(err.value)
 
 
-def test_duplicate_module_is_refused(tmp_path):
-    card = _card(tmp_path, "set ExecutionPath {A}\nmodule Efficiency A {}\n\nmodule Merger A {}\n")
-    with pytest.raises(CardError, match=r"c.tcl:4: module name 'A' defined twice \(first at .*c.tcl:2"):
-        parse_card(card)
+def test_module_configured_twice_keeps_the_first_type(tmp_path, caplog):
+    """Delphes: 'module X is already configured. Only first entry will be used.' -- the body still
+    runs in the module's namespace, so its parameters override (validation_card.tcl relies on it)."""
+    card = _card(tmp_path, "set ExecutionPath {A}\nmodule Efficiency A {\n  set InputArray x\n"
+                 "  set OutputArray y\n}\nmodule Merger A {\n  set InputArray z\n}\n")
+    c = parse_card(card)
+    a = c.modules["A"]
+    assert (a.type, a.line) == ("Efficiency", 2)
+    assert a.params["InputArray"].as_str() == "z" and a.params["InputArray"].line == 7
+    assert a.params["OutputArray"].as_str() == "y"
+    assert "already configured" in caplog.text
 
 
 def test_missing_tkinter_is_one_clear_error(tmp_path, monkeypatch):

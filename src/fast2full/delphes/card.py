@@ -22,6 +22,7 @@ variable is an unknown parameter (an error with file and line, raised by the eng
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fast2full.common import Fast2FullError
+
+log = logging.getLogger("fast2full.delphes")
 
 #: seconds a card may take to evaluate before it is stopped (an endless loop in a card)
 EVAL_TIME_LIMIT_S = 20.0
@@ -182,7 +185,7 @@ class Card:
 #: own ``set`` (renamed, so that ``set`` can record where each parameter was written).
 _SETUP = r"""
 rename ::set ::__f2f_set
-::__f2f_set ::__f2f_inadd 0
+::__f2f_set ::__f2f_modseq 0
 proc ::__f2f_loc {} {
     # where the card command that called set/add/module/source is: {source file line},
     # {module rel-line} (a line of the module body being evaluated) or {} (unknown)
@@ -193,48 +196,67 @@ proc ::__f2f_loc {} {
         if {$t eq "source"} {return [::list source [::dict get $f file] [::dict get $f line]]}
         ::__f2f_set p [expr {[::dict exists $f proc] ? [::dict get $f proc] : ""}]
         if {$p eq "::module" && $t eq "proc" && $rel ne ""} {return [::list module $rel]}
-        if {$p in {::set ::add ::source ::module ::__f2f_loc ::__f2f_track}} continue
+        if {$p in {::set ::add ::source ::module ::__f2f_loc ::__f2f_note ::__f2f_frame2}} continue
         if {$t eq "eval" && $rel eq ""} {::__f2f_set rel [::dict get $f line]}
     }
     return {}
 }
-proc ::__f2f_read {q args} {
-    if {!$::__f2f_inadd} {::__f2f_set ::__f2f_wasread($q) 1}
-}
-proc ::__f2f_track {kind name} {
-    ::__f2f_set q [::uplevel 2 [::list ::namespace which -variable $name]]
-    if {$q eq ""} return
-    if {![::info exists ::__f2f_traced($q)]} {
-        ::__f2f_set ::__f2f_traced($q) 1
-        ::trace add variable $q read [::list ::__f2f_read $q]
+proc ::__f2f_note {kind q f1 f2} {
+    # record where variable q was set (or its list started), from the card command's frame f1
+    # and the frame f2 below it; the fast paths avoid walking the whole frame stack
+    ::__f2f_set ::__f2f_mode($q) $kind
+    ::__f2f_set t [::dict get $f1 type]
+    if {$t eq "source"} {
+        ::__f2f_set loc [::list source [::dict get $f1 file] [::dict get $f1 line]]
+    } elseif {$t eq "eval" && [::dict get $f2 type] eq "proc" && [::dict exists $f2 proc]
+              && [::dict get $f2 proc] eq "::module"} {
+        ::__f2f_set loc [::list module [::dict get $f1 line] $::__f2f_modseq]
+    } else {
+        ::__f2f_set loc [::__f2f_loc]
     }
-    ::__f2f_record $kind $q [::__f2f_loc]
+    # a loop setting the same variable on the same line: recorded once
+    if {[::info exists ::__f2f_last($q)] && $::__f2f_last($q) eq "$kind $loc"} return
+    ::__f2f_set ::__f2f_last($q) "$kind $loc"
+    ::__f2f_record $kind $q $loc
+}
+proc ::__f2f_frame2 {} {
+    # the frame below the card command that called set/add (two levels below this call)
+    if {[::info frame] > 4} {return [::info frame -3]}
+    return {type none}
 }
 proc ::set {args} {
-    if {[::llength $args] == 2} {
-        ::__f2f_set v [::uplevel 1 [::list ::__f2f_set {*}$args]]
-        ::__f2f_track set [::lindex $args 0]
-        return $v
-    }
-    return [::uplevel 1 [::list ::__f2f_set {*}$args]]
+    if {[::llength $args] != 2} {return [::uplevel 1 [::list ::__f2f_set {*}$args]]}
+    ::upvar 1 [::lindex $args 0] __f2f_v
+    ::__f2f_set __f2f_v [::lindex $args 1]
+    ::__f2f_set q [::uplevel 1 [::list ::namespace which -variable [::lindex $args 0]]]
+    if {$q ne ""} {::__f2f_note set $q [::info frame -1] [::__f2f_frame2]}
+    return $__f2f_v
 }
 proc ::add {args} {
     if {[::llength $args] < 2} {
         return -code error "wrong # args: should be \"add paramName paramValue ?paramValue ...?\""
     }
-    ::__f2f_set ::__f2f_inadd 1
-    try {
-        ::uplevel 1 [::list ::lappend {*}$args]
-    } finally {
-        ::__f2f_set ::__f2f_inadd 0
+    ::upvar 1 [::lindex $args 0] __f2f_v
+    ::lappend __f2f_v {*}[::lrange $args 1 end]
+    # a list keeps the line of its first `add`: later adds to it are not recorded
+    ::__f2f_set k "[::uplevel 1 {::namespace current}] [::lindex $args 0]"
+    if {[::info exists ::__f2f_addk($k)]} {
+        ::__f2f_set q $::__f2f_addk($k)
+        if {$::__f2f_mode($q) eq "add"} return
+    } else {
+        ::__f2f_set q [::uplevel 1 [::list ::namespace which -variable [::lindex $args 0]]]
+        if {$q eq ""} return
+        ::__f2f_set ::__f2f_addk($k) $q
     }
-    ::__f2f_track add [::lindex $args 0]
+    ::__f2f_note add $q [::info frame -1] [::__f2f_frame2]
     return
 }
 proc ::module {args} {
-    if {[::llength $args] < 3} {
-        return -code error "wrong # args: should be \"module moduleType moduleName moduleBody\""
+    if {[::llength $args] < 2} {
+        return -code error "wrong # args: should be \"module className moduleName ?arg ...?\""
     }
+    if {[::llength $args] == 2} {::lappend args {}}
+    ::incr ::__f2f_modseq
     ::__f2f_module [::lindex $args 0] [::lindex $args 1] [::lindex $args end] [::__f2f_loc] \
         [::dict get [::info frame -1] cmd]
     try {
@@ -307,7 +329,7 @@ class _Evaluator:
         parts = self.master.splitlist(loc)
         if len(parts) == 3 and parts[0] == "source":
             return self._show(str(parts[1])), int(parts[2])
-        if len(parts) == 2 and parts[0] == "module" and self.mod_stack:
+        if len(parts) >= 2 and parts[0] == "module" and self.mod_stack:
             mod = self.mods[self.mod_stack[-1]]
             return mod.path, self.mod_offset[mod.name] + int(parts[1])
         return str(self.top), None
@@ -316,27 +338,29 @@ class _Evaluator:
         return self.shown.get(os.path.abspath(path), path)
 
     def _record(self, kind: str, qname: str, loc: str) -> str:
-        prev = self.defs.get(qname)
-        if kind == "add" and prev is not None and prev.kind == "add":
-            return ""                                  # a list keeps the line of its first add
         path, line = self._where(loc)
         self.defs[qname] = _Def(kind, path, line or 0)
         return ""
 
     def _module(self, mtype: str, name: str, body: str, loc: str, cmd: str) -> str:
         path, line = self._where(loc)
-        if name in self.mods:
-            old = self.mods[name]
-            raise CardError(path, line, f"module name '{name}' defined twice (first at "
-                                        f"{old.path}:{old.line})")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise CardError(path, line, f"module name '{name}' is not a plain name")
-        self.mods[name] = Module(mtype, name, path, line or 0)
+        if name in self.mods:
+            # Delphes: "module 'X' is already configured. Only first entry will be used." -- the
+            # first type stays, the new body still runs in the same namespace (parameters merge)
+            old = self.mods[name]
+            log.warning("%s:%s: module '%s' is already configured (%s at %s:%s): Delphes keeps the "
+                        "first type, the body's parameters are merged", path, line, name, old.type,
+                        old.path, old.line)
+        else:
+            self.mods[name] = Module(mtype, name, path, line or 0)
+            self.mod_body[name] = ""
         # the body's first line is the line of its opening brace (usually the module line)
         at = cmd.rfind(body)
         self.mod_offset[name] = (line or 0) + (cmd[:at].count("\n") if at >= 0 else 0) - 1
         self.mod_stack.append(name)
-        self.mod_body[name] = body
+        self.mod_body[name] += "\n" + body
         return ""
 
     def _module_end(self) -> str:
@@ -366,6 +390,8 @@ class _Evaluator:
         except UnicodeDecodeError as exc:
             raise CardError(target, None, f"not a text file ({exc})") from None
         self.shown[absolute] = str(target)
+        for name in self.mod_stack:                # a file sourced inside a module body
+            self.mod_body[name] += "\n" + target.read_text(errors="replace")
         self.files.append(str(target))
         self.stack.append(absolute)
         try:
@@ -382,7 +408,10 @@ class _Evaluator:
         self.master.eval(f"interp limit {self.slave} time -seconds {int(end)} -milliseconds "
                          f"{int(end % 1 * 1000)} -granularity 100")
         try:
-            self._eval_file(self.top, None)
+            try:
+                self._eval_file(self.top, None)
+            finally:
+                self.master.eval(f"interp limit {self.slave} time -seconds {{}} -milliseconds {{}}")
         except tkinter.TclError as exc:
             if self.error is not None:
                 raise self.error from None
@@ -421,10 +450,6 @@ class _Evaluator:
         return str(self.master.call(self.slave, "eval", f"::__f2f_set {{{qname}}}"))
 
     def card(self) -> Card:
-        read = set(self.master.splitlist(self.master.call(
-            self.slave, "eval", "::array names ::__f2f_wasread")))
-        # reading the values back must not count as the card reading them
-        self.master.call(self.slave, "eval", "::__f2f_set ::__f2f_inadd 1")
         known = _module_params()
         modules = {}
         for name, mod in self.mods.items():
@@ -438,12 +463,7 @@ class _Evaluator:
                 pname = q.rsplit("::", 1)[1]
                 param = self._param(pname, q, mod.path, mod.line)
                 params = known.get(mod.type)
-                if q not in self.defs:
-                    # written by foreach, incr, lappend...: read if the body substitutes it
-                    is_read = re.search(r"\$(\{)?(::%s::)?%s\b" % (name, re.escape(pname)),
-                                        self.mod_body.get(name, "")) is not None
-                else:
-                    is_read = q in read
+                is_read = _reads(self.mod_body.get(name, ""), name, pname)
                 if is_read and (params is None or pname not in params):
                     mod.helpers[pname] = param
                 else:
@@ -459,7 +479,7 @@ class _Evaluator:
         card = Card(str(self.top), [], modules, globals_, list(self.files))
         if "ExecutionPath" in globals_:
             try:
-                card.execution_path = list(split_list(globals_["ExecutionPath"].as_str()))
+                card.execution_path = list(split_list(self._get("::ExecutionPath")))
             except ValueError as exc:
                 raise globals_["ExecutionPath"].error(str(exc)) from None
         return card
@@ -475,6 +495,12 @@ class _Evaluator:
                 raise CardError(ppath, pline, f"parameter '{pname}': {exc}") from None
             return Param(pname, [Word(t, pline, _is_list(t)) for t in items], pline, ppath, is_add=True)
         return Param(pname, [Word(text, pline, _is_list(text))], pline, ppath)
+
+
+def _reads(text: str, module: str, name: str) -> bool:
+    """Whether Tcl text substitutes variable ``name`` (``$name``, ``${name}``, ``[set name]``)."""
+    n = r"(?:::%s::)?%s" % (re.escape(module), re.escape(name))
+    return re.search(r"\$\{?%s(?![A-Za-z0-9_])|\[\s*set\s+%s\s*\]" % (n, n), text) is not None
 
 
 def _module_params() -> dict[str, dict]:
