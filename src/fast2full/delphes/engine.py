@@ -70,6 +70,7 @@ def particles_to_coll(events: ak.Array, uid0: int = 0) -> Coll:
         "px": col("px", np.float64), "py": col("py", np.float64), "pz": col("pz", np.float64),
         "e": col("e", np.float64), "pid": pid, "status": col("status", np.int32),
         "charge": pdg_charge(pid), "uid": np.arange(uid0, uid0 + n, dtype=np.int64),
+        "mother1": col("mother1", np.int32), "mother2": col("mother2", np.int32),
         "is_pu": np.zeros(n, np.int32)})
 
 

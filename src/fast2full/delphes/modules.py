@@ -1006,6 +1006,15 @@ MODULES: dict[str, type[Module]] = {cls.TYPE: cls for cls in (
     UniqueObjectFinder, PileUpMerger, TreeWriter)}
 
 
+# modules of Delphes' stock ATLAS/CMS cards, in their own files (issue 17)
+from fast2full.delphes.modules_calo_simple import SimpleCalorimeter  # noqa: E402
+from fast2full.delphes.modules_jet_substructure import FastJetFinderWithSubstructure  # noqa: E402
+from fast2full.delphes.modules_tau import TauTagging, TrackCountingTauTagging  # noqa: E402
+
+MODULES.update({cls.TYPE: cls for cls in (SimpleCalorimeter, FastJetFinderWithSubstructure, TauTagging,
+                                          TrackCountingTauTagging)})
+
+
 def build_module(spec: CardModule) -> Module:
     cls = MODULES.get(spec.type)
     if cls is None:

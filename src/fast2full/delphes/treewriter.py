@@ -32,6 +32,7 @@ def _jet(c: Coll) -> dict:
             "DeltaEta": c["delta_eta"], "DeltaPhi": c["delta_phi"],
             "Flavor": c["flavor"].astype(U4), "FlavorAlgo": c["flavor_algo"].astype(U4),
             "BTag": c["btag"].astype(U4), "BTagAlgo": c["btag_algo"].astype(U4),
+            "TauTag": (c["tau_tag"] if "tau_tag" in c else np.zeros(len(c))).astype(U4),
             "Charge": c["charge"].astype(I4), "EhadOverEem": c["ehad_over_eem"],
             "NCharged": c["ncharged"].astype(I4), "NNeutrals": c["nneutrals"].astype(I4),
             "NeutralEnergyFraction": c["neutral_energy_fraction"],
