@@ -1,31 +1,36 @@
 # fast2full: pretraining on fast simulation, fine-tuning on full simulation.
 # Rules only wire files to `fast2full <stage>` subcommands; the logic lives in src/fast2full.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from fast2full.config import ConfigError, validate as f2f_validate
+from fast2full.config import ConfigError, coerce_strings, deep_merge, load_schema
+from fast2full.config import validate as f2f_validate
 from fast2full.pythia_settings import check_config as f2f_check_pythia
 
 min_version("9.0")
 
 
-# The default config, unless --configfile names another (which then replaces it, not merges into it).
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
+# config.yaml is the base: every --configfile and --config key=value is deep-merged over it by
+# Snakemake (a null deletes a key).  The merged result is validated once and the schema defaults
+# are filled in once, before any job runs; rules pass each job its slice (common.smk: stage_config).
+configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"
 
 
-# One clear message naming the offending key (and missing cards, and any Pythia setting whose name
-# Pythia does not know or whose value does not read back), before any job runs; then Snakemake's own
-# schema validation on the same schema.
 try:
-    f2f_validate(config, source=(workflow.overwrite_configfiles or ["config.yaml"])[-1], base_dir=workflow.basedir)
-    f2f_check_pythia(config, source=(workflow.overwrite_configfiles or ["config.yaml"])[-1])
+    # nested --config values reach us as strings: give them the types the schema asks for
+    _cli = coerce_strings(dict(workflow.config_settings.config), load_schema())
+    _source = " + ".join(["config.yaml", *map(str, workflow.overwrite_configfiles)]) + (
+        " + --config" if workflow.config_settings.config else ""
+    )
+    _merged = f2f_validate(deep_merge(config, _cli), source=_source, base_dir=workflow.basedir)
+    # every Pythia setting's name exists and its value reads back (fast2full.pythia_settings)
+    f2f_check_pythia(_merged, source=_source)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-validate(config, "src/fast2full/schemas/config.schema.yaml")
+config.clear()
+config.update(_merged)
 
 
 include: "workflow/rules/common.smk"

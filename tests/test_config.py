@@ -46,3 +46,102 @@ def test_cli_validate_config_exit_code(tmp_path, repo_root, cfg, monkeypatch):
     p.write_text(yaml.safe_dump(bad))
     assert main(["validate-config", str(p)]) == 2
     assert main(["validate-config", "config.yaml"]) == 0
+
+
+# ------------------------------------------------------------------ overlays, defaults, frozen object
+
+
+def test_partial_overlay_deep_merges_over_the_default(repo_root, tmp_path):
+    from fast2full.config import load_config
+
+    ov = tmp_path / "seeds.yaml"
+    ov.write_text("training: {seeds: [0]}\nopendata: {local_files: null}\n")
+    c = load_config(repo_root / "config.yaml", ov, base_dir=repo_root)
+    assert c["training"]["seeds"] == [0]
+    assert c["training"]["sizes"] == [20, 60, 150]  # untouched keys of the base survive
+    assert "local_files" not in c["opendata"]  # null deletes
+
+
+def test_schema_defaults_are_filled_once(repo_root, cfg):
+    from fast2full.config import validate
+
+    del cfg["aggregate"], cfg["training"]["patience"], cfg["pileup"]
+    out = validate(cfg, base_dir=repo_root)
+    assert out["aggregate"] == {"bootstrap": 200, "test_bootstrap": True, "confidence": 0.6827}
+    assert out["training"]["patience"] == 4
+    assert out["pileup"] == {"mean": 0.0, "process": "minbias"}
+
+
+def test_config_is_frozen_and_json_serialisable(repo_root):
+    import json
+    import pickle
+
+    from fast2full.config import Config, load_frozen
+
+    c = load_frozen(repo_root / "config.yaml", base_dir=repo_root)
+    assert isinstance(c, Config) and c.seed == 20260507 and c.simulator == "builtin"
+    with pytest.raises(TypeError, match="read-only"):
+        c["seed"] = 1
+    with pytest.raises(TypeError, match="read-only"):
+        c.training["seeds"] = [3]
+    with pytest.raises(AttributeError):
+        c.training["seeds"].append(3)  # lists are tuples
+    assert json.loads(json.dumps(c))["training"]["seeds"] == [0, 1]
+    assert pickle.loads(pickle.dumps(c)) == c and copy.deepcopy(c) is c
+
+
+def test_cli_strings_get_schema_types():
+    from fast2full.config import coerce_strings, load_schema
+
+    got = coerce_strings({"aggregate": {"bootstrap": "17"}, "training": {"learning_rates": ["0.01"]},
+                          "opendata": {"stream": "true", "release": "2024"}}, load_schema())
+    assert got == {"aggregate": {"bootstrap": 17}, "training": {"learning_rates": [0.01]},
+                   "opendata": {"stream": True, "release": "2024"}}  # release stays a string
+
+
+@pytest.mark.parametrize("stage, wc, keys", [
+    ("generate", {"process": "ttbar"}, {"seed", "generation", "processes"}),
+    ("simulate", {}, {"pileup"}),
+    ("skim_delphes", {"process": "ttbar"}, {"selection", "processes"}),
+    ("skim_physlite", {"sample": "zjets_ee"}, {"selection", "opendata"}),
+    ("tensorize", {"task": "qg"}, {"selection", "tensors", "processes", "opendata"}),
+    ("train", {}, {"domains", "training"}),
+    ("aggregate", {}, {"seed", "domains", "training", "aggregate"}),
+])
+def test_stage_slices_are_narrow_and_valid(repo_root, stage, wc, keys):
+    import json
+
+    from fast2full.config import load_config_json, load_frozen, stage_json
+
+    c = load_frozen(repo_root / "config.yaml", base_dir=repo_root)
+    text = stage_json(c, stage, **wc)
+    sl = load_config_json(text)
+    assert set(sl) == keys
+    if stage == "generate":
+        assert list(sl["processes"]) == ["ttbar"] and "chunks" not in sl["processes"]["ttbar"]
+    if stage == "tensorize":
+        assert list(sl["tensors"]["tasks"]) == ["qg"]
+        assert sl["processes"]["minbias"] == {"role": "pileup"}
+    if stage == "train":
+        assert "tasks" not in sl["training"] and sl["training"]["learning_rates"] == (0.001, 0.003)
+    assert json.loads(text) == json.loads(json.dumps(sl))
+
+
+def test_bad_slice_is_named():
+    from fast2full.config import load_config_json
+
+    with pytest.raises(ConfigError, match="invalid key 'aggregate.bootstrap'"):
+        load_config_json('{"aggregate": {"bootstrap": -1}}')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config_json("{seed: 1")
+
+
+def test_cli_validate_config_overlays_and_prints(repo_root, tmp_path, monkeypatch, capsys):
+    from fast2full.cli import main
+
+    monkeypatch.chdir(repo_root)
+    ov = tmp_path / "ov.yaml"
+    ov.write_text("aggregate: {bootstrap: 7}\n")
+    assert main(["validate-config", "config.yaml", str(ov), "--print"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["aggregate"]["bootstrap"] == 7 and printed["training"]["patience"] == 4

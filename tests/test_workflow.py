@@ -52,7 +52,7 @@ def test_missing_card_is_named(repo_root, tmp_path):
 def test_stream_option_skims_remote_files_without_fetch(repo_root, tmp_path):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
     cfg["opendata"]["stream"] = True
-    cfg["opendata"].pop("local_files")
+    cfg["opendata"]["local_files"] = None  # null deletes the key of config.yaml (overlay)
     p = tmp_path / "stream.yaml"
     p.write_text(yaml.safe_dump(cfg))
     res = dry_run(repo_root, "all", "--forceall", "--configfile", str(p), "-p")

@@ -114,7 +114,7 @@ def chunk_seed(global_seed: int, process: str, chunk: int) -> int:
 def all_chunk_seeds(config: dict[str, Any]) -> dict[tuple[str, int], int]:
     """(process, chunk) -> seed for every chunk the config asks for."""
     return {(proc, c): chunk_seed(config["seed"], proc, c)
-            for proc, pc in config["processes"].items() for c in range(pc["chunks"])}
+            for proc, pc in config["processes"].items() for c in range(pc.get("chunks", 0))}
 
 
 def check_unique_seeds(config: dict[str, Any]) -> None:
@@ -148,9 +148,9 @@ def chunk_spec(config: dict[str, Any], process: str, chunk: int) -> ChunkSpec:
         raise Fast2FullError(f"config key 'processes': unknown process '{process}' "
                              f"(known: {', '.join(sorted(procs))})")
     pc = procs[process]
-    if not 0 <= chunk < pc["chunks"]:
+    if chunk < 0 or ("chunks" in pc and chunk >= pc["chunks"]):  # a job's slice has no chunks
         raise Fast2FullError(f"config key 'processes.{process}.chunks': chunk {chunk} out of range "
-                             f"0..{pc['chunks'] - 1}")
+                             f"0..{pc.get('chunks', 0) - 1}")
     gen = config["generation"]
     seed = chunk_seed(config["seed"], process, chunk)
     settings = (*QUIET_SETTINGS, *gen.get("common_settings", []),

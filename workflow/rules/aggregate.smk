@@ -19,7 +19,7 @@ rule aggregate_results:
             category="Learning curves",
         ),
     params:
-        config=CONFIGFILE,
+        config=stage_config("aggregate"),
         summary_dir=lambda w, output: os.path.dirname(output.table),
     log:
         f"{LOGS}/aggregate.log",
@@ -32,5 +32,5 @@ rule aggregate_results:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} aggregate --config {params.config} --summary-dir {params.summary_dir}"
+        "fast2full --log {log} aggregate --config-json {params.config:q} --summary-dir {params.summary_dir}"
         " --figure-dir {output.figures} --metrics {input.metrics}"

@@ -2,10 +2,20 @@
 import os
 from pathlib import Path
 
+from fast2full.config import stage_json
+
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
-CONFIGFILE = (workflow.overwrite_configfiles or ["config.yaml"])[-1]
+
+
+def stage_config(stage, **fixed):
+    """A params function: the job's config slice as canonical JSON (fast2full.config.stage_slice),
+    narrowed by the wildcards the stage names.  As a param, Snakemake reruns the job when its slice
+    changes; the command receives it as --config-json (never the config file by path)."""
+    names = {"generate": ["process"], "skim_delphes": ["process"], "skim_physlite": ["sample"],
+             "tensorize": ["task"]}.get(stage, [])
+    return lambda w: stage_json(config, stage, **{n: w[n] for n in names}, **fixed)
 
 PROCESSES = list(config["processes"])
 PHYSICS_PROCESSES = [p for p, c in config["processes"].items() if c.get("role") != "pileup"]
@@ -137,4 +147,58 @@ def all_targets():
     ]
     out += [f"{RESULTS}/figures/features_{t}.pdf" for t in tasks]
     out += [f"{RESULTS}/models/{t}_{a}_seed{s}" for t in tasks for a in TR["archs"] for s in TR["seeds"]]
+    return out
+
+
+def physlite_source(w):
+    for f in physlite_files(w.sample):
+        if Path(f).stem == w.file:
+            return f
+    raise ValueError(f"no PHYSLITE file {w.file} for sample {w.sample}")
+
+
+def physlite_input(w):
+    """The PHYSLITE file, or the manifest (for its URL) when the file is streamed."""
+    f = physlite_source(w)
+    return MANIFEST if f.startswith(STREAM_PREFIX) else f
+
+
+def physlite_args(w, input):
+    f = physlite_source(w)
+    return f"--manifest {input[0]} --index {w.file}" if f.startswith(STREAM_PREFIX) else f"--in {input[0]}"
+
+
+def feature_domains(task):
+    """Domains compared in the feature figure: all but those skipped for the task (training.skip)."""
+    return [d for d in DOMAINS if f"{task}/{d}" not in TR.get("skip", {})]
+
+
+SEEDS = TR["seeds"]
+SEED_ARGS = " ".join(str(s) for s in SEEDS)
+TARGET_MODES = ["zeroshot"] + [m for m in TR["modes"] if m != "zeroshot"]
+SIZE_ARGS = " ".join(str(s) for s in TR["sizes"])
+
+
+def tensor_files(task, domain):
+    return [f"{RESULTS}/tensors/{task}/{domain}/{s}.parquet" for s in ("train", "val", "test")]
+
+
+def pretrained_ckpts(w):
+    d = train_dir(w.task, w.arch, SOURCE, "pretrain", "all")
+    return [f"{d}/seed{s}/model.ckpt" for s in SEEDS]
+
+
+def target_tensors(w):
+    files = tensor_files(w.task, w.target)
+    if "dann" in TR["modes"]:  # the domain-adversarial head also sees source events
+        files += tensor_files(w.task, SOURCE)
+    return files
+
+
+def target_points(task, arch, target):
+    """Every metrics.json of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
+    out = [f"{train_dir(task, arch, target, 'zeroshot', 0)}/seed{s}/metrics.json" for s in SEEDS]
+    for mode in TR["modes"]:
+        for size in TR["sizes"]:
+            out += [f"{train_dir(task, arch, target, mode, size)}/seed{s}/metrics.json" for s in SEEDS]
     return out

@@ -3,7 +3,7 @@ rule pythia_generate:
     output:
         f"{RESULTS}/gen/{{process}}/{{chunk}}.parquet",
     params:
-        config=CONFIGFILE,
+        config=stage_config("generate"),
     log:
         f"{LOGS}/generate/{{process}}/{{chunk}}.log",
     benchmark:
@@ -17,7 +17,7 @@ rule pythia_generate:
     group:
         "generate"
     shell:
-        "fast2full --log {log} generate --config {params.config} --process {wildcards.process}"
+        "fast2full --log {log} generate --config-json {params.config:q} --process {wildcards.process}"
         " --chunk {wildcards.chunk} --out {output}"
 
 

@@ -6,7 +6,7 @@ rule opendata_manifest:
     output:
         config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json"),
     params:
-        config=CONFIGFILE,
+        config=stage_config("manifest"),
     log:
         f"{LOGS}/opendata/manifest.log",
     benchmark:
@@ -18,7 +18,7 @@ rule opendata_manifest:
     conda:
         "../../envs/skim.yaml"
     shell:
-        "fast2full --log {log} manifest --config {params.config} --out {output}"
+        "fast2full --log {log} manifest --config-json {params.config:q} --out {output}"
 
 
 rule opendata_fetch:

@@ -9,7 +9,7 @@ if config["simulator"] == "builtin":
         output:
             f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
         params:
-            config=CONFIGFILE,
+            config=stage_config("simulate"),
             card=lambda w: config["detectors"][w.detector]["card"],
             pileup=lambda w, input: " ".join(f"--pileup {f}" for f in input.pileup),
         log:
@@ -23,7 +23,7 @@ if config["simulator"] == "builtin":
         conda:
             "../../envs/simulate.yaml"
         shell:
-            "fast2full --log {log} simulate --config {params.config} --card {params.card}"
+            "fast2full --log {log} simulate --config-json {params.config:q} --card {params.card}"
             " --in {input.events} {params.pileup} --out {output}"
 
 else:
@@ -38,7 +38,7 @@ else:
         output:
             f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
         params:
-            config=CONFIGFILE,
+            config=stage_config("simulate"),
             card=lambda w: config["detectors"][w.detector]["card"],
         log:
             f"{LOGS}/simulate/{{detector}}/{{process}}/{{chunk}}.log",
@@ -51,5 +51,5 @@ else:
         conda:
             "../../envs/delphes.yaml"
         shell:
-            "fast2full --log {log} simulate --simulator delphes --config {params.config}"
+            "fast2full --log {log} simulate --simulator delphes --config-json {params.config:q}"
             " --card {params.card} --in {input.events} --out {output}"

@@ -1,21 +1,3 @@
-def physlite_source(w):
-    for f in physlite_files(w.sample):
-        if Path(f).stem == w.file:
-            return f
-    raise ValueError(f"no PHYSLITE file {w.file} for sample {w.sample}")
-
-
-def physlite_input(w):
-    """The PHYSLITE file, or the manifest (for its URL) when the file is streamed."""
-    f = physlite_source(w)
-    return MANIFEST if f.startswith(STREAM_PREFIX) else f
-
-
-def physlite_args(w, input):
-    f = physlite_source(w)
-    return f"--manifest {input[0]} --index {w.file}" if f.startswith(STREAM_PREFIX) else f"--in {input[0]}"
-
-
 rule physlite_skim:
     """coffea skim of one PHYSLITE file -> objects parquet (full-simulation domain)."""
     input:
@@ -23,7 +5,7 @@ rule physlite_skim:
     output:
         f"{RESULTS}/skim/{FULLSIM}/{{sample}}/{{file}}.parquet",
     params:
-        config=CONFIGFILE,
+        config=stage_config("skim_physlite"),
         source=physlite_args,
     log:
         f"{LOGS}/skim/{FULLSIM}/{{sample}}/{{file}}.log",
@@ -36,7 +18,7 @@ rule physlite_skim:
     conda:
         "../../envs/skim.yaml"
     shell:
-        "fast2full --log {log} skim --source physlite --config {params.config}"
+        "fast2full --log {log} skim --source physlite --config-json {params.config:q}"
         " --sample {wildcards.sample} {params.source} --out {output}"
 
 
@@ -47,7 +29,7 @@ rule delphes_skim:
     output:
         f"{RESULTS}/skim/{{detector}}/{{process}}/{{chunk}}.parquet",
     params:
-        config=CONFIGFILE,
+        config=stage_config("skim_delphes"),
     log:
         f"{LOGS}/skim/{{detector}}/{{process}}/{{chunk}}.log",
     benchmark:
@@ -59,5 +41,5 @@ rule delphes_skim:
     conda:
         "../../envs/skim.yaml"
     shell:
-        "fast2full --log {log} skim --source delphes --config {params.config}"
+        "fast2full --log {log} skim --source delphes --config-json {params.config:q}"
         " --sample {wildcards.process} --in {input} --out {output}"

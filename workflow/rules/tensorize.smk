@@ -1,8 +1,3 @@
-def feature_domains(task):
-    """Domains compared in the feature figure: all but those skipped for the task (training.skip)."""
-    return [d for d in DOMAINS if f"{task}/{d}" not in TR.get("skip", {})]
-
-
 rule tensorize_source:
     """Objects -> padded tensors for the source domain; fixes the normalisation (train split)."""
     input:
@@ -11,8 +6,9 @@ rule tensorize_source:
         splits=expand(f"{RESULTS}/tensors/{{{{task}}}}/{SOURCE}/{{split}}.parquet", split=["train", "val", "test"]),
         norm=f"{RESULTS}/tensors/{{task}}/{SOURCE}/norm.json",
     params:
-        config=CONFIGFILE,
+        config=stage_config("tensorize"),
         outdir=lambda w: f"{RESULTS}/tensors/{w.task}/{SOURCE}",
+        domain=SOURCE,
     log:
         f"{LOGS}/tensorize/{{task}}/{SOURCE}.log",
     benchmark:
@@ -24,8 +20,8 @@ rule tensorize_source:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} tensorize --config {params.config} --task {wildcards.task}"
-        " --domain {SOURCE} --outdir {params.outdir} --inputs {input}"
+        "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
+        " --domain {params.domain} --outdir {params.outdir} --inputs {input}"
 
 
 rule tensorize_target:
@@ -36,7 +32,7 @@ rule tensorize_target:
     output:
         expand(f"{RESULTS}/tensors/{{{{task}}}}/{{{{domain}}}}/{{split}}.parquet", split=["train", "val", "test"]),
     params:
-        config=CONFIGFILE,
+        config=stage_config("tensorize"),
         outdir=lambda w: f"{RESULTS}/tensors/{w.task}/{w.domain}",
     wildcard_constraints:
         domain="|".join(t for t in TARGETS if t != SOURCE),
@@ -51,7 +47,7 @@ rule tensorize_target:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} tensorize --config {params.config} --task {wildcards.task}"
+        "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {wildcards.domain} --norm {input.norm} --outdir {params.outdir} --inputs {input.objects}"
 
 
@@ -61,7 +57,7 @@ rule plot_features:
         lambda w: [f"{RESULTS}/tensors/{w.task}/{d}/train.parquet" for d in feature_domains(w.task)],
     output:
         report(
-            multiext(f"{RESULTS}/figures/features_{{task}}", ".pdf", ".png"),
+            multiext(f"{RESULTS}/figures/features_{{task}}", pdf=".pdf", png=".png"),
             category="Feature comparison",
         ),
     log:
@@ -75,4 +71,4 @@ rule plot_features:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} plot-features --task {wildcards.task} --out {output[0]} --inputs {input}"
+        "fast2full --log {log} plot-features --task {wildcards.task} --out {output.pdf} --inputs {input}"

@@ -1,11 +1,3 @@
-SEEDS = TR["seeds"]
-SEED_ARGS = " ".join(str(s) for s in SEEDS)
-
-
-def tensor_files(task, domain):
-    return [f"{RESULTS}/tensors/{task}/{domain}/{s}.parquet" for s in ("train", "val", "test")]
-
-
 rule train_pretrain:
     """Pretrain on the full source (ATLAS-like) training set: one checkpoint per seed."""
     input:
@@ -14,8 +6,11 @@ rule train_pretrain:
         expand(f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
                seed=SEEDS, f=["metrics.json", "model.ckpt"]),
     params:
-        config=CONFIGFILE,
+        config=stage_config("train"),
         outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        source=SOURCE,
+        seeds=SEED_ARGS,
+        tensors=f"{RESULTS}/tensors",
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.log",
     benchmark:
@@ -28,34 +23,9 @@ rule train_pretrain:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} train --config {params.config} --task {wildcards.task}"
-        " --arch {wildcards.arch} --target {SOURCE} --mode pretrain --size all --seeds {SEED_ARGS}"
-        " --tensors {RESULTS}/tensors --outdir {params.outdir} --threads {threads}"
-
-
-def pretrained_ckpts(w):
-    d = train_dir(w.task, w.arch, SOURCE, "pretrain", "all")
-    return [f"{d}/seed{s}/model.ckpt" for s in SEEDS]
-
-
-def target_tensors(w):
-    files = tensor_files(w.task, w.target)
-    if "dann" in TR["modes"]:  # the domain-adversarial head also sees source events
-        files += tensor_files(w.task, SOURCE)
-    return files
-
-
-TARGET_MODES = ["zeroshot"] + [m for m in TR["modes"] if m != "zeroshot"]
-SIZE_ARGS = " ".join(str(s) for s in TR["sizes"])
-
-
-def target_points(task, arch, target):
-    """Every metrics.json of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
-    out = [f"{train_dir(task, arch, target, 'zeroshot', 0)}/seed{s}/metrics.json" for s in SEEDS]
-    for mode in TR["modes"]:
-        for size in TR["sizes"]:
-            out += [f"{train_dir(task, arch, target, mode, size)}/seed{s}/metrics.json" for s in SEEDS]
-    return out
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        " --arch {wildcards.arch} --target {params.source} --mode pretrain --size all --seeds {params.seeds}"
+        " --tensors {params.tensors} --outdir {params.outdir} --threads {threads}"
 
 
 rule train_target:
@@ -70,8 +40,11 @@ rule train_target:
     output:
         target_points("{task}", "{arch}", "{target}"),
     params:
-        config=CONFIGFILE,
+        config=stage_config("train"),
         modes=" ".join(TARGET_MODES),
+        sizes=SIZE_ARGS,
+        seeds=SEED_ARGS,
+        tensors=f"{RESULTS}/tensors",
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
     wildcard_constraints:
@@ -88,9 +61,9 @@ rule train_target:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} train --config {params.config} --task {wildcards.task}"
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --mode {params.modes}"
-        " --size {SIZE_ARGS} --seeds {SEED_ARGS} --tensors {RESULTS}/tensors"
+        " --size {params.sizes} --seeds {params.seeds} --tensors {params.tensors}"
         " --pretrained-dir {params.pretrained} --outdir '{params.outdir}' --threads {threads}"
 
 

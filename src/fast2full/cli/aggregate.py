@@ -1,8 +1,10 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = "aggregate metrics.json files: metrics table, learning curves, data-reduction factors, figures"
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="workflow config YAML (training grid, aggregate section)")
+    add_config(p, "training grid, aggregate section")
     p.add_argument("--summary-dir", required=True,
                    help="output folder for metrics.parquet/.csv, curves.csv, reduction_factors.csv, summary.md")
     p.add_argument("--figure-dir", required=True, help="output folder for the figures (PDF + PNG)")
@@ -11,8 +13,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from fast2full.aggregate import aggregate
-    from fast2full.config import load_config
 
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     aggregate(args.metrics, config, args.summary_dir, args.figure_dir)
     return 0

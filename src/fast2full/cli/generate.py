@@ -1,8 +1,10 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = "generate one chunk of Pythia8 events for a process -> particle-level parquet (contract 1)"
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="workflow config YAML")
+    add_config(p)
     p.add_argument("--process", required=True, help="process name (a key of processes:)")
     p.add_argument("--chunk", required=True, type=int, help="chunk index, 0-based")
     p.add_argument("--out", required=True, help="output parquet file")
@@ -10,9 +12,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from fast2full.config import load_config
     from fast2full.generate import DEFAULT_BATCH, run_generate
 
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     run_generate(config, args.process, args.chunk, args.out, batch=args.batch or DEFAULT_BATCH)
     return 0

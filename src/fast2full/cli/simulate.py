@@ -1,9 +1,11 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = ("fast detector simulation of a generation chunk with a Delphes card (builtin engine, or "
         "real DelphesHepMC3 with --simulator delphes)")
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="workflow config (for pileup.mean)")
+    add_config(p, "for pileup.mean")
     p.add_argument("--card", required=True, help="Delphes card (.tcl)")
     p.add_argument("--in", dest="inp", required=True,
                    help="generation parquet (contract 1); with --simulator delphes its HepMC3 export")
@@ -17,15 +19,14 @@ def add_arguments(p):
 
 def run(args) -> int:
     from fast2full.common import Fast2FullError
-    from fast2full.config import load_config
 
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     mean = float(config.get("pileup", {}).get("mean", 0.0))
     if args.simulator == "delphes":
         from fast2full.delphes.real import run_delphes
 
         if mean > 0 or args.pileup:
-            raise Fast2FullError(f"{args.config}: pileup.mean > 0 is not supported with simulator: "
+            raise Fast2FullError("config: invalid key 'pileup.mean': pileup.mean > 0 is not supported with simulator: "
                                  "delphes (real Delphes reads pile-up from its own PileUpFile)")
         run_delphes(args.card, args.inp, args.out)
         return 0

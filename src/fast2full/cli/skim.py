@@ -1,3 +1,5 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = "reduce a Delphes tree or a PHYSLITE file to the objects parquet (one shared selection)"
 
 SOURCES = ("delphes", "physlite")
@@ -6,7 +8,7 @@ SOURCES = ("delphes", "physlite")
 def add_arguments(p):
     p.add_argument("--source", required=True, choices=SOURCES,
                    help="delphes: a Delphes ROOT tree (fast simulation); physlite: ATLAS PHYSLITE (full simulation)")
-    p.add_argument("--config", required=True, help="config YAML (its 'selection' is applied)")
+    add_config(p, "its 'selection' is applied")
     p.add_argument("--sample", required=True,
                    help="process (delphes) or Open Data sample (physlite) name; its config role sets is_signal")
     src = p.add_mutually_exclusive_group(required=True)
@@ -23,10 +25,9 @@ def add_arguments(p):
 def run(args) -> int:
     import logging
 
-    from fast2full.config import load_config
 
     log = logging.getLogger("fast2full")
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     if args.manifest is not None:
         from fast2full.common import Fast2FullError
         from fast2full.opendata import stream_skim

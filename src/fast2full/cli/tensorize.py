@@ -1,8 +1,10 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = "objects parquet files of one domain -> padded train/val/test tensors for one task"
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="workflow config YAML")
+    add_config(p)
     p.add_argument("--task", required=True, choices=["sigbkg", "qg", "met"])
     p.add_argument("--domain", required=True, help="domain name stored in the metadata (atlas_like, ...)")
     p.add_argument("--outdir", required=True, help="writes {outdir}/{train,val,test}.parquet (+ norm.json)")
@@ -12,9 +14,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from fast2full.config import load_config
     from fast2full.tensorize import tensorize
 
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     tensorize(args.inputs, args.outdir, config, args.task, args.domain, norm_path=args.norm)
     return 0

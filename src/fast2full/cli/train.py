@@ -1,10 +1,12 @@
+from fast2full.cli.options import add_config, get_config
+
 HELP = "train (task, arch, target, mode, size) points for every seed; write metrics.json (+ model.ckpt)"
 
 MODES = ["pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann"]
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="workflow config (its training: section)")
+    add_config(p, "its training: section")
     p.add_argument("--task", required=True, choices=["sigbkg", "qg", "met"])
     p.add_argument("--arch", required=True, choices=["dnn", "gnn", "transformer"])
     p.add_argument("--target", required=True, help="domain trained/evaluated on (the source for pretrain)")
@@ -45,10 +47,9 @@ def run(args) -> int:
     from pathlib import Path
 
     t0 = time.perf_counter()
-    from fast2full.config import load_config
     from fast2full.train import JobSpec, TrainSettings, run_jobs
 
-    config = load_config(args.config, base_dir=".")
+    config = get_config(args)
     settings = TrainSettings.from_config(config, threads=args.threads, accelerator=args.accelerator,
                                          model_size=args.model_size)
     specs = [JobSpec(task=args.task, arch=args.arch, target=args.target, mode=mode, size=size,
