@@ -410,7 +410,8 @@ def stage_slice(config: Mapping[str, Any], stage: str, **wc: str) -> dict[str, A
         return {"opendata": _pick(c.get("opendata"), MANIFEST_KEYS)}
     if stage == "skim_delphes":
         proc = wc["process"]
-        return {"selection": c["selection"], "processes": {proc: _pick(c["processes"][proc], ["role"])}}
+        # chunks: the per-event weight divides the process cross-section over its chunks
+        return {"selection": c["selection"], "processes": {proc: _pick(c["processes"][proc], ["role", "chunks"])}}
     if stage == "skim_physlite":
         sample = wc["sample"]
         od = c.get("opendata", {})
