@@ -145,3 +145,11 @@ def test_cli_validate_config_overlays_and_prints(repo_root, tmp_path, monkeypatc
     assert main(["validate-config", "config.yaml", str(ov), "--print"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["aggregate"]["bootstrap"] == 7 and printed["training"]["patience"] == 4
+
+
+def test_paper_config_as_overlay_equals_paper_config_alone(repo_root):
+    """`snakemake --configfile config.paper.yaml` merges it over config.yaml: nothing of the small
+    default (local files, skip list) may leak into the paper-scale study."""
+    alone = load_config(repo_root / "config.paper.yaml", base_dir=repo_root)
+    merged = load_config(repo_root / "config.yaml", repo_root / "config.paper.yaml", base_dir=repo_root)
+    assert merged == alone
