@@ -1,22 +1,32 @@
+# Report layout: one category per task, one subcategory per figure kind, one caption per kind
+# (workflow/report/figures.rst switches on the kind); PNGs only (the PDFs stay in results/).
+REPORT_TASKS = {"sigbkg": "ttbar vs. background (sigbkg)", "qg": "quark vs. gluon (qg)",
+                "met": "MET regression (met)"}
+REPORT_KINDS = {"curve": "Learning curves (figs. 4-7)", "curves": "Learning curves (figs. 4-7)",
+                "modes": "Mode comparison (fig. 8)", "roc": "ROC curves", "compute": "Compute-matched curves",
+                "loss": "Training losses"}
+
+
 rule aggregate_results:
     """Metrics table, learning curves, data-reduction factors and figures."""
     input:
         metrics=all_metrics(),
     output:
-        table=report(f"{RESULTS}/summary/metrics.csv", caption="../report/metrics_table.rst", category="Tables"),
+        table=report(f"{RESULTS}/summary/metrics.csv", caption="../report/metrics_table.rst",
+                     category="Summary", subcategory="Tables"),
         parquet=f"{RESULTS}/summary/metrics.parquet",
-        curves=report(f"{RESULTS}/summary/curves.csv", caption="../report/curves_table.rst", category="Tables"),
-        factors=report(
-            f"{RESULTS}/summary/reduction_factors.csv",
-            caption="../report/reduction_factors.rst",
-            category="Tables",
-        ),
-        markdown=report(f"{RESULTS}/summary/summary.md", caption="../report/summary.rst", category="Tables"),
+        curves=report(f"{RESULTS}/summary/curves.csv", caption="../report/curves_table.rst",
+                      category="Summary", subcategory="Tables"),
+        factors=report(f"{RESULTS}/summary/reduction_factors.csv", caption="../report/reduction_factors.rst",
+                       category="Summary", subcategory="Data-reduction factors"),
+        markdown=report(f"{RESULTS}/summary/summary.md", caption="../report/summary.rst",
+                        category="Summary", subcategory="Data-reduction factors"),
         figures=report(
             directory(f"{RESULTS}/figures/curves"),
-            patterns=["{name}.png"],
+            patterns=["{kind,curve|curves|modes|roc|compute|loss}_{task,sigbkg|qg|met}{rest,(_[A-Za-z0-9_]+)?}.png"],
             caption="../report/figures.rst",
-            category="Learning curves",
+            category=lambda w: REPORT_TASKS[w.task],
+            subcategory=lambda w: REPORT_KINDS[w.kind],
         ),
     params:
         config=stage_config("aggregate"),

@@ -56,10 +56,9 @@ rule plot_features:
     input:
         lambda w: [f"{RESULTS}/tensors/{w.task}/{d}/train.parquet" for d in feature_domains(w.task)],
     output:
-        report(
-            multiext(f"{RESULTS}/figures/features_{{task}}", pdf=".pdf", png=".png"),
-            category="Feature comparison",
-        ),
+        pdf=f"{RESULTS}/figures/features_{{task}}.pdf",
+        png=report(f"{RESULTS}/figures/features_{{task}}.png", caption="../report/features.rst",
+                   category=lambda w: REPORT_TASKS[w.task], subcategory="Input features (figs. 1-3)"),
     log:
         f"{LOGS}/plot_features/{{task}}.log",
     benchmark:
