@@ -248,8 +248,8 @@ def test_real_training_outputs_aggregate(small_config, tmp_path):
     from fast2full.train import JobSpec, TrainSettings, run_job
 
     config, _ = small_config
-    config["training"].update({"tasks": ["sigbkg"], "modes": ["scratch", "finetune"], "sizes": [20, 60],
-                               "targets": {"sigbkg": ["cms_like"]}})
+    config["training"].update({"tasks": ["sigbkg"], "modes": ["scratch", "finetune"], "sizes": [20, 60, "all"],
+                               "targets": {"sigbkg": ["cms_like"]}, "seeds": [0, 1]})
     source, target = config["domains"]["source"], "cms_like"
     tensors = tmp_path / "tensors"
     write_synthetic_tensors(tensors, "sigbkg", {source: 0.0, target: 0.2},
@@ -266,15 +266,23 @@ def test_real_training_outputs_aggregate(small_config, tmp_path):
     pre = job("pretrain", "all", dom=source)
     job("zeroshot", 0, pretrained=pre)
     for mode in ("scratch", "finetune"):
-        for size in (20, 60):
+        for size in (20, 60, "all"):
             job(mode, size, pretrained=None if mode == "scratch" else pre)
     metrics = sorted(str(p) for p in (tmp_path / "train").rglob("metrics.json"))
-    assert len(metrics) == 2 * (1 + 1 + 4)
+    assert len(metrics) == 2 * (1 + 1 + 6)
     out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
     factors = pd.read_csv(out["reduction_factors.csv"], keep_default_na=False)
     assert len(factors) == 2
     ft = factors[factors["mode"] == "finetune"].iloc[0]
     assert ft["status"] == "ok" and ft["factor_n20_display"] and ft["baseline_name"]
+    assert ft["n_full"] == 300 and ft["full_split"]  # the whole synthetic target train split
+    assert ft["paper_factor_display"] and ft["paper_factor_bound"] in ("exact", "lower", "never", "n/a")
+    from fast2full import predictions
+
+    if all(predictions.path_for(p).is_file() for p in metrics if "/pretrain/" not in p):  # train writes them
+        assert ft["bootstrap"].startswith("seeds + test events (200 events")
+    else:
+        assert ft["bootstrap"] == "seeds only: no predictions.parquet from train"
     assert (tmp_path / "figures" / "roc_sigbkg_dnn_cms_like.png").stat().st_size > 0
 
 

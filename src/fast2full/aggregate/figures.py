@@ -93,6 +93,9 @@ def draw_curves(ax: Any, tables: Tables, task: str, arch: str, target: str, mode
         full = pts["full"].to_numpy(bool)
         if full.any():
             ax.plot(x[full], m[full], marker="o", ms=11, mfc="none", mec=st["color"], ls="none")
+        capped = pts["capped"].to_numpy(bool) & ~full
+        if capped.any():  # capped to the pool but no full-split point to collapse into: a white square
+            ax.plot(x[capped], m[capped], marker="s", ms=9, mfc="white", mec=st["color"], ls="none")
         xs += x.tolist()
         drawn = True
     return drawn, xs
@@ -174,10 +177,11 @@ def curve_figure(tables: Tables, table: pd.DataFrame, config: dict, settings: Ag
             continue
         _hlines(ax, zrow, base, ref)
         _size_axis(ax, xs, n_full)
-        ax.set_xlabel("Target training events (open circle: full train split)")
-        ax.set_ylabel(METRIC_LABEL["met_relative" if rel else metric])
+        ax.set_xlabel("Target training events (circled: full train split)", fontsize=14)
+        ax.set_ylabel(METRIC_LABEL["met_relative" if rel else metric], fontsize=14)
         label(ax, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}", fontsize=11)
-        _legend_with_band(ax, _band_text(tables, task, target, n_seeds, settings.confidence), fontsize=9, loc="best")
+        _legend_with_band(ax, _band_text(tables, task, target, n_seeds, settings.confidence), fontsize=9,
+                          loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return fig
 
 
@@ -194,6 +198,7 @@ def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings:
         for j, target in enumerate(targets):
             ax = axes[i, j]
             drawn, xs = draw_curves(ax, tables, task, arch, target, modes)
+            ax.set_title(f"{arch.upper()}, {DOMAIN_LABELS.get(target, target)}", loc="right", fontsize=11)
             if not drawn:
                 skips(ax, f"curves_{task} {arch}/{target}", _panel_reason(table, task, arch, target))
                 continue
@@ -201,12 +206,12 @@ def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings:
             _hlines(ax, _factor_row(tables, task, arch, target, modes[0]),
                     baseline_value(table, task, target, metric), None)
             _size_axis(ax, xs, _n_full(tables, task, arch, target))
-            ax.set_title(f"{arch.upper()}, {DOMAIN_LABELS.get(target, target)}", loc="right", fontsize=11)
             if i == len(archs) - 1:
-                ax.set_xlabel("Target training events")
+                ax.set_xlabel("Target training events", fontsize=14)
             if j == 0:
-                ax.set_ylabel(METRIC_LABEL[metric], fontsize=13)
-    label(axes[0, 0], TASK_LABEL.get(task, task))
+                ax.set_ylabel(METRIC_LABEL[metric], fontsize=14)
+    for ax in axes[0]:
+        label(ax)
     if legend_ax is not None:
         from matplotlib.patches import Patch
 
@@ -215,8 +220,10 @@ def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings:
         bt = _band_text(tables, task, targets[0], len(config["training"]["seeds"]), settings.confidence)
         uniq[bt] = Patch(color="#999999", alpha=0.3, lw=0)
         uniq["full train split"] = plt.Line2D([], [], marker="o", ms=11, mfc="none", mec="k", ls="none")
+        if len(tables.points) and (tables.points["capped"] & ~tables.points["full"]).any():
+            uniq["capped at the pool size"] = plt.Line2D([], [], marker="s", ms=9, mfc="white", mec="k", ls="none")
         fig.legend(list(uniq.values()), list(uniq.keys()), loc="lower center", ncol=min(len(uniq), 3),
-                   fontsize=10, bbox_to_anchor=(0.5, 1.0))
+                   fontsize=10, bbox_to_anchor=(0.5, 1.0), title=TASK_LABEL.get(task, task), title_fontsize=13)
     return fig
 
 
@@ -243,8 +250,8 @@ def compute_figure(tables: Tables, table: pd.DataFrame, task: str, arch: str, ta
             skips(ax, f"compute_{task}_{arch}_{target}", _panel_reason(table, task, arch, target))
             continue
         ax.set_xscale("log")
-        ax.set_xlabel(xl)
-        ax.set_ylabel(METRIC_LABEL[metric])
+        ax.set_xlabel(xl, fontsize=14)
+        ax.set_ylabel(METRIC_LABEL[metric], fontsize=14)
         label(ax, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}", fontsize=11)
         ax.legend(fontsize=9, loc="best")
     return fig
@@ -297,8 +304,8 @@ def roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str,
         return fig
     ax.plot(grid, 1.0 / grid, color="#7f7f7f", ls=(0, (1, 1)), lw=1, label="random")
     ax.set_yscale("log")
-    ax.set_xlabel(r"Signal efficiency $\varepsilon_{\mathrm{S}}$")
-    ax.set_ylabel(r"Background rejection $1/\varepsilon_{\mathrm{B}}$")
+    ax.set_xlabel(r"Signal efficiency $\varepsilon_{\mathrm{S}}$", fontsize=14)
+    ax.set_ylabel(r"Background rejection $1/\varepsilon_{\mathrm{B}}$", fontsize=14)
     ax.set_xlim(grid[0], 1.0)
     label(ax, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
@@ -345,7 +352,7 @@ def modes_figure(tables: Tables, table: pd.DataFrame, config: dict, task: str, t
         st = MODE_STYLE["baseline"]
         ax.axhline(val, color=st["color"], ls=st["ls"], lw=2, label=f"rule-based: {short_name(name)}")
     ax.set_xticks(np.arange(len(modes)), [MODE_STYLE[m]["short"] for m in modes], rotation=20, fontsize=11)
-    ax.set_ylabel(METRIC_LABEL[metric])
+    ax.set_ylabel(METRIC_LABEL[metric], fontsize=14)
     label(ax, f"{TASK_LABEL.get(task, task)}, {n_cmp} events of {DOMAIN_LABELS.get(target, target)}", fontsize=10)
     ax.legend(fontsize=10, loc="best", title="error bars: bootstrap interval", title_fontsize=9)
     return fig
@@ -405,11 +412,11 @@ def loss_figure(table: pd.DataFrame, task: str, arch: str, target: str, modes: S
         if not drawn:
             skips(ax, where, "no training log (seed*/logs/lr*/metrics.csv)")
             continue
-        ax.set_xlabel("Optimiser step")
+        ax.set_xlabel("Optimiser step", fontsize=13)
         ax.set_yscale("log")
         ax.set_title(f"{MODE_STYLE[mode]['label']}, seed {seed}", loc="right", fontsize=10)
         ax.legend(fontsize=8, loc="upper right", title="solid: train, dashed: validation", title_fontsize=8)
-    axes[0, 0].set_ylabel("Loss")
+    axes[0, 0].set_ylabel("Loss", fontsize=13)
     label(axes[0, 0], f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}",
           fontsize=10)
     return fig
