@@ -194,7 +194,7 @@ def test_bad_metrics_file_names_file_and_leaves_nothing(small_config, tmp_path, 
     summary, figures = tmp_path / "summary", tmp_path / "figures"
     rc = main(["aggregate", "--config", str(cfg_path), "--summary-dir", str(summary), "--figure-dir",
                str(figures), "--metrics", *metrics])
-    assert rc == 2
+    assert rc == 1
     assert metrics[3] in capsys.readouterr().err
     assert not figures.exists()
     assert not summary.exists() or not any(summary.iterdir())

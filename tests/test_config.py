@@ -44,7 +44,7 @@ def test_cli_validate_config_exit_code(tmp_path, repo_root, cfg, monkeypatch):
     bad["seed"] = -1
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump(bad))
-    assert main(["validate-config", str(p)]) == 2
+    assert main(["validate-config", str(p)]) == 1
     assert main(["validate-config", "config.yaml"]) == 0
 
 

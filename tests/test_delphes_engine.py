@@ -126,7 +126,7 @@ def test_pileup_mean_without_files_fails(toy_file, repo_root, tmp_path):
     out = tmp_path / "pu.root"
     rc = main(["simulate", "--config", str(_config(tmp_path, repo_root, mean=5.0)),
                "--card", CARDS["cms_like"], "--in", str(toy_file), "--out", str(out)])
-    assert rc == 2 and not out.exists()
+    assert rc == 1 and not out.exists()
 
 
 def test_truncated_generation_file(toy_file, repo_root, tmp_path, capsys):
@@ -138,7 +138,7 @@ def test_truncated_generation_file(toy_file, repo_root, tmp_path, capsys):
     out = tmp_path / "out" / "x.root"
     rc = main(["simulate", "--config", str(_config(tmp_path, repo_root)), "--card",
                CARDS["atlas_like"], "--in", str(bad), "--out", str(out)])
-    assert rc == 2
+    assert rc == 1
     assert "truncated.parquet" in capsys.readouterr().err
     assert not out.exists()
     assert not out.parent.exists() or not list(out.parent.iterdir())
@@ -151,7 +151,7 @@ def test_malformed_card_leaves_no_output(toy_file, repo_root, tmp_path, capsys):
     out = tmp_path / "out.root"
     rc = main(["simulate", "--config", str(_config(tmp_path, repo_root)), "--card", str(card),
                "--in", str(toy_file), "--out", str(out)])
-    assert rc == 2 and not out.exists()
+    assert rc == 1 and not out.exists()
     assert "broken.tcl:" in capsys.readouterr().err
 
 

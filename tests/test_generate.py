@@ -271,7 +271,7 @@ def test_cli_bad_setting_exit_code(config, tmp_path, repo_root):
     out = tmp_path / "gen" / "dijet" / "0.parquet"
     rc = cli_main(["generate", "--config", str(path), "--process", "dijet", "--chunk", "0",
                    "--out", str(out)])
-    assert rc == 2 and not out.exists()
+    assert rc == 1 and not out.exists()
 
 
 def test_cli_writes_chunk(config, tmp_path, repo_root):

@@ -82,9 +82,9 @@ def test_cli_validate_config_and_generate_refuse(repo_root, tmp_path, monkeypatc
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(repo_root)
-    assert main(["validate-config", str(bad)]) == 2
+    assert main(["validate-config", str(bad)]) == 1
     out = tmp_path / "z.parquet"
-    assert main(["generate", "--config", str(bad), "--process", "zjets", "--chunk", "0", "--out", str(out)]) == 2
+    assert main(["generate", "--config", str(bad), "--process", "zjets", "--chunk", "0", "--out", str(out)]) == 1
     assert not out.exists()
 
 

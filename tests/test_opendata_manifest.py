@@ -70,7 +70,7 @@ def test_manifest_then_fetch_cli(portal, tmp_path, testdata, repo_root, monkeypa
     assert sum(1 for e in portal.log if e[1].startswith("/files/drop/")) == 2  # dropped once, resumed
     # a wrong index is a clear error and writes nothing
     bad = tmp_path / "results/opendata/files/zjets/5.root"
-    assert main(["fetch", "--manifest", str(man), "--sample", "zjets", "--index", "5", "--out", str(bad)]) == 2
+    assert main(["fetch", "--manifest", str(man), "--sample", "zjets", "--index", "5", "--out", str(bad)]) == 1
     assert not bad.exists()
 
 

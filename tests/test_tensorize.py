@@ -314,7 +314,7 @@ def test_cli_tensorize_and_plot_features(synthetic_domains, tmp_path):
     # a wrong task for the files is a clear error, no figure
     bad = tmp_path / "bad" / "features_met.pdf"
     assert main(["plot-features", "--task", "met", "--out", str(bad), "--inputs",
-                 str(out / "cms_like" / "train.parquet")]) == 2
+                 str(out / "cms_like" / "train.parquet")]) == 1
     assert not bad.parent.exists() or not any(bad.parent.iterdir())
 
 
@@ -324,7 +324,7 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
     missing = tmp_path / "gone.parquet"
     rc = main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "met", "--domain", "atlas_like",
                "--outdir", str(tmp_path / "out"), "--inputs", str(missing)])
-    assert rc == 2 and "gone.parquet: objects file does not exist" in capsys.readouterr().err
+    assert rc == 1 and "gone.parquet: objects file does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

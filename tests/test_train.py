@@ -198,7 +198,7 @@ def test_cli_corrupt_tensor_file_fails_cleanly(tiny_config, tensors, tmp_path):
         (bad / "sigbkg" / TARGET).mkdir(parents=True, exist_ok=True)
         src = (tensors / "sigbkg" / TARGET / f"{split}.parquet").read_bytes()
         (bad / "sigbkg" / TARGET / f"{split}.parquet").write_bytes(src[: len(src) // 2] if split == "val" else src)
-    assert _cli(tiny_config, bad, tmp_path / "out") == 2
+    assert _cli(tiny_config, bad, tmp_path / "out") == 1
     assert not list((tmp_path / "out").rglob("metrics.json"))
 
 
@@ -206,7 +206,7 @@ def test_cli_several_points_in_one_process(tiny_config, tensors, pretrained, tmp
     args = ["train", "--config", str(tiny_config), "--task", "sigbkg", "--arch", "dnn", "--target", TARGET,
             "--mode", "zeroshot", "scratch", "finetune", "--size", "20", "40", "--seeds", "0",
             "--tensors", str(tensors), "--pretrained-dir", str(pretrained["sigbkg"]), "--model-size", "tiny"]
-    assert main([*args, "--outdir", str(tmp_path / "bad")]) == 2  # no {mode}/{size} placeholders
+    assert main([*args, "--outdir", str(tmp_path / "bad")]) == 1  # no {mode}/{size} placeholders
     assert main([*args, "--outdir", str(tmp_path / "{mode}" / "n{size}")]) == 0
     found = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("metrics.json"))
     assert found == ["finetune/n20/seed0/metrics.json", "finetune/n40/seed0/metrics.json",
