@@ -441,6 +441,8 @@ def paper_factor(scratch: Curve, transfer: Curve, higher_is_better: bool, baseli
     if b == 1:
         note = "not reached: the transfer curve stays below 99 % of scratch-on-full" if higher_is_better else \
             "not reached: the transfer curve stays short of 99 % of scratch-on-full's gain over the baseline"
+        if not transfer.full:
+            note += f" up to n = {transfer.sizes[-1]:.0f} (this mode has no full-split point)"
         lo, hi = _quantiles(samples, confidence) if n_boot else (NAN, NAN)
         return (Estimate(NAN, lo, hi, Bound.NEVER, note, extra=extra),
                 Estimate(NAN, NAN, NAN, Bound.NEVER, "never in range", is_size=True))
