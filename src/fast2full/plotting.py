@@ -145,10 +145,13 @@ def savefig(fig, path: str | Path, close: bool = True) -> list[Path]:
     """Write ``fig`` as ``<stem>.pdf`` and ``<stem>.png`` beside ``path`` (any suffix); atomic."""
     path = Path(path)
     out = []
+    # the tight bounding box is found once (one layout pass without rendering) for both formats
+    fig.draw_without_rendering()
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
     for suffix in (".pdf", ".png"):
         final = path.with_suffix(suffix)
         with atomic_output(final) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=DPI, bbox_inches="tight")
+            fig.savefig(tmp, format=suffix[1:], dpi=DPI, bbox_inches=bbox)
         out.append(final)
     if close:
         import matplotlib.pyplot as plt
