@@ -92,15 +92,63 @@ def first_events(physlite_file):
     f.close()
 
 
-def test_met_is_rebuilt_from_selected_objects(first_events):
-    out = physlite.skim_chunk(first_events, make_config(), SAMPLE)
-    _, soft_x, soft_y = physlite.physlite_objects(first_events, process=SAMPLE, signal=False)
-    px, py = soft_x.copy(), soft_y.copy()
+def _resolution(mx, my, tx, ty):
+    """(bias x, bias y, resolution = RMS per component of reco - true) in GeV."""
+    dx, dy = mx - tx, my - ty
+    return dx.mean(), dy.mean(), np.sqrt((dx.var() + dy.var()) / 2)
+
+
+@pytest.fixture(scope="module")
+def all_events(physlite_file):
+    f, tree, names = physlite.open_tree(str(physlite_file))
+    yield physlite.read_chunk(tree, names, 0, tree.num_entries)
+    f.close()
+
+
+def test_met_rebuild_against_met_truth(all_events):
+    """On the real Z->ee file (true MET ~ 0): the METMaker-like rebuild (jets > 20 GeV to |eta| 4.5,
+    core soft term + tracks of jets not in the hard term) resolves MET better than the old rebuild
+    from the config-selected objects + core soft term, with a small bias (docs/opendata.md)."""
+    arr, soft_x, soft_y = physlite.physlite_objects(all_events, process=SAMPLE, signal=False)
+    tx = (arr.gen_met.met * np.cos(arr.gen_met.phi)).to_numpy()
+    ty = (arr.gen_met.met * np.sin(arr.gen_met.phi)).to_numpy()
+    assert np.median(np.hypot(tx, ty)) < 1.0  # Z -> ee: no neutrinos in most events
+    mx = (arr.met.met * np.cos(arr.met.phi)).to_numpy()
+    my = (arr.met.met * np.sin(arr.met.phi)).to_numpy()
+    sel = physlite.overlap_removal(objects.select(arr, SELECTION))
+    ox, oy = soft_x.copy(), soft_y.copy()
     for c in ("jets", "electrons", "muons", "photons"):
-        px -= ak.to_numpy(ak.sum(out[c].pt * np.cos(out[c].phi), axis=1))
-        py -= ak.to_numpy(ak.sum(out[c].pt * np.sin(out[c].phi), axis=1))
-    np.testing.assert_allclose(out.met.met.to_numpy(), np.hypot(px, py), rtol=1e-4, atol=1e-3)
-    assert np.any(soft_x != 0)  # the soft term is really there
+        ox -= ak.to_numpy(ak.sum(sel[c].pt * np.cos(sel[c].phi), axis=1))
+        oy -= ak.to_numpy(ak.sum(sel[c].pt * np.sin(sel[c].phi), axis=1))
+    bx, by, res = _resolution(mx, my, tx, ty)
+    _, _, res_old = _resolution(ox, oy, tx, ty)
+    assert res < 0.8 * res_old, (res, res_old)
+    assert abs(bx) < 5.0 and abs(by) < 5.0
+
+
+def test_met_association_term(all_events):
+    """Without the association map's jet tracks the soft term is the core term alone, so the MET
+    changes exactly by the tracks of the jets left out of the hard term."""
+    ch = all_events
+    full, core_x, core_y = physlite.physlite_objects(ch, process=SAMPLE, signal=False)
+    assoc = {f"{physlite.MET_ASSOC}.jettrkpx", f"{physlite.MET_ASSOC}.jettrkpy"}
+    assert assoc <= set(ch.arrays)
+    core_only = physlite.Chunk({k: v for k, v in ch.arrays.items() if k not in assoc}, ch.n)
+    no_assoc, _, _ = physlite.physlite_objects(core_only, process=SAMPLE, signal=False)
+
+    def xy(a):
+        return (a.met.met * np.cos(a.met.phi)).to_numpy(), (a.met.met * np.sin(a.met.phi)).to_numpy()
+
+    (fx, fy), (nx, ny) = xy(full), xy(no_assoc)
+    changed = np.hypot(fx - nx, fy - ny) > 0.01
+    assert 10 < changed.sum() < ch.n  # some events have unused jets with tracks, not all
+    # the difference is minus the tracks of jets below 20 GeV or failing NNJvt (no lepton/photon
+    # overlap removal here matters for these soft jets), bounded by their summed track pT
+    trk = np.hypot(ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpx"], axis=1)),
+                   ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpy"], axis=1))) / 1000
+    sumpt = ak.to_numpy(ak.sum(np.hypot(ch[f"{physlite.MET_ASSOC}.jettrkpx"],
+                                        ch[f"{physlite.MET_ASSOC}.jettrkpy"]), axis=1)) / 1000
+    assert np.all(np.hypot(fx - nx, fy - ny) <= sumpt + 1e-3) and np.any(trk > 0)
 
 
 def test_chunking_gives_the_same_events(physlite_file, skimmed, tmp_path):

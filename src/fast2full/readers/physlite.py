@@ -11,8 +11,9 @@ PHYSLITE file holds; only one chunk is in memory at a time).  Per chunk:
    the jagged structure rebuilt once per collection;
 2. the one shared selection :func:`fast2full.objects.select` (config ``selection``);
 3. the shared overlap removal (:func:`fast2full.objects.overlap_removal`) on the selected objects;
-4. MET rebuilt as minus the vector sum of the selected objects plus the PHYSLITE track soft term
-   (:func:`fast2full.readers.common.met_from_objects`), true MET from ``MET_Truth`` ``NonInt``;
+4. MET rebuilt as close to ATLAS' METMaker as PHYSLITE allows (:func:`rebuild_met`): its own
+   baseline objects (jets above 20 GeV to |eta| 4.5), the core track soft term, and the tracks of the
+   jets not in the hard term from the MET association map; true MET from ``MET_Truth`` ``NonInt``;
 5. :func:`fast2full.objects.check`, then the chunk becomes one row group of the output parquet.
 
 The branch names and object definitions follow coffea's ``PHYSLITESchema`` view of the same file (the
@@ -34,7 +35,7 @@ import numpy as np
 
 from fast2full import objects
 from fast2full.common import Fast2FullError, InputError, Progress
-from fast2full.readers.common import is_signal, met_from_objects, write_objects
+from fast2full.readers.common import is_signal, write_objects
 
 log = logging.getLogger("fast2full.physlite")
 
@@ -82,6 +83,24 @@ PARTON_LABELS = (1, 2, 3, 4, 5, 21)
 MET_CORE = "MET_Core_AnalysisMET"
 MET_SOFT_TERM = "PVSoftTrkCore"
 MET_TRUTH_TERM = "NonInt"
+#: the MET association map PHYSLITE stores: one association per AnalysisJets jet (same order) and a
+#: last "misc" one; ``jettrkpx/py`` = the jet's PV tracks not already assigned to an e/gamma/tau/mu
+MET_ASSOC = "METAssoc_AnalysisMETAux"
+
+# --- the MET rebuild: ATLAS METMaker's hard objects (its own baseline, not the config selection) ----
+#: jets: the "Loose" MET working point, pT > 20 GeV to |eta| < 4.5, NNJvt as above
+MET_JET_PT_MIN_GEV = 20.0
+MET_JET_ABS_ETA_MAX = 4.5
+#: electrons LH Medium, pT > 10 GeV, |eta| < 2.47 (the LH Tight flag where a file lacks Medium)
+MET_ELECTRON_ID_FLAG = "DFCommonElectronsLHMedium"
+MET_ELECTRON_PT_MIN_GEV = 10.0
+MET_ELECTRON_ABS_ETA_MAX = 2.47
+#: muons Medium (muon_id), pT > 10 GeV, |eta| < 2.7
+MET_MUON_PT_MIN_GEV = 10.0
+MET_MUON_ABS_ETA_MAX = 2.7
+#: photons IsEM Tight, pT > 25 GeV, |eta| < 2.37
+MET_PHOTON_PT_MIN_GEV = 25.0
+MET_PHOTON_ABS_ETA_MAX = 2.37
 
 #: branches read (exact names); entries under OPTIONAL may be absent (data files, older tags)
 _REQUIRED = {
@@ -96,11 +115,12 @@ _REQUIRED = {
 }
 _OPTIONAL = {
     "AnalysisJetsAuxDyn": ("PartonTruthLabelID", "NNJvtPass"),
-    "AnalysisElectronsAuxDyn": ELECTRON_ISO_VARS,
+    "AnalysisElectronsAuxDyn": ELECTRON_ISO_VARS + (MET_ELECTRON_ID_FLAG,),
     "AnalysisMuonsAuxDyn": MUON_ISO_VARS,
     "AnalysisPhotonsAuxDyn": PHOTON_ISO_VARS,
     "MET_TruthAuxDyn": ("name", "mpx", "mpy"),
     "EventInfoAuxDyn": ("mcEventWeights",),
+    MET_ASSOC: ("jettrkpx", "jettrkpy"),
 }
 
 
@@ -311,14 +331,15 @@ def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array
     else:
         flavor = np.zeros(len(jpt), dtype=np.int32)
     trk_width = _pv_value(ch[f"{J}.TrackWidthPt1000"], 0.0)
-    jets = _jagged({
+    jet_cols = {
         "pt": jpt, "eta": jeta, "phi": ch.flat(f"{J}.phi"), "mass": ch.flat(f"{J}.m") / MEV_PER_GEV,
         "btag": _jet_btag(ch, n_jets),
         "flavor": flavor,
         "ntrk": _pv_value(ch[f"{J}.NumTrkPt500"], 0),
         # xAOD writes -1 for a jet without tracks above 1 GeV; the contract uses 0 (as the Delphes reader)
         "trk_width": np.where(trk_width < 0, np.float32(0.0), trk_width),
-    }, n_jets, jet_ok)
+    }
+    jets = _jagged(jet_cols, n_jets, jet_ok)
 
     def leptons(coll: str, ok: np.ndarray, iso_vars: tuple[str, ...], charge: bool) -> dict[str, ak.Array]:
         pt_mev = ch.flat(f"{coll}.pt")
@@ -342,16 +363,82 @@ def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array
     else:
         tx = ty = np.zeros(n)
     soft_x, soft_y = _met_term(ch, f"{MET_CORE}AuxDyn", MET_SOFT_TERM)
+    met_x, met_y = rebuild_met(ch, jet_cols, n_jets, jet_ok, soft_x, soft_y)
 
-    zeros = np.zeros(n, dtype=np.float32)
     arr = objects.build(
         event_id=ak.to_numpy(ch["EventInfoAuxDyn.eventNumber"]).astype(np.int64),
         weight=weight, process=process, is_signal=signal,
         jets=jets, electrons=electrons, muons=muons, photons=photons,
-        met={"met": zeros, "phi": zeros},
+        met={"met": np.hypot(met_x, met_y), "phi": np.arctan2(met_y, met_x)},
         gen_met={"met": np.hypot(tx, ty), "phi": np.arctan2(ty, tx)},
     )
     return arr, soft_x, soft_y
+
+
+def _sum_xy(coll: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per event: (sum px, sum py) of a jagged collection with pt and phi (GeV)."""
+    counts = ak.to_numpy(ak.num(coll.pt, axis=1))
+    event = _event_index(counts)
+    pt, phi = ak.to_numpy(ak.flatten(coll.pt)).astype(np.float64), ak.to_numpy(ak.flatten(coll.phi))
+    return (np.bincount(event, weights=pt * np.cos(phi), minlength=len(counts)),
+            np.bincount(event, weights=pt * np.sin(phi), minlength=len(counts)))
+
+
+def rebuild_met(ch: Chunk, jet_cols: dict[str, np.ndarray], n_jets: np.ndarray, jet_ok: np.ndarray,
+                core_x: np.ndarray, core_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MET (mpx, mpy in GeV) rebuilt as close to ATLAS' METMaker as PHYSLITE allows.
+
+    * hard term: minus the vector sum of METMaker-style baseline objects, independent of the config
+      selection -- jets pT > 20 GeV, |eta| < 4.5 passing NNJvt (``MET_JET_*``), LH Medium electrons
+      above 10 GeV, Medium muons above 10 GeV, Tight photons above 25 GeV (``MET_*``) -- after the
+      shared overlap removal among them (:func:`fast2full.objects.overlap_removal`);
+    * soft term: the track soft term of the core container (``PVSoftTrkCore``: PV tracks associated
+      with no object of the MET association map), plus, from the association map PHYSLITE stores
+      (``METAssoc_AnalysisMET``), the tracks of every jet that is not in the hard term (below 20 GeV,
+      failing NNJvt, or removed by the overlap removal), as METMaker does for rejected jets.
+      ``jettrkpx/py`` already exclude the tracks of the e/gamma/tau/mu overlapping the jet.
+      Without the association branches (or when their count does not match the jets) the soft term
+      is the core term alone.
+    """
+    E, M, G = "AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "AnalysisPhotonsAuxDyn"
+    flat_index = np.arange(len(jet_cols["pt"]))
+    jkeep = jet_ok & (jet_cols["pt"] > MET_JET_PT_MIN_GEV) & (np.abs(jet_cols["eta"]) < MET_JET_ABS_ETA_MAX)
+    met_jets = _jagged({"pt": jet_cols["pt"], "eta": jet_cols["eta"], "phi": jet_cols["phi"],
+                        "ntrk": jet_cols["ntrk"], "index": flat_index}, n_jets, jkeep)
+
+    def baseline(coll: str, ok: np.ndarray, pt_min: float, abs_eta_max: float) -> dict[str, ak.Array]:
+        pt, eta = ch.flat(f"{coll}.pt") / MEV_PER_GEV, ch.flat(f"{coll}.eta")
+        keep = ok & (pt > pt_min) & (np.abs(eta) < abs_eta_max)
+        return ak.zip(_jagged({"pt": pt, "eta": eta, "phi": ch.flat(f"{coll}.phi")}, ch.counts(f"{coll}.pt"), keep))
+
+    e_flag = f"{E}.{MET_ELECTRON_ID_FLAG}" if f"{E}.{MET_ELECTRON_ID_FLAG}" in ch else f"{E}.{ELECTRON_ID_FLAG}"
+    hard = objects.overlap_removal(ak.zip({
+        "jets": ak.zip(met_jets),
+        "electrons": baseline(E, ch.flat(e_flag) != 0, MET_ELECTRON_PT_MIN_GEV, MET_ELECTRON_ABS_ETA_MAX),
+        "muons": baseline(M, muon_id(ch.flat(f"{M}.quality")), MET_MUON_PT_MIN_GEV, MET_MUON_ABS_ETA_MAX),
+        "photons": baseline(G, ch.flat(f"{G}.{PHOTON_ID_FLAG}") != 0, MET_PHOTON_PT_MIN_GEV, MET_PHOTON_ABS_ETA_MAX),
+    }, depth_limit=1))
+    mpx, mpy = core_x.copy(), core_y.copy()
+    for name in ("jets", "electrons", "muons", "photons"):
+        px, py = _sum_xy(hard[name])
+        mpx -= px
+        mpy -= py
+    tx, ty = f"{MET_ASSOC}.jettrkpx", f"{MET_ASSOC}.jettrkpy"
+    if tx in ch and ty in ch:
+        n_assoc = ch.counts(tx)
+        if np.array_equal(n_assoc, n_jets + 1):  # one association per jet, then the misc one
+            per_jet = np.ones(int(n_assoc.sum()), dtype=bool)
+            per_jet[np.cumsum(n_assoc) - 1] = False  # drop each event's misc association
+            unused = np.ones(len(flat_index), dtype=bool)
+            unused[ak.to_numpy(ak.flatten(hard.jets.index))] = False
+            event = _event_index(n_jets)[unused]
+            for out, branch in ((mpx, tx), (mpy, ty)):
+                trk = ch.flat(branch)[per_jet].astype(np.float64) / MEV_PER_GEV
+                out -= np.bincount(event, weights=trk[unused], minlength=ch.n)
+        else:
+            log.warning("MET association map: %d associations for %d jets; soft term = core term only",
+                        int(n_assoc.sum()), int(n_jets.sum()))
+    return mpx, mpy
 
 
 #: the overlap removal is the shared one (one selection for every domain)
@@ -360,12 +447,8 @@ overlap_removal = objects.overlap_removal
 
 def skim_chunk(ch: Chunk, config: dict, sample: str) -> ak.Array:
     """One chunk of PHYSLITE branches -> selected objects (the contract) with the rebuilt MET."""
-    arr, soft_x, soft_y = physlite_objects(ch, process=sample, signal=is_signal(config, sample))
-    sel = overlap_removal(objects.select(arr, config["selection"]))
-    met = met_from_objects([sel.jets, sel.electrons, sel.muons, sel.photons], soft_x, soft_y)
-    out = {f: sel[f] for f in sel.fields}
-    out["met"] = ak.zip({k: np.asarray(v, dtype=np.float32) for k, v in met.items()})
-    out = ak.zip(out, depth_limit=1)
+    arr, _, _ = physlite_objects(ch, process=sample, signal=is_signal(config, sample))
+    out = overlap_removal(objects.select(arr, config["selection"]))
     objects.check(out)
     return out
 
