@@ -1,5 +1,5 @@
 rule physlite_skim:
-    """coffea skim of one PHYSLITE file -> objects parquet (full-simulation domain)."""
+    """PHYSLITE skim (uproot) of one file, downloaded or streamed -> objects parquet (full-simulation domain)."""
     input:
         physlite_input,
     output:

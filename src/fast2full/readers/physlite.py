@@ -1,7 +1,7 @@
 """ATLAS PHYSLITE (full simulation) -> the objects contract.
 
 One PHYSLITE file is read in entry ranges of ``opendata.chunk_size`` events with
-``uproot`` ``TTree.arrays`` of exactly the branches in :data:`BRANCHES` (about 45 of the ~1500 a
+``uproot`` ``TTree.arrays`` of exactly the branches in :data:`BRANCHES` (48 of the ~1500 a
 PHYSLITE file holds; only one chunk is in memory at a time).  Per chunk:
 
 1. object definitions (:func:`physlite_objects`): calibrated kinematics converted from MeV to GeV,
