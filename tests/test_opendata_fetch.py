@@ -15,7 +15,7 @@ from fakeportal import FakePortal
 
 NAME = "DAOD_PHYSLITE.example.pool.root.1"
 #: small waits so the whole module stays fast; loops are bounded by retries and max_total_s
-FAST = {"backoff_s": 0.01, "timeout_s": 0.5, "max_total_s": 30.0}
+FAST = {"backoff_s": 0.01, "timeout_s": 1.0, "max_total_s": 30.0}
 
 
 def sha256(path) -> str:
@@ -275,22 +275,27 @@ def local_skim(physlite, tmp_path_factory):
     return ak.to_list(ak.from_parquet(out))
 
 
-@pytest.mark.parametrize("fault, attempts", [("ok", 1), ("busy1", 2), ("slow", 2), ("fail3", 2),
-                                             ("stall3", 2)])
-def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, attempts):
+@pytest.mark.parametrize("fault, attempts, timeout_s", [
+    ("ok", 1, 30.0), ("busy1", 2, 30.0), ("fail3", 2, 30.0),
+    # a stall of 1.5 s against a 1 s timeout: at least one rerun (more if the loaded machine is slow)
+    ("slow", None, 1.0), ("stall3", None, 1.0),
+])
+def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, attempts, timeout_s):
     """A failure part-way (503, dropped connection, stall past the timeout) reruns the streamed skim;
     the result equals the skim of the local copy."""
     import awkward as ak
 
     from fast2full.opendata import stream_skim
 
-    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), size=physlite.stat().st_size)
+    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), size=physlite.stat().st_size, retries=4,
+                          timeout_s=timeout_s)
     out = tmp_path / "s.parquet"
     assert stream_skim(man, "z", 0, out, STREAM_CFG) == 100
     assert ak.to_list(ak.from_parquet(out)) == local_skim
     gets = file_requests(portal, fault)
     assert gets[0][2] == "bytes=0-1023"  # the probe: size and ROOT header first
-    assert sum(rng == "bytes=0-1023" for _, _, rng in gets) == attempts  # a failed attempt was rerun
+    probes = sum(rng == "bytes=0-1023" for _, _, rng in gets)  # one per attempt
+    assert probes == attempts if attempts else probes >= 2  # a failed attempt was rerun
     assert all(rng is not None for _, _, rng in gets)  # byte ranges only, never the whole file
     assert not list(tmp_path.glob("*.root*"))  # nothing downloaded
 
