@@ -243,7 +243,6 @@ def test_compute_columns_add_pretraining_to_transfer_modes(small_config, tmp_pat
 @pytest.mark.slow
 def test_real_training_outputs_aggregate(small_config, tmp_path):
     """The contract with `fast2full train`: tiny real jobs on synthetic tensors, then aggregate."""
-    pytest.importorskip("lightning")
     from fast2full.models.synthetic import write_synthetic_tensors
     from fast2full.train import JobSpec, TrainSettings, run_job
 

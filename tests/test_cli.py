@@ -84,3 +84,13 @@ def test_log_holds_native_pythia_output_terminal_only_warnings(tmp_path, repo_ro
     assert " INFO " in text
     assert res.stdout == "" and " INFO " not in res.stderr
     assert cfg["processes"]["zjets"]["events_per_chunk"] != 3
+
+
+def test_running_python_is_in_the_supported_range(repo_root):
+    """pyproject.toml's requires-python is what CI runs (the range is stated and tested)."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}" in spec

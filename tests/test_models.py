@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from fast2full.common import InputError  # noqa: E402
 from fast2full.models import (  # noqa: E402

@@ -155,10 +155,7 @@ def test_read_objects_rejects_non_objects_parquet(tmp_path):
 
 def test_delphes_and_physlite_skims_have_identical_types(testdata, repo_root, tmp_path):
     """Cross-domain contract: the fast-simulation and full-simulation readers give one schema."""
-    try:
-        from fast2full.readers.physlite import skim_physlite
-    except ImportError:
-        pytest.skip("PHYSLITE reader not available yet")
+    from fast2full.readers.physlite import skim_physlite
     from fast2full.readers.common import read_objects
     from fast2full.readers.delphes import skim_delphes
 

@@ -313,10 +313,6 @@ def test_cli_bad_file_exits_nonzero_with_message(testdata, repo_root, tmp_path, 
 
 
 def test_cli_skim_dispatches_physlite(testdata, repo_root, tmp_path, monkeypatch):
-    try:
-        import fast2full.readers.physlite  # noqa: F401
-    except ImportError:
-        pytest.skip("PHYSLITE reader not available yet")
     from fast2full.cli import main
 
     monkeypatch.chdir(repo_root)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("lightning")
+import lightning  # noqa: E402, F401  (a hard dependency: a broken import fails the run)
 
 from fast2full import tensorio  # noqa: E402
 from fast2full.cli import main  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("lightning")
+import lightning  # noqa: E402, F401  (a hard dependency: a broken import fails the run)
 
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402

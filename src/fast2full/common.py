@@ -60,6 +60,27 @@ def setup_logging(logfile: str | None = None, verbose: bool = False) -> None:
     )
 
 
+def remove_stale_temporaries(final: Path, suffix: str) -> list[Path]:
+    """Remove the hidden temporaries an earlier, killed writer of ``final`` left beside it
+    (``.NAME.XXXXXXXX<suffix>`` from :func:`atomic_output`); only the job making ``final`` writes them."""
+    import glob
+    import re
+
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}{re.escape(suffix)}")
+    removed = []
+    for p in final.parent.glob(f".{glob.escape(final.name)}.*"):
+        if pattern.fullmatch(p.name):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    if removed:
+        log.warning("removed %d temporary file(s) a killed job left beside %s: %s", len(removed), final,
+                    ", ".join(p.name for p in removed))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
@@ -69,6 +90,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final, suffix or final.suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)

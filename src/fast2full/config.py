@@ -295,9 +295,9 @@ def validate(config: Mapping[str, Any], source: str = "config", base_dir: str | 
     Raises ConfigError with a message naming the key (``processes.ttbar.chunks``) and the cause.
     """
     schema = load_schema()
-    config = prune_nulls(thaw(config))
-    _schema_check(config, schema, source)
-    config = fill_defaults(config, schema)
+    pruned: dict[str, Any] = prune_nulls(thaw(config))
+    _schema_check(pruned, schema, source)
+    config = cfg = fill_defaults(pruned, schema)
     for name, det in config.get("detectors", {}).items():
         card = Path(base_dir) / det["card"]
         if not card.is_file():
@@ -314,10 +314,10 @@ def validate(config: Mapping[str, Any], source: str = "config", base_dir: str | 
     from fast2full.generate import check_unique_seeds  # the slices see one process: check all here
 
     try:
-        check_unique_seeds(config)
+        check_unique_seeds(cfg)
     except Fast2FullError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    return config
+    return cfg
 
 
 def validate_slice(data: Mapping[str, Any], source: str = "--config-json") -> Config:
