@@ -38,7 +38,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _timing import cpu_time  # noqa: E402
+from _timing import cpu_time
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT.parent / "shared" / "data" / "PHYSLITE_example.root"
@@ -178,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     f.close()
     t_obj = cpu_time(lambda: physlite.skim_chunk(chunk, config(step), "bench"), args.repeats)
     n_obj = chunk.n
-    del chunk
 
     memory = []
     for c in (int(x) for x in args.memory_chunks.split(",")):

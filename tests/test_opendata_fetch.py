@@ -8,10 +8,16 @@ import socket
 import zlib
 
 import pytest
-
-from fast2full.opendata import (Checksum, FetchError, fetch_file, file_checksum, parse_digest_header,
-                                root_file_problem)
 from fakeportal import FakePortal
+
+from fast2full.opendata import (
+    Checksum,
+    FetchError,
+    fetch_file,
+    file_checksum,
+    parse_digest_header,
+    root_file_problem,
+)
 
 NAME = "DAOD_PHYSLITE.example.pool.root.1"
 #: small waits so the whole module stays fast; loops are bounded by retries and max_total_s

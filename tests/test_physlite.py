@@ -130,7 +130,7 @@ def test_met_association_term(all_events):
     """Without the association map's jet tracks the soft term is the core term alone, so the MET
     changes exactly by the tracks of the jets left out of the hard term."""
     ch = all_events
-    full, core_x, core_y = physlite.physlite_objects(ch, process=SAMPLE, signal=False)
+    full, _, _ = physlite.physlite_objects(ch, process=SAMPLE, signal=False)
     assoc = {f"{physlite.MET_ASSOC}.jettrkpx", f"{physlite.MET_ASSOC}.jettrkpy"}
     assert assoc <= set(ch.arrays)
     core_only = physlite.Chunk({k: v for k, v in ch.arrays.items() if k not in assoc}, ch.n)

@@ -17,7 +17,6 @@ import pytest
 
 from fast2full.readers import physlite as P
 
-
 # --- the coffea NanoEvents reference (the skim's object definitions before the uproot rewrite) -----
 
 def _nanoevents(file, names, start, stop):

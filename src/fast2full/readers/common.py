@@ -1,5 +1,5 @@
-"""Helpers both object readers share (Delphes tree, PHYSLITE): jet track variables, MET from objects,
-sample roles, and writing an objects parquet atomically.
+"""Helpers both object readers share (Delphes tree, PHYSLITE): jet track variables, sample roles, and
+writing an objects parquet atomically (the PHYSLITE MET rebuild is ``physlite.rebuild_met``).
 
 Everything here works on whole chunks of events (awkward arrays), never event by event.
 """
@@ -7,7 +7,7 @@ Everything here works on whole chunks of events (awkward arrays), never event by
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -63,22 +63,6 @@ def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, 
     sum_wdr = ak.sum(w * dr, axis=2)
     width = ak.where(sum_w > 0, sum_wdr / ak.where(sum_w > 0, sum_w, 1.0), TRK_WIDTH_NO_TRACK)
     return ak.values_astype(ntrk, np.int32), ak.values_astype(width, np.float32)
-
-
-def met_from_objects(collections: Sequence[ak.Array], soft_mpx=0.0, soft_mpy=0.0) -> dict[str, np.ndarray]:
-    """Missing transverse momentum rebuilt as minus the vector sum of ``collections`` plus a soft term.
-
-    ``collections``: jagged arrays with ``pt`` and ``phi`` fields (e.g. the selected jets, electrons,
-    muons, photons). ``soft_mpx``/``soft_mpy``: per-event soft-term components already in the "missing"
-    convention of xAOD MissingET (mpx = -sum px of the soft objects), added as they are.
-    Returns ``{"met", "phi"}`` as float32 numpy arrays (the objects contract's ``met`` record).
-    """
-    mpx = np.asarray(soft_mpx, dtype=np.float64)
-    mpy = np.asarray(soft_mpy, dtype=np.float64)
-    for c in collections:
-        mpx = mpx - ak.to_numpy(ak.sum(c.pt * np.cos(c.phi), axis=1))
-        mpy = mpy - ak.to_numpy(ak.sum(c.pt * np.sin(c.phi), axis=1))
-    return {"met": np.hypot(mpx, mpy).astype(np.float32), "phi": np.arctan2(mpy, mpx).astype(np.float32)}
 
 
 def sample_role(config: dict, sample: str) -> str:
