@@ -9,7 +9,10 @@ followed by :func:`overlap_removal` is the one object selection, applied identic
 field          type                                   meaning
 =============  =====================================  ============================================
 event_id       int64                                  unique per event within a domain and process
-weight         float64                                event weight (generator x normalisation)
+weight         float64                                physical event weight: pb per event in the
+                                                      Delphes domains (generator weight x sigma /
+                                                      sum of the process's generator weights);
+                                                      PHYSLITE mcEventWeights[0]
 process        string                                 process / sample name (ttbar, wjets, ...)
 is_signal      bool                                   ttbar signal (True) vs background
 jets           var * {pt, eta, phi, mass: float32,    anti-kt R=0.4 jets, pT-ordered;

@@ -15,7 +15,8 @@ y           float32 (sigbkg, qg) or                     label (1 = signal / quar
 baseline    same type as y                              rule-based baseline per row (a score for
                                                           classification, reconstructed MET x, y
                                                           for met)
-weight      float64                                     event weight
+weight      float64                                     physical event weight (pb per event in
+                                                          the Delphes domains; fast2full.weights)
 event_id    int64                                       event ID (the split is a hash of it)
 ==========  ==========================================  ==========================================
 

@@ -42,7 +42,8 @@ from fast2full.reduction import (
 log = logging.getLogger("fast2full.aggregate")
 
 #: per-seed columns a learning curve carries
-CURVE_COLUMNS = ("value", "test_loss", "steps", "steps_total", "steps_incl_pretrain", "n_train", "capped", "seed")
+CURVE_COLUMNS = ("value", "test_loss", "steps", "steps_total", "steps_incl_pretrain", "n_train", "capped", "seed",
+                 "ess_train", "ess_test")
 GROUP_KEYS = ["task", "arch", "target", "mode"]
 
 
@@ -367,6 +368,8 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
                 "test_loss_mean": loss_mean[k], "test_loss_std": loss_std[k],
                 "steps_mean": steps["steps"][k], "steps_total_mean": steps["steps_total"][k],
                 "steps_incl_pretrain_mean": steps["steps_incl_pretrain"][k],
+                # effective sample sizes (sum w)^2 / sum w^2 of the training subset and the test split
+                "ess_train_mean": mode_pts.mean("ess_train")[k], "ess_test_mean": mode_pts.mean("ess_test")[k],
                 "factor": row.get(f"factor_n{tok}", math.nan) if transfer else math.nan,
                 "factor_display": row.get(f"factor_n{tok}_display", "") if transfer else "",
             })

@@ -36,8 +36,8 @@ TRANSFER_MODES = ("finetune", "freeze", "dann")
 FULL = "all"
 REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
 TABLE_COLUMNS = (
-    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "capped", "seed", "metric",
-    "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "baseline_name",
+    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "ess_train", "capped", "seed", "metric",
+    "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "ess_test", "baseline_name",
     "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "steps_incl_pretrain",
     "n_params", "wall_time_s", "device", "pretrained_from", "model_size", "git_commit", "config_digest", "path",
 )
@@ -143,7 +143,7 @@ def _row(rec: dict, path: Path) -> dict:
         "path": str(path),
     }
     for k in ("test_auc", "test_loss", "val_loss", "met_resolution", "lr", "epochs", "steps",
-              "steps_total", "n_params", "wall_time_s", "n_test"):
+              "steps_total", "n_params", "wall_time_s", "n_test", "ess_train", "ess_test"):
         row[k] = _num(rec.get(k))
     return row
 

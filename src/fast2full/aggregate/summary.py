@@ -57,10 +57,15 @@ def summary_markdown(tables: Tables, table: pd.DataFrame, config: dict, settings
     out += ["## Definitions", "", definitions.summary_section(), ""]
     if len(points):
         out += ["## Learning-curve points (seed mean [bootstrap interval])", ""]
+        def _ess(v) -> str:  # effective sample size (sum w)^2 / sum w^2; "-" for metrics without it
+            return f"{v:.0f}" if np.isfinite(v) else "-"
+
         prow = [[p.task, p.arch, p.target, p.mode, p.size,
                  f"{p.n_train:.0f}" + (" (full split)" if p.full else " (capped)" if p.capped else ""),
-                 p.n_seeds, _fmt(p.mean, p.band_low, p.band_high)] for p in points.itertuples()]
-        out += [md_table(["task", "arch", "target", "mode", "size", "n_train", "seeds", "metric"], prow), ""]
+                 _ess(p.ess_train_mean), _ess(p.ess_test_mean), p.n_seeds, _fmt(p.mean, p.band_low, p.band_high)]
+                for p in points.itertuples()]
+        out += [md_table(["task", "arch", "target", "mode", "size", "n_train", "ESS train", "ESS test", "seeds",
+                          "metric"], prow), ""]
     skip = config["training"].get("skip", {}) or {}
     out += ["## Skipped combinations", ""]
     out += [f"- `{k}`: {v}" for k, v in skip.items()] if skip else ["None."]
