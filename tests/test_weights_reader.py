@@ -93,3 +93,34 @@ def test_real_delphes_tree_gives_the_same_physical_weights(repo_root, tmp_path, 
     got = ak.to_numpy(ak.from_parquet(tmp_path / "0.parquet").weight)
     chunks = config["processes"]["wjets"]["chunks"]
     np.testing.assert_allclose(got, w * float(ev.sigma_pb[0]) / (w.sum() * chunks), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", [None, "cross_section", "equal"])
+def test_process_weights_mode(repo_root, tmp_path, mode):
+    """qg/met mix their samples by design: by default (equal) each process's weights are divided by its
+    total, so a 1e8 pb dijet sample does not leave W+jets without weight; cross_section keeps pb."""
+    from fast2full import tensorio
+    from fast2full.tensorize import synthetic_objects, tensorize
+
+    config = yaml.safe_load((repo_root / "config.yaml").read_text())
+    if mode:
+        config["tensors"]["tasks"]["met"]["process_weights"] = mode
+    files, raw = [], {}
+    for i, (proc, scale) in enumerate((("wjets", 50.0), ("dijet", 1e6))):
+        ev = synthetic_objects(300, proc, seed=i, first_id=1000 * i)
+        w = scale * np.random.default_rng(i).exponential(1.0, len(ev))
+        ev = ak.with_field(ev, w, "weight")
+        raw[proc] = (ak.to_numpy(ev.event_id), w)
+        ak.to_parquet(ev, tmp_path / f"{proc}.parquet")
+        files.append(tmp_path / f"{proc}.parquet")
+    tensorize(files, tmp_path / "out", config, "met", "atlas_like")
+    parts = [tensorio.load(tmp_path / "out" / f"{s}.parquet") for s in ("train", "val", "test")]
+    assert parts[0].meta["process_weights"]["mode"] == (mode or "equal")
+    got = np.concatenate([p.weight for p in parts])
+    ids = np.concatenate([p.event_id for p in parts])
+    for proc, (eid, w) in raw.items():
+        sel = np.isin(ids, eid)
+        expect = w / w.sum() if (mode or "equal") == "equal" else w
+        assert got[sel].sum() == pytest.approx(expect.sum())
+    # the cut-flow stays in pb either way
+    assert parts[0].meta["cutflow"]["dijet"]["events"]["sum_w"] == pytest.approx(raw["dijet"][1].sum())

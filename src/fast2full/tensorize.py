@@ -348,7 +348,13 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
         raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} (no events of "
                              f"the task's processes; excluded: {sorted(excl)})")
 
+    pw_mode = task_cfg.get("process_weights", W.DEFAULT_PROCESS_WEIGHTS[task])
+    pw_scale = W.process_scale(process, ak.to_numpy(events.weight), pw_mode)
     rows = BUILDERS[task](events, process, task_cfg)
+    # the tensors' weight column: pb per event (cross_section) or per-process normalised (equal);
+    # the cut-flows stay in pb (fast2full.weights.DEFAULT_PROCESS_WEIGHTS)
+    rows.weight = rows.weight * np.array([pw_scale[p] for p in rows.process], dtype=np.float64) \
+        if len(rows.process) else rows.weight
     for p, c in sorted(rows.cutflow.items()):
         log.info("%s/%s cutflow %s: %s", task, domain, p, _flow_text(c))
     if len(rows.x) == 0:
@@ -396,6 +402,10 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
         "excluded_processes": sorted(excl) + (["signal (is_signal)"] if task == "qg" else []),
         "split_method": {"fractions": fractions, "hash": f"splitmix64(event_id ^ sha256({SPLIT_SALT!r}, process))"},
         "cutflow": rows.cutflow,
+        "process_weights": {"mode": pw_mode, "scale": pw_scale,
+                            "weight_units": "pb per event" if pw_mode == "cross_section" else
+                            "fraction of the process's total weight (each process sums to 1 before the "
+                            "task's selection); the cut-flow is in pb"},
         "inputs": sorted(str(p) for p in inputs),
     }
     summary: dict = {"task": task, "domain": domain, "rows": {}, "outdir": str(outdir)}

@@ -39,6 +39,13 @@ from fast2full.common import Fast2FullError
 
 #: points kept of a ROC curve written to metrics.json
 ROC_POINTS = 101
+#: how a task mixes its processes (config ``tensors.tasks.<task>.process_weights``):
+#: ``cross_section`` keeps the pb weights (the physical mixture: sigbkg's backgrounds in proportion);
+#: ``equal`` divides each process's weights by its total over the events read, so every process has
+#: total weight 1 and keeps its generator-weight shape (for qg and met, whose samples are mixed by
+#: design: with cross-sections the dijet sample, 1.6e8 pb, would leave W/Z+jets and ttbar no weight)
+PROCESS_WEIGHTS = ("cross_section", "equal")
+DEFAULT_PROCESS_WEIGHTS = {"sigbkg": "cross_section", "qg": "equal", "met": "equal"}
 
 
 class WeightError(Fast2FullError):
@@ -97,6 +104,23 @@ def physical_weight(gen_weight: np.ndarray, sigma_pb: np.ndarray | float, sum_ge
     if not np.all(np.isfinite(w)):
         raise WeightError("non-finite physical weights (generator weight or cross-section not finite)")
     return w
+
+
+def process_scale(process: np.ndarray, weight: np.ndarray, mode: str) -> dict[str, float]:
+    """Per-process factors for :data:`PROCESS_WEIGHTS` mode ``mode`` from the events of each process
+    (before the task's selection): 1 for ``cross_section``, 1 / (sum of the process's weights) for
+    ``equal``."""
+    if mode not in PROCESS_WEIGHTS:
+        raise WeightError(f"process_weights must be one of {PROCESS_WEIGHTS}, not {mode!r}")
+    process = np.asarray(process)
+    w = np.asarray(weight, dtype=np.float64)
+    out = {}
+    for p in np.unique(process):
+        total = float(w[process == p].sum())
+        if mode == "equal" and not total > 0:
+            raise WeightError(f"process {p!r}: total weight {total:.3g} is not positive")
+        out[str(p)] = 1.0 if mode == "cross_section" else 1.0 / total
+    return out
 
 
 def training_weights(weight: np.ndarray, y: np.ndarray | None = None, *, balance: bool = True) -> np.ndarray:
@@ -222,5 +246,5 @@ def resolution(pred: np.ndarray, true: np.ndarray, weight: np.ndarray | None = N
     return float(np.sqrt(np.maximum((w[:, None] * d2.reshape(len(w), -1)).sum(axis=0) / tot, 0.0)).mean())
 
 
-__all__ = ["WeightError", "ess", "count_summary", "physical_weight", "training_weights", "weighted_mean",
+__all__ = ["WeightError", "ess", "count_summary", "physical_weight", "process_scale", "training_weights", "weighted_mean",
            "bce_with_logits", "mse", "auc", "roc", "resolution"]
