@@ -95,10 +95,10 @@ def test_real_delphes_tree_gives_the_same_physical_weights(repo_root, tmp_path, 
     np.testing.assert_allclose(got, w * float(ev.sigma_pb[0]) / (w.sum() * chunks), rtol=1e-6)
 
 
-@pytest.mark.parametrize("mode", [None, "cross_section", "equal"])
+@pytest.mark.parametrize("mode", [None, "cross_section", "sample"])
 def test_process_weights_mode(repo_root, tmp_path, mode):
-    """qg/met mix their samples by design: by default (equal) each process's weights are divided by its
-    total, so a 1e8 pb dijet sample does not leave W+jets without weight; cross_section keeps pb."""
+    """qg/met mix their samples by design: by default (sample) each process's weights are scaled to mean 1
+    over its events, so a 1e8 pb dijet sample does not leave W+jets without weight; cross_section keeps pb."""
     from fast2full import tensorio
     from fast2full.tensorize import synthetic_objects, tensorize
 
@@ -115,12 +115,12 @@ def test_process_weights_mode(repo_root, tmp_path, mode):
         files.append(tmp_path / f"{proc}.parquet")
     tensorize(files, tmp_path / "out", config, "met", "atlas_like")
     parts = [tensorio.load(tmp_path / "out" / f"{s}.parquet") for s in ("train", "val", "test")]
-    assert parts[0].meta["process_weights"]["mode"] == (mode or "equal")
+    assert parts[0].meta["process_weights"]["mode"] == (mode or "sample")
     got = np.concatenate([p.weight for p in parts])
     ids = np.concatenate([p.event_id for p in parts])
     for proc, (eid, w) in raw.items():
         sel = np.isin(ids, eid)
-        expect = w / w.sum() if (mode or "equal") == "equal" else w
+        expect = w * len(w) / w.sum() if (mode or "sample") == "sample" else w
         assert got[sel].sum() == pytest.approx(expect.sum())
     # the cut-flow stays in pb either way
     assert parts[0].meta["cutflow"]["dijet"]["events"]["sum_w"] == pytest.approx(raw["dijet"][1].sum())

@@ -351,7 +351,7 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
     pw_mode = task_cfg.get("process_weights", W.DEFAULT_PROCESS_WEIGHTS[task])
     pw_scale = W.process_scale(process, ak.to_numpy(events.weight), pw_mode)
     rows = BUILDERS[task](events, process, task_cfg)
-    # the tensors' weight column: pb per event (cross_section) or per-process normalised (equal);
+    # the tensors' weight column: pb per event (cross_section) or mean 1 per process (sample);
     # the cut-flows stay in pb (fast2full.weights.DEFAULT_PROCESS_WEIGHTS)
     rows.weight = rows.weight * np.array([pw_scale[p] for p in rows.process], dtype=np.float64) \
         if len(rows.process) else rows.weight
@@ -404,8 +404,8 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
         "cutflow": rows.cutflow,
         "process_weights": {"mode": pw_mode, "scale": pw_scale,
                             "weight_units": "pb per event" if pw_mode == "cross_section" else
-                            "fraction of the process's total weight (each process sums to 1 before the "
-                            "task's selection); the cut-flow is in pb"},
+                            "relative: mean 1 per process over its events before the task's selection "
+                            "(each process sums to its event count); the cut-flow is in pb"},
         "inputs": sorted(str(p) for p in inputs),
     }
     summary: dict = {"task": task, "domain": domain, "rows": {}, "outdir": str(outdir)}

@@ -41,11 +41,13 @@ from fast2full.common import Fast2FullError
 ROC_POINTS = 101
 #: how a task mixes its processes (config ``tensors.tasks.<task>.process_weights``):
 #: ``cross_section`` keeps the pb weights (the physical mixture: sigbkg's backgrounds in proportion);
-#: ``equal`` divides each process's weights by its total over the events read, so every process has
-#: total weight 1 and keeps its generator-weight shape (for qg and met, whose samples are mixed by
-#: design: with cross-sections the dijet sample, 1.6e8 pb, would leave W/Z+jets and ttbar no weight)
-PROCESS_WEIGHTS = ("cross_section", "equal")
-DEFAULT_PROCESS_WEIGHTS = {"sigbkg": "cross_section", "qg": "equal", "met": "equal"}
+#: ``sample`` scales each process's weights to mean 1 over its events read (they sum to its number of
+#: events), so the config's event counts set the mixture as for unweighted samples, and each process
+#: keeps its generator-weight shape (e.g. the W+jets bias undone); for qg and met, whose samples are
+#: mixed by design: with cross-sections the dijet sample, 1.6e8 pb, would leave W/Z+jets and ttbar no
+#: weight.  Unweighted samples get weight exactly 1 then.
+PROCESS_WEIGHTS = ("cross_section", "sample")
+DEFAULT_PROCESS_WEIGHTS = {"sigbkg": "cross_section", "qg": "sample", "met": "sample"}
 
 
 class WeightError(Fast2FullError):
@@ -108,18 +110,19 @@ def physical_weight(gen_weight: np.ndarray, sigma_pb: np.ndarray | float, sum_ge
 
 def process_scale(process: np.ndarray, weight: np.ndarray, mode: str) -> dict[str, float]:
     """Per-process factors for :data:`PROCESS_WEIGHTS` mode ``mode`` from the events of each process
-    (before the task's selection): 1 for ``cross_section``, 1 / (sum of the process's weights) for
-    ``equal``."""
+    (before the task's selection): 1 for ``cross_section``, (events / sum of weights) of the process
+    for ``sample``."""
     if mode not in PROCESS_WEIGHTS:
         raise WeightError(f"process_weights must be one of {PROCESS_WEIGHTS}, not {mode!r}")
     process = np.asarray(process)
     w = np.asarray(weight, dtype=np.float64)
     out = {}
     for p in np.unique(process):
-        total = float(w[process == p].sum())
-        if mode == "equal" and not total > 0:
+        sel = process == p
+        total = float(w[sel].sum())
+        if mode == "sample" and not total > 0:
             raise WeightError(f"process {p!r}: total weight {total:.3g} is not positive")
-        out[str(p)] = 1.0 if mode == "cross_section" else 1.0 / total
+        out[str(p)] = 1.0 if mode == "cross_section" else float(sel.sum()) / total
     return out
 
 
