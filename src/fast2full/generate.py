@@ -33,7 +33,10 @@ flavour from the shower (g -> b bbar) can be flavour-labelled.
 
 Cross-section normalisation: a weighted histogram of a chunk is normalised to picobarn by
 ``sigma_pb / sum(weight)`` (Pythia's ``sigmaGen / weightSum``); for unweighted processes
-``sum(weight)`` is the event count.
+``sum(weight)`` is the event count.  From the Delphes skim on, every event carries its physical weight
+in pb, ``weight * sigma_pb / (sum(weight) * chunks)`` (:mod:`fast2full.weights`,
+:func:`fast2full.readers.delphes.chunk_normalisation`).  Every Pythia line of the config is checked
+before generation (:mod:`fast2full.pythia_settings`).
 """
 
 from __future__ import annotations
