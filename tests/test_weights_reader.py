@@ -118,7 +118,7 @@ def test_process_weights_mode(repo_root, tmp_path, mode):
     assert parts[0].meta["process_weights"]["mode"] == (mode or "sample")
     got = np.concatenate([p.weight for p in parts])
     ids = np.concatenate([p.event_id for p in parts])
-    for proc, (eid, w) in raw.items():
+    for eid, w in raw.values():
         sel = np.isin(ids, eid)
         expect = w * len(w) / w.sum() if (mode or "sample") == "sample" else w
         assert got[sel].sum() == pytest.approx(expect.sum())

@@ -6,17 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-import lightning  # noqa: E402, F401  (a hard dependency: a broken import fails the run)
-
-import pyarrow.parquet as pq  # noqa: E402
-import torch  # noqa: E402
-
-from fast2full import tensorio  # noqa: E402
-from fast2full import weights as W  # noqa: E402
-from fast2full.models.data import set_weights  # noqa: E402
-from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
-from fast2full.train import JobSpec, TrainSettings, baseline_metrics, run_job  # noqa: E402
+from fast2full import tensorio
+from fast2full import weights as W
+from fast2full.models.data import set_weights
+from fast2full.models.synthetic import write_synthetic_tensors
+from fast2full.train import JobSpec, TrainSettings, baseline_metrics, run_job
 
 SOURCE, TARGET = "atlas_like", "cms_like"
 

@@ -249,5 +249,5 @@ def resolution(pred: np.ndarray, true: np.ndarray, weight: np.ndarray | None = N
     return float(np.sqrt(np.maximum((w[:, None] * d2.reshape(len(w), -1)).sum(axis=0) / tot, 0.0)).mean())
 
 
-__all__ = ["WeightError", "ess", "count_summary", "physical_weight", "process_scale", "training_weights", "weighted_mean",
-           "bce_with_logits", "mse", "auc", "roc", "resolution"]
+__all__ = ["WeightError", "ess", "count_summary", "physical_weight", "process_scale", "training_weights",
+           "weighted_mean", "bce_with_logits", "mse", "auc", "roc", "resolution"]
