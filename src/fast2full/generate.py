@@ -28,8 +28,10 @@ Kept particles (:func:`prune_mask`): every final-state particle (``status > 0``,
 so true MET is their summed pT), the two beam protons (``status == -12``), the hard-process partons
 and their resonance decay products (``21 <= |status| <= 29``, flavours kept) and every copy of the
 heavy resonances t, W, Z (so the top decay chain t -> W b, W -> l nu is there for truth matching),
-and the c and b quarks as they enter hadronisation (``71 <= |status| <= 79``), so jets with heavy
-flavour from the shower (g -> b bbar) can be flavour-labelled.
+the c and b quarks as they enter hadronisation (``71 <= |status| <= 79``), so jets with heavy
+flavour from the shower (g -> b bbar) can be flavour-labelled, and every other quark and gluon
+with pT >= ``PARTON_PT_MIN`` (1 GeV), so a Delphes ``JetFlavorAssociation`` sees the partons it
+would see in the full record.
 
 Cross-section normalisation: a weighted histogram of a chunk is normalised to picobarn by
 ``sigma_pb / sum(weight)`` (Pythia's ``sigmaGen / weightSum``); for unweighted processes
@@ -69,6 +71,11 @@ STATUS_PREHAD_MIN, STATUS_PREHAD_MAX = 71, 79
 #: heavy-flavour quarks kept as they enter hadronisation (c, b), e.g. from gluon splitting.
 PDG_C, PDG_B = 4, 5
 HEAVY_QUARKS = (PDG_C, PDG_B)
+#: gluon PDG ID; quarks and gluons of the shower with pT >= PARTON_PT_MIN [GeV] are kept, so a
+#: JetFlavorAssociation (Delphes: partons of the whole record above its PartonPTMin, 1 GeV in most
+#: stock cards, 5 GeV in the project's) sees what it would see in the full record
+PDG_GLUON = 21
+PARTON_PT_MIN = 1.0
 #: PDG IDs of the heavy resonances kept with all their copies: top, Z, W.
 PDG_TOP, PDG_Z, PDG_W = 6, 23, 24
 HEAVY_RESONANCES = (PDG_TOP, PDG_Z, PDG_W)
@@ -189,16 +196,21 @@ def make_pythia(settings: tuple[str, ...] | list[str], process: str = "?"):
     return pythia, hook
 
 
-def prune_mask(pid: np.ndarray, status: np.ndarray) -> np.ndarray:
+def prune_mask(pid: np.ndarray, status: np.ndarray, pt: np.ndarray | None = None) -> np.ndarray:
     """Which particles of the (flat) Pythia record to keep: final state, beams, hard process,
-    t/W/Z copies, c/b quarks entering hadronisation."""
+    t/W/Z copies, c/b quarks entering hadronisation, and every other quark or gluon of the record
+    with pT >= PARTON_PT_MIN (``pt`` given; without ``pt`` every quark and gluon passes)."""
     abs_status = np.abs(status)
     abs_pid = np.abs(pid)
+    parton = ((abs_pid >= 1) & (abs_pid <= PDG_B)) | (abs_pid == PDG_GLUON)
+    if pt is not None:
+        parton &= pt >= PARTON_PT_MIN
     return ((status > 0) | (status == STATUS_BEAM)
             | ((abs_status >= STATUS_HARD_MIN) & (abs_status <= STATUS_HARD_MAX))
             | np.isin(abs_pid, HEAVY_RESONANCES)
             | (np.isin(abs_pid, HEAVY_QUARKS)
-               & (abs_status >= STATUS_PREHAD_MIN) & (abs_status <= STATUS_PREHAD_MAX)))
+               & (abs_status >= STATUS_PREHAD_MIN) & (abs_status <= STATUS_PREHAD_MAX))
+            | parton)
 
 
 def _flat_particle_columns(prt: ak.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -232,7 +244,7 @@ def prune_events(prt: ak.Array) -> ak.Array:
     """
     counts, flat = _flat_particle_columns(prt)
     n_events = len(counts)
-    keep = prune_mask(flat["pid"], flat["status"])
+    keep = prune_mask(flat["pid"], flat["status"], np.hypot(flat["px"], flat["py"]))
     kept = np.flatnonzero(keep)
 
     starts = np.zeros(n_events, dtype=np.int64)

@@ -62,7 +62,41 @@ def hepevt_parents(mother1: np.ndarray, mother2: np.ndarray, status: np.ndarray)
     parents[:, 1] = np.where(is_range, m2, m1)
     parents[orphan] = (beams[0], beams[1])
     parents[beams] = -1
+    # A HepMC particle ends in one vertex: two different parent sets sharing a particle (a parton
+    # that is both in a string's mother range and the single mother of another particle) cannot
+    # be written; pyhepmc would write a vertex count that DelphesHepMC3 then mis-reads (it merges
+    # events).  Such a particle's other children attach to the first set's vertex instead.
+    sets, first = np.unique(parents[parents[:, 0] >= 0], axis=0, return_index=True)
+    if len(sets) > 1:
+        order = np.argsort(sets[:, 0], kind="stable")
+        sets = sets[order]
+        cover = np.zeros(n + 1, np.int64)
+        np.add.at(cover, sets[:, 0], 1)
+        np.add.at(cover, sets[:, 1] + 1, -1)
+        if (np.cumsum(cover)[:n] > 1).any():
+            parents = _disjoint_parent_sets(parents, n)
     return parents
+
+
+def _disjoint_parent_sets(parents: np.ndarray, n: int) -> np.ndarray:
+    """Make the children's parent ranges disjoint: a range that overlaps one met earlier (in
+    particle order) is replaced by that earlier range (its children join the earlier vertex)."""
+    owner = np.full(n, -1, np.int64)          # particle -> index of the range it ends in
+    ranges: list[tuple[int, int]] = []
+    out = parents.copy()
+    for i in range(n):
+        a, b = int(parents[i, 0]), int(parents[i, 1])
+        if a < 0:
+            continue
+        taken = owner[a:b + 1]
+        if (taken < 0).all():
+            owner[a:b + 1] = len(ranges)
+            ranges.append((a, b))
+        elif len(set(taken.tolist())) == 1 and ranges[taken[0]] == (a, b):
+            pass
+        else:
+            out[i] = ranges[int(taken[taken >= 0][0])]
+    return out
 
 
 def write_hepmc(events: ak.Array, path: str | os.PathLike, source: str = "?") -> int:

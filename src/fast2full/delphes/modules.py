@@ -789,7 +789,9 @@ class JetFlavorAssociation(Module):
     """Jet flavour as Delphes' JetFlavorAssociation writes it when it reads HepMC events.
 
     Partons are the ``PartonInputArray`` (default ``Delphes/partons``: every particle of the
-    record that is not final, |PID| 1-5, 21 or 15, exactly what DelphesHepMC3's reader exports)
+    record that is not final, |PID| 1-5, 21 or 15, exactly what DelphesHepMC3's reader exports;
+    generation stores every quark and gluon of the shower with pT >= 1 GeV, so for PartonPTMin
+    >= 1 GeV the label equals Delphes' on the full Pythia record, a warning otherwise)
     that pass Delphes' PartonClassifier: quarks d..b or gluons with pT > ``PartonPTMin`` and
     |eta| <= ``PartonEtaMax``.  ``Flavor`` = the highest |PID| among those within ``DeltaR`` of the
     jet axis, gluons counting lowest (5 b, 4 c, 1-3 light, 21 only gluons, 0 none).
@@ -806,6 +808,15 @@ class JetFlavorAssociation(Module):
     TYPE = "JetFlavorAssociation"
     PARAMS = dict.fromkeys(["PartonInputArray", "ParticleInputArray", "ParticleLHEFInputArray",
                             "JetInputArray", "DeltaR", "PartonPTMin", "PartonEtaMax"], "")
+
+    def setup(self):
+        from fast2full.generate import PARTON_PT_MIN
+
+        if self.f("PartonPTMin", 0.0) < PARTON_PT_MIN:
+            log.warning("%s: JetFlavorAssociation %s: PartonPTMin %g GeV is below the %g GeV down to "
+                        "which generation stores shower partons: softer partons are missing from "
+                        "the record, so Flavor can differ from Delphes run on the full record",
+                        self.spec.path, self.name, self.f("PartonPTMin", 0.0), PARTON_PT_MIN)
 
     def process(self, ctx):
         ref = self.s("JetInputArray", "FastJetFinder/jets")

@@ -135,6 +135,9 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     pq, hm = cache / f"{key}.parquet", cache / f"{key}.hepmc"
+    for stale in cache.glob(f"*{process}_{n}_*"):   # other settings or code: never read again
+        if key not in stale.name:
+            stale.unlink(missing_ok=True)
     if not pq.is_file():
         spec = generate.ChunkSpec(process=process, chunk=0, n_events=n,
                                   seed=generate.chunk_seed(seed, process, 0), settings=settings,
