@@ -107,6 +107,7 @@ def test_card_runs_in_real_delphes(trees, det):
     assert not missing, f"builtin branches that real Delphes does not write: {sorted(missing)}"
 
 
+@pytest.mark.slow
 def test_card_from_another_directory(samples, cache_dir, tmp_path, monkeypatch):
     """`source common/genlevel.tcl` resolves against the card's folder from any working directory."""
     monkeypatch.chdir(tmp_path)
