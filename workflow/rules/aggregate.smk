@@ -12,17 +12,17 @@ rule aggregate_results:
     input:
         metrics=all_metrics(),
     output:
-        table=report(f"{RESULTS}/summary/metrics.csv", caption="../report/metrics_table.rst",
+        table=report(PATHS.summary("metrics.csv"), caption="../report/metrics_table.rst",
                      category="Summary", subcategory="Tables"),
-        parquet=f"{RESULTS}/summary/metrics.parquet",
-        curves=report(f"{RESULTS}/summary/curves.csv", caption="../report/curves_table.rst",
+        parquet=PATHS.summary("metrics.parquet"),
+        curves=report(PATHS.summary("curves.csv"), caption="../report/curves_table.rst",
                       category="Summary", subcategory="Tables"),
-        factors=report(f"{RESULTS}/summary/reduction_factors.csv", caption="../report/reduction_factors.rst",
+        factors=report(PATHS.summary("reduction_factors.csv"), caption="../report/reduction_factors.rst",
                        category="Summary", subcategory="Data-reduction factors"),
-        markdown=report(f"{RESULTS}/summary/summary.md", caption="../report/summary.rst",
+        markdown=report(PATHS.summary("summary.md"), caption="../report/summary.rst",
                         category="Summary", subcategory="Data-reduction factors"),
         figures=report(
-            directory(f"{RESULTS}/figures/curves"),
+            directory(PATHS.figure("curves")),
             patterns=["{kind,curve|curves|modes|roc|compute|loss}_{task,sigbkg|qg|met}{rest,(_[A-Za-z0-9_]+)?}.png"],
             caption="../report/figures.rst",
             category=lambda w: REPORT_TASKS[w.task],
@@ -32,9 +32,9 @@ rule aggregate_results:
         config=stage_config("aggregate"),
         summary_dir=lambda w, output: os.path.dirname(output.table),
     log:
-        f"{LOGS}/aggregate.log",
+        PATHS.log("aggregate"),
     benchmark:
-        f"{BENCH}/aggregate.tsv"
+        PATHS.bench("aggregate")
     threads: 1
     resources:
         mem_mb=2000,

@@ -2,9 +2,12 @@
 import os
 from pathlib import Path
 
+from fast2full import plan
 from fast2full.config import stage_json
 
-RESULTS = "results"
+# every output path comes from fast2full.plan.Paths; vocabulary and training points from fast2full.plan
+PATHS = plan.PATHS
+RESULTS = PATHS.root
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
@@ -22,8 +25,8 @@ PHYSICS_PROCESSES = [p for p, c in config["processes"].items() if c.get("role") 
 DETECTORS = list(config["detectors"])
 SOURCE = config["domains"]["source"]
 TARGETS = config["domains"]["targets"]
-DOMAINS = [SOURCE] + [t for t in TARGETS if t != SOURCE]
-FULLSIM = "atlas_fullsim"
+DOMAINS = plan.domains(config)
+FULLSIM = plan.FULLSIM
 TR = config["training"]
 
 
@@ -31,10 +34,10 @@ wildcard_constraints:
     process="[a-z][a-z0-9_]*",
     detector="|".join(DETECTORS),
     chunk=r"\d+",
-    task="sigbkg|qg|met",
-    arch="dnn|gnn|transformer",
-    mode="pretrain|zeroshot|scratch|finetune|freeze|dann",
-    split="train|val|test",
+    task="|".join(plan.TASKS),
+    arch="|".join(plan.ARCHS),
+    mode="|".join(plan.MODES),
+    split="|".join(plan.SPLITS),
 
 
 def chunks(process):
@@ -42,7 +45,7 @@ def chunks(process):
 
 
 def gen_files(process):
-    return [f"{RESULTS}/gen/{process}/{c}.parquet" for c in chunks(process)]
+    return [PATHS.gen(process, c) for c in chunks(process)]
 
 
 def card_files(card):
@@ -81,7 +84,7 @@ def opendata_samples():
     return list(config.get("opendata", {}).get("samples", {}))
 
 
-MANIFEST = config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json")
+MANIFEST = config.get("opendata", {}).get("manifest", PATHS.manifest())
 STREAM_PREFIX = "stream://"
 
 
@@ -96,57 +99,33 @@ def physlite_files(sample):
     n = config["opendata"]["samples"][sample].get("max_files", 1)
     if config["opendata"].get("stream", False):
         return [f"{STREAM_PREFIX}{sample}/{i}" for i in range(n)]
-    return [f"{RESULTS}/opendata/files/{sample}/{i}.root" for i in range(n)]
+    return [PATHS.physlite(sample, i) for i in range(n)]
 
 
 def skim_files(domain):
     if domain == FULLSIM:
-        return [
-            f"{RESULTS}/skim/{FULLSIM}/{s}/{Path(f).stem}.parquet"
-            for s in opendata_samples()
-            for f in physlite_files(s)
-        ]
-    return [
-        f"{RESULTS}/skim/{domain}/{p}/{c}.parquet"
-        for p in PHYSICS_PROCESSES
-        for c in chunks(p)
-    ]
+        return [PATHS.skim(FULLSIM, s, Path(f).stem) for s in opendata_samples() for f in physlite_files(s)]
+    return [PATHS.skim(domain, p, c) for p in PHYSICS_PROCESSES for c in chunks(p)]
 
 
 def task_targets(task):
-    return [t for t in TR.get("targets", {}).get(task, TARGETS) if f"{task}/{t}" not in TR.get("skip", {})]
+    return plan.task_targets(config, task)
 
 
-def train_dir(task, arch, target, mode, size):
-    return f"{RESULTS}/train/{task}/{arch}/{target}/{mode}/n{size}"
+train_dir = PATHS.train_dir
 
 
 def all_metrics():
-    out = []
-    for task in TR["tasks"]:
-        for arch in TR["archs"]:
-            for seed in TR["seeds"]:
-                out.append(f"{train_dir(task, arch, SOURCE, 'pretrain', 'all')}/seed{seed}/metrics.json")
-            for target in task_targets(task):
-                for seed in TR["seeds"]:
-                    out.append(f"{train_dir(task, arch, target, 'zeroshot', 0)}/seed{seed}/metrics.json")
-                for mode in TR["modes"]:
-                    for size in TR["sizes"]:
-                        for seed in TR["seeds"]:
-                            out.append(f"{train_dir(task, arch, target, mode, size)}/seed{seed}/metrics.json")
-    return out
+    """Every metrics.json of the study: fast2full.plan.training_points (aggregate reads the same plan)."""
+    return [PATHS.metrics(p) for p in plan.training_points(config)]
 
 
 def all_targets():
     """Summary tables, learning-curve and feature figures, and the published pretrained models."""
     tasks = TR["tasks"]
-    out = [
-        f"{RESULTS}/summary/metrics.csv",
-        f"{RESULTS}/summary/reduction_factors.csv",
-        f"{RESULTS}/figures/curves",
-    ]
-    out += [f"{RESULTS}/figures/features_{t}.pdf" for t in tasks]
-    out += [f"{RESULTS}/models/{t}_{a}_seed{s}" for t in tasks for a in TR["archs"] for s in TR["seeds"]]
+    out = [PATHS.summary("metrics.csv"), PATHS.summary("reduction_factors.csv"), PATHS.figure("curves")]
+    out += [PATHS.figure(f"features_{t}.pdf") for t in tasks]
+    out += [PATHS.model(t, a, s) for t in tasks for a in TR["archs"] for s in TR["seeds"]]
     return out
 
 
@@ -179,8 +158,7 @@ TARGET_MODES = ["zeroshot"] + [m for m in TR["modes"] if m != "zeroshot"]
 SIZE_ARGS = " ".join(str(s) for s in TR["sizes"])
 
 
-def tensor_files(task, domain):
-    return [f"{RESULTS}/tensors/{task}/{domain}/{s}.parquet" for s in ("train", "val", "test")]
+tensor_files = PATHS.tensor_files
 
 
 def pretrained_ckpts(w):

@@ -1,13 +1,13 @@
 rule pythia_generate:
     """Generate one chunk of 13 TeV pp events with Pythia8 -> particle-level parquet."""
     output:
-        f"{RESULTS}/gen/{{process}}/{{chunk}}.parquet",
+        PATHS.gen("{process}", "{chunk}"),
     params:
         config=stage_config("generate"),
     log:
-        f"{LOGS}/generate/{{process}}/{{chunk}}.log",
+        PATHS.log("generate", "{process}", "{chunk}"),
     benchmark:
-        f"{BENCH}/generate/{{process}}/{{chunk}}.tsv"
+        PATHS.bench("generate", "{process}", "{chunk}")
     threads: 1
     resources:
         mem_mb=2000,
@@ -24,13 +24,13 @@ rule pythia_generate:
 rule hepmc_export:
     """Export one generation chunk to HepMC3 ASCII (only needed by real Delphes)."""
     input:
-        f"{RESULTS}/gen/{{process}}/{{chunk}}.parquet",
+        PATHS.gen("{process}", "{chunk}"),
     output:
-        temp(f"{RESULTS}/gen/{{process}}/{{chunk}}.hepmc"),
+        temp(PATHS.gen("{process}", "{chunk}", "hepmc")),
     log:
-        f"{LOGS}/export_hepmc/{{process}}/{{chunk}}.log",
+        PATHS.log("export_hepmc", "{process}", "{chunk}"),
     benchmark:
-        f"{BENCH}/export_hepmc/{{process}}/{{chunk}}.tsv"
+        PATHS.bench("export_hepmc", "{process}", "{chunk}")
     threads: 1
     resources:
         mem_mb=2000,

@@ -4,13 +4,13 @@ rule opendata_manifest:
         # the saved atlasopenmagic metadata file of offline nodes, when configured: editing it reruns
         lambda w: [f] if (f := config.get("opendata", {}).get("metadata_file")) else [],
     output:
-        config.get("opendata", {}).get("manifest", f"{RESULTS}/opendata/manifest.json"),
+        MANIFEST,
     params:
         config=stage_config("manifest"),
     log:
-        f"{LOGS}/opendata/manifest.log",
+        PATHS.log("opendata", "manifest"),
     benchmark:
-        f"{BENCH}/opendata/manifest.tsv"
+        PATHS.bench("opendata", "manifest")
     threads: 1
     resources:
         mem_mb=500,
@@ -26,11 +26,11 @@ rule opendata_fetch:
     input:
         manifest=rules.opendata_manifest.output[0],
     output:
-        f"{RESULTS}/opendata/files/{{sample}}/{{index}}.root",
+        PATHS.physlite("{sample}", "{index}"),
     log:
-        f"{LOGS}/opendata/fetch/{{sample}}/{{index}}.log",
+        PATHS.log("opendata", "fetch", "{sample}", "{index}"),
     benchmark:
-        f"{BENCH}/opendata/fetch/{{sample}}/{{index}}.tsv"
+        PATHS.bench("opendata", "fetch", "{sample}", "{index}")
     threads: 1
     resources:
         mem_mb=500,

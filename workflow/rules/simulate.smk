@@ -3,19 +3,19 @@ if config["simulator"] == "builtin":
     rule delphes_simulate:
         """Fast simulation with fast2full's builtin engine, reading the Delphes card."""
         input:
-            events=f"{RESULTS}/gen/{{process}}/{{chunk}}.parquet",
+            events=PATHS.gen("{process}", "{chunk}"),
             card=lambda w: card_files(config["detectors"][w.detector]["card"]),
             pileup=pileup_inputs,
         output:
-            f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
+            PATHS.sim("{detector}", "{process}", "{chunk}"),
         params:
             config=stage_config("simulate"),
             card=lambda w: config["detectors"][w.detector]["card"],
             pileup=lambda w, input: " ".join(f"--pileup {f}" for f in input.pileup),
         log:
-            f"{LOGS}/simulate/{{detector}}/{{process}}/{{chunk}}.log",
+            PATHS.log("simulate", "{detector}", "{process}", "{chunk}"),
         benchmark:
-            f"{BENCH}/simulate/{{detector}}/{{process}}/{{chunk}}.tsv"
+            PATHS.bench("simulate", "{detector}", "{process}", "{chunk}")
         threads: 1
         resources:
             mem_mb=3000,
@@ -33,17 +33,17 @@ else:
         prebuilt ../shared/delphes/bin/DelphesHepMC3 with `pip install root==0.1a12`; the conda env
         provides conda-forge's build)."""
         input:
-            events=f"{RESULTS}/gen/{{process}}/{{chunk}}.hepmc",
+            events=PATHS.gen("{process}", "{chunk}", "hepmc"),
             card=lambda w: card_files(config["detectors"][w.detector]["card"]),
         output:
-            f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
+            PATHS.sim("{detector}", "{process}", "{chunk}"),
         params:
             config=stage_config("simulate"),
             card=lambda w: config["detectors"][w.detector]["card"],
         log:
-            f"{LOGS}/simulate/{{detector}}/{{process}}/{{chunk}}.log",
+            PATHS.log("simulate", "{detector}", "{process}", "{chunk}"),
         benchmark:
-            f"{BENCH}/simulate/{{detector}}/{{process}}/{{chunk}}.tsv"
+            PATHS.bench("simulate", "{detector}", "{process}", "{chunk}")
         threads: 1
         resources:
             mem_mb=3000,

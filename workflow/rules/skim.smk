@@ -3,14 +3,14 @@ rule physlite_skim:
     input:
         physlite_input,
     output:
-        f"{RESULTS}/skim/{FULLSIM}/{{sample}}/{{file}}.parquet",
+        PATHS.skim(FULLSIM, "{sample}", "{file}"),
     params:
         config=stage_config("skim_physlite"),
         source=physlite_args,
     log:
-        f"{LOGS}/skim/{FULLSIM}/{{sample}}/{{file}}.log",
+        PATHS.log("skim", FULLSIM, "{sample}", "{file}"),
     benchmark:
-        f"{BENCH}/skim/{FULLSIM}/{{sample}}/{{file}}.tsv"
+        PATHS.bench("skim", FULLSIM, "{sample}", "{file}")
     threads: 1
     resources:
         mem_mb=4000,
@@ -25,15 +25,15 @@ rule physlite_skim:
 rule delphes_skim:
     """Delphes tree -> objects parquet (the same object schema and selection as PHYSLITE)."""
     input:
-        f"{RESULTS}/sim/{{detector}}/{{process}}/{{chunk}}.root",
+        PATHS.sim("{detector}", "{process}", "{chunk}"),
     output:
-        f"{RESULTS}/skim/{{detector}}/{{process}}/{{chunk}}.parquet",
+        PATHS.skim("{detector}", "{process}", "{chunk}"),
     params:
         config=stage_config("skim_delphes"),
     log:
-        f"{LOGS}/skim/{{detector}}/{{process}}/{{chunk}}.log",
+        PATHS.log("skim", "{detector}", "{process}", "{chunk}"),
     benchmark:
-        f"{BENCH}/skim/{{detector}}/{{process}}/{{chunk}}.tsv"
+        PATHS.bench("skim", "{detector}", "{process}", "{chunk}")
     threads: 1
     resources:
         mem_mb=2000,

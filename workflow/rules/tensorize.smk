@@ -3,16 +3,16 @@ rule tensorize_source:
     input:
         lambda w: skim_files(SOURCE),
     output:
-        splits=expand(f"{RESULTS}/tensors/{{{{task}}}}/{SOURCE}/{{split}}.parquet", split=["train", "val", "test"]),
-        norm=f"{RESULTS}/tensors/{{task}}/{SOURCE}/norm.json",
+        splits=PATHS.tensor_files("{task}", SOURCE),
+        norm=PATHS.norm("{task}", SOURCE),
     params:
         config=stage_config("tensorize"),
-        outdir=lambda w: f"{RESULTS}/tensors/{w.task}/{SOURCE}",
+        outdir=lambda w: PATHS.tensor_dir(w.task, SOURCE),
         domain=SOURCE,
     log:
-        f"{LOGS}/tensorize/{{task}}/{SOURCE}.log",
+        PATHS.log("tensorize", "{task}", SOURCE),
     benchmark:
-        f"{BENCH}/tensorize/{{task}}/{SOURCE}.tsv"
+        PATHS.bench("tensorize", "{task}", SOURCE)
     threads: 1
     resources:
         mem_mb=4000,
@@ -28,18 +28,18 @@ rule tensorize_target:
     """Objects -> padded tensors for a target domain, normalised with the source statistics."""
     input:
         objects=lambda w: skim_files(w.domain),
-        norm=f"{RESULTS}/tensors/{{task}}/{SOURCE}/norm.json",
+        norm=PATHS.norm("{task}", SOURCE),
     output:
-        expand(f"{RESULTS}/tensors/{{{{task}}}}/{{{{domain}}}}/{{split}}.parquet", split=["train", "val", "test"]),
+        PATHS.tensor_files("{task}", "{domain}"),
     params:
         config=stage_config("tensorize"),
-        outdir=lambda w: f"{RESULTS}/tensors/{w.task}/{w.domain}",
+        outdir=lambda w: PATHS.tensor_dir(w.task, w.domain),
     wildcard_constraints:
         domain="|".join(t for t in TARGETS if t != SOURCE),
     log:
-        f"{LOGS}/tensorize/{{task}}/{{domain}}.log",
+        PATHS.log("tensorize", "{task}", "{domain}"),
     benchmark:
-        f"{BENCH}/tensorize/{{task}}/{{domain}}.tsv"
+        PATHS.bench("tensorize", "{task}", "{domain}")
     threads: 1
     resources:
         mem_mb=4000,
@@ -54,15 +54,15 @@ rule tensorize_target:
 rule plot_features:
     """Feature comparison across the three domains (paper figures 1-3)."""
     input:
-        lambda w: [f"{RESULTS}/tensors/{w.task}/{d}/train.parquet" for d in feature_domains(w.task)],
+        lambda w: [PATHS.tensor(w.task, d, "train") for d in feature_domains(w.task)],
     output:
-        pdf=f"{RESULTS}/figures/features_{{task}}.pdf",
-        png=report(f"{RESULTS}/figures/features_{{task}}.png", caption="../report/features.rst",
+        pdf=PATHS.figure("features_{task}.pdf"),
+        png=report(PATHS.figure("features_{task}.png"), caption="../report/features.rst",
                    category=lambda w: REPORT_TASKS[w.task], subcategory="Input features (figs. 1-3)"),
     log:
-        f"{LOGS}/plot_features/{{task}}.log",
+        PATHS.log("plot_features", "{task}"),
     benchmark:
-        f"{BENCH}/plot_features/{{task}}.tsv"
+        PATHS.bench("plot_features", "{task}")
     threads: 1
     resources:
         mem_mb=2000,

@@ -25,6 +25,7 @@ from fast2full.aggregate.metrics import (
     AggregateSettings,
     size_tokens,
 )
+from fast2full import plan
 from fast2full.common import Progress
 from fast2full.predictions import Predictions
 from fast2full.reduction import (
@@ -47,18 +48,9 @@ CURVE_COLUMNS = ("value", "test_loss", "steps", "steps_total", "steps_incl_pretr
 GROUP_KEYS = ["task", "arch", "target", "mode"]
 
 
-def task_targets(config: dict, task: str) -> list[str]:
-    """Targets a task is trained on (config training.targets minus training.skip), as in common.smk."""
-    tr = config["training"]
-    targets = (tr.get("targets") or {}).get(task, config["domains"]["targets"])
-    return [t for t in targets if f"{task}/{t}" not in (tr.get("skip") or {})]
-
-
-def expected_combinations(config: dict) -> list[tuple[str, str, str, str]]:
-    """Every configured (task, arch, target, mode) that gets a row in the factor table."""
-    tr = config["training"]
-    return [(task, arch, target, mode) for task in tr["tasks"] for arch in tr["archs"]
-            for target in task_targets(config, task) for mode in tr["modes"]]
+# the plan of the study, declared once (fast2full.plan; the Snakefile uses the same functions)
+task_targets = plan.task_targets
+expected_combinations = plan.expected_combinations
 
 
 def metric_of(table: pd.DataFrame, task: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fast2full import plan
 from fast2full import predictions as predictions_io
 from fast2full.common import Fast2FullError, InputError, Progress, read_json
 from fast2full.reduction import DEFAULT_CONFIDENCE
@@ -29,11 +30,11 @@ HIGHER_IS_BETTER = {"auc": True, "met_resolution": False, "test_loss": False}
 METRIC_KEY = {"auc": "test_auc", "met_resolution": "met_resolution", "test_loss": "test_loss"}
 #: metric name -> baseline dict key
 BASELINE_KEY = {"auc": "test_auc", "met_resolution": "met_resolution"}
-MODES_ALL = ("pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann")
-#: modes that start from the pretrained source model and get a reduction factor
-TRANSFER_MODES = ("finetune", "freeze", "dann")
-#: the size token of the full target (or source) train split
-FULL = "all"
+#: the vocabulary of fast2full.plan (declared once): every mode, the transfer modes (they start from
+#: the pretrained source model and get a reduction factor), the full-split size token
+MODES_ALL = plan.MODES
+TRANSFER_MODES = plan.TRANSFER_MODES
+FULL = plan.FULL_SIZE
 REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
 TABLE_COLUMNS = (
     "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "ess_train", "capped", "seed", "metric",

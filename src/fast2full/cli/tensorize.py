@@ -1,11 +1,12 @@
 from fast2full.cli.options import add_config, get_config
+from fast2full.plan import TASKS
 
 HELP = "objects parquet files of one domain -> padded train/val/test tensors for one task"
 
 
 def add_arguments(p):
     add_config(p)
-    p.add_argument("--task", required=True, choices=["sigbkg", "qg", "met"])
+    p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--domain", required=True, help="domain name stored in the metadata (atlas_like, ...)")
     p.add_argument("--outdir", required=True, help="writes {outdir}/{train,val,test}.parquet (+ norm.json)")
     p.add_argument("--norm", default=None,

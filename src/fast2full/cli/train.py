@@ -2,13 +2,13 @@ from fast2full.cli.options import add_config, get_config
 
 HELP = "train (task, arch, target, mode, size) points for every seed; write metrics.json (+ model.ckpt)"
 
-MODES = ["pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann"]
+from fast2full.plan import ARCHS, MODES, TASKS
 
 
 def add_arguments(p):
     add_config(p, "its training: section")
-    p.add_argument("--task", required=True, choices=["sigbkg", "qg", "met"])
-    p.add_argument("--arch", required=True, choices=["dnn", "gnn", "transformer"])
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--arch", required=True, choices=ARCHS)
     p.add_argument("--target", required=True, help="domain trained/evaluated on (the source for pretrain)")
     p.add_argument("--mode", required=True, nargs="+", choices=MODES,
                    help="one mode, or several run in this one process (then --outdir needs '{mode}')")

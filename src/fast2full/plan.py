@@ -1,0 +1,169 @@
+"""The study's vocabulary, its plan (which jobs and points a config asks for) and every output path.
+
+Declared once here and used by the Snakefile (``workflow/rules/common.smk``), the CLI's choices,
+``fast2full train`` and ``aggregate``:
+
+* vocabulary: :data:`TASKS`, :data:`ARCHS`, :data:`MODES` (:data:`TRANSFER_MODES`), :data:`SPLITS`,
+  the full-simulation domain :data:`FULLSIM` and the full-split size token :data:`FULL_SIZE`;
+* the plan: :func:`domains`, :func:`task_targets`, :func:`training_points` (every metrics.json the
+  study produces), :func:`expected_combinations` (every row of the factor table);
+* the paths: :class:`Paths` (``results/...`` layout of every stage's outputs, logs and benchmarks).
+
+Light on purpose (standard library only): ``fast2full --help`` and the Snakefile import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+#: the three tasks (docs/tensors.md)
+TASKS = ("sigbkg", "qg", "met")
+#: the three backbones (fast2full.models)
+ARCHS = ("dnn", "gnn", "transformer")
+#: trained on the source only / the pretrained model on the target, untouched
+SOURCE_MODES = ("pretrain", "zeroshot")
+#: transfer modes that start from the pretrained source model (they get a reduction factor)
+TRANSFER_MODES = ("finetune", "freeze", "dann")
+#: what config ``training.modes`` may list: the from-scratch reference and the transfer modes
+CONFIG_MODES = ("scratch", *TRANSFER_MODES)
+#: every mode a metrics.json may carry
+MODES = (*SOURCE_MODES, *CONFIG_MODES)
+SPLITS = ("train", "val", "test")
+#: the full-simulation domain (ATLAS Open Data PHYSLITE)
+FULLSIM = "atlas_fullsim"
+#: the size token of a full (source or target) train split
+FULL_SIZE = "all"
+
+
+def domains(config: Mapping[str, Any]) -> list[str]:
+    """The source first, then every other target domain."""
+    src = config["domains"]["source"]
+    return [src, *(t for t in config["domains"]["targets"] if t != src)]
+
+
+def task_targets(config: Mapping[str, Any], task: str) -> list[str]:
+    """Targets a task is trained on: ``training.targets[task]`` (default: every target) minus ``training.skip``."""
+    tr = config["training"]
+    targets = (tr.get("targets") or {}).get(task, config["domains"]["targets"])
+    skip = tr.get("skip") or {}
+    return [t for t in targets if f"{task}/{t}" not in skip]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trained (or evaluated) model: one metrics.json."""
+
+    task: str
+    arch: str
+    target: str
+    mode: str
+    size: int | str  # an int, 0 for zeroshot, or FULL_SIZE
+    seed: int
+
+
+def training_points(config: Mapping[str, Any]) -> list[Point]:
+    """Every point the config asks for, in a fixed order: per task and arch, the pretraining (source,
+    full split) per seed, then per target zeroshot (size 0) and every mode x size, per seed."""
+    tr = config["training"]
+    source = config["domains"]["source"]
+    out: list[Point] = []
+    for task in tr["tasks"]:
+        for arch in tr["archs"]:
+            out += [Point(task, arch, source, "pretrain", FULL_SIZE, s) for s in tr["seeds"]]
+            for target in task_targets(config, task):
+                out += [Point(task, arch, target, "zeroshot", 0, s) for s in tr["seeds"]]
+                out += [Point(task, arch, target, mode, size, s)
+                        for mode in tr["modes"] for size in tr["sizes"] for s in tr["seeds"]]
+    return out
+
+
+def expected_combinations(config: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Every configured (task, arch, target, mode) that gets a row in the factor table."""
+    tr = config["training"]
+    return [(task, arch, target, mode) for task in tr["tasks"] for arch in tr["archs"]
+            for target in task_targets(config, task) for mode in tr["modes"]]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The output layout under ``root`` (``results``).  Arguments may be Snakemake wildcard patterns
+    (``"{process}"``): every method only formats strings."""
+
+    root: str = "results"
+
+    # generation and simulation
+    def gen(self, process: object, chunk: object, ext: str = "parquet") -> str:
+        return f"{self.root}/gen/{process}/{chunk}.{ext}"
+
+    def sim(self, detector: object, process: object, chunk: object) -> str:
+        return f"{self.root}/sim/{detector}/{process}/{chunk}.root"
+
+    # open data
+    def manifest(self) -> str:
+        return f"{self.root}/opendata/manifest.json"
+
+    def physlite(self, sample: object, index: object) -> str:
+        return f"{self.root}/opendata/files/{sample}/{index}.root"
+
+    # objects and tensors
+    def skim(self, domain: object, sample: object, name: object) -> str:
+        return f"{self.root}/skim/{domain}/{sample}/{name}.parquet"
+
+    def tensors_root(self) -> str:
+        return f"{self.root}/tensors"
+
+    def tensor_dir(self, task: object, domain: object) -> str:
+        return f"{self.root}/tensors/{task}/{domain}"
+
+    def tensor(self, task: object, domain: object, split: object) -> str:
+        return f"{self.tensor_dir(task, domain)}/{split}.parquet"
+
+    def tensor_files(self, task: object, domain: object) -> list[str]:
+        return [self.tensor(task, domain, s) for s in SPLITS]
+
+    def norm(self, task: object, domain: object) -> str:
+        return f"{self.tensor_dir(task, domain)}/norm.json"
+
+    # training
+    def train_dir(self, task: object, arch: object, target: object, mode: object, size: object) -> str:
+        return f"{self.root}/train/{task}/{arch}/{target}/{mode}/n{size}"
+
+    def point_dir(self, p: Point) -> str:
+        return f"{self.train_dir(p.task, p.arch, p.target, p.mode, p.size)}/seed{p.seed}"
+
+    def metrics(self, p: Point) -> str:
+        return f"{self.point_dir(p)}/metrics.json"
+
+    def model(self, task: object, arch: object, seed: object) -> str:
+        return f"{self.root}/models/{task}_{arch}_seed{seed}"
+
+    # summary and figures
+    def summary(self, name: str) -> str:
+        return f"{self.root}/summary/{name}"
+
+    def figure(self, name: str) -> str:
+        return f"{self.root}/figures/{name}"
+
+    # bookkeeping of every rule
+    def log(self, *parts: object) -> str:
+        return f"{self.root}/logs/{'/'.join(str(p) for p in parts)}.log"
+
+    def bench(self, *parts: object) -> str:
+        return f"{self.root}/benchmarks/{'/'.join(str(p) for p in parts)}.tsv"
+
+
+def parse_tensor_path(path: str) -> tuple[str, str, str]:
+    """(task, domain, split) of a ``.../{task}/{domain}/{split}.parquet`` tensor file (the layout of
+    :meth:`Paths.tensor`); ValueError for any other name."""
+    p = PurePosixPath(str(path).replace("\\", "/"))
+    split, domain, task = p.stem, p.parent.name, p.parent.parent.name
+    if p.suffix != ".parquet" or split not in SPLITS or task not in TASKS or not domain:
+        raise ValueError(f"{path}: not a tensor file .../TASK/DOMAIN/SPLIT.parquet "
+                         f"(TASK one of {', '.join(TASKS)}, SPLIT one of {', '.join(SPLITS)})")
+    return task, domain, split
+
+
+PATHS = Paths()

@@ -1,0 +1,78 @@
+"""The plan: vocabulary declared once, the training points, every output path from one module."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from fast2full import plan
+from fast2full.config import load_config
+
+
+@pytest.fixture(scope="module")
+def cfg(repo_root):
+    return load_config(repo_root / "config.yaml", base_dir=repo_root)
+
+
+def test_training_points_count_and_order(cfg):
+    tr = cfg["training"]
+    pts = plan.training_points(cfg)
+    n_targets = sum(len(plan.task_targets(cfg, t)) for t in tr["tasks"])
+    n_expected = len(tr["archs"]) * len(tr["seeds"]) * (
+        len(tr["tasks"]) + n_targets * (1 + len(tr["modes"]) * len(tr["sizes"])))
+    assert len(pts) == len(set(pts)) == n_expected
+    assert pts[0] == plan.Point(tr["tasks"][0], tr["archs"][0], cfg["domains"]["source"], "pretrain",
+                                plan.FULL_SIZE, tr["seeds"][0])
+    assert {p.mode for p in pts} <= set(plan.MODES)
+    skipped = {tuple(k.split("/")) for k in tr.get("skip", {})}
+    assert not any((p.task, p.target) in skipped for p in pts)
+
+
+def test_paths_layout():
+    P = plan.PATHS
+    assert P.gen("ttbar", 0) == "results/gen/ttbar/0.parquet"
+    assert P.sim("{detector}", "{process}", "{chunk}") == "results/sim/{detector}/{process}/{chunk}.root"
+    p = plan.Point("qg", "gnn", "cms_like", "finetune", 20, 1)
+    assert P.metrics(p) == "results/train/qg/gnn/cms_like/finetune/n20/seed1/metrics.json"
+    assert P.log("tensorize", "qg", "cms_like") == "results/logs/tensorize/qg/cms_like.log"
+    assert plan.parse_tensor_path(P.tensor("met", "atlas_fullsim", "val")) == ("met", "atlas_fullsim", "val")
+    with pytest.raises(ValueError, match="not a tensor file"):
+        plan.parse_tensor_path("results/tensors/met/atlas_fullsim/norm.json")
+
+
+def test_cli_choices_and_aggregate_use_the_plan():
+    from fast2full.aggregate import curves, metrics
+    from fast2full.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices
+    for cmd, dest, values in [("train", "task", plan.TASKS), ("train", "arch", plan.ARCHS),
+                              ("train", "mode", plan.MODES), ("tensorize", "task", plan.TASKS),
+                              ("plot-features", "task", plan.TASKS)]:
+        action = next(a for a in sub[cmd]._actions if a.dest == dest)
+        assert tuple(action.choices) == tuple(values), (cmd, dest)
+    assert curves.task_targets is plan.task_targets and curves.expected_combinations is plan.expected_combinations
+    assert metrics.MODES_ALL == plan.MODES and metrics.FULL == plan.FULL_SIZE
+
+
+def test_schema_vocabulary_is_the_plan_vocabulary():
+    from fast2full.config import load_schema
+
+    tr = load_schema()["properties"]["training"]["properties"]
+    assert tuple(tr["tasks"]["items"]["enum"]) == plan.TASKS
+    assert tuple(tr["archs"]["items"]["enum"]) == plan.ARCHS
+    assert tuple(tr["modes"]["items"]["enum"]) == plan.CONFIG_MODES
+
+
+def test_snakefile_requests_exactly_the_plan(repo_root, cfg):
+    """The aggregate job's inputs (a dry run of the real Snakefile) are the plan's metrics.json files."""
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1",
+                          "results/summary/metrics.csv"], cwd=repo_root, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    block = res.stdout[res.stdout.index("rule aggregate_results:"):]
+    inputs = re.search(r"^\s+input: (.*)$", block, flags=re.M).group(1).split(", ")
+    assert inputs == [plan.PATHS.metrics(p) for p in plan.training_points(cfg)]
+    assert yaml.safe_load((repo_root / "config.yaml").read_text())["training"]["tasks"] == cfg["training"]["tasks"]
