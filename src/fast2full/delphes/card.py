@@ -525,8 +525,11 @@ def evaluate_card(path: str | Path) -> Card:
         ev.run()
         return ev.card()
     finally:
+        # free the interpreter: the Python callbacks Tcl holds would otherwise keep it alive
         try:
             ev.master.eval(f"interp delete {ev.slave}")
+            for name in ("record", "module", "module_end", "source"):
+                ev.master.tk.deletecommand(f"__f2f_py_{name}")
         except Exception:  # pragma: no cover
             pass
 
