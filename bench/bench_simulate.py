@@ -99,9 +99,9 @@ def main() -> int:
                     run_delphes(ROOT / card, hepmc_path, out, exe=exe)
                     real_times.append(time.perf_counter() - t0)
                 t_real = min(real_times)
-                t_start = min(_timed(lambda k=k: run_delphes(ROOT / card, one_path,
-                                                             Path(tmp) / f"{det}_one{k}.root", exe=exe))
-                              for k in range(args.repeats))
+                t_start = min(_timed(lambda k=k, card=card, det=det: run_delphes(
+                    ROOT / card, one_path, Path(tmp) / f"{det}_one{k}.root", exe=exe))
+                    for k in range(args.repeats))
             mods = module_times(ROOT / card, read_generation(gen_path)[:500])
             top = sorted(mods.items(), key=lambda kv: -kv[1])[:4]
             n = args.events

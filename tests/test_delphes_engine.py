@@ -1,6 +1,7 @@
 """The builtin engine end to end: Delphes tree layout, reproducibility, pile-up, bad input."""
 
 import shutil
+
 import awkward as ak
 import numpy as np
 import pytest

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fast2full.delphes.candidates import (Coll, delta_phi, delta_r, log_normal, pairs,
-                                          per_event_sum)
-from fast2full.delphes.card import CardError, Module as CardModule, Param
+from fast2full.delphes.candidates import Coll, delta_phi, delta_r, log_normal, pairs, per_event_sum
+from fast2full.delphes.card import CardError, Param
+from fast2full.delphes.card import Module as CardModule
 from fast2full.delphes.formula import Formula, FormulaError
 
 log = logging.getLogger("fast2full.delphes")

@@ -121,7 +121,8 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     import hashlib
     from pathlib import Path
 
-    from fast2full import generate, hepmc as hepmc_mod
+    from fast2full import generate
+    from fast2full import hepmc as hepmc_mod
     from fast2full.common import stable_hash64
 
     settings = (*generate.QUIET_SETTINGS, "Next:numberCount = 0", "Init:showChangedSettings = off",
