@@ -414,11 +414,13 @@ def loss_figure(table: pd.DataFrame, task: str, arch: str, target: str, modes: S
             continue
         ax.set_xlabel("Optimiser step", fontsize=13)
         ax.set_yscale("log")
-        ax.set_title(f"{MODE_STYLE[mode]['label']}, seed {seed}", loc="right", fontsize=10)
+        ax.text(0.03, 0.97, f"{MODE_STYLE[mode]['label']}, seed {seed}", transform=ax.transAxes, ha="left",
+                va="top", fontsize=10)
         ax.legend(fontsize=8, loc="upper right", title="solid: train, dashed: validation", title_fontsize=8)
     axes[0, 0].set_ylabel("Loss", fontsize=13)
-    label(axes[0, 0], f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}",
-          fontsize=10)
+    label(axes[0, 0], fontsize=10)
+    axes[0, -1].text(1.0, 1.01, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}",
+                     transform=axes[0, -1].transAxes, ha="right", va="bottom", fontsize=10)
     return fig
 
 
