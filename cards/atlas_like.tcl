@@ -1,6 +1,6 @@
 # fast2full ATLAS-like fast simulation card (source domain `atlas_like`).
 # Written for fast2full in Delphes card syntax; runs in the builtin engine and in real Delphes
-# (DelphesHepMC3, run from the repository root). Every number cites its ATLAS Run-2 source:
+# (DelphesHepMC3, from any working directory). Every number cites its ATLAS Run-2 source:
 #  [DET]  ATLAS Collaboration, "The ATLAS Experiment at the CERN LHC", JINST 3 (2008) S08003
 #  [TRK]  ATLAS, "Early Inner Detector Tracking Performance in the 2015 data at 13 TeV",
 #         ATL-PHYS-PUB-2015-051; and Eur. Phys. J. C 77 (2017) 332 (Run-2 tracking)

@@ -1,6 +1,6 @@
 # fast2full CMS-like fast simulation card (target domain `cms_like`).
 # Written for fast2full in Delphes card syntax; runs in the builtin engine and in real Delphes
-# (DelphesHepMC3, run from the repository root). Every number cites its CMS Run-2 source:
+# (DelphesHepMC3, from any working directory). Every number cites its CMS Run-2 source:
 #  [DET]  CMS Collaboration, "The CMS experiment at the CERN LHC", JINST 3 (2008) S08004
 #  [TRK]  CMS, "Description and performance of track and primary-vertex reconstruction with the
 #         CMS tracker", JINST 9 (2014) P10009

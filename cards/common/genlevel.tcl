@@ -1,6 +1,6 @@
 # fast2full: generator-level objects shared by both detector cards (no detector response).
-# Sourced by cards/atlas_like.tcl and cards/cms_like.tcl; paths in `source` are relative to the
-# folder the simulation runs in (the repository root), as in TCL.
+# Sourced by cards/atlas_like.tcl and cards/cms_like.tcl; Delphes resolves `source` paths relative
+# to the folder of the top-level card (it changes into that folder), whatever the working directory.
 
 # Visible stable particles of the hard-scatter event: everything but neutrinos (Invert false:
 # listed codes are removed) and pile-up particles (where pile-up is merged into the input).
