@@ -25,19 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _timing import best_of  # noqa: E402
 from sklearn.isotonic import IsotonicRegression
 
-from fast2full.aggregate import AggregateSettings, load_metrics, make_figures, reduction_tables
+from fast2full.aggregate import AggregateSettings, load_metrics, make_figures, reduction_tables, testboot
 from fast2full.common import atomic_output
-from fast2full.aggregate import testboot
 from fast2full.reduction import Curve, Resample, first_crossing, isotonic_fit
-
-from _timing import best_of  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_aggregate import write_metrics  # noqa: E402  (the synthetic grid writer of the tests)
-
 
 
 def bootstrap_vectorised(curve: Curve, ft_means: np.ndarray, means: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ split** (size `all` in `training.sizes`, *n*_full events).
   factor = *n*\\* / *n*: "from scratch needs factor × as many target events to do as well".
 """
 
-DETAILS = f"""\
+DETAILS = """\
 **Curve.** The value at each size is the mean over seeds.  For reading crossings each curve is made
 monotone (never worse with more data) by seed-weighted isotonic regression and read as piecewise
 linear in log *n*.  Sizes whose training set was capped to the same events (a pool smaller than the

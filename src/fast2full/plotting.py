@@ -193,18 +193,22 @@ def _per_row(values_fn):
 
 PLOTS: dict[str, list[FeaturePlot]] = {
     "sigbkg": [
-        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
+        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31),
+                    lambda ts: _per_object(ts, "pt", "is_jet"), True),
         FeaturePlot(f"{TEX['MET']} [GeV]", np.linspace(0, 300, 31), lambda ts: _per_object(ts, "pt", "is_met"), True),
         FeaturePlot("number of b-tagged jets", np.arange(-0.5, 6.5, 1.0),
                     _per_row(lambda ts: (ts.x[:, :, _col(ts, "btag")] * ts.mask).sum(axis=1))),
     ],
     "qg": [
-        FeaturePlot(f"tagged jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23), lambda ts: _per_object(ts, "pt", slot=0), True),
-        FeaturePlot(f"tagged jet {TEX['ntrk']}", np.arange(-0.5, 50.5, 2.0), lambda ts: _per_object(ts, "ntrk", slot=0)),
+        FeaturePlot(f"tagged jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23),
+                    lambda ts: _per_object(ts, "pt", slot=0), True),
+        FeaturePlot(f"tagged jet {TEX['ntrk']}", np.arange(-0.5, 50.5, 2.0),
+                    lambda ts: _per_object(ts, "ntrk", slot=0)),
         FeaturePlot("tagged jet track width", np.linspace(0, 0.4, 21), lambda ts: _per_object(ts, "trk_width", slot=0)),
     ],
     "met": [
-        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True),
+        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31),
+                    lambda ts: _per_object(ts, "pt", "is_jet"), True),
         FeaturePlot("number of objects", np.arange(-0.5, 17.5, 1.0), _per_row(lambda ts: ts.mask.sum(axis=1))),
         FeaturePlot(f"true {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
                     _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])), True),

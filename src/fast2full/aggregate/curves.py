@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fast2full import plan
 from fast2full.aggregate import testboot
 from fast2full.aggregate.metrics import (
     BASELINE_KEY,
@@ -25,7 +26,6 @@ from fast2full.aggregate.metrics import (
     AggregateSettings,
     size_tokens,
 )
-from fast2full import plan
 from fast2full.common import Progress
 from fast2full.predictions import Predictions
 from fast2full.reduction import (
