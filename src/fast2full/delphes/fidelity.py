@@ -3,7 +3,8 @@
 :func:`observables` reads a Delphes tree (real or builtin) into the distributions compared;
 :func:`compare` compares two trees observable by observable and returns one row per comparison:
 
-* **mean** rows (jet multiplicity, leading-jet pT, jet response per GenJet pT bin, MET, lepton and
+* **mean** rows (jet multiplicity, leading-jet pT, jet mass and charged/neutral constituent counts,
+  jet response per GenJet pT bin, MET, lepton and
   photon counts and pT, b-tag rates per Jet.Flavor class, Jet.Flavor fractions, track and
   energy-flow counts): pass if the relative difference is within ``mean_tol`` (5 %) *or* within
   3 standard errors of the difference (small rates such as the light-jet mistag rate, ~1 %, cannot
@@ -37,7 +38,8 @@ MATCH_DR = 0.2
 FLAVOR_CLASSES = {"b": (5,), "c": (4,), "light": (1, 2, 3), "gluon": (21,), "none": (0,)}
 
 _BRANCHES = [
-    "Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Flavor", "Jet.BTag", "GenJet.PT", "GenJet.Eta", "GenJet.Phi",
+    "Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Mass", "Jet.NCharged", "Jet.NNeutrals", "Jet.Flavor",
+    "Jet.BTag", "GenJet.PT", "GenJet.Eta", "GenJet.Phi",
     "MissingET.MET", "MissingET.Phi", "GenMissingET.MET", "GenMissingET.Phi",
     "Electron.PT", "Muon.PT", "Photon.PT", "Track_size", "EFlowTrack_size", "EFlowPhoton_size",
     "EFlowNeutralHadron_size",
@@ -65,6 +67,8 @@ def observables(path) -> dict[str, np.ndarray]:
     lead = ak.firsts(jpt)
     out["jet_lead_pt"] = np.asarray(ak.to_numpy(ak.drop_none(lead)), dtype=float)
     out["jet_pt"] = ak.to_numpy(ak.flatten(jpt)).astype(float)
+    for leaf, key in (("Mass", "jet_mass"), ("NCharged", "jet_ncharged"), ("NNeutrals", "jet_nneutrals")):
+        out[key] = ak.to_numpy(ak.flatten(a[f"Jet.{leaf}"])).astype(float)
     # response: every GenJet matched to the closest reco jet within MATCH_DR
     g = ak.zip({"pt": a["GenJet.PT"], "eta": a["GenJet.Eta"], "phi": a["GenJet.Phi"]})
     j = ak.zip({"pt": jpt, "eta": a["Jet.Eta"], "phi": a["Jet.Phi"]})
@@ -105,7 +109,7 @@ def observables(path) -> dict[str, np.ndarray]:
 
 
 #: observables compared by mean (and KS where noted), and by resolution
-MEAN_KEYS = ["jet_n", "jet_lead_pt", "met", "electron_n", "electron_pt", "muon_n", "muon_pt",
+MEAN_KEYS = ["jet_n", "jet_lead_pt", "jet_mass", "jet_ncharged", "jet_nneutrals", "met", "electron_n", "electron_pt", "muon_n", "muon_pt",
              "photon_n", "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n"]
 KS_KEYS = ["jet_n", "jet_lead_pt", "jet_pt", "met", "electron_pt", "muon_pt", "photon_pt",
            "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n",
