@@ -109,7 +109,8 @@ def observables(path) -> dict[str, np.ndarray]:
 
 
 #: observables compared by mean (and KS where noted), and by resolution
-MEAN_KEYS = ["jet_n", "jet_lead_pt", "jet_mass", "jet_ncharged", "jet_nneutrals", "met", "electron_n", "electron_pt", "muon_n", "muon_pt",
+MEAN_KEYS = ["jet_n", "jet_lead_pt", "jet_mass", "jet_ncharged", "jet_nneutrals", "met", "electron_n",
+             "electron_pt", "muon_n", "muon_pt",
              "photon_n", "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n"]
 KS_KEYS = ["jet_n", "jet_lead_pt", "jet_pt", "met", "electron_pt", "muon_pt", "photon_pt",
            "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n",
