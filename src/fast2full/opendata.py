@@ -598,8 +598,9 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, s
             os.replace(part, out)
             sidecar.unlink(missing_ok=True)
             checks = [f"{c.algorithm} verified" for c in (expected, digest) if c is not None]
-            log.info("%s -> %s (%d bytes%s, ROOT structure verified)", label, out, got,
-                     "".join(f", {c}" for c in checks))
+            el = time.monotonic() - t0
+            log.info("%s -> %s (%d bytes in %.1f s, %.2f MB/s%s, ROOT structure verified)", label, out, got, el,
+                     got / el / 1e6 if el > 0 else 0.0, "".join(f", {c}" for c in checks))
             return out
     finally:
         if own_session:
@@ -628,6 +629,8 @@ def _receive(r, part: Path, offset: int, timeout_s: float, min_rate: float, t0: 
                     if rate < min_rate:
                         raise _Attempt(f"transfer too slow: {rate:.0f} bytes/s over {now - window_start:.1f} s "
                                        f"(minimum {min_rate:.0f} bytes/s, opendata.min_rate_bytes_s)")
+                    log.info("%s: %d bytes so far, %.2f MB/s over the last %.0f s", part.name, fh.tell(),
+                             rate / 1e6, now - window_start)
                     window_start, window_bytes = now, 0
         finally:
             fh.flush()
