@@ -17,6 +17,7 @@ SELECTION = {
     "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47, "rel_iso_max": 0.15},
     "muons": {"pt_min": 15.0, "abs_eta_max": 2.5, "rel_iso_max": 0.15},
     "photons": {"pt_min": 20.0, "abs_eta_max": 2.37, "rel_iso_max": 0.15},
+    "pflow": {"pt_min": 0.5, "abs_eta_max": 5.0},
 }
 SAMPLE = "zjets"
 
@@ -52,7 +53,7 @@ def test_contract_and_counts(skimmed):
     objects.check(ev)
     # counts of the shared file with SELECTION (a Sherpa Z+jets sample with Z -> ee in these events)
     counts = {c: int(ak.sum(ak.num(ev[c]))) for c in objects.COLLECTIONS}
-    assert counts == {"jets": 197, "electrons": 101, "muons": 0, "photons": 5}
+    assert counts == {"jets": 197, "electrons": 101, "muons": 0, "photons": 5, "pflow": 0}  # no PFOs kept
     assert set(ev.process.tolist()) == {SAMPLE} and not ak.any(ev.is_signal)
 
 

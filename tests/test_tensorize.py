@@ -93,7 +93,7 @@ def test_schema_identical_across_domains(synthetic_tensors, task):
     for d in dirs.values():
         meta = tensorio.read_meta(d / "train.parquet")
         assert meta["norm"]["mean"] == norm["mean"] and meta["norm"]["domain"] == "atlas_like"
-        assert meta["max_objects"] == {"sigbkg": 12, "qg": 6, "met": 16}[task]
+        assert meta["max_objects"] == {"sigbkg": 12, "qg": 1 + 32, "met": 16 + 48}[task]
         assert len(meta["features"]) == len(meta["units"]) == meta["n_features"]
         assert ("class_balance" in meta) == (task != "met")
 
@@ -102,9 +102,16 @@ def test_schema_identical_across_domains(synthetic_tensors, task):
 def test_source_normalisation_standardises_train(synthetic_tensors, task):
     ts = tensorio.load(synthetic_tensors[task]["atlas_like"] / "train.parquet")
     vals = ts.x[ts.mask]
-    for j, kind in enumerate(ts.meta["feature_kinds"]):
+    names = ts.meta["features"]
+    for j, (kind, flag) in enumerate(zip(ts.meta["feature_kinds"], F.slot_flags(task))):
+        # a slot-flagged feature (qg: jet observables, constituent features) is standardised over the
+        # slots it applies to and stays exactly 0 in the others
+        on = np.ones(len(vals), dtype=bool) if flag is None else vals[:, names.index(flag.lstrip("!"))] > 0.5
+        on = ~on if flag and flag.startswith("!") else on
         if kind == "continuous":
-            assert abs(vals[:, j].mean()) < 1e-3 and abs(vals[:, j].std() - 1) < 1e-3, ts.meta["features"][j]
+            v = vals[on, j]
+            assert abs(v.mean()) < 1e-3 and abs(v.std() - 1) < 1e-3, names[j]
+            assert (vals[~on, j] == 0).all(), names[j]
         else:
             assert set(np.unique(vals[:, j])) <= {-1.0, 0.0, 1.0}
     assert (ts.x[~ts.mask] == 0).all()
@@ -135,22 +142,74 @@ def test_sigbkg_rows(synthetic_tensors, synthetic_domains, config):
     assert (ts.baseline >= jet_pt - 1e-3).all()
 
 
-def test_qg_rows(synthetic_tensors):
+def test_qg_rows(synthetic_tensors, synthetic_domains):
     ts = tensorio.load(synthetic_tensors["qg"]["atlas_like"] / "train.parquet", raw=True)
     f = ts.meta["features"]
-    tagged = ts.x[:, :, f.index("is_tagged")]
-    assert (tagged[:, 0] == 1).all() and (tagged[:, 1:] == 0).all() and ts.mask[:, 0].all()
-    np.testing.assert_array_equal(ts.baseline, -ts.x[:, 0, f.index("ntrk")])
+    col = {n: ts.x[:, :, f.index(n)] for n in f}
+    # slot 0 is the tagged jet (its observables only), every other real slot one of its constituents
+    assert (col["is_jet"][:, 0] == 1).all() and (col["is_jet"][:, 1:] == 0).all() and ts.mask[:, 0].all()
+    kinds = col["is_track"] + col["is_photon"] + col["is_neutral_hadron"]
+    np.testing.assert_array_equal(kinds[:, 1:] == 1, ts.mask[:, 1:])
+    assert (kinds[:, 0] == 0).all()
+    for n in f:
+        if n.startswith("jet_"):
+            assert (col[n][:, 1:] == 0).all(), n
+        if n.startswith("c_"):
+            assert (col[n][:, 0] == 0).all(), n
+    np.testing.assert_array_equal(ts.baseline, -col["jet_ntrk"][:, 0])
+    np.testing.assert_allclose(col["jet_pt"][:, 0], ts.aux["jet_pt"])
     assert "ttbar" not in ts.meta["processes"] and "minbias" not in ts.meta["processes"]
-    # context jets are pT-ordered and the tagged jet appears once per row
-    ctx = np.where(ts.mask[:, 1:], ts.x[:, 1:, f.index("pt")], -1e9)
-    assert (np.diff(ctx, axis=1) <= 0).all()
+    # constituents are pT-ordered, inside the jet radius, and charged exactly when they are tracks
+    rel = np.where(ts.mask[:, 1:], col["c_rel_pt"][:, 1:], -1e9)
+    assert (np.diff(rel, axis=1) <= 0).all()
+    assert (col["c_dr"][ts.mask] < F.QG_CONSTITUENT_DELTA_R).all()
+    np.testing.assert_array_equal(col["c_charge"][:, 1:] != 0, col["is_track"][:, 1:] == 1)
+    # against the objects: the constituent count is that of the non-pile-up candidates in the cone
+    ev = ak.from_parquet(synthetic_domains["atlas_like"][PROCESSES.index("zjets")])
+    zj = np.array(_row_process(ts)) == "zjets"
+    checked = 0
+    for i in np.flatnonzero(zj)[:30]:
+        e = ev[ev.event_id == ts.event_id[i]][0]
+        jets = e.jets[(e.jets.pt > 25) & (abs(e.jets.eta) < 2.5)]
+        k = np.argmin(np.abs(ak.to_numpy(jets.pt) - ts.aux["jet_pt"][i]))
+        pf = e.pflow[(e.pflow.pt > 0.5) & (abs(e.pflow.eta) < 5.0) & ~e.pflow.is_pu]
+        dphi = (ak.to_numpy(pf.phi) - jets.phi[k] + np.pi) % (2 * np.pi) - np.pi
+        n_in = int((np.hypot(ak.to_numpy(pf.eta) - jets.eta[k], dphi) < F.QG_CONSTITUENT_DELTA_R).sum())
+        assert ts.mask[i, 1:].sum() == min(n_in, ts.x.shape[1] - 1)
+        checked += 1
+    assert checked > 0
+
+
+def test_qg_reweighting_gives_one_spectrum(synthetic_tensors):
+    """Weighted (pT, |eta|) histograms of quark and gluon jets agree bin by bin in the reweighting
+    binning, each class keeps half the total weight, and the total equals the physical one."""
+    from fast2full.tensorize import common_spectrum_factors
+
+    parts = [tensorio.load(synthetic_tensors["qg"]["atlas_like"] / f"{s}.parquet", raw=True) for s in SPLITS]
+    pt, eta = (np.concatenate([p.aux[k] for p in parts]) for k in ("jet_pt", "jet_abs_eta"))
+    y, w, w0 = (np.concatenate([getattr(p, k) if k != "event_weight" else p.aux[k] for p in parts])
+                for k in ("y", "weight", "event_weight"))
+    edges = (F.QG_REWEIGHT_PT_EDGES_GEV, F.QG_REWEIGHT_ABS_ETA_EDGES)
+    hq = np.histogram2d(pt[y == 1], eta[y == 1], bins=edges, weights=w[y == 1])[0]
+    hg = np.histogram2d(pt[y == 0], eta[y == 0], bins=edges, weights=w[y == 0])[0]
+    np.testing.assert_allclose(hq, hg, rtol=1e-9, atol=1e-9)
+    assert hq.sum() > 0
+    np.testing.assert_allclose(w.sum(), w0[w > 0].sum(), rtol=1e-9)
+    np.testing.assert_allclose(w[y == 1].sum(), w[y == 0].sum(), rtol=1e-9)
+    # by hand: quarks 3 + 1, gluons 1 + 1 in two bins; target (3/4 + 1/2)/2, (1/4 + 1/2)/2; scale 3
+    f = common_spectrum_factors(np.array([30.0, 30, 30, 300, 30, 300]), np.zeros(6),
+                                np.array([1, 1, 1, 1, 0, 0]), np.ones(6))
+    np.testing.assert_allclose(f, [0.625, 0.625, 0.625, 1.125, 1.875, 1.125])
+    # a bin holding one class only cannot be matched: its jets get weight 0
+    f = common_spectrum_factors(np.array([30.0, 300, 30]), np.zeros(3), np.array([1, 1, 0]), np.ones(3))
+    assert f[1] == 0 and f[0] > 0 and f[2] > 0
 
 
 def test_met_rows(synthetic_tensors, synthetic_domains):
     ts = tensorio.load(synthetic_tensors["met"]["atlas_like"] / "test.parquet", raw=True)
     f = ts.meta["features"]
-    assert "is_met" not in f and ts.y.shape[1] == 2 and ts.baseline.shape[1] == 2
+    col = {n: ts.x[:, :, f.index(n)] for n in f}
+    assert ts.y.shape[1] == 2 and ts.baseline.shape[1] == 2
     ev = ak.from_parquet(synthetic_domains["atlas_like"][PROCESSES.index("wjets")])
     # rows are canonically ordered by (process, event_id): pick the wjets block
     start = ts.meta["processes"]["dijet"] + ts.meta["processes"]["ttbar"]
@@ -159,8 +218,21 @@ def test_met_rows(synthetic_tensors, synthetic_domains):
     gm = ev.gen_met[ids]
     np.testing.assert_allclose(ts.y[blk, 0], ak.to_numpy(gm.met * np.cos(gm.phi)), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.hypot(*ts.baseline[blk].T), ak.to_numpy(ev.met.met[ids]), rtol=1e-5)
-    pt = np.where(ts.mask, ts.x[:, :, f.index("pt")], -1e9)
-    assert (np.diff(pt, axis=1) <= 0).all()
+    # slot 0: the reconstructed MET; slot 1: its soft term = MET + the vector sum of the selected objects
+    assert (col["is_met"][:, 0] == 1).all() and (col["is_soft_term"][:, 1] == 1).all()
+    np.testing.assert_allclose(col["px"][blk, 0], ts.baseline[blk, 0], rtol=1e-4, atol=1e-3)
+    hard = sum(col[f"is_{t}"] for t in ("jet", "electron", "muon", "photon")) * ts.mask
+    hx = (col["px"] * hard).sum(1)
+    np.testing.assert_allclose(col["px"][:, 1], col["px"][:, 0] + hx, rtol=1e-4, atol=1e-2)
+    # objects, then the soft term's candidates, each block pT-ordered; candidates away from jets
+    n_obj = ts.x.shape[1] - 48
+    for block in (slice(2 + 3, n_obj), slice(n_obj, None)):
+        obj_pt = np.where(ts.mask[:, block] & (hard[:, block] > 0) | (block.start == n_obj) & ts.mask[:, block],
+                          col["pt"][:, block], -1e9)
+        assert (np.diff(obj_pt, axis=1) <= 0).all()
+    cand = sum(col[f"is_pf_{t}"] for t in ("track", "photon", "neutral_hadron"))
+    np.testing.assert_array_equal(cand[:, n_obj:] == 1, ts.mask[:, n_obj:])
+    assert (cand[:, :n_obj] == 0).all() and (col["is_pu"] * (1 - cand) == 0).all()
 
 
 # ------------------------------------------------------------------------------------- splits

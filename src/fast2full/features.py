@@ -19,10 +19,13 @@ class Feature:
     unit: str
     kind: str  # "continuous" | "categorical"
     description: str
+    #: the feature applies only to slots whose categorical flag ``slot_flag`` is 1 (``!flag``: is 0);
+    #: its normalisation statistics use only those slots and it stays 0 elsewhere after normalising
+    slot_flag: str | None = None
 
 
-def _c(name: str, unit: str, description: str) -> Feature:
-    return Feature(name, unit, "continuous", description)
+def _c(name: str, unit: str, description: str, slot_flag: str | None = None) -> Feature:
+    return Feature(name, unit, "continuous", description, slot_flag)
 
 
 def _k(name: str, description: str) -> Feature:
@@ -52,15 +55,35 @@ def _onehot(types: tuple[str, ...]) -> tuple[Feature, ...]:
 
 
 SIGBKG_FEATURES = KINEMATICS + OBJECT_EXTRAS + _onehot(OBJECT_TYPES)
-MET_FEATURES = KINEMATICS + OBJECT_EXTRAS + _onehot(OBJECT_TYPES[:-1])
+
+#: met: reconstructed objects, the MET and its soft term (and the soft term split by candidate kind),
+#: then the particle-flow candidates of the soft term.  Slot types, in one-hot order:
+MET_OBJECT_TYPES = ("met", "soft_term", "soft_pv_tracks", "soft_pu_tracks", "soft_neutrals",
+                    "jet", "electron", "muon", "photon", "pf_track", "pf_photon", "pf_neutral_hadron")
+MET_FEATURES = KINEMATICS + OBJECT_EXTRAS + (
+    _k("is_pu", "particle-flow track from a pile-up vertex (Delphes IsPU; 0 for every other slot)"),
+) + _onehot(MET_OBJECT_TYPES)
+
+#: qg: slot 0 is the tagged jet (jet observables only), slots 1.. its constituents (constituent
+#: features only); the other block is 0.  No other jet of the event enters.
+QG_CONSTITUENT_TYPES = ("track", "photon", "neutral_hadron")
 QG_FEATURES = (
-    _c("pt", "GeV", "jet transverse momentum"),
-    _c("eta", "", "jet pseudorapidity"),
-    _c("phi", "rad", "jet azimuth"),
-    _c("mass", "GeV", "jet mass"),
-    _c("ntrk", "", "number of tracks with pT > 0.5 GeV in the jet"),
-    _c("trk_width", "", "pT-weighted mean DeltaR of the jet's tracks with pT > 1 GeV"),
-    _k("is_tagged", "1 for the jet whose flavour is the label (always slot 0), 0 for context jets"),
+    _c("c_rel_pt", "", "constituent pT / jet pT (0 in the jet slot)", "!is_jet"),
+    _c("c_log_pt", "log(GeV)", "log of the constituent pT in GeV (0 in the jet slot)", "!is_jet"),
+    _c("c_deta", "", "constituent eta - jet eta, times the sign of the jet eta (0 in the jet slot)", "!is_jet"),
+    _c("c_dphi", "rad", "constituent phi - jet phi in [-pi, pi) (0 in the jet slot)", "!is_jet"),
+    _c("c_dr", "", "DeltaR(constituent, jet axis) (0 in the jet slot)", "!is_jet"),
+    Feature("c_charge", "e", "categorical", "constituent charge (0 for neutrals and the jet slot)"),
+    *(_k(f"is_{t}", f"one-hot slot type: {t} constituent") for t in QG_CONSTITUENT_TYPES),
+    _k("is_jet", "one-hot slot type: the tagged jet's own observables (slot 0)"),
+    _c("jet_pt", "GeV", "jet transverse momentum (jet slot only)", "is_jet"),
+    _c("jet_abs_eta", "", "jet |eta| (jet slot only)", "is_jet"),
+    _c("jet_mass", "GeV", "jet mass (jet slot only)", "is_jet"),
+    _c("jet_ntrk", "", "tracks with pT > 0.5 GeV in the jet, xAOD NumTrkPt500 (jet slot only)", "is_jet"),
+    _c("jet_trk_width", "", "pT-weighted mean DeltaR of the jet's tracks with pT > 1 GeV, xAOD "
+                            "TrackWidthPt1000 (jet slot only)", "is_jet"),
+    _c("jet_trk_pt_frac", "", "scalar pT sum of the jet's pT > 0.5 GeV tracks / jet pT, xAOD "
+                              "SumPtTrkPt500 / pT (jet slot only)", "is_jet"),
 )
 
 FEATURES: dict[str, tuple[Feature, ...]] = {"sigbkg": SIGBKG_FEATURES, "qg": QG_FEATURES, "met": MET_FEATURES}
@@ -84,7 +107,23 @@ LIGHT_QUARK_FLAVORS = (1, 2, 3)
 GLUON_FLAVOR = 21
 
 #: default sizes (config tensors.tasks.<task>.max_objects / max_jets override them)
-DEFAULT_MAX_OBJECTS = {"sigbkg": 12, "qg": 6, "met": 16}
+DEFAULT_MAX_OBJECTS = {"sigbkg": 12, "qg": 33, "met": 16}
+#: met: particle-flow candidates of the soft term appended after the objects (config max_candidates)
+DEFAULT_MAX_CANDIDATES = 48
+#: qg: constituents kept per jet (config max_constituents; x then has 1 + this many slots)
+DEFAULT_MAX_CONSTITUENTS = 32
+#: qg: a constituent belongs to the jet within this DeltaR of its axis (the anti-kt radius; the same
+#: association as the jet track variables, fast2full.readers.common.JET_TRACK_DELTA_R)
+QG_CONSTITUENT_DELTA_R = 0.4
+#: met: a particle-flow candidate is part of a selected object (not of the soft term) within this
+#: DeltaR of a selected jet (JET) or lepton/photon (EM)
+MET_CANDIDATE_JET_DELTA_R = 0.4
+MET_CANDIDATE_EM_DELTA_R = 0.1
+
+#: qg: (pT, |eta|) binning of the quark/gluon reweighting to a common spectrum (config
+#: tensors.tasks.qg.reweight overrides it)
+QG_REWEIGHT_PT_EDGES_GEV = (25.0, 30.0, 35.0, 40.0, 50.0, 60.0, 80.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1.0e5)
+QG_REWEIGHT_ABS_ETA_EDGES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0)
 DEFAULT_REGION = {"n_leptons": 1, "min_jets": 4, "min_btags": 1}
 
 
@@ -98,3 +137,7 @@ def units(task: str) -> list[str]:
 
 def kinds(task: str) -> list[str]:
     return [f.kind for f in FEATURES[task]]
+
+
+def slot_flags(task: str) -> list[str | None]:
+    return [f.slot_flag for f in FEATURES[task]]

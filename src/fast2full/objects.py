@@ -21,12 +21,22 @@ jets           var * {pt, eta, phi, mass: float32,    anti-kt R=0.4 jets, pT-ord
                                                       0 unmatched) — Delphes Jet.Flavor /
                                                       xAOD PartonTruthLabelID;
                       ntrk: int32,                    tracks with pT > 0.5 GeV within the jet;
-                      trk_width: float32}             pT-weighted mean DeltaR of tracks with
-                                                      pT > 1 GeV (xAOD TrackWidthPt1000)
+                      trk_width: float32,             pT-weighted mean DeltaR of tracks with
+                                                      pT > 1 GeV (xAOD TrackWidthPt1000);
+                      sum_trk_pt: float32}            scalar pT sum of those pT > 0.5 GeV tracks
+                                                      (xAOD SumPtTrkPt500)
 electrons      var * {pt, eta, phi: float32,          reconstructed electrons,
                       charge: int32, rel_iso: float32} relative isolation
 muons          var * {pt, eta, phi: float32, charge: int32, rel_iso: float32}
 photons        var * {pt, eta, phi: float32, rel_iso: float32}
+pflow          var * {pt, eta, phi: float32,          particle-flow candidates (Delphes EFlowTrack,
+                      charge: int32,                  EFlowPhoton, EFlowNeutralHadron), pT-ordered;
+                      kind: int32,                    PFLOW_TRACK (0), PFLOW_PHOTON (1),
+                                                      PFLOW_NEUTRAL_HADRON (2);
+                      is_pu: bool}                    track from a pile-up vertex (Delphes IsPU, the
+                                                      stand-in for track-vertex association); False
+                                                      for neutrals.  Empty where a domain keeps no
+                                                      candidates (PHYSLITE: see docs/objects.md)
 met            {met, phi: float32}                    reconstructed missing transverse momentum
 gen_met        {met, phi: float32}                    true MET (neutrinos; Delphes GenMissingET,
                                                       xAOD MET_Truth NonInt)
@@ -40,18 +50,25 @@ import numpy as np
 
 from fast2full.common import Fast2FullError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: collection -> {field: numpy dtype}; scalar fields at the top level use the key None
 JET_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32",
-              "btag": "bool", "flavor": "int32", "ntrk": "int32", "trk_width": "float32"}
+              "btag": "bool", "flavor": "int32", "ntrk": "int32", "trk_width": "float32",
+              "sum_trk_pt": "float32"}
 LEPTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
                  "rel_iso": "float32"}
 PHOTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "rel_iso": "float32"}
+PFLOW_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32", "kind": "int32",
+                "is_pu": "bool"}
 MET_FIELDS = {"met": "float32", "phi": "float32"}
 
+#: ``pflow.kind`` codes
+PFLOW_TRACK, PFLOW_PHOTON, PFLOW_NEUTRAL_HADRON = 0, 1, 2
+PFLOW_KINDS = {"track": PFLOW_TRACK, "photon": PFLOW_PHOTON, "neutral_hadron": PFLOW_NEUTRAL_HADRON}
+
 COLLECTIONS = {"jets": JET_FIELDS, "electrons": LEPTON_FIELDS, "muons": LEPTON_FIELDS,
-               "photons": PHOTON_FIELDS}
+               "photons": PHOTON_FIELDS, "pflow": PFLOW_FIELDS}
 RECORDS = {"met": MET_FIELDS, "gen_met": MET_FIELDS}
 SCALARS = {"event_id": "int64", "weight": "float64", "process": "string", "is_signal": "bool"}
 
@@ -74,10 +91,15 @@ def _as_jagged(values, dtype: str) -> ak.Array:
 
 
 def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, muons: dict,
-          photons: dict, met: dict, gen_met: dict) -> ak.Array:
+          photons: dict, met: dict, gen_met: dict, pflow: dict | None = None) -> ak.Array:
     """Assemble an objects array from per-collection dicts of (jagged) arrays, casting every field
-    to the contract's dtype.  Missing optional fields raise.  Use this in every reader."""
+    to the contract's dtype.  Missing fields raise.  ``pflow=None``: a domain without particle-flow
+    candidates (every event gets an empty list).  Use this in every reader."""
     n = len(event_id)
+    if pflow is None:
+        pflow = {k: ak.Array(ak.contents.ListOffsetArray(
+            ak.index.Index64(np.zeros(n + 1, np.int64)), ak.contents.NumpyArray(np.zeros(0, dtype=dt))))
+            for k, dt in PFLOW_FIELDS.items()}
 
     def coll(d: dict, spec: dict, name: str):
         missing = set(spec) - set(d)
@@ -105,6 +127,7 @@ def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, 
             "electrons": coll(electrons, LEPTON_FIELDS, "electrons"),
             "muons": coll(muons, LEPTON_FIELDS, "muons"),
             "photons": coll(photons, PHOTON_FIELDS, "photons"),
+            "pflow": coll(pflow, PFLOW_FIELDS, "pflow"),
             "met": rec(met, MET_FIELDS, "met"),
             "gen_met": rec(gen_met, MET_FIELDS, "gen_met"),
         },

@@ -175,16 +175,23 @@ def _col(ts, name: str) -> int:
     return ts.meta["features"].index(name)
 
 
-def _per_object(ts, feature: str, type_flag: str | None = None, slot: int | None = None):
+def _per_object(ts, feature: str, type_flag: str | None = None, slot: int | None = None, invert: bool = False):
     sel = ts.mask.copy()
     if type_flag is not None:
-        sel &= ts.x[:, :, _col(ts, type_flag)] > 0.5
+        on = ts.x[:, :, _col(ts, type_flag)] > 0.5
+        sel &= ~on if invert else on
     if slot is not None:
         keep = np.zeros_like(sel)
         keep[:, slot] = True
         sel &= keep
     w = np.broadcast_to(ts.weight[:, None], sel.shape)
     return ts.x[:, :, _col(ts, feature)][sel], w[sel]
+
+
+def _n_candidates(ts) -> np.ndarray:
+    """met rows: the number of particle-flow candidate slots (of any kind)."""
+    kinds = sum(ts.x[:, :, _col(ts, f"is_pf_{k}")] for k in ("track", "photon", "neutral_hadron"))
+    return (ts.mask & (kinds > 0.5)).sum(axis=1)
 
 
 def _per_row(values_fn):
@@ -199,19 +206,33 @@ PLOTS: dict[str, list[FeaturePlot]] = {
         FeaturePlot("number of b-tagged jets", np.arange(-0.5, 6.5, 1.0),
                     _per_row(lambda ts: (ts.x[:, :, _col(ts, "btag")] * ts.mask).sum(axis=1))),
     ],
+    # qg rows: slot 0 the tagged jet's observables, slots 1.. its constituents (weights: the quark/gluon
+    # reweighting to one (pT, |eta|) spectrum included)
     "qg": [
-        FeaturePlot(f"tagged jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23),
-                    lambda ts: _per_object(ts, "pt", slot=0), True),
-        FeaturePlot(f"tagged jet {TEX['ntrk']}", np.arange(-0.5, 50.5, 2.0),
-                    lambda ts: _per_object(ts, "ntrk", slot=0)),
-        FeaturePlot("tagged jet track width", np.linspace(0, 0.4, 21), lambda ts: _per_object(ts, "trk_width", slot=0)),
+        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23),
+                    lambda ts: _per_object(ts, "jet_pt", slot=0), True),
+        FeaturePlot(f"jet {TEX['ntrk']} ({TEX['pT']} > 0.5 GeV)", np.arange(-0.5, 40.5, 2.0),
+                    lambda ts: _per_object(ts, "jet_ntrk", slot=0)),
+        FeaturePlot("jet track width", np.linspace(0, 0.4, 21),
+                    lambda ts: _per_object(ts, "jet_trk_width", slot=0)),
+        FeaturePlot(f"jet track $\\sum$ {TEX['pT']} / {TEX['pT']}", np.linspace(0, 1.5, 31),
+                    lambda ts: _per_object(ts, "jet_trk_pt_frac", slot=0)),
+        FeaturePlot("number of constituents", np.arange(-0.5, 40.5, 2.0),
+                    _per_row(lambda ts: ts.mask[:, 1:].sum(axis=1))),
+        FeaturePlot("constituent $\\Delta R$ to the jet axis", np.linspace(0, 0.4, 21),
+                    lambda ts: _per_object(ts, "c_dr", "is_jet", invert=True)),
     ],
+    # met rows: MET, its soft term (+ its split), the selected objects, then the soft term's candidates
     "met": [
-        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31),
-                    lambda ts: _per_object(ts, "pt", "is_jet"), True),
-        FeaturePlot("number of objects", np.arange(-0.5, 17.5, 1.0), _per_row(lambda ts: ts.mask.sum(axis=1))),
+        FeaturePlot(f"reconstructed {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
+                    lambda ts: _per_object(ts, "pt", "is_met"), True),
+        FeaturePlot("soft term [GeV]", np.linspace(0, 100, 26),
+                    lambda ts: _per_object(ts, "pt", "is_soft_term"), True),
         FeaturePlot(f"true {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
                     _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])), True),
+        FeaturePlot("number of soft-term candidates", np.arange(-0.5, 50.5, 2.0), _per_row(_n_candidates)),
+        FeaturePlot("soft-term pile-up tracks [GeV]", np.linspace(0, 60, 31),
+                    lambda ts: _per_object(ts, "pt", "is_soft_pu_tracks"), True),
     ],
 }
 

@@ -18,6 +18,11 @@ baseline    same type as y                              rule-based baseline per 
 weight      float64                                     physical event weight (pb per event in
                                                           the Delphes domains; fast2full.weights)
 event_id    int64                                       event ID (the split is a hash of it)
+aux_<name>  float64 (optional, per task)                per-row quantities for evaluation, not model
+                                                          inputs: qg ``jet_pt`` (GeV), ``jet_abs_eta``,
+                                                          ``event_weight`` (the physical weight before
+                                                          the quark/gluon reweighting); listed in the
+                                                          metadata key ``aux``
 ==========  ==========================================  ==========================================
 
 The schema metadata key ``fast2full`` holds JSON with at least: ``schema_version``, ``task``,
@@ -42,9 +47,10 @@ import pyarrow.parquet as pq
 
 from fast2full.common import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_KEY = b"fast2full"
 COLUMNS = ("x", "mask", "y", "baseline", "weight", "event_id")
+AUX_PREFIX = "aux_"
 
 
 def _fixed(values: np.ndarray) -> pa.Array:
@@ -56,10 +62,13 @@ def _fixed(values: np.ndarray) -> pa.Array:
 
 
 def write(path: str | Path, *, x: np.ndarray, mask: np.ndarray, y: np.ndarray, baseline: np.ndarray,
-          weight: np.ndarray, event_id: np.ndarray, meta: dict) -> None:
-    """Write one tensor file (call inside :func:`fast2full.common.atomic_output`)."""
+          weight: np.ndarray, event_id: np.ndarray, meta: dict, aux: dict[str, np.ndarray] | None = None) -> None:
+    """Write one tensor file (call inside :func:`fast2full.common.atomic_output`); ``aux``: optional
+    per-row evaluation columns (``aux_<name>``, float64)."""
     n = len(x)
-    if not (len(mask) == len(y) == len(baseline) == len(weight) == len(event_id) == n):
+    aux = aux or {}
+    if not (len(mask) == len(y) == len(baseline) == len(weight) == len(event_id) == n) or \
+            any(len(v) != n for v in aux.values()):
         raise ValueError("tensor columns differ in length")
     if x.ndim != 3 or mask.shape != x.shape[:2]:
         raise ValueError(f"x must be (n, N, F) and mask (n, N); got {x.shape}, {mask.shape}")
@@ -70,8 +79,9 @@ def write(path: str | Path, *, x: np.ndarray, mask: np.ndarray, y: np.ndarray, b
         "baseline": _fixed(baseline.astype(np.float32)) if baseline.ndim > 1 else pa.array(baseline.astype(np.float32)),
         "weight": pa.array(weight.astype(np.float64)),
         "event_id": pa.array(event_id.astype(np.int64)),
+        **{f"{AUX_PREFIX}{k}": pa.array(np.asarray(v, dtype=np.float64)) for k, v in aux.items()},
     }
-    meta = {"schema_version": SCHEMA_VERSION, **meta, "n_rows": int(n),
+    meta = {"schema_version": SCHEMA_VERSION, **meta, "aux": sorted(aux), "n_rows": int(n),
             "max_objects": int(x.shape[1]), "n_features": int(x.shape[2])}
     table = pa.table(cols).replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
     pq.write_table(table, path, compression="zstd")
@@ -108,13 +118,15 @@ class TensorSet:
     weight: np.ndarray
     event_id: np.ndarray
     meta: dict = field(default_factory=dict)
+    #: per-row evaluation columns (not model inputs), e.g. qg ``jet_pt``; see the module docstring
+    aux: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.x)
 
     def subset(self, idx: np.ndarray) -> "TensorSet":
         return TensorSet(self.x[idx], self.mask[idx], self.y[idx], self.baseline[idx], self.weight[idx],
-                         self.event_id[idx], dict(self.meta))
+                         self.event_id[idx], dict(self.meta), {k: v[idx] for k, v in self.aux.items()})
 
     def nested(self, n: int | None, seed: int) -> "TensorSet":
         """The first ``n`` rows of a fixed per-seed shuffle: the size-n set is inside the size-2n set."""
@@ -145,9 +157,19 @@ def load(path: str | Path, raw: bool = False) -> TensorSet:
     if not raw and meta.get("norm"):
         mean = np.asarray(meta["norm"]["mean"], dtype=np.float32)
         std = np.asarray(meta["norm"]["std"], dtype=np.float32)
+        raw_x = x
         x = (x - mean) / np.where(std > 0, std, 1.0)
+        # a feature that applies only to some slot types (norm "slot_flags", e.g. qg jet observables
+        # in the jet slot) stays 0 in the other slots
+        names = meta.get("features", [])
+        for i, flag in enumerate(meta["norm"].get("slot_flags") or []):
+            if flag:
+                on = raw_x[:, :, names.index(flag.lstrip("!"))] > 0.5
+                x[:, :, i] = np.where(~on if flag.startswith("!") else on, x[:, :, i], 0.0)
         x[~mask] = 0.0
     return TensorSet(x=x, mask=mask, y=_to_numpy(table["y"]).astype(np.float32),
                      baseline=_to_numpy(table["baseline"]).astype(np.float32),
                      weight=_to_numpy(table["weight"]).astype(np.float64),
-                     event_id=_to_numpy(table["event_id"]).astype(np.int64), meta=meta)
+                     event_id=_to_numpy(table["event_id"]).astype(np.int64), meta=meta,
+                     aux={c[len(AUX_PREFIX):]: _to_numpy(table[c]).astype(np.float64)
+                          for c in table.column_names if c.startswith(AUX_PREFIX)})

@@ -37,7 +37,7 @@ PARQUET_OPTIONS = {"compression": "zstd", "list_to32": True, "string_to32": True
 def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, trk_eta: ak.Array,
                         trk_phi: ak.Array, *, delta_r: float = JET_TRACK_DELTA_R,
                         ntrk_pt_min: float = NTRK_PT_MIN_GEV,
-                        width_pt_min: float = TRK_WIDTH_PT_MIN_GEV) -> tuple[ak.Array, ak.Array]:
+                        width_pt_min: float = TRK_WIDTH_PT_MIN_GEV, sum_pt: bool = False) -> tuple[ak.Array, ...]:
     """Per jet: ``ntrk`` and ``trk_width`` from the event's tracks (jagged inputs, one list per event).
 
     Defined as ATLAS defines them on xAOD jets (JetTrackMomentsTool / JetTrackSumMomentsTool):
@@ -48,7 +48,8 @@ def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, 
 
     ATLAS associates tracks by ghost association; here a track belongs to a jet when it lies within
     DeltaR < ``delta_r`` (the jet radius) of the jet axis, so a track may count for two nearby jets.
-    Returns ``(ntrk int32, trk_width float32)`` with the jets' jagged structure.
+    Returns ``(ntrk int32, trk_width float32)`` with the jets' jagged structure; with ``sum_pt=True``
+    also ``sum_trk_pt`` (float32), the scalar pT sum of the tracks counted in ``ntrk`` (SumPtTrkPt500).
     """
     keep = trk_pt > min(ntrk_pt_min, width_pt_min)
     trk = vector.zip({"pt": trk_pt[keep], "eta": trk_eta[keep], "phi": trk_phi[keep]})
@@ -62,7 +63,10 @@ def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, 
     sum_w = ak.sum(w, axis=2)
     sum_wdr = ak.sum(w * dr, axis=2)
     width = ak.where(sum_w > 0, sum_wdr / ak.where(sum_w > 0, sum_w, 1.0), TRK_WIDTH_NO_TRACK)
-    return ak.values_astype(ntrk, np.int32), ak.values_astype(width, np.float32)
+    out = (ak.values_astype(ntrk, np.int32), ak.values_astype(width, np.float32))
+    if sum_pt:
+        out += (ak.values_astype(ak.sum(ak.where(in_cone & (pt > ntrk_pt_min), pt, 0.0), axis=2), np.float32),)
+    return out
 
 
 def sample_role(config: dict, sample: str) -> str:

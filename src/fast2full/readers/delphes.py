@@ -18,6 +18,10 @@ jets.flavor          \\|Jet.Flavor\\| (JetFlavorAssociation: 1-5 quarks, 21 gluo
 jets.ntrk            tracks (Track branch) with pT > 0.5 GeV within DeltaR < 0.4 (xAOD NumTrkPt500)
 jets.trk_width       sum(pT DeltaR)/sum(pT) of tracks with pT > 1 GeV within DeltaR < 0.4
                      (xAOD TrackWidthPt1000); 0 for a jet without such a track
+jets.sum_trk_pt      scalar pT sum of the tracks counted in ntrk (xAOD SumPtTrkPt500)
+pflow                EFlowTrack (kind 0; PT/Eta/Phi/Charge, is_pu = IsPU != 0), EFlowPhoton and
+                     EFlowNeutralHadron (kinds 1, 2; ET/Eta/Phi, charge 0, is_pu False): the
+                     particle-flow candidates the card's MissingET sums, pT-ordered
 electrons, muons     PT / Eta / Phi / Charge, rel_iso = IsolationVar (Delphes' relative isolation)
 photons              PT / Eta / Phi, rel_iso = IsolationVar
 met                  MissingET.MET / MissingET.Phi (first entry)
@@ -64,9 +68,13 @@ BRANCHES = {
     "MissingET": ["MissingET.MET", "MissingET.Phi"],
     "GenMissingET": ["GenMissingET.MET", "GenMissingET.Phi"],
     "Track": ["Track.PT", "Track.Eta", "Track.Phi"],
+    # particle-flow candidates (the card's MissingET sums them; every card's TreeWriter writes them)
+    "EFlowTrack": ["EFlowTrack.PT", "EFlowTrack.Eta", "EFlowTrack.Phi", "EFlowTrack.Charge"],
+    "EFlowPhoton": ["EFlowPhoton.ET", "EFlowPhoton.Eta", "EFlowPhoton.Phi"],
+    "EFlowNeutralHadron": ["EFlowNeutralHadron.ET", "EFlowNeutralHadron.Eta", "EFlowNeutralHadron.Phi"],
 }
 #: read when present
-OPTIONAL_BRANCHES = ["Track.IsPU", "Event.CrossSection"]
+OPTIONAL_BRANCHES = ["Track.IsPU", "Event.CrossSection", "EFlowTrack.IsPU"]
 
 #: events per chunk read from the tree (a ttbar event with its tracks is ~60 kB in memory)
 STEP_SIZE = 2000
@@ -154,7 +162,7 @@ def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool
     if "Track.IsPU" in a:
         hs = a["Track.IsPU"] == 0
         trk_pt, trk_eta, trk_phi = trk_pt[hs], trk_eta[hs], trk_phi[hs]
-    ntrk, width = jet_track_variables(a["Jet.Eta"], a["Jet.Phi"], trk_pt, trk_eta, trk_phi)
+    ntrk, width, sum_pt = jet_track_variables(a["Jet.Eta"], a["Jet.Phi"], trk_pt, trk_eta, trk_phi, sum_pt=True)
 
     flavor = abs(ak.values_astype(a["Jet.Flavor"], np.int64))
     is_parton = ((flavor >= 1) & (flavor <= HEAVIEST_QUARK)) | (flavor == GLUON)
@@ -171,14 +179,34 @@ def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool
         process=process,
         is_signal=signal,
         jets={"pt": a["Jet.PT"], "eta": a["Jet.Eta"], "phi": a["Jet.Phi"], "mass": a["Jet.Mass"],
-              "btag": btag == 1, "flavor": flavor, "ntrk": ntrk, "trk_width": width},
+              "btag": btag == 1, "flavor": flavor, "ntrk": ntrk, "trk_width": width, "sum_trk_pt": sum_pt},
         electrons=lepton("Electron"),
         muons=lepton("Muon"),
         photons={"pt": a["Photon.PT"], "eta": a["Photon.Eta"], "phi": a["Photon.Phi"],
                  "rel_iso": a["Photon.IsolationVar"]},
         met={"met": _first(a["MissingET.MET"], 0.0), "phi": _first(a["MissingET.Phi"], 0.0)},
         gen_met={"met": _first(a["GenMissingET.MET"], 0.0), "phi": _first(a["GenMissingET.Phi"], 0.0)},
+        pflow=pflow_candidates(a),
     )
+
+
+def pflow_candidates(a: Mapping[str, ak.Array]) -> dict:
+    """EFlowTrack + EFlowPhoton + EFlowNeutralHadron -> the ``pflow`` collection (pT-ordered)."""
+    trk_pu = (a["EFlowTrack.IsPU"] != 0) if "EFlowTrack.IsPU" in a else a["EFlowTrack.PT"] < -1
+    parts = []
+    for branch, pt, kind in (("EFlowTrack", "PT", objects.PFLOW_TRACK), ("EFlowPhoton", "ET", objects.PFLOW_PHOTON),
+                             ("EFlowNeutralHadron", "ET", objects.PFLOW_NEUTRAL_HADRON)):
+        p = a[f"{branch}.{pt}"]
+        parts.append(ak.zip({
+            "pt": ak.values_astype(p, np.float32), "eta": ak.values_astype(a[f"{branch}.Eta"], np.float32),
+            "phi": ak.values_astype(a[f"{branch}.Phi"], np.float32),
+            "charge": ak.values_astype(a["EFlowTrack.Charge"], np.int32) if kind == objects.PFLOW_TRACK
+            else ak.values_astype(p * 0, np.int32),
+            "kind": ak.values_astype(p * 0 + kind, np.int32),
+            "is_pu": trk_pu if kind == objects.PFLOW_TRACK else (p < -1)}))
+    c = ak.concatenate(parts, axis=1)
+    c = c[ak.argsort(c.pt, axis=1, ascending=False, stable=True)]
+    return {f: c[f] for f in objects.PFLOW_FIELDS}
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

@@ -104,7 +104,7 @@ MET_PHOTON_ABS_ETA_MAX = 2.37
 
 #: branches read (exact names); entries under OPTIONAL may be absent (data files, older tags)
 _REQUIRED = {
-    "AnalysisJetsAuxDyn": ("pt", "eta", "phi", "m", "NumTrkPt500", "TrackWidthPt1000",
+    "AnalysisJetsAuxDyn": ("pt", "eta", "phi", "m", "NumTrkPt500", "TrackWidthPt1000", "SumPtTrkPt500",
                            "btaggingLink.m_persIndex"),
     "AnalysisElectronsAuxDyn": ("pt", "eta", "phi", "m", "charge", ELECTRON_ID_FLAG),
     "AnalysisMuonsAuxDyn": ("pt", "eta", "phi", "charge", "quality"),
@@ -338,6 +338,9 @@ def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array
         "ntrk": _pv_value(ch[f"{J}.NumTrkPt500"], 0),
         # xAOD writes -1 for a jet without tracks above 1 GeV; the contract uses 0 (as the Delphes reader)
         "trk_width": np.where(trk_width < 0, np.float32(0.0), trk_width),
+        # qg task input (docs/tensors.md): primary-vertex track pT sum; PHYSLITE keeps no jet constituents
+        # (InDetTrackParticles are thinned, GhostTrack links mostly dangle), so ``pflow`` stays empty
+        "sum_trk_pt": _pv_value(ch[f"{J}.SumPtTrkPt500"], 0.0) / MEV_PER_GEV,
     }
     jets = _jagged(jet_cols, n_jets, jet_ok)
 
