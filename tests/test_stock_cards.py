@@ -10,6 +10,7 @@ interpreter set up as Delphes' ``ExRootConfReader`` does (``module`` = ``namespa
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tkinter
@@ -64,6 +65,7 @@ def delphes_eval(card: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=None)       # the tally reuses the per-card runs of the same session
 def outcome(card: Path) -> tuple[str, str]:
     """('builds', '') or ('stops', kind + detail); anything but a CardError propagates."""
     try:
