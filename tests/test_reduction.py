@@ -267,6 +267,20 @@ def test_baseline_crossing(fn, hib):
     assert baseline_crossing(c, None, hib).display() == "no baseline"
 
 
+def test_a_bound_whose_interval_spans_the_whole_range_is_inconclusive():
+    """The central value is beyond the range (a lower bound) but many replicates never reach the level
+    at all: no bound holds at the stated confidence (a default-run case: '> 0.00')."""
+    scratch = curve(auc)
+    ft_vals = [np.array([0.99, 0.99, 0.60]) for _ in SIZES]  # one seed never gets there
+    ft = Curve.from_lists(SIZES, ft_vals, full=True)
+    level = 0.99 * scratch.mean[-1]
+    assert ft.monotone()[0] >= level  # the seed mean is there at the smallest size
+    factor, n99 = paper_factor(scratch, ft, True, boot=boot())
+    assert factor.bound is Bound.LOWER and factor.low_open
+    assert factor.display().startswith("inconclusive: > ") and "of replicates" in factor.display()
+    assert n99.display().startswith("inconclusive: <= ") or n99.display().startswith("inconclusive: < ")
+
+
 def test_estimate_display():
     assert Estimate(2.0, 1.5, 2.5, Bound.EXACT).display() == "2.00 [1.50, 2.50]"
     assert Estimate(2.0, 1.5, 3.0, Bound.EXACT, high_open=True).display() == "2.00 [1.50, > 3.00]"

@@ -58,8 +58,10 @@ file the bootstrap falls back to seeds only and the `bootstrap` column says so.
 factor when *n*₉₉ is at or below the smallest size; the matched-size factor when *m* beats scratch on
 the full split) or `< X`; X is the edge of the bootstrap interval, so the bound holds at the stated
 confidence.  An interval end written `> X` or `< X` means more than its tail of replicates was
-censored there.  No bound is quoted from a bootstrap without spread (one seed and no per-event
-predictions); `not reached` means the transfer curve stays short of the level at every size.
+censored there; `inconclusive` means the central value is beyond one end of the range but more than
+that tail of the replicates lies beyond the other end, so no bound holds at the stated confidence.  No
+bound is quoted from a bootstrap without spread (one seed and no per-event predictions); `not
+reached` means the transfer curve stays short of the level at every size.
 
 **Saturated** (matched-size cells).  Quoted instead of a factor when the transfer and scratch points
 at *n* agree within the combined interval *and* scratch at *n* agrees with scratch on the full split

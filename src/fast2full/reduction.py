@@ -268,6 +268,13 @@ class Estimate:
             return "never in range" if self.bound is Bound.NEVER else "n/a"
         fmt = (lambda x: f"{x:.0f}") if self.is_size else fmt_number
         has_interval = np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low
+        # a bound whose other end is censored too: the replicates span the whole range, no bound holds
+        if (self.bound is Bound.LOWER and self.low_open) or (self.bound is Bound.UPPER and self.high_open):
+            rel = ">" if self.bound is Bound.LOWER else "<"
+            frac = self.extra.get("open_frac")
+            other = f" in {frac:.0%} of replicates" if frac is not None else ""
+            return (f"inconclusive: {rel} {fmt(self.value)} at the mean, beyond the other end of the "
+                    f"range{other}")
         if self.bound is Bound.LOWER:
             edge = self.low if has_interval and self.low < self.value else self.value
             return f"> {fmt(edge)}"
@@ -347,8 +354,13 @@ def _finish(value: float, code: int, samples: np.ndarray, codes: np.ndarray, con
     lo, hi, lo_open, hi_open = interval(samples, codes, confidence, censor_sign_low)
     if not spread and bound is not Bound.EXACT:
         return Estimate(NAN, NAN, NAN, Bound.NONE, NO_SPREAD_NOTE, is_size=is_size, extra=extra or {})
-    return Estimate(value, lo, hi, bound, is_size=is_size, low_open=lo_open, high_open=hi_open,
-                    extra=extra or {})
+    extra = dict(extra or {})
+    if len(codes):  # share of replicates censored at the end opposite to the central bound
+        low_code = censor_sign_low
+        opposite = low_code if bound is Bound.LOWER else -low_code if bound is Bound.UPPER else None
+        if opposite is not None:
+            extra["open_frac"] = float(np.mean(codes == opposite))
+    return Estimate(value, lo, hi, bound, is_size=is_size, low_open=lo_open, high_open=hi_open, extra=extra)
 
 
 # --------------------------------------------------------------------------------------------------
