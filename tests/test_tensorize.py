@@ -93,7 +93,9 @@ def test_schema_identical_across_domains(synthetic_tensors, task):
     for d in dirs.values():
         meta = tensorio.read_meta(d / "train.parquet")
         assert meta["norm"]["mean"] == norm["mean"] and meta["norm"]["domain"] == "atlas_like"
-        assert meta["max_objects"] == {"sigbkg": 12, "qg": 1 + 32, "met": 16 + 48}[task]
+        tc = yaml.safe_load((ROOT / "config.yaml").read_text())["tensors"]["tasks"]
+        assert meta["max_objects"] == {"sigbkg": tc["sigbkg"]["max_objects"], "qg": 1 + tc["qg"]["max_constituents"],
+                                       "met": tc["met"]["max_objects"] + tc["met"]["max_candidates"]}[task]
         assert len(meta["features"]) == len(meta["units"]) == meta["n_features"]
         assert ("class_balance" in meta) == (task != "met")
 
@@ -225,7 +227,7 @@ def test_met_rows(synthetic_tensors, synthetic_domains):
     hx = (col["px"] * hard).sum(1)
     np.testing.assert_allclose(col["px"][:, 1], col["px"][:, 0] + hx, rtol=1e-4, atol=1e-2)
     # objects, then the soft term's candidates, each block pT-ordered; candidates away from jets
-    n_obj = ts.x.shape[1] - 48
+    n_obj = ts.meta["task_config"]["max_objects"]
     for block in (slice(2 + 3, n_obj), slice(n_obj, None)):
         obj_pt = np.where(ts.mask[:, block] & (hard[:, block] > 0) | (block.start == n_obj) & ts.mask[:, block],
                           col["pt"][:, block], -1e9)
