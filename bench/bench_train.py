@@ -1,15 +1,17 @@
-"""Benchmark of the training stage: throughput, data-wait share and job start-up cost.
+"""Benchmark of the training stage: ensemble throughput, data-wait share and job start-up cost.
 
 Run as ``python bench/bench_train.py [--quick]``.  Prints a table and writes results/bench/train.json.
 
-1. Training samples/s per arch and model size with Lightning (our Trainer settings and DataModule),
-   reported as a RATIO to a plain-torch loop over the same model and batches measured in the same run
-   (the baseline): the cost of Lightning's bookkeeping per step.  On every device Lightning finds.
-2. The share of step time spent waiting for data: the gaps between ``on_train_batch_end`` and the next
-   ``on_train_batch_start`` (the loader's ``next()``), over the epoch time.
+1. **Ensemble vs one model.**  Per arch and model size, the vectorised ensemble of the training
+   engine (``fast2full.models.ensemble``, M members = seeds x learning rates) in member-samples/s
+   (M x batch x steps / s), as a RATIO to today's one-model loop measured in the same run: the
+   Lightning ``Trainer`` fit of one ``TaskModule`` with our ``TensorDataModule`` (the loop the
+   training stage used before the ensemble).  Also the engine's own single-model path (``ensemble=False``)
+   and a plain-torch loop, for reference.  On every device Lightning finds.
+2. The share of step time spent drawing batches (engine: index draws + gathers; Lightning: the gaps
+   between ``on_train_batch_end`` and the next ``on_train_batch_start``).
 3. Job start-up (``fast2full train`` in a subprocess: Python, torch and Lightning imports, config,
-   tensors) against the training time of one small point (scratch, n=30, 2 seeds, the default grid),
-   and the same points run as one grouped process vs one process each.
+   tensors) against the training time of one small point, and 3 points as one process vs three.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _legacy_backbones import build_legacy_backbone  # noqa: E402
+
 MAX_OBJECTS = 16          # as the default met task
+#: ensemble sizes measured: the default config's 2 seeds x 2 learning rates, the paper's 5 x 2
+MEMBERS = (4, 10)
 N_TRAIN = 1024
 BATCH = 64
 SOURCE, TARGET = "atlas_like", "cms_like"
@@ -66,12 +73,13 @@ def _timing_callback():
 def lightning_throughput(arch: str, size: str, ts, epochs: int, accelerator: str) -> dict:
     import lightning.pytorch as pl
 
-    from fast2full.models import TaskModule, TensorDataModule, build_backbone
+    from fast2full.models import TaskModule, TensorDataModule
     from fast2full.train import _IGNORED_WARNINGS
     import warnings
 
     pl.seed_everything(0, verbose=False)
-    module = TaskModule(build_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg", lr=1e-3)
+    # today's one-model loop: Lightning fit of the backbones as they were before the ensemble engine
+    module = TaskModule(build_legacy_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg", lr=1e-3)
     dm = TensorDataModule(ts, ts.nested(64, 0), batch_size=BATCH, seed=0)
     timer = _timing_callback()
     with warnings.catch_warnings():
@@ -92,10 +100,10 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     """Baseline: a hand loop (Adam, BCE, same model and batch indexing), no Lightning."""
     import torch
 
-    from fast2full.models import TaskModule, build_backbone
+    from fast2full.models import TaskModule
 
     torch.manual_seed(0)
-    module = TaskModule(build_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg").to(device)
+    module = TaskModule(build_legacy_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg").to(device)
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     x, m, y = (torch.from_numpy(a).to(device) for a in (ts.x, ts.mask, ts.y))
     g = torch.Generator().manual_seed(0)
@@ -116,6 +124,35 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     return n / (time.perf_counter() - t0)
 
 
+def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, members: int, ensemble: bool = True
+                        ) -> dict:
+    """The training engine on ``members`` members for a fixed number of steps (no early stopping)."""
+    import numpy as np
+    import torch
+
+    from fast2full.models.ensemble import Budget, Data, Member, Net, train_members
+
+    data = Data.from_set(ts, device)
+    val = Data.from_set(ts.nested(64, 0), device)
+    mem = []
+    for j in range(members):
+        torch.manual_seed(j)
+        state = Net(arch, "sigbkg", ts.meta["n_features"], MAX_OBJECTS, size).state_dict()
+        rows = np.random.default_rng(j).permutation(len(ts))
+        mem.append(Member(seed=j, lr=1e-3 * (1 + j % 2), state=state, train_rows=rows))
+    budget = Budget(min_steps=steps, max_steps=steps, val_every=steps, patience=1)
+    kw = dict(arch=arch, task="sigbkg", n_features=ts.meta["n_features"], max_objects=MAX_OBJECTS, model_size=size,
+              batch_size=BATCH, device=device, ensemble=ensemble)
+    train_members(mem[:1], data, val, budget=Budget(min_steps=5, max_steps=5, val_every=5, patience=1), **kw)  # warm-up
+    stats: dict = {}
+    train_members(mem, data, val, budget=budget, stats=stats, **kw)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    train_s = stats["total_s"] - stats["val_s"]
+    return {"member_samples_per_s": stats["samples"] / train_s, "data_wait_share": stats["data_s"] / train_s,
+            "members": members}
+
+
 def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
     """fast2full train in subprocesses: one small point, and 3 points grouped vs 3 separate processes."""
     exe = [sys.executable, "-m", "fast2full"]
@@ -130,7 +167,7 @@ def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
     t_one = run(["--mode", "scratch", "--size", "30", "--outdir", str(tmp / "one")])
     m = json.loads((tmp / "one" / "seed0" / "metrics.json").read_text())
     m1 = json.loads((tmp / "one" / "seed1" / "metrics.json").read_text())
-    train_s = m["wall_time_s"] + m1["wall_time_s"]
+    train_s = m["wall_time_s"] + m1["wall_time_s"]  # the job's training time, shared out over its seeds
     sizes = ["30", "100", "300"]
     t_sep = sum(run(["--mode", "scratch", "--size", s, "--outdir", str(tmp / f"sep{s}")]) for s in sizes)
     t_grp = run(["--mode", "scratch", "--size", *sizes, "--outdir", str(tmp / "grp" / "n{size}")])
@@ -142,7 +179,8 @@ def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny and small models only, fewer epochs")
+    ap.add_argument("--quick", action="store_true", help="small models only, fewer steps")
+    ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up measurement")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.json"))
     args = ap.parse_args()
 
@@ -153,8 +191,8 @@ def main() -> int:
 
     quiet_lightning()
     set_threads(1)
-    sizes = ["tiny", "small"] if args.quick else ["tiny", "small", "base"]
-    epochs = 2 if args.quick else 3
+    sizes = ["small"] if args.quick else ["tiny", "small", "base"]
+    epochs = 1 if args.quick else 2
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -169,19 +207,34 @@ def main() -> int:
                 for size in sizes:
                     lt = lightning_throughput(arch, size, ts, epochs, accel)
                     base = plain_throughput(arch, size, ts, epochs, dev)
-                    rows.append({"device": dev, "arch": arch, "model_size": size, **lt,
-                                 "plain_samples_per_s": base, "ratio_vs_plain_torch": lt["samples_per_s"] / base})
+                    steps = epochs * (-(-len(ts) // BATCH))
+                    single = ensemble_throughput(arch, size, ts, steps, dev, 2, ensemble=False)
+                    row = {"device": dev, "arch": arch, "model_size": size, "lightning_samples_per_s": lt["samples_per_s"],
+                           "lightning_data_wait_share": lt["data_wait_share"], "plain_samples_per_s": base,
+                           "engine_single_samples_per_s": single["member_samples_per_s"]}
+                    for m in MEMBERS:
+                        e = ensemble_throughput(arch, size, ts, steps, dev, m)
+                        row[f"ensemble{m}_member_samples_per_s"] = e["member_samples_per_s"]
+                        row[f"ensemble{m}_data_wait_share"] = e["data_wait_share"]
+                        row[f"ensemble{m}_ratio_vs_lightning"] = e["member_samples_per_s"] / lt["samples_per_s"]
+                    rows.append(row)
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+        cfg["training"] |= {"learning_rates": [0.001, 0.003], "seeds": [0, 1]}
         for det in cfg["detectors"].values():
             det["card"] = str(ROOT / det["card"])
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(cfg))
-        startup = startup_vs_training(tmp, config, tensors)
+        startup = {} if args.no_startup else startup_vs_training(tmp, config, tensors)
 
-    print(f"{'device':6} {'arch':12} {'size':6} {'samples/s':>10} {'plain/s':>10} {'ratio':>6} {'data wait':>9}")
+    cols = [f"ens{m}/s ratio wait" for m in MEMBERS]
+    print(f"{'device':6} {'arch':12} {'size':6} {'Lightning/s':>11} {'wait':>6} {'plain/s':>8} {'single/s':>8} "
+          + " ".join(f"{c:>24}" for c in cols))
     for r in rows:
-        print(f"{r['device']:6} {r['arch']:12} {r['model_size']:6} {r['samples_per_s']:10.0f} "
-              f"{r['plain_samples_per_s']:10.0f} {r['ratio_vs_plain_torch']:6.2f} {100 * r['data_wait_share']:8.1f}%")
+        ens = " ".join(f"{r[f'ensemble{m}_member_samples_per_s']:10.0f} {r[f'ensemble{m}_ratio_vs_lightning']:6.2f}x "
+                       f"{100 * r[f'ensemble{m}_data_wait_share']:5.1f}%" for m in MEMBERS)
+        print(f"{r['device']:6} {r['arch']:12} {r['model_size']:6} {r['lightning_samples_per_s']:11.0f} "
+              f"{100 * r['lightning_data_wait_share']:5.1f}% {r['plain_samples_per_s']:8.0f} "
+              f"{r['engine_single_samples_per_s']:8.0f} {ens}")
     print()
     for k, v in startup.items():
         print(f"{k:28} {v:8.2f}")

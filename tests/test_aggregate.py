@@ -253,8 +253,8 @@ def test_real_training_outputs_aggregate(small_config, tmp_path):
     tensors = tmp_path / "tensors"
     write_synthetic_tensors(tensors, "sigbkg", {source: 0.0, target: 0.2},
                             sizes={"train": 300, "val": 100, "test": 200}, max_objects=6)
-    settings = TrainSettings(learning_rates=[3e-3], max_epochs=4, pretrain_max_epochs=6, patience=2,
-                             batch_size=64, model_size="tiny", source=source)
+    settings = TrainSettings(learning_rates=[3e-3], min_steps=5, max_steps=20, pretrain_min_steps=5,
+                             pretrain_max_steps=30, patience=2, batch_size=64, model_size="tiny", source=source)
 
     def job(mode, size, dom=target, pretrained=None):
         out = tmp_path / "train" / "sigbkg" / "dnn" / dom / mode / f"n{size}"

@@ -107,12 +107,32 @@ def test_cost_model_scales_per_event(dry_listing, tmp_path, paper_events, expect
 
 
 def test_linear_fit_separates_fixed_cost(tmp_path):
-    jobs = [sizing.DryJob(rule="train_target", wildcards={"size": str(n)}, benchmark=f"b{n}.tsv") for n in (30, 100, 300)]
-    cfg = {"processes": {}, "training": {"max_epochs": 1, "seeds": [0]}}
-    for n in (30, 100, 300):  # cpu = 5 s start-up + 0.1 s per trained event
-        (tmp_path / f"b{n}.tsv").write_text(BENCH_HEADER + f"1\t0\t100\t0\t0\t0\t0\t0\t0\t{5 + 0.1 * n}\n")
-    m = sizing.fit_models(jobs, cfg, tmp_path)[("train_target", "")]
+    jobs = [sizing.DryJob(rule="train_point", wildcards={"arch": "dnn", "mode": "scratch", "size": str(n)},
+                          benchmark=f"b{n}.tsv") for n in (8, 16, 32)]
+    cfg = {"processes": {}, "training": {"max_steps": 10, "min_steps": 2, "seeds": [0], "learning_rates": [1e-3],
+                                         "batch_size": 64}}
+    for n in (8, 16, 32):  # cpu = 5 s start-up + 0.1 s per member-sample (10 steps x n rows, no metrics.json)
+        (tmp_path / f"b{n}.tsv").write_text(BENCH_HEADER + f"1\t0\t100\t0\t0\t0\t0\t0\t0\t{5 + 0.1 * 10 * n}\n")
+    m = sizing.fit_models(jobs, cfg, tmp_path)[("train_target", "dnn")]
     assert m.intercept == pytest.approx(5.0) and m.slope == pytest.approx(0.1)
+    # the paper-scale job: bounds at min_steps and at max_steps; zeroshot costs the start-up only
+    paper = {"processes": {}, "training": {"max_steps": 100, "min_steps": 20, "seeds": [0, 1], "learning_rates": [1e-3],
+                                           "batch_size": 64, "modes": ["dann"], "sizes": [1000]}}
+    big = [sizing.DryJob(rule="train_point", wildcards={"arch": "dnn", "mode": "dann", "size": "1000"}, submission=0),
+           sizing.DryJob(rule="train_zeroshot", wildcards={"arch": "dnn"}, submission=1)]
+    est = {e.rule: e for e in sizing.estimate(big, paper, {("train_target", "dnn"): m})}
+    assert est["train_point"].cpu_h * 3600 == pytest.approx(5 + 0.1 * 2 * 100 * 64 * sizing.DANN_STEP_FACTOR)
+    assert est["train_point"].cpu_h_min * 3600 == pytest.approx(5 + 0.1 * 2 * 20 * 64 * sizing.DANN_STEP_FACTOR)
+    assert est["train_zeroshot"].cpu_h * 3600 == pytest.approx(5.0)
+    assert " – " in sizing.markdown_table(list(est.values()), "t")
+
+
+def test_wall_time_schedules_jobs_on_the_cores():
+    assert sizing.makespan_s([3, 3, 2, 2, 2], 2) == pytest.approx(7)  # LPT: 3+2+2 | 3+2
+    assert sizing.makespan_s([10] + [1] * 20, 32) == pytest.approx(10)
+    e = sizing.RuleEstimate("train_point", 3, 3, False, 1, 0, 0, 0, 0, 0, 0, 0, "", True, job_cpu_s=[3600] * 64)
+    g = sizing.RuleEstimate("pythia_generate", 1, 1, False, 1, 0, 0, 0, 0, 0, 0, 0, "", False, job_cpu_s=[1800])
+    assert sizing.wall_time_h([e, g], 32) == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize("content", ["", "a\tb\n1\t2\n", "s\tmax_rss\n"])

@@ -22,8 +22,8 @@ TIMING_KEYS = {"wall_time_s", "startup_s"}
 
 
 def settings(**kw) -> TrainSettings:
-    base = dict(learning_rates=[3e-3], max_epochs=6, pretrain_max_epochs=10, patience=3, batch_size=64,
-                model_size="tiny", source=SOURCE)
+    base = dict(learning_rates=[3e-3], min_steps=10, max_steps=40, pretrain_min_steps=20, pretrain_max_steps=60,
+                val_every_steps=5, patience=2, batch_size=64, model_size="tiny", source=SOURCE)
     return TrainSettings(**(base | kw))
 
 
@@ -89,7 +89,7 @@ def test_pretrain_lowers_loss_and_beats_chance(tensors, tmp_path, task, arch):
 @pytest.mark.parametrize("mode", ["finetune", "freeze", "dann"])
 def test_finetune_modes_start_from_pretrained_weights(tensors, pretrained, tmp_path, mode):
     """With a vanishing learning rate every fine-tune mode reproduces the zero-shot model; scratch does not."""
-    tiny_lr = settings(learning_rates=[1e-12], max_epochs=2)
+    tiny_lr = settings(learning_rates=[1e-12], max_steps=12)
     (zs,) = run_job(_job(tensors, tmp_path / "zs", mode="zeroshot", size=0, pretrained=pretrained["sigbkg"]),
                     tiny_lr)
     assert zs["n_train"] == 0 and zs["lr"] is None and zs["steps"] == 0 and zs["size"] == 0
@@ -104,20 +104,45 @@ def test_finetune_modes_start_from_pretrained_weights(tensors, pretrained, tmp_p
 def test_freeze_job_leaves_backbone_unchanged(tensors, pretrained):
     import torch
 
-    from fast2full.models import TensorDataModule, load_pretrained
-    from fast2full.train import fit
+    from fast2full.models.ensemble import Budget, Data, Member, train_members
 
     ckpt = pretrained["sigbkg"] / "seed0" / "model.ckpt"
-    ref = load_pretrained(ckpt)
-    m = load_pretrained(ckpt, lr=1e-2, freeze_backbone=True)
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
     train = tensorio.load(tensors / "sigbkg" / TARGET / "train.parquet")
     val = tensorio.load(tensors / "sigbkg" / TARGET / "val.parquet")
-    res = fit(m.train(), TensorDataModule(train.nested(100, 0), val.nested(50, 0), batch_size=32),
-              max_epochs=3, patience=3, log_dir=ckpt.parent.parent / "freeze_logs", lr=1e-2, accelerator="cpu")
-    assert res.steps > 0
-    for k, v in m.backbone.state_dict().items():
-        torch.testing.assert_close(v, ref.backbone.state_dict()[k])
-    assert any(not torch.equal(v, ref.head.state_dict()[k]) for k, v in m.head.state_dict().items())
+    (res,) = train_members([Member(seed=0, lr=1e-2, state=state, train_rows=np.arange(100), val_rows=np.arange(50))],
+                           Data.from_set(train), Data.from_set(val), arch="dnn", task="sigbkg",
+                           n_features=train.x.shape[-1], max_objects=train.x.shape[-2], model_size="tiny",
+                           budget=Budget(min_steps=10, max_steps=20, val_every=2, patience=20), batch_size=32,
+                           freeze_backbone=True)
+    assert res.steps == 20 and res.best_step >= 2
+    for k, v in state.items():
+        if k.startswith("backbone."):
+            torch.testing.assert_close(res.state[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(res.state[k], v) for k, v in state.items() if k.startswith("head."))
+
+
+def test_metrics_report_the_step_budget_and_predictions(tensors, pretrained, tmp_path):
+    """Per point: steps, how it stopped, the budget; DANN: the unlabelled target events it saw;
+    per seed a predictions.parquet with the test events."""
+    from fast2full import predictions as P
+
+    (m,) = run_job(_job(tensors, tmp_path / "dann", mode="dann", size=40, pretrained=pretrained["sigbkg"]),
+                   settings(min_steps=10, max_steps=400))
+    assert m["stopped"] == "early_stopping" and not m["hit_cap"] and 10 <= m["steps"] < 400
+    assert m["budget"] == {"min_steps": 10, "max_steps": 400, "val_every": 5, "patience": 2}
+    assert m["n_unlabelled_pool"] == 300 and m["n_unlabelled"] == min(300, 64 * m["steps"])
+    assert m["n_source"] == min(300, 64 * m["steps"]) and m["ensemble_members"] == 1
+    assert [g["stopped"] for g in m["grid"]] == ["early_stopping"]
+    pred = P.read(tmp_path / "dann" / "seed0" / "predictions.parquet")
+    test = tensorio.load(tensors / "sigbkg" / TARGET / "test.parquet")
+    assert np.array_equal(pred.event_id, test.event_id) and np.array_equal(pred.truth, test.y)
+    from fast2full import weights as W
+
+    assert W.auc(pred.pred, pred.truth, pred.weight) == pytest.approx(m["test_auc"], abs=1e-6)
+    assert W.auc(pred.baseline, pred.truth, pred.weight) == pytest.approx(m["baseline"]["test_auc"], abs=1e-6)
+    (c,) = run_job(_job(tensors, tmp_path / "cap", mode="scratch", size=40), settings(min_steps=3, max_steps=3))
+    assert c["stopped"] == "max_steps" and c["hit_cap"] and c["steps"] == 3 and c["n_unlabelled"] == 0
 
 
 @pytest.mark.parametrize("task,arch,mode", [("sigbkg", "gnn", "scratch"), ("met", "transformer", "dann")])
@@ -125,21 +150,21 @@ def test_same_seed_same_metrics(tensors, pretrained, tmp_path, task, arch, mode)
     pre = None if mode == "scratch" else pretrained[task]
     if pre is not None and arch != "dnn":  # the pretrained fixture is a dnn: pretrain this arch here
         pre = tmp_path / "pre"
-        run_job(_job(tensors, pre, task=task, arch=arch, seeds=(1,)), settings(pretrain_max_epochs=2))
+        run_job(_job(tensors, pre, task=task, arch=arch, seeds=(1,)), settings(pretrain_min_steps=6, pretrain_max_steps=12))
     runs = [run_job(_job(tensors, tmp_path / f"run{i}", task=task, arch=arch, mode=mode, size=40, pretrained=pre,
-                         seeds=(1,)), settings(max_epochs=3))[0] for i in range(2)]
+                         seeds=(1,)), settings(max_steps=15))[0] for i in range(2)]
     a, b = ({k: v for k, v in r.items() if k not in TIMING_KEYS} for r in runs)
     assert a == b
 
 
 def test_size_above_pool_is_capped(tensors, tmp_path):
-    (m,) = run_job(_job(tensors, tmp_path, mode="scratch", size=10_000), settings(max_epochs=1))
+    (m,) = run_job(_job(tensors, tmp_path, mode="scratch", size=10_000), settings(min_steps=5, max_steps=5))
     assert m["capped"] is True and m["n_train"] == 300 and m["size"] == 10_000
     assert m["n_val"] == 100
 
 
 def test_two_seeds_use_different_subsets(tensors, tmp_path):
-    ms = run_job(_job(tensors, tmp_path, mode="scratch", size=30, seeds=(0, 1)), settings(max_epochs=2))
+    ms = run_job(_job(tensors, tmp_path, mode="scratch", size=30, seeds=(0, 1)), settings(max_steps=10))
     assert [m["seed"] for m in ms] == [0, 1] and ms[0]["test_auc"] != ms[1]["test_auc"]
     assert all((tmp_path / f"seed{s}" / "metrics.json").is_file() for s in (0, 1))
 
@@ -175,7 +200,8 @@ def tiny_config(tmp_path, repo_root):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
     for det in cfg["detectors"].values():
         det["card"] = str(repo_root / det["card"])
-    cfg["training"] |= {"max_epochs": 2, "learning_rates": [0.003], "pretrain_max_epochs": 2}
+    cfg["training"] |= {"min_steps": 4, "max_steps": 8, "learning_rates": [0.003], "pretrain_min_steps": 4,
+                        "pretrain_max_steps": 8}
     p = tmp_path / "config.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return p

@@ -37,7 +37,8 @@ def real_met_tensors(testdata, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("arch", ["dnn", "gnn"])
 def test_real_met_pretrain_and_finetune(real_met_tensors, tmp_path, arch):
-    settings = TrainSettings(learning_rates=[3e-3], max_epochs=8, pretrain_max_epochs=40, patience=8,
+    settings = TrainSettings(learning_rates=[3e-3], min_steps=30, max_steps=200, pretrain_min_steps=100,
+                             pretrain_max_steps=400, val_every_steps=5, patience=8,
                              batch_size=16, model_size="tiny", source="atlas_like")
     (pre,) = run_job(JobSpec("met", arch, "atlas_like", "pretrain", "all", [0], real_met_tensors, tmp_path / "pre"),
                      settings)

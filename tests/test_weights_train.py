@@ -18,8 +18,8 @@ SOURCE, TARGET = "atlas_like", "cms_like"
 
 
 def _settings():
-    return TrainSettings(learning_rates=[3e-3], max_epochs=3, pretrain_max_epochs=3, patience=2, batch_size=64,
-                         model_size="tiny", source=SOURCE)
+    return TrainSettings(learning_rates=[3e-3], min_steps=6, max_steps=15, pretrain_min_steps=6,
+                         pretrain_max_steps=15, patience=2, batch_size=64, model_size="tiny", source=SOURCE)
 
 
 def _reweight(root: Path, task: str, fn) -> None:

@@ -386,7 +386,9 @@ def _roles(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: training keys read by ``fast2full train`` (TrainSettings); tasks/archs/targets/skip only shape the plan
-TRAIN_KEYS = ("learning_rates", "max_epochs", "pretrain_max_epochs", "patience", "batch_size", "model_size")
+#: training keys a training job depends on (fast2full.train.TrainSettings.KEYS; not `jobs`: that is wiring)
+TRAIN_KEYS = ("learning_rates", "min_steps", "max_steps", "pretrain_min_steps", "pretrain_max_steps",
+              "val_every_steps", "patience", "batch_size", "model_size")
 #: opendata keys the manifest depends on (not local_files, not the manifest path: those are wiring)
 MANIFEST_KEYS = ("release", "metadata_file", "samples", "retries", "backoff_s", "timeout_s", "min_rate_bytes_s")
 

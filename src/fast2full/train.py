@@ -1,4 +1,4 @@
-"""Training jobs: one (task, arch, target, mode, size) point, all seeds, one process.
+"""Training jobs: one (task, arch, target, mode, size) point, all seeds x learning rates, one process.
 
 Modes (see ``docs/training.md``):
 
@@ -11,11 +11,17 @@ Modes (see ``docs/training.md``):
 * ``dann`` — like ``finetune`` plus a gradient-reversal domain head that sees labelled source events
   and unlabelled target-train events.
 
-Fair comparison: scratch and every fine-tune mode run the same grid — every learning rate of config
-``training.learning_rates``, each with early stopping (patience ``training.patience``, at most
-``training.max_epochs``) on a validation subset of the **target** val split of
-:func:`val_subset_size` rows; the learning rate with the lowest best validation loss is chosen and its
-best-epoch weights are evaluated once on the target test split.  The test split never chooses anything.
+The seeds x learning rates of a point are trained together as one vectorised ensemble
+(:mod:`fast2full.models.ensemble`); each member has its own initialisation, data order, dropout,
+optimiser state, early stopping and best-check weights, so it equals training it alone.
+
+Fair comparison: scratch and every fine-tune mode run the same grid with the same budget in
+optimiser steps (:func:`budget_for`) — every learning rate of ``training.learning_rates``, validation
+checks every :func:`check_interval` steps on a validation subset of the **target** val split of
+:func:`val_subset_size` rows, early stopping after ``training.patience`` checks without improvement but
+never before ``training.min_steps``, at most ``training.max_steps``; the learning rate with the lowest
+best validation loss is chosen and its best-check weights are evaluated once on the target test split.
+The test split never chooses anything.
 
 The training subset of size ``n`` is ``TensorSet.nested(n, seed)``: the same events for every mode and
 architecture of a seed, and the size-n set inside the size-2n set.
@@ -29,7 +35,6 @@ import logging
 import math
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,24 +61,35 @@ EVAL_BATCH = 4096
 
 @dataclass
 class TrainSettings:
-    """The ``training:`` config section as typed settings."""
+    """The ``training:`` config section as typed settings (budget in optimiser steps)."""
 
     learning_rates: list[float] = field(default_factory=lambda: [1e-3, 3e-3])
-    max_epochs: int = 20
-    pretrain_max_epochs: int = 20
-    patience: int = 4
+    min_steps: int = 200
+    max_steps: int = 3000
+    pretrain_min_steps: int = 200
+    pretrain_max_steps: int = 3000
+    val_every_steps: int = 10
+    patience: int = 10
     batch_size: int = 64
     model_size: str = "small"
     source: str = "atlas_like"
     dann_weight: float = 1.0
     accelerator: str = "auto"
     threads: int = 1
+    ensemble: bool = True
+
+    def __post_init__(self) -> None:
+        for lo, hi in (("min_steps", "max_steps"), ("pretrain_min_steps", "pretrain_max_steps")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise Fast2FullError(f"training.{lo} ({getattr(self, lo)}) is above training.{hi} ({getattr(self, hi)})")
+
+    KEYS = ("learning_rates", "min_steps", "max_steps", "pretrain_min_steps", "pretrain_max_steps",
+            "val_every_steps", "patience", "batch_size", "model_size", "dann_weight")
 
     @classmethod
     def from_config(cls, config: dict, **overrides: Any) -> "TrainSettings":
         tr = config.get("training", {})
-        kw: dict[str, Any] = {k: tr[k] for k in ("learning_rates", "max_epochs", "pretrain_max_epochs", "patience",
-                                                  "batch_size", "model_size") if k in tr}
+        kw: dict[str, Any] = {k: tr[k] for k in cls.KEYS if k in tr}
         if "domains" in config:
             kw["source"] = config["domains"]["source"]
         kw.update({k: v for k, v in overrides.items() if v is not None})
@@ -112,6 +128,22 @@ class JobSpec:
             raise Fast2FullError(f"--size must be >= 1 for mode {self.mode}")
 
 
+def check_interval(n_val: int, settings: TrainSettings) -> int:
+    """Steps between validation checks: ``val_every_steps``, or one pass over the validation subset in
+    training batches if that is longer (so validation never costs more than about a third of training)."""
+    return max(int(settings.val_every_steps), math.ceil(n_val / max(settings.batch_size, 1)))
+
+
+def budget_for(mode: str, n_val: int, settings: TrainSettings):
+    """The step budget of a point: one rule for scratch and every transfer mode; pretrain has its own caps."""
+    from fast2full.models.ensemble import Budget
+
+    pre = mode == "pretrain"
+    return Budget(min_steps=settings.pretrain_min_steps if pre else settings.min_steps,
+                  max_steps=settings.pretrain_max_steps if pre else settings.max_steps,
+                  val_every=check_interval(n_val, settings), patience=settings.patience)
+
+
 def val_subset_size(n_train: int | None, n_val: int) -> int:
     """Rows of the target val split used for early stopping and the learning-rate choice.
 
@@ -141,6 +173,24 @@ _IGNORED_WARNINGS = (
     r"The `srun` command is available on your system but is not used.*",  # one process, one device
     r"`isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning 2.6 vs torch 2.13 pytree (FutureWarning)
 )
+
+
+def pick_device(accelerator: str) -> str:
+    """``auto``: a GPU when Lightning finds one (its CUDA / MPS accelerators), else the CPU."""
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    acc = accelerator.lower()
+    if acc in ("auto", "gpu", "cuda"):
+        if CUDAAccelerator.is_available():
+            return "cuda"
+        if MPSAccelerator.is_available():
+            return "mps"
+        if acc != "auto":
+            raise Fast2FullError(f"--accelerator {accelerator}: no GPU found")
+        return "cpu"
+    if acc == "cpu":
+        return "cpu"
+    raise Fast2FullError(f"unknown accelerator {accelerator!r}; choose auto, cpu or gpu")
 
 
 def set_threads(threads: int) -> None:
@@ -199,9 +249,10 @@ def sample_sizes(ts) -> dict[str, Any]:
     return W.count_summary(ts.weight, ts.y if ts.y.ndim == 1 else None)
 
 
-def evaluate(module, ts) -> dict[str, Any]:
+def evaluate(module, ts, with_prediction: bool = False) -> dict[str, Any]:
     """test_loss, test_auc, roc and met_resolution of ``module`` on the TensorSet ``ts``, all weighted:
-    the loss with the set's training weights (class-balanced), the metrics with the event weights."""
+    the loss with the set's training weights (class-balanced), the metrics with the event weights.
+    ``with_prediction``: also ``prediction``, the per-event score or MET (x, y) in GeV (numpy)."""
     import torch
 
     from fast2full.models.data import set_weights
@@ -223,85 +274,22 @@ def evaluate(module, ts) -> dict[str, Any]:
     else:
         res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(pred, ts.y, ts.weight),
                 "met_resolution_unweighted": met_resolution(pred, ts.y)}
+    if with_prediction:
+        res["prediction"] = pred
     return res
+
+
+def baseline_sign(task: str, orient) -> float:
+    """+1, or -1 where the classification baseline is reversed on the validation split (as
+    :func:`baseline_metrics`); MET: +1."""
+    if task == "met" or orient is None:
+        return 1.0
+    a = W.auc(orient.baseline, orient.y, orient.weight)
+    return -1.0 if a is not None and a < 0.5 else 1.0
 
 
 def val_loss(module, ts) -> float:
     return evaluate(module, ts)["test_loss"]
-
-
-# ---- one fit -------------------------------------------------------------------------------------
-@dataclass
-class FitResult:
-    lr: float
-    best_val_loss: float
-    best_epoch: int
-    epochs: int
-    steps: int
-    state_dict: dict
-    device: str
-
-
-def _best_state_callback():
-    import lightning.pytorch as pl
-
-    class BestState(pl.Callback):
-        """Keeps the weights of the epoch with the lowest val_loss in memory (no checkpoint files)."""
-
-        def __init__(self) -> None:
-            self.best = math.inf
-            self.epoch = -1
-            self.state: dict | None = None
-
-        def on_validation_end(self, trainer, pl_module) -> None:
-            if trainer.sanity_checking:
-                return
-            v = trainer.callback_metrics.get("val_loss")
-            if v is not None and float(v) < self.best:
-                self.best, self.epoch = float(v), trainer.current_epoch
-                self.state = {k: t.detach().clone() for k, t in pl_module.state_dict().items()}
-
-    return BestState()
-
-
-def _trainer(pl, accelerator: str, max_epochs: int, patience: int, best, log_dir: Path, version: str, cpu: bool):
-    from lightning.pytorch.callbacks import EarlyStopping
-    from lightning.pytorch.loggers import CSVLogger
-    from lightning.pytorch.plugins.environments import LightningEnvironment
-
-    return pl.Trainer(
-        accelerator=accelerator, devices=1, max_epochs=max_epochs,
-        callbacks=[EarlyStopping("val_loss", patience=patience, mode="min"), best],
-        logger=CSVLogger(log_dir, name="", version=version), log_every_n_steps=1,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, deterministic=cpu,  # bitwise reproducible on CPU; GPU scatter ops are not
-        # one process, one device: never let a SLURM allocation's variables turn this into a multi-task run
-        plugins=[LightningEnvironment()],
-    )
-
-
-def fit(module, datamodule, *, max_epochs: int, patience: int, log_dir: Path, lr: float,
-        accelerator: str = "auto") -> FitResult:
-    """Train ``module`` with early stopping on ``val_loss``; restore and return its best-epoch weights."""
-    import lightning.pytorch as pl
-    import torch
-
-    version = f"lr{lr:g}"
-    shutil.rmtree(log_dir / version, ignore_errors=True)
-    best = _best_state_callback()
-    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    module.lr = lr
-    with warnings.catch_warnings():
-        for pattern in _IGNORED_WARNINGS:
-            warnings.filterwarnings("ignore", message=pattern)
-        trainer = _trainer(pl, accelerator, max_epochs, patience, best, log_dir, version, cpu)
-        trainer.fit(module, datamodule=datamodule)
-    if best.state is None:
-        raise Fast2FullError(f"training at lr={lr} produced no finite validation loss")
-    module.load_state_dict(best.state)
-    return FitResult(lr=lr, best_val_loss=best.best, best_epoch=best.epoch, epochs=trainer.current_epoch,
-                     steps=int(trainer.global_step), state_dict=best.state,
-                     device=str(trainer.strategy.root_device))
 
 
 # ---- a job ---------------------------------------------------------------------------------------
@@ -366,12 +354,21 @@ def _write_json(path: Path, obj: dict) -> None:
         tmp.write_text(json.dumps(obj, indent=1) + "\n")
 
 
-def _write_grid(path: Path, fits: list[FitResult]) -> None:
+def _write_grid(path: Path, fits: list) -> None:
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["lr", "best_val_loss", "best_epoch", "epochs", "steps"])
+        w.writerow(["lr", "best_val_loss", "best_step", "steps", "stop", "checks"])
         for f in fits:
-            w.writerow([f.lr, f.best_val_loss, f.best_epoch, f.epochs, f.steps])
+            w.writerow([f.lr, f.best_val_loss, f.best_step, f.steps, f.stop, f.checks])
+
+
+def _write_history(path: Path, fit) -> None:
+    """``logs/lr{lr}/metrics.csv``: train loss (mean since the last check) and val loss per check."""
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step", "train_loss", "val_loss"])
+        for h in fit.history:
+            w.writerow([h["step"], h["train_loss"], h["val_loss"]])
 
 
 def run_jobs(specs: list[JobSpec], settings: TrainSettings, t_start: float | None = None) -> list[dict]:
@@ -383,9 +380,54 @@ def run_jobs(specs: list[JobSpec], settings: TrainSettings, t_start: float | Non
     return out
 
 
+def _pretrained_state(ckpt_path: Path, spec: JobSpec, meta: dict) -> dict:
+    """The pretrained checkpoint's state dict, after checking it fits the job's task, arch and tensors."""
+    from fast2full.models import load_pretrained
+
+    if not ckpt_path.is_file():
+        raise InputError(ckpt_path, "pretrained checkpoint not found (run the pretrain job first)")
+    probe = load_pretrained(ckpt_path)
+    _check_compatible(probe.model_card, meta, ckpt_path, _tensor_path(spec.tensors, spec.task, spec.target, "test"))
+    if probe.task != spec.task:
+        raise InputError(ckpt_path, f"checkpoint is for task {probe.task!r}, not {spec.task!r}")
+    if probe.hparams.model_config["arch"] != spec.arch:
+        raise InputError(ckpt_path, f"checkpoint is a {probe.hparams.model_config['arch']}, not {spec.arch}")
+    return {k: v.detach().clone() for k, v in probe.state_dict().items()}
+
+
+def _initial_state(spec: JobSpec, settings: TrainSettings, meta: dict, seed: int, pretrained: dict | None) -> dict:
+    """A member's initial weights: random with its seed (pretrain, scratch), or its seed's pretrained
+    weights (+ a new domain head, random with its seed, for DANN)."""
+    import torch
+
+    from fast2full.models.ensemble import Net
+
+    torch.manual_seed(seed)
+    net = Net(spec.arch, spec.task, int(meta["n_features"]), int(meta["max_objects"]), settings.model_size,
+              dann=spec.mode == "dann")
+    state = net.state_dict()
+    if pretrained is not None:
+        for k in state:
+            if not k.startswith("domain_head."):
+                state[k] = pretrained[k].clone()
+    return state
+
+
+def _task_module(spec: JobSpec, settings: TrainSettings, meta: dict, state: dict, lr: float | None):
+    from fast2full.models import TaskModule, build_backbone
+
+    module = TaskModule(build_backbone(spec.arch, int(meta["n_features"]), int(meta["max_objects"]),
+                                       settings.model_size), spec.task, lr=lr or 1e-3,
+                        freeze_backbone=spec.mode == "freeze", dann_weight=settings.dann_weight,
+                        model_config=_model_config(spec.arch, settings, meta))
+    module.load_state_dict({k: v for k, v in state.items() if not k.startswith("domain_head.")})
+    return module
+
+
 def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None, cache: dict | None = None
             ) -> list[dict]:
-    """Run every seed of one training point; write metrics.json (+ model.ckpt for pretrain) per seed.
+    """Run every seed of one training point (all seeds x learning rates as one ensemble); write
+    metrics.json and predictions.parquet (+ model.ckpt for pretrain) per seed.
 
     ``t_start``: when the process started (the start-up cost reported is from then until the tensors are
     loaded); ``cache``: tensor sets already loaded by an earlier point of the same process.
@@ -393,11 +435,12 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     t_start = time.perf_counter() if t_start is None else t_start
     quiet_lightning()
     set_threads(settings.threads)
-    import lightning.pytorch as pl
     import torch
 
-    from fast2full.models import TaskModule, TensorDataModule, build_backbone, load_pretrained, n_params
+    from fast2full import predictions as P
+    from fast2full.models import load_pretrained, n_params
     from fast2full.models.checkpoint import save_checkpoint
+    from fast2full.models.ensemble import Data, Member, train_members
 
     if spec.mode == "pretrain" and spec.target != settings.source:
         raise Fast2FullError(f"pretrain runs on the source domain {settings.source!r}, not {spec.target!r}")
@@ -405,108 +448,142 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     val_all = _load_split(spec.tensors, spec.task, spec.target, "val", cache)
     test = _load_split(spec.tensors, spec.task, spec.target, "test", cache)
     meta = test.meta
-    source_train = unlabelled = None
+    source_train = None
     if spec.mode == "dann":
         source_train = _load_split(spec.tensors, spec.task, settings.source, "train", cache)
-        unlabelled = train_all
     baseline = baseline_metrics(test, spec.task, orient=val_all)
+    sign = baseline_sign(spec.task, val_all)
     startup_s = time.perf_counter() - t_start
     log.info("%s/%s/%s/%s/n%s: start-up (imports + tensors) %.2f s", spec.task, spec.arch, spec.target, spec.mode,
              spec.size, startup_s)
+    device = pick_device(settings.accelerator)
+    t_job = time.perf_counter()
 
-    results = []
-    progress = Progress(total=len(spec.seeds), what="seeds", every_s=0.0, logger=log)
+    ckpts = {s: Path(spec.pretrained_dir) / f"seed{s}" / "model.ckpt" for s in spec.seeds} \
+        if spec.pretrained_dir and spec.mode != "scratch" and spec.mode != "pretrain" else {}
+    pretrained = {s: _pretrained_state(p, spec, meta) for s, p in ckpts.items()}
+
+    # ---- train every seed x learning rate together
+    fits: dict[int, list] = {s: [] for s in spec.seeds}
+    subsets: dict[int, tuple] = {}
+    budget = None
+    capped, n_train = False, 0
+    if spec.mode != "zeroshot":
+        full = spec.size == "all"
+        members = []
+        for seed in spec.seeds:
+            order = np.random.default_rng(seed).permutation(len(train_all))  # TensorSet.nested's order
+            rows = order if full else order[: min(int(spec.size), len(train_all))]
+            n_train = len(rows)
+            capped = not full and n_train < int(spec.size)
+            n_val = val_subset_size(None if full else n_train, len(val_all))
+            vrows = np.random.default_rng(seed).permutation(len(val_all))[:n_val]
+            subsets[seed] = (rows, vrows)
+            init = _initial_state(spec, settings, meta, seed, pretrained.get(seed))
+            for lr in settings.learning_rates:
+                members.append(Member(seed=seed, lr=float(lr), state=init, train_rows=rows,
+                                      val_rows=None if full else vrows))
+        n_val_used = len(subsets[spec.seeds[0]][1])
+        budget = budget_for(spec.mode, n_val_used, settings)
+        progress = Progress(total=budget.max_steps, what="steps", logger=log)
+        last = [0]
+
+        def on_check(step: int, active: int) -> None:
+            progress.update(step - last[0])
+            last[0] = step
+
+        val_data = Data.from_set(val_all, device)
+        results = train_members(
+            members, Data.from_set(train_all, device), val_data, arch=spec.arch, task=spec.task,
+            n_features=int(meta["n_features"]), max_objects=int(meta["max_objects"]), model_size=settings.model_size,
+            budget=budget, batch_size=settings.batch_size, freeze_backbone=spec.mode == "freeze",
+            dann=spec.mode == "dann", dann_weight=settings.dann_weight,
+            source=Data.from_set(source_train, device) if source_train is not None else None,
+            unlabelled=Data.from_set(train_all, device) if spec.mode == "dann" else None,
+            ensemble=settings.ensemble, device=device, on_check=on_check)
+        progress.done()
+        for r in results:
+            fits[r.seed].append(r)
+    train_s = time.perf_counter() - t_job
+
+    out = []
     for seed in spec.seeds:
         t_seed = time.perf_counter()
         seed_dir = Path(spec.outdir) / f"seed{seed}"
-        ckpt_path = Path(spec.pretrained_dir) / f"seed{seed}" / "model.ckpt" if spec.pretrained_dir else None
-        if ckpt_path is not None and spec.mode != "scratch":
-            if not ckpt_path.is_file():
-                raise InputError(ckpt_path, "pretrained checkpoint not found (run the pretrain job first)")
-            probe = load_pretrained(ckpt_path)
-            _check_compatible(probe.model_card, meta, ckpt_path, _tensor_path(spec.tensors, spec.task, spec.target,
-                                                                                "test"))
-            if probe.task != spec.task:
-                raise InputError(ckpt_path, f"checkpoint is for task {probe.task!r}, not {spec.task!r}")
-            if probe.hparams.model_config["arch"] != spec.arch:
-                raise InputError(ckpt_path, f"checkpoint is a {probe.hparams.model_config['arch']}, not {spec.arch}")
-
         seed_dir.mkdir(parents=True, exist_ok=True)
-        fits: list[FitResult] = []
-        capped = False
+        chosen = None
         if spec.mode == "zeroshot":
-            module = load_pretrained(ckpt_path)
-            n_train, n_val_used, chosen = 0, len(val_all), None
+            module = load_pretrained(ckpts[seed])
+            val, train = val_all, None
         else:
-            full = spec.size == "all"
-            train = train_all.nested(None if full else int(spec.size), seed)
-            n_train = len(train)
-            capped = not full and n_train < int(spec.size)
-            val = val_all.nested(val_subset_size(None if full else n_train, len(val_all)), seed)
-            n_val_used = len(val)
-            dm = TensorDataModule(train, val, batch_size=settings.batch_size, seed=seed, source=source_train,
-                                  unlabelled=unlabelled)
-            max_epochs = settings.pretrain_max_epochs if spec.mode == "pretrain" else settings.max_epochs
-            for lr in settings.learning_rates:
-                pl.seed_everything(seed, verbose=False)
-                if spec.mode in ("pretrain", "scratch"):
-                    backbone = build_backbone(spec.arch, int(meta["n_features"]), int(meta["max_objects"]),
-                                              settings.model_size)
-                    module = TaskModule(backbone, spec.task, lr=lr, model_config=_model_config(spec.arch, settings,
-                                                                                               meta))
-                else:
-                    module = load_pretrained(ckpt_path, lr=lr, freeze_backbone=spec.mode == "freeze",
-                                             dann=spec.mode == "dann")
-                    module.hparams.dann_weight = settings.dann_weight
-                module.train()
-                fits.append(fit(module, dm, max_epochs=max_epochs, patience=settings.patience,
-                                log_dir=seed_dir / "logs", lr=lr, accelerator=settings.accelerator))
-            chosen = min(fits, key=lambda f: (f.best_val_loss, f.lr))
-            module.load_state_dict(chosen.state_dict)
-            _write_grid(seed_dir / "grid.csv", fits)
-
+            chosen = min(fits[seed], key=lambda f: (f.best_val_loss, f.lr))
+            module = _task_module(spec, settings, meta, chosen.state, chosen.lr)
+            rows, vrows = subsets[seed]
+            train = train_all.subset(rows)
+            val = val_all.nested(len(vrows), seed) if spec.size != "all" else val_all
+            _write_grid(seed_dir / "grid.csv", fits[seed])
+            for f in fits[seed]:
+                log_dir = seed_dir / "logs" / f"lr{f.lr:g}"
+                shutil.rmtree(log_dir, ignore_errors=True)
+                log_dir.mkdir(parents=True, exist_ok=True)
+                _write_history(log_dir / "metrics.csv", f)
         module.to("cpu")
-        v_loss = val_loss(module, val_all if spec.mode == "zeroshot" else val)
-        ev = evaluate(module, test)
+        v_loss = evaluate(module, val)["test_loss"]
+        ev = evaluate(module, test, with_prediction=True)
+        n_mem = max(len(spec.seeds) * len(settings.learning_rates), 1)
+        eff_batch = min(settings.batch_size, n_train) if n_train else 0
         metrics: dict[str, Any] = {
             "task": spec.task, "arch": spec.arch, "target": spec.target, "mode": spec.mode,
             "size": spec.size if spec.size == "all" else int(spec.size), "n_train": int(n_train),
-            "capped": bool(capped), "n_val": int(n_val_used), "n_test": len(test), "seed": int(seed),
+            "capped": bool(capped), "n_val": len(val), "n_test": len(test), "seed": int(seed),
             "metric": "met_resolution" if spec.task == "met" else "auc",
             "test_auc": ev["test_auc"], "roc": ev["roc"], "test_loss": ev["test_loss"], "val_loss": v_loss,
             "met_resolution": ev["met_resolution"], "baseline": baseline,
             "test_auc_unweighted": ev.get("test_auc_unweighted"),
             "met_resolution_unweighted": ev.get("met_resolution_unweighted"),
             # effective sample sizes (sum w)^2 / sum w^2 next to the row counts (fast2full.weights)
-            "ess_train": round(W.ess(train.weight), 3) if spec.mode != "zeroshot" else 0.0,
-            "ess_val": round(W.ess((val_all if spec.mode == "zeroshot" else val).weight), 3),
+            "ess_train": round(W.ess(train.weight), 3) if train is not None else 0.0,
+            "ess_val": round(W.ess(val.weight), 3),
             "ess_test": round(W.ess(test.weight), 3),
-            "sample_sizes": {"train": sample_sizes(train) if spec.mode != "zeroshot" else None,
-                             "val": sample_sizes(val_all if spec.mode == "zeroshot" else val),
-                             "test": sample_sizes(test)},
-            "lr": chosen.lr if chosen else None, "epochs": chosen.epochs if chosen else 0,
-            "best_epoch": chosen.best_epoch if chosen else None, "steps": chosen.steps if chosen else 0,
-            "steps_total": sum(f.steps for f in fits), "grid": [{"lr": f.lr, "best_val_loss": f.best_val_loss,
-                                                                  "epochs": f.epochs, "steps": f.steps} for f in fits],
+            "sample_sizes": {"train": sample_sizes(train) if train is not None else None,
+                             "val": sample_sizes(val), "test": sample_sizes(test)},
+            "lr": chosen.lr if chosen else None,
+            # the budget in optimiser steps: steps of the chosen run, how it ended, the whole grid
+            "steps": chosen.steps if chosen else 0, "best_step": chosen.best_step if chosen else None,
+            "stopped": chosen.stop if chosen else None, "hit_cap": bool(chosen.hit_cap) if chosen else False,
+            "checks": chosen.checks if chosen else 0,
+            "epochs": round(chosen.steps * eff_batch / n_train, 3) if chosen else 0,
+            "best_epoch": round(chosen.best_step * eff_batch / n_train, 3) if chosen else None,
+            "steps_total": sum(f.steps for f in fits[seed]),
+            "budget": vars(budget).copy() if budget else None,
+            "grid": [{"lr": f.lr, "best_val_loss": f.best_val_loss, "best_step": f.best_step, "steps": f.steps,
+                      "stopped": f.stop, "hit_cap": f.hit_cap} for f in fits[seed]],
+            # DANN: the unlabelled target-train events (labels unused) and source events the run saw
+            "n_unlabelled": chosen.n_unlabelled_seen if chosen else 0,
+            "n_unlabelled_pool": len(train_all) if spec.mode == "dann" else 0,
+            "n_source": chosen.n_source_seen if chosen else 0,
             "n_params": n_params(module), "n_params_trainable": n_params(module, trainable_only=True)
             if spec.mode != "zeroshot" else 0,
-            "wall_time_s": round(time.perf_counter() - t_seed, 3), "startup_s": round(startup_s, 3),
-            "device": fits[0].device if fits else "cpu",
-            "pretrained_from": str(ckpt_path) if ckpt_path is not None and spec.mode != "scratch" else None,
+            "ensemble_members": n_mem if spec.mode != "zeroshot" else 0,
+            # the job's training time shared out over its seeds, plus this seed's evaluation
+            "wall_time_s": round(train_s / len(spec.seeds) + time.perf_counter() - t_seed, 3),
+            "startup_s": round(startup_s, 3), "device": device if spec.mode != "zeroshot" else "cpu",
+            "pretrained_from": str(ckpts[seed]) if seed in ckpts else None,
             "model_size": settings.model_size, "threads": settings.threads,
         }
+        P.write(seed_dir / P.FILENAME, P.from_tensorset(spec.task, test, ev["prediction"], sign * test.baseline
+                                                         if spec.task != "met" else None))
         if spec.mode == "pretrain":
             save_checkpoint(module, seed_dir / "model.ckpt", _card(spec, settings, meta, metrics))
         _write_json(seed_dir / "metrics.json", metrics)
-        results.append(metrics)
+        out.append(metrics)
         main = metrics["met_resolution"] if spec.task == "met" else metrics["test_auc"]
-        log.info("seed %d: n_train=%d n_params=%d lr=%s epochs=%s %s=%s (baseline %s) in %.1f s", seed, n_train,
-                 metrics["n_params"], metrics["lr"], metrics["epochs"], metrics["metric"], main,
-                 baseline["met_resolution"] if spec.task == "met" else baseline["test_auc"], metrics["wall_time_s"])
-        progress.update()
-    progress.done()
-    return results
+        log.info("seed %d: n_train=%d lr=%s steps=%s (%s) %s=%s (baseline %s)", seed, n_train, metrics["lr"],
+                 metrics["steps"], metrics["stopped"], metrics["metric"], main,
+                 baseline["met_resolution"] if spec.task == "met" else baseline["test_auc"])
+    return out
 
 
-__all__ = ["TrainSettings", "JobSpec", "run_job", "fit", "evaluate", "val_subset_size", "baseline_metrics",
-           "classification_metrics", "met_resolution", "quiet_lightning", "set_threads", "MODES", "run_jobs"]
+__all__ = ["TrainSettings", "JobSpec", "run_job", "evaluate", "val_subset_size", "baseline_metrics",
+           "classification_metrics", "met_resolution", "quiet_lightning", "set_threads", "MODES", "run_jobs",
+           "budget_for", "check_interval", "pick_device"]

@@ -1,10 +1,11 @@
 rule train_pretrain:
-    """Pretrain on the full source (ATLAS-like) training set: one checkpoint per seed."""
+    """Pretrain on the full source (ATLAS-like) training set: one checkpoint per seed (all seeds x
+    learning rates as one ensemble)."""
     input:
         lambda w: tensor_files(w.task, SOURCE),
     output:
         expand(f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
-               seed=SEEDS, f=["metrics.json", "model.ckpt"]),
+               seed=SEEDS, f=["metrics.json", "predictions.parquet", "model.ckpt"]),
     params:
         config=stage_config("train"),
         outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
@@ -28,27 +29,54 @@ rule train_pretrain:
         " --tensors {params.tensors} --outdir {params.outdir} --threads {threads}"
 
 
-rule train_target:
-    """All points of one (task, arch, target) in one process: zeroshot, then every mode x size, all seeds.
+#: job granularity of the target training (config training.jobs, docs/training.md): one process per
+#: (task, arch, target), per (task, arch, target, mode), or per point (task, arch, target, mode, size)
+JOBS = TR.get("jobs", "target")
+NEVER = "(?!x)x"  # a wildcard pattern that matches nothing: the rule of another granularity never applies
+TRAIN_FILES = ["metrics.json", "predictions.parquet"]
+NON_SOURCE = "|".join(t for t in TARGETS if t != SOURCE)
+TRAINED_MODES = [m for m in TR["modes"] if m != "zeroshot"]
 
-    One process per (task, arch, target) pays the Python/torch/Lightning start-up (~5 s) once instead
-    of once per point (see docs/training.md); `fast2full train` also runs a single point.
-    """
+
+def point_files(task, arch, target, mode, size):
+    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in TRAIN_FILES]
+
+
+def target_outputs(task, arch, target):
+    """Every output of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
+    out = point_files(task, arch, target, "zeroshot", 0)
+    for mode in TRAINED_MODES:
+        for size in TR["sizes"]:
+            out += point_files(task, arch, target, mode, size)
+    return out
+
+
+TRAIN_SHELL = (
+    "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+    " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --tensors {params.tensors}"
+    " --pretrained-dir {params.pretrained} --threads {threads}"
+)
+
+
+rule train_target:
+    """All points of one (task, arch, target) in one process (training.jobs: target): zeroshot, then
+    every mode x size, each point's seeds x learning rates as one ensemble.  Pays the
+    Python/torch/Lightning start-up once; for small studies (docs/training.md)."""
     input:
         tensors=target_tensors,
         pretrained=pretrained_ckpts,
     output:
-        target_points("{task}", "{arch}", "{target}"),
+        target_outputs("{task}", "{arch}", "{target}"),
     params:
         config=stage_config("train"),
-        modes=" ".join(TARGET_MODES),
-        sizes=SIZE_ARGS,
         seeds=SEED_ARGS,
         tensors=f"{RESULTS}/tensors",
-        outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        modes=" ".join(TARGET_MODES),
+        sizes=SIZE_ARGS,
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
     wildcard_constraints:
-        target="|".join(t for t in TARGETS if t != SOURCE),
+        target=NON_SOURCE if JOBS == "target" else NEVER,
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{{target}}.log",
     benchmark:
@@ -61,10 +89,102 @@ rule train_target:
     conda:
         "../../envs/train.yaml"
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
-        " --arch {wildcards.arch} --target {wildcards.target} --mode {params.modes}"
-        " --size {params.sizes} --seeds {params.seeds} --tensors {params.tensors}"
-        " --pretrained-dir {params.pretrained} --outdir '{params.outdir}' --threads {threads}"
+        TRAIN_SHELL + " --mode {params.modes} --size {params.sizes} --outdir '{params.outdir}'"
+
+
+rule train_zeroshot:
+    """The pretrained models of every seed on one target's test split (training.jobs: mode or point)."""
+    input:
+        tensors=lambda w: tensor_files(w.task, w.target),
+        pretrained=pretrained_ckpts,
+    output:
+        point_files("{task}", "{arch}", "{target}", "zeroshot", 0),
+    params:
+        config=stage_config("train"),
+        seeds=SEED_ARGS,
+        tensors=f"{RESULTS}/tensors",
+        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, "zeroshot", 0),
+    wildcard_constraints:
+        target=NON_SOURCE if JOBS != "target" else NEVER,
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/zeroshot.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/zeroshot.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        TRAIN_SHELL + ' --mode zeroshot --size 0 --outdir {params.outdir}'
+
+
+rule train_mode:
+    """Every size of one (task, arch, target, mode) in one process (training.jobs: mode)."""
+    input:
+        tensors=target_tensors,
+        pretrained=pretrained_ckpts,
+    output:
+        [f"{RESULTS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{size}/seed{s}/{f}"
+         for size in TR["sizes"] for s in SEEDS for f in TRAIN_FILES],
+    params:
+        config=stage_config("train"),
+        seeds=SEED_ARGS,
+        tensors=f"{RESULTS}/tensors",
+        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        sizes=SIZE_ARGS,
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, "{size}"),
+    wildcard_constraints:
+        target=NON_SOURCE,
+        mode="|".join(TRAINED_MODES) if JOBS == "mode" else NEVER,
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        TRAIN_SHELL + " --mode {wildcards.mode} --size {params.sizes} --outdir '{params.outdir}'"
+
+
+rule train_point:
+    """One point (task, arch, target, mode, size), its seeds x learning rates as one ensemble
+    (training.jobs: point; the paper-scale granularity, docs/hpc.md)."""
+    input:
+        tensors=target_tensors,
+        pretrained=pretrained_ckpts,
+    output:
+        point_files("{task}", "{arch}", "{target}", "{mode}", "{size}"),
+    params:
+        config=stage_config("train"),
+        seeds=SEED_ARGS,
+        tensors=f"{RESULTS}/tensors",
+        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
+    wildcard_constraints:
+        target=NON_SOURCE,
+        mode="|".join(TRAINED_MODES),
+        size="|".join(str(s) for s in TR["sizes"]) if JOBS == "point" else NEVER,
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        TRAIN_SHELL + ' --mode {wildcards.mode} --size {wildcards.size} --outdir {params.outdir}'
 
 
 rule publish_model:

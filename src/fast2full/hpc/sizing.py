@@ -13,6 +13,7 @@ stages (tensorize, training) grows with the data, which the table marks.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import subprocess
@@ -148,40 +149,92 @@ def physics_events(config: dict[str, Any]) -> int:
                for p in config["processes"].values() if p.get("role") != "pileup")
 
 
-def _size_events(size: object, config: dict[str, Any]) -> float:
-    """Events of a training size; ``all`` (the full train split) is bounded by the train fraction of
-    every generated physics event."""
-    if str(size) == "all":
-        frac = float(config.get("tensors", {}).get("split_fractions", {}).get("train", 0.6))
-        return physics_events(config) * frac
-    return float(size)
+#: training rules; the target-training rules share one cost model (the same engine, other grouping)
+TRAIN_TARGET_RULES = ("train_target", "train_mode", "train_point", "train_zeroshot")
+TRAIN_RULES = ("train_pretrain",) + TRAIN_TARGET_RULES
+#: cost of one DANN step relative to another mode's: three batches (target, source, unlabelled target)
+DANN_STEP_FACTOR = 3.0
 
 
-def work_units(job: DryJob, config: dict[str, Any]) -> tuple[float, str]:
+def job_points(job: DryJob, config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (mode, size) training points one training job runs."""
+    tr, wc = config.get("training", {}), job.wildcards
+    modes = [m for m in tr.get("modes", []) if m != "zeroshot"]
+    sizes = [str(s) for s in tr.get("sizes", [])]
+    if job.rule == "train_pretrain":
+        return [("pretrain", "all")]
+    if job.rule == "train_zeroshot":
+        return [("zeroshot", "0")]
+    if job.rule == "train_mode":
+        return [(wc.get("mode", modes[0] if modes else "scratch"), s) for s in sizes]
+    if job.rule == "train_point" or ("mode" in wc and "size" in wc):
+        return [(wc.get("mode", "scratch"), wc["size"])]
+    return [("zeroshot", "0")] + [(m, s) for m in modes for s in sizes]
+
+
+def _metrics_units(path: Path, batch: int, dann: bool) -> float | None:
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    n = int(m.get("n_train") or 0)
+    return float(m.get("steps_total", 0)) * min(batch, n) * (DANN_STEP_FACTOR if dann else 1.0) if n else 0.0
+
+
+def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_root: str | Path | None = None
+                ) -> float:
+    """Member-samples a training job trains (members x steps x batch rows, DANN steps x3).
+
+    With ``bench_root`` the steps actually taken are read from the job's ``metrics.json`` files (a
+    measured run); otherwise every member is assumed to take ``min_steps`` (``steps="min"``, a lower
+    bound) or ``max_steps`` (``"max"``, the cap: an upper bound) steps.
+    """
+    tr, wc = config.get("training", {}), job.wildcards
+    seeds, lrs = tr.get("seeds", [0]), tr.get("learning_rates", [1e-3])
+    batch = int(tr.get("batch_size", 64))
+    source = config.get("domains", {}).get("source", "atlas_like")
+    total = 0.0
+    for mode, size in job_points(job, config):
+        if mode == "zeroshot":
+            continue
+        dann = mode == "dann"
+        if bench_root is not None:
+            target = source if mode == "pretrain" else wc.get("target", "")
+            d = Path(bench_root) / "results" / "train" / wc.get("task", "") / wc.get("arch", "") / target / mode / f"n{size}"
+            got = [_metrics_units(d / f"seed{s}" / "metrics.json", batch, dann) for s in seeds]
+            if all(g is not None for g in got):
+                total += sum(got)
+                continue
+        pre = mode == "pretrain"
+        key = ("pretrain_" if pre else "") + ("min_steps" if steps == "min" else "max_steps")
+        n_steps = float(tr.get(key, tr.get(key.replace("pretrain_", ""), 1)))
+        n = batch if size == "all" else min(batch, int(size))
+        total += len(seeds) * len(lrs) * n_steps * n * (DANN_STEP_FACTOR if dann else 1.0)
+    return total
+
+
+def work_units(job: DryJob, config: dict[str, Any], bench_root: str | Path | None = None, steps: str = "max"
+               ) -> tuple[float, str]:
     """(work done by ``job`` under ``config``, what the unit is) for the cost model."""
-    wc, tr = job.wildcards, config.get("training", {})
-    seeds = len(tr.get("seeds", [0]))
+    wc = job.wildcards
     if job.rule in CHUNK_RULES and wc.get("process") in config["processes"]:
         return float(config["processes"][wc["process"]]["events_per_chunk"]), "events/chunk"
     if job.rule in DOMAIN_RULES:
         if wc.get("domain") == FULLSIM:
             return 1.0, "job"
         return float(physics_events(config)), "events"
-    if job.rule == "train_pretrain":
-        epochs = float(tr.get("pretrain_max_epochs", tr.get("max_epochs", 1)))
-        return physics_events(config) * epochs * seeds, "event-epochs"
-    if job.rule == "train_target":
-        epochs = float(tr.get("max_epochs", 1))
-        if "size" in wc:  # one training point per job
-            return max(_size_events(wc["size"], config), 1.0) * epochs * seeds, "event-epochs"
-        modes = [m for m in tr.get("modes", []) if m != "zeroshot"]
-        return max(sum(_size_events(s, config) for s in tr.get("sizes", [])) * len(modes), 1.0) * epochs * seeds, \
-            "event-epochs"
+    if job.rule in TRAIN_RULES:
+        return train_units(job, config, steps=steps, bench_root=bench_root), "member-samples"
     return 1.0, "job"
 
 
 def model_key(job: DryJob) -> tuple[str, str]:
-    """Cost models are per rule, per process for the chunk stages, and apart for the PHYSLITE domain."""
+    """Cost models are per rule, per process for the chunk stages, apart for the PHYSLITE domain, and per
+    architecture for training (all target-training rules share one model: the same engine)."""
+    if job.rule in TRAIN_TARGET_RULES:
+        return "train_target", job.wildcards.get("arch", "")
+    if job.rule == "train_pretrain":
+        return job.rule, job.wildcards.get("arch", "")
     if job.rule in CHUNK_RULES:
         return job.rule, job.wildcards.get("process", "")
     if job.wildcards.get("domain") == FULLSIM:
@@ -215,7 +268,7 @@ def fit_models(jobs: list[DryJob], config: dict[str, Any], bench_root: str | Pat
         path = Path(bench_root) / job.benchmark
         if not path.is_file():
             continue
-        units, unit = work_units(job, config)
+        units, unit = work_units(job, config, bench_root=bench_root)
         samples[model_key(job)].append((units, read_benchmark(path), unit))
     models: dict[tuple[str, str], CostModel] = {}
     for key, rows in samples.items():
@@ -232,7 +285,7 @@ def fit_models(jobs: list[DryJob], config: dict[str, Any], bench_root: str | Pat
                                 max_wall_s=max(r[1]["s"] for r in rows))
     # rule-level fallbacks (a process of the target config that the default run lacks)
     by_rule: dict[str, list[CostModel]] = defaultdict(list)
-    for (rule, proc), m in models.items():
+    for (rule, proc), m in list(models.items()):
         if proc:
             by_rule[rule].append(m)
     for rule, ms in by_rule.items():
@@ -257,6 +310,9 @@ class RuleEstimate:
     max_job_cpu_min: float
     unit: str
     scales_with_data: bool
+    cpu_h_min: float = math.nan  # training: every member at min_steps (cpu_h: at max_steps, the cap)
+    job_cpu_s: list[float] = field(default_factory=list)  # per job (upper estimate), for the wall time
+    job_cpu_s_min: list[float] = field(default_factory=list)
 
 
 def _num(value: str | None) -> float:
@@ -267,8 +323,14 @@ def _num(value: str | None) -> float:
 
 
 def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
-             models: dict[tuple[str, str], CostModel]) -> list[RuleEstimate]:
-    """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours."""
+             models: dict[tuple[str, str], CostModel], train_scale: dict[str, float] | None = None
+             ) -> list[RuleEstimate]:
+    """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours.
+
+    Training jobs are costed twice: every member at ``min_steps`` (``cpu_h_min``, a lower bound) and
+    at ``max_steps`` (``cpu_h``, the cap: an upper bound).  ``train_scale``: per architecture, the cost
+    per member-sample of the target config's model size over the measured one's (bench_train.py).
+    """
     by_rule: dict[str, list[DryJob]] = defaultdict(list)
     for job in target_jobs:
         if job.has_action:
@@ -276,12 +338,16 @@ def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
     out = []
     for rule, jobs in by_rule.items():
         subs = {j.submission for j in jobs if j.submission >= 0}
-        cpu = []
+        cpu, cpu_min = [], []
         model = None
         for job in jobs:
-            model = models.get(model_key(job)) or models.get((rule, ""))
+            model = models.get(model_key(job)) or models.get((model_key(job)[0], ""))
             if model is not None:
-                cpu.append(model.cpu_s(work_units(job, target_config)[0]))
+                scale = (train_scale or {}).get(job.wildcards.get("arch", ""), 1.0) if rule in TRAIN_RULES else 1.0
+                hi = work_units(job, target_config, steps="max")[0]
+                lo = work_units(job, target_config, steps="min")[0]
+                cpu.append(model.intercept + model.slope * scale * hi)
+                cpu_min.append(model.intercept + model.slope * scale * lo)
         out.append(RuleEstimate(
             rule=rule, jobs=len(jobs), submissions=len(subs), local=all(j.local for j in jobs),
             threads=max(j.threads for j in jobs),
@@ -294,14 +360,48 @@ def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
             max_job_cpu_min=max(cpu) / 60 if cpu else math.nan,
             unit=model.unit if model and cpu else "",
             scales_with_data=rule in DOMAIN_RULES or rule.startswith("train_"),
+            cpu_h_min=sum(cpu_min) / 3600 if cpu_min else math.nan, job_cpu_s=cpu, job_cpu_s_min=cpu_min,
         ))
     return out
+
+
+#: stages in dependency order for the wall-time estimate (a stage starts when the previous one ends)
+STAGES = (("opendata_manifest", "pythia_generate", "hepmc_export"), ("opendata_fetch", "delphes_simulate"),
+          ("delphes_skim", "physlite_skim"), ("tensorize_source", "tensorize_target"),
+          ("train_pretrain", "plot_features"), TRAIN_TARGET_RULES + ("publish_model",), ("aggregate_results",))
+
+
+def makespan_s(durations: list[float], cores: int) -> float:
+    """Longest-processing-time-first schedule of one-core jobs on ``cores`` cores (seconds)."""
+    import heapq
+
+    free = [0.0] * max(cores, 1)
+    for d in sorted(durations, reverse=True):
+        heapq.heappush(free, heapq.heappop(free) + d)
+    return max(free) if durations else 0.0
+
+
+def wall_time_h(estimates: list[RuleEstimate], cores: int, lower: bool = False) -> float:
+    """Wall time on one machine of ``cores`` cores: every stage scheduled LPT on all cores, the stages
+    one after the other (Snakemake overlaps them, so this errs long).  Jobs are one thread each."""
+    by_rule = {e.rule: (e.job_cpu_s_min if lower and e.job_cpu_s_min else e.job_cpu_s) for e in estimates}
+    total = 0.0
+    for stage in STAGES:
+        total += makespan_s([d for r in stage for d in by_rule.get(r, [])], cores)
+    return total / 3600
 
 
 def _fmt(x: float, digits: int = 1) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "n/a"
     return f"{x:,.{digits}f}" if isinstance(x, float) else f"{x:,}"
+
+
+def _cpu(e: RuleEstimate) -> str:
+    """CPU hours; a range (every member at min_steps - at max_steps) for training."""
+    if not math.isnan(e.cpu_h_min) and abs(e.cpu_h_min - e.cpu_h) > 0.005:
+        return f"{_fmt(e.cpu_h_min, 2)} – {_fmt(e.cpu_h, 2)}"
+    return _fmt(e.cpu_h, 2)
 
 
 def count_submissions(jobs: list[DryJob]) -> int:
@@ -313,18 +413,22 @@ def markdown_table(estimates: list[RuleEstimate], title: str, total_submissions:
     """The sizing table (markdown) with a total row.  A rule's submissions include group jobs it
     shares with other rules, so the total is ``total_submissions`` (see :func:`count_submissions`)."""
     head = ("| rule | jobs | SLURM submissions | threads | mem_mb asked | runtime asked (min) | GPU "
-            "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job | cost unit |")
+            "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job (cap) | cost unit |")
     lines = [f"**{title}**", "", head, "|" + " --- |" * 11]
     for e in estimates:
         rss = _fmt(e.peak_rss_mb, 0) + (" (grows with data)" if e.scales_with_data and e.measured_jobs else "")
         lines.append(
             f"| {e.rule}{' (local)' if e.local else ''} | {e.jobs} | {e.submissions} | {e.threads} "
-            f"| {_fmt(e.mem_mb, 0)} | {_fmt(e.runtime_min, 0)} | {e.gpu or ''} | {rss} | {_fmt(e.cpu_h, 2)} "
+            f"| {_fmt(e.mem_mb, 0)} | {_fmt(e.runtime_min, 0)} | {e.gpu or ''} | {rss} | {_cpu(e)} "
             f"| {_fmt(e.max_job_cpu_min, 1)} | {e.unit or 'no benchmark'} |")
     known = [e.cpu_h for e in estimates if not math.isnan(e.cpu_h)]
+    known_min = [e.cpu_h if math.isnan(e.cpu_h_min) else e.cpu_h_min for e in estimates if not math.isnan(e.cpu_h)]
     subs = total_submissions if total_submissions is not None else sum(e.submissions for e in estimates)
+    tot = _fmt(float(sum(known)), 2)
+    if abs(sum(known_min) - sum(known)) > 0.005:
+        tot = f"{_fmt(float(sum(known_min)), 2)} – {tot}"
     lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {subs} "
-                 f"| | | | | | {_fmt(float(sum(known)), 2)} | | |")
+                 f"| | | | | | {tot} | | |")
     return "\n".join(lines) + "\n"
 
 

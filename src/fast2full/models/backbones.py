@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 #: widths per model size and architecture (config ``training.model_size``)
 MODEL_SIZES: dict[str, dict[str, dict]] = {
@@ -46,60 +47,155 @@ ARCHS = ("dnn", "gnn", "transformer")
 _FAR = 1.0e9
 
 
+# ---- layers that also run as an ensemble -----------------------------------------------------------
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ weight.T + bias`` for one model (weight (out, in)) or an ensemble (weight (M, out, in),
+    ``x`` (M, ..., in): member m's rows meet member m's weights, one batched matmul for all members)."""
+    if weight.dim() == 2:
+        return F.linear(x, weight, bias)
+    lead = x.shape
+    x3 = x.reshape(lead[0], -1, lead[-1])
+    out = torch.bmm(x3, weight.transpose(1, 2)) if bias is None else \
+        torch.baddbmm(bias.unsqueeze(1), x3, weight.transpose(1, 2))
+    return out.reshape(*lead[:-1], weight.shape[1])
+
+
+class EnsembleLinear(nn.Module):
+    """``nn.Linear`` of M independent members: weight (M, out, in), bias (M, out); the same parameter
+    names as ``nn.Linear``, so a member's slice is an ordinary state dict entry.  Never initialised here:
+    the weights are the stacked initial states of M single models (see :mod:`fast2full.models.ensemble`)."""
+
+    def __init__(self, members: int, d_in: int, d_out: int):
+        super().__init__()
+        self.in_features, self.out_features = d_in, d_out
+        self.weight = nn.Parameter(torch.zeros(members, d_out, d_in))
+        self.bias = nn.Parameter(torch.zeros(members, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
+
+
+class EnsembleLayerNorm(nn.Module):
+    """``nn.LayerNorm`` of M members (weight/bias (M, C)) on inputs (M, ..., C)."""
+
+    def __init__(self, members: int, d: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(members, d))
+        self.bias = nn.Parameter(torch.zeros(members, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
+        return torch.addcmul(self.bias.view(shape), F.layer_norm(x, x.shape[-1:], eps=self.eps),
+                             self.weight.view(shape))
+
+
+class Dropout(nn.Module):
+    """Dropout whose masks come from per-member generators when an ensemble engine sets them.
+
+    Without generators (a single model used on its own, e.g. fine-tuned by a user's ``Trainer``) it is
+    ``F.dropout``.  With ``generators`` set (one ``torch.Generator`` per member; a shared list that the
+    engine updates), member m's mask is drawn from its own generator, so a member's training does not
+    depend on which other members share its ensemble: training it alone gives the same numbers.
+    """
+
+    def __init__(self, p: float, context: dict | None = None):
+        super().__init__()
+        self.p = float(p)
+        self.context = context if context is not None else {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        gens = self.context.get("generators")
+        if not gens:
+            return F.dropout(x, self.p, True)
+        if self.context.get("ensemble"):
+            keep = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device) for g in gens]) >= self.p
+        else:
+            keep = torch.rand(x.shape, generator=gens[0], device=x.device) >= self.p
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
+def _linear(d_in: int, d_out: int, members: int | None) -> nn.Module:
+    return nn.Linear(d_in, d_out) if members is None else EnsembleLinear(members, d_in, d_out)
+
+
+def _layernorm(d: int, members: int | None) -> nn.Module:
+    return nn.LayerNorm(d) if members is None else EnsembleLayerNorm(members, d)
+
+
 def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``h`` (B, N, C) over the real slots of ``mask`` (B, N); an empty event gives 0."""
+    """Mean of ``h`` (..., N, C) over the real slots of ``mask`` (..., N); an empty event gives 0."""
     m = mask.unsqueeze(-1).to(h.dtype)
-    return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+    return (h * m).sum(-2) / m.sum(-2).clamp(min=1.0)
 
 
 class DNN(nn.Module):
     """MLP on the flattened padded inputs: ReLU, dropout; masked entries zeroed."""
 
-    def __init__(self, n_features: int, max_objects: int, hidden: list[int], dropout: float = 0.1):
+    def __init__(self, n_features: int, max_objects: int, hidden: list[int], dropout: float = 0.1,
+                 members: int | None = None, context: dict | None = None):
         super().__init__()
         layers: list[nn.Module] = []
         width = max_objects * (n_features + 1)
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [_linear(width, h, members), nn.ReLU(), Dropout(dropout, context)]
             width = h
         self.net = nn.Sequential(*layers)
         self.embed_dim = width
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(x.dtype)
-        flat = torch.cat([x * m, m], dim=-1).flatten(1)
+        flat = torch.cat([x * m, m], dim=-1).flatten(-2)
         return self.net(flat)
 
 
 class EdgeConv(nn.Module):
     """One EdgeConv block: k-NN in the current feature space, edge MLP on (h_i, h_j - h_i), masked mean
-    over the neighbours, plus a linear shortcut (ParticleNet's residual)."""
+    over the neighbours, plus a linear shortcut (ParticleNet's residual).
 
-    def __init__(self, c_in: int, c_out: int, k: int, dropout: float):
+    The edge MLP's first layer is linear, so it is evaluated per node and gathered per edge:
+    ``W [h_i, h_j - h_i] + b = (W_a - W_b) h_i + b + W_b h_j`` (W = [W_a | W_b]) — the same function as
+    the concatenated form (up to float rounding) at 1/k of its cost.
+    """
+
+    def __init__(self, c_in: int, c_out: int, k: int, dropout: float, members: int | None = None,
+                 context: dict | None = None):
         super().__init__()
-        self.k = k
-        self.edge_mlp = nn.Sequential(nn.Linear(2 * c_in, c_out), nn.ReLU(), nn.Linear(c_out, c_out), nn.ReLU())
-        self.shortcut = nn.Linear(c_in, c_out)
-        self.act = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
+        self.k, self.c_in = k, c_in
+        self.edge_mlp = nn.Sequential(_linear(2 * c_in, c_out, members), nn.ReLU(), _linear(c_out, c_out, members),
+                                      nn.ReLU())
+        self.shortcut = _linear(c_in, c_out, members)
+        self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, n, c = h.shape
+        lead, (n, c) = h.shape[:-2], h.shape[-2:]
         k = min(self.k, n - 1)
         if k < 1:  # one slot: no neighbours, only the shortcut
             return self.act(self.shortcut(h)) * mask.unsqueeze(-1).to(h.dtype)
+        hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
         with torch.no_grad():  # the graph is not differentiated, only the features along it
-            dist = torch.cdist(h, h)
-            far = (~mask).unsqueeze(1) | torch.eye(n, dtype=torch.bool, device=h.device).unsqueeze(0)
+            dist = torch.cdist(hf, hf)
+            far = (~mf).unsqueeze(1) | torch.eye(n, dtype=torch.bool, device=h.device).unsqueeze(0)
             dist = dist.masked_fill(far, _FAR)
-            near = dist.topk(k, dim=-1, largest=False)  # (B, N, k)
-            idx = near.indices
+            near = dist.topk(k, dim=-1, largest=False)  # (L, N, k)
             # a padded slot or the node itself (ranked last, picked only when an event has <= k objects)
-            nb_valid = near.values < 0.5 * _FAR
-        h_j = torch.gather(h, 1, idx.reshape(b, n * k, 1).expand(-1, -1, c)).reshape(b, n, k, c)
-        h_i = h.unsqueeze(2).expand(-1, -1, k, -1)
-        e = self.edge_mlp(torch.cat([h_i, h_j - h_i], dim=-1))  # (B, N, k, C_out)
-        w = nb_valid.unsqueeze(-1).to(h.dtype)
-        agg = (e * w).sum(2) / w.sum(2).clamp(min=1.0)
+            nb_valid = (near.values < 0.5 * _FAR).reshape(*lead, n, k)
+        first = self.edge_mlp[0]
+        w_a, w_b = first.weight[..., :c], first.weight[..., c:]
+        node = linear(h, w_a - w_b, first.bias)  # (..., N, C_out): the h_i part and the bias
+        nbr = linear(h, w_b)  # (..., N, C_out): the h_j part, gathered along the edges
+        c_out = nbr.shape[-1]
+        # neighbour rows in the flattened (L * N, C_out) table: one index_select instead of a gather
+        base = torch.arange(hf.shape[0], device=h.device).view(-1, 1, 1) * n
+        nbr_j = nbr.reshape(-1, c_out).index_select(0, (near.indices + base).reshape(-1))
+        e = torch.relu_(node.unsqueeze(-2) + nbr_j.view(*lead, n, k, c_out))
+        e = torch.relu_(self.edge_mlp[2](e))  # (..., N, k, C_out)
+        # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
+        w = nb_valid.to(h.dtype)
+        w = (w / w.sum(-1, keepdim=True).clamp(min=1.0)).unsqueeze(-1)
+        agg = (e * w).sum(-2)
         out = self.act(agg + self.shortcut(h))
         return out * mask.unsqueeze(-1).to(h.dtype)
 
@@ -107,11 +203,12 @@ class EdgeConv(nn.Module):
 class EdgeConvNet(nn.Module):
     """Dynamic-graph EdgeConv network (ParticleNet style) with masked mean pooling."""
 
-    def __init__(self, n_features: int, max_objects: int, channels: list[int], k: int = 8, dropout: float = 0.1):
+    def __init__(self, n_features: int, max_objects: int, channels: list[int], k: int = 8, dropout: float = 0.1,
+                 members: int | None = None, context: dict | None = None):
         super().__init__()
         blocks, c = [], n_features
         for c_out in channels:
-            blocks.append(EdgeConv(c, c_out, k, dropout))
+            blocks.append(EdgeConv(c, c_out, k, dropout, members, context))
             c = c_out
         self.blocks = nn.ModuleList(blocks)
         self.embed_dim = c
@@ -123,39 +220,71 @@ class EdgeConvNet(nn.Module):
         return masked_mean(h, mask)
 
 
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer encoder layer (as ``nn.TransformerEncoderLayer(norm_first=True)``, ReLU):
+    ``h + drop(attn(norm1(h)))`` then ``h + drop(linear2(drop(relu(linear1(norm2(h))))))``; written out
+    so that it also runs as an ensemble.  Attention is ``F.scaled_dot_product_attention`` with the
+    padding mask and no dropout on the attention weights (drawing that mask cost a quarter of a step)."""
+
+    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, members: int | None = None,
+                 context: dict | None = None):
+        super().__init__()
+        self.heads = heads
+        self.in_proj = _linear(d_model, 3 * d_model, members)
+        self.out_proj = _linear(d_model, d_model, members)
+        self.linear1, self.linear2 = _linear(d_model, d_ff, members), _linear(d_ff, d_model, members)
+        self.norm1, self.norm2 = _layernorm(d_model, members), _layernorm(d_model, members)
+        self.drop1, self.drop2, self.drop_ff = (Dropout(dropout, context) for _ in range(3))
+
+    def attention(self, h: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        lead, (n, d) = h.shape[:-2], h.shape[-2:]
+        q, k, v = self.in_proj(h).reshape(-1, n, 3, self.heads, d // self.heads).unbind(-3)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (L, H, N, dh)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend.reshape(-1, 1, 1, n))
+        return self.out_proj(att.transpose(1, 2).reshape(*lead, n, d))
+
+    def forward(self, h: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        h = h + self.drop1(self.attention(self.norm1(h), attend))
+        return h + self.drop2(self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))))))
+
+
 class SetTransformer(nn.Module):
     """Transformer encoder over the object set (padding mask, no positional encoding), masked pooling."""
 
     def __init__(self, n_features: int, max_objects: int, d_model: int = 32, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, members: int | None = None, context: dict | None = None):
         super().__init__()
-        self.embed = nn.Linear(n_features, d_model)
-        layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=2 * d_model, dropout=dropout,
-                                           batch_first=True, norm_first=True)
-        # nested tensors would drop padded slots themselves but warn with norm_first; masking is explicit
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d_model)
+        self.embed = _linear(n_features, d_model, members)
+        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, 2 * d_model, dropout, members, context)
+                                    for _ in range(layers))
+        self.norm = _layernorm(d_model, members)
         self.embed_dim = d_model
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.embed(x * mask.unsqueeze(-1).to(x.dtype))
         # an event with no object would give an all -inf attention row (NaN): let it attend to slot 0
         attend = mask.clone()
-        attend[:, 0] |= ~mask.any(1)
-        h = self.encoder(h, src_key_padding_mask=~attend)
+        attend[..., 0] |= ~mask.any(-1)
+        for layer in self.layers:
+            h = layer(h, attend)
         return masked_mean(self.norm(h), mask)
 
 
 _CLASSES: dict[str, type[nn.Module]] = {"dnn": DNN, "gnn": EdgeConvNet, "transformer": SetTransformer}
 
 
-def build_backbone(arch: str, n_features: int, max_objects: int, model_size: str = "small") -> nn.Module:
-    """The backbone for ``arch`` at ``model_size``; input sizes from the tensor metadata."""
+def build_backbone(arch: str, n_features: int, max_objects: int, model_size: str = "small",
+                   members: int | None = None, context: dict | None = None) -> nn.Module:
+    """The backbone for ``arch`` at ``model_size``; input sizes from the tensor metadata.
+
+    ``members``: an ensemble of that many independent models (inputs (M, B, N, F)); ``context``: the
+    dict shared by its :class:`Dropout` layers (per-member generators, set by the ensemble engine).
+    """
     if arch not in _CLASSES:
         raise ValueError(f"unknown arch {arch!r}; choose one of {ARCHS}")
     if model_size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {model_size!r}; choose one of {tuple(MODEL_SIZES)}")
-    return _CLASSES[arch](n_features, max_objects, **MODEL_SIZES[model_size][arch])
+    return _CLASSES[arch](n_features, max_objects, **MODEL_SIZES[model_size][arch], members=members, context=context)
 
 
 def n_params(module: nn.Module, trainable_only: bool = False) -> int:

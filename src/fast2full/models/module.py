@@ -59,8 +59,11 @@ def grad_reverse(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
     return _GradReverse.apply(x, coeff)
 
 
-def _mlp_head(d_in: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_in), nn.ReLU(), nn.Linear(d_in, d_out))
+def _mlp_head(d_in: int, d_out: int, members: int | None = None) -> nn.Sequential:
+    """Two-layer MLP head; ``members``: an ensemble of that many heads (see backbones.EnsembleLinear)."""
+    from fast2full.models.backbones import _linear
+
+    return nn.Sequential(_linear(d_in, d_in, members), nn.ReLU(), _linear(d_in, d_out, members))
 
 
 class TaskModule(pl.LightningModule):
