@@ -181,6 +181,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small models only, fewer steps")
     ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up measurement")
+    ap.add_argument("--sizes", nargs="+", default=None, help="model sizes (default: small with --quick, else all)")
     ap.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.json"))
     args = ap.parse_args()
 
@@ -191,7 +192,7 @@ def main() -> int:
 
     quiet_lightning()
     set_threads(1)
-    sizes = ["small"] if args.quick else ["tiny", "small", "base"]
+    sizes = args.sizes or (["small"] if args.quick else ["tiny", "small", "base"])
     epochs = 1 if args.quick else 2
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as d:

@@ -7,6 +7,13 @@ to the benchmark TSVs a default run left in results/benchmarks/ (see fast2full.h
 evaluates it on every job of the paper-scale config.  Prints a markdown table, writes it into
 docs/hpc.md (between the paper-scale markers) and the numbers to results/bench/paper_scale.json.
 The ratio reported is paper-scale CPU hours over the default run's, both from the same models.
+
+Training is costed per member-sample (members x optimiser steps x batch rows, fast2full.hpc.sizing):
+the default run's steps are read from its metrics.json files; at the target scale every member is
+bounded below by min_steps and above by max_steps (the cap), so training CPU hours are a range.
+The cost per member-sample of the target config's model size relative to the measured one comes from
+bench/bench_train.py's results/bench/train.json (--train-bench) when it holds both sizes.  Wall time is
+for one workstation of --cores cores (every stage scheduled on all cores, stages one after another).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="slurm", help="profile for the dry runs (submissions, groups)")
     p.add_argument("--doc", default=str(ROOT / "docs" / "hpc.md"), help="markdown file to update ('' : none)")
     p.add_argument("--json", default=str(ROOT / "results" / "bench" / "paper_scale.json"))
+    p.add_argument("--train-bench", default=str(ROOT / "results" / "bench" / "train.json"),
+                   help="bench_train.py output: cost per member-sample by model size (and CPU vs GPU)")
+    p.add_argument("--cores", type=int, default=32, help="cores of the workstation for the wall-time estimate")
     args = p.parse_args(argv)
     setup_logging()
 
@@ -45,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {k: yaml.safe_load(v.read_text()) for k, v in configs.items()}
     jobs = {k: sizing.parse_dry_run(sizing.dry_run(ROOT, v, profile=args.profile)) for k, v in configs.items()}
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
-    est = {k: sizing.estimate(jobs[k], cfg[k], models) for k in configs}
+    scale, gpu_speedup, scale_note = _train_bench(Path(args.train_bench), cfg["default"], cfg["target"])
+    est = {"default": sizing.estimate(jobs["default"], cfg["default"], models),
+           "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale)}
 
     def total(rows: list[sizing.RuleEstimate]) -> float:
         return sum(e.cpu_h for e in rows if not math.isnan(e.cpu_h))
@@ -58,6 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     summary = (f"\nEstimated CPU hours, {configs['target'].name} / {configs['default'].name} "
                f"(same cost models): **{ratio:,.1f}x** ({total(est['target']):,.2f} h vs "
                f"{total(est['default']):,.3f} h).\n")
+    tr = [e for e in est["target"] if e.rule in sizing.TRAIN_RULES]
+    tr_lo = sum(e.cpu_h_min for e in tr if not math.isnan(e.cpu_h_min))
+    tr_hi = sum(e.cpu_h for e in tr if not math.isnan(e.cpu_h))
+    rest = total(est["target"]) - tr_hi
+    longest = max((max(e.job_cpu_s) for e in tr if e.job_cpu_s), default=math.nan) / 3600
+    longest_lo = max((max(e.job_cpu_s_min) for e in tr if e.job_cpu_s_min), default=math.nan) / 3600
+    wall_lo = sizing.wall_time_h(est["target"], args.cores, lower=True)
+    wall_hi = sizing.wall_time_h(est["target"], args.cores)
+    peak = max((e.peak_rss_mb for e in est["target"] if not math.isnan(e.peak_rss_mb)), default=math.nan)
+    gpu = (f"{tr_lo / gpu_speedup:,.1f} – {tr_hi / gpu_speedup:,.1f} GPU h (bench_train.py: GPU "
+           f"{gpu_speedup:.1f}x the CPU thread)") if gpu_speedup else \
+        "not measured (no GPU on the machine that ran bench_train.py)"
+    summary += (
+        f"\n| quantity ({configs['target'].name}) | every member at min_steps | every member at max_steps (cap) |\n"
+        f"| --- | ---: | ---: |\n"
+        f"| training CPU h | {tr_lo:,.1f} | {tr_hi:,.1f} |\n"
+        f"| whole study CPU h | {rest + tr_lo:,.1f} | {rest + tr_hi:,.1f} |\n"
+        f"| longest training job, CPU h | {longest_lo:,.2f} | {longest:,.2f} |\n"
+        f"| wall time on {args.cores} cores, h | {wall_lo:,.1f} | {wall_hi:,.1f} |\n"
+        f"\nTraining on GPUs: {gpu}. Largest peak RSS measured per job: {peak / 1000:.2f} GB. {scale_note}\n")
     print(table + summary)
 
     out = Path(args.json)
@@ -66,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps({
             "config": str(configs["target"]), "default_config": str(configs["default"]),
             "cpu_h_ratio_target_over_default": ratio,
-            "rules": {k: [dataclasses.asdict(e) for e in v] for k, v in est.items()},
+            "training_cpu_h": [tr_lo, tr_hi], "study_cpu_h": [rest + tr_lo, rest + tr_hi],
+            "longest_training_job_cpu_h": [longest_lo, longest], f"wall_h_{args.cores}_cores": [wall_lo, wall_hi],
+            "train_scale": scale, "gpu_speedup": gpu_speedup,
+            "rules": {k: [{f: v for f, v in dataclasses.asdict(e).items() if not f.startswith("job_cpu")}
+                          for e in v] for k, v in est.items()},
             "models": {f"{r}/{p}" if p else r: dataclasses.asdict(m) for (r, p), m in models.items()},
         }, indent=2, default=str))
     if args.doc:
@@ -75,6 +111,28 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_output(doc) as tmp:
             tmp.write_text(sizing.replace_marked(text, BEGIN, END, table + summary))
     return 0
+
+
+def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, float], float | None, str]:
+    """(per-arch cost factor target model size / default's, GPU speed-up, a sentence saying what was used)."""
+    src = default.get("training", {}).get("model_size", "small")
+    dst = target.get("training", {}).get("model_size", "small")
+    if not path.is_file():
+        return {}, None, f"No {path.name}: model-size factor {src} -> {dst} not applied (cost of {src} models)."
+    rows = json.loads(path.read_text()).get("throughput", [])
+    key = "ensemble10_member_samples_per_s"
+    rate = {(r["device"], r["arch"], r["model_size"]): r.get(key) for r in rows}
+    scale = {}
+    for arch in ("dnn", "gnn", "transformer"):
+        a, b = rate.get(("cpu", arch, src)), rate.get(("cpu", arch, dst))
+        if a and b:
+            scale[arch] = a / b
+    gpu = [rate[("cuda", a, dst)] / rate[("cpu", a, dst)] for a in ("dnn", "gnn", "transformer")
+           if rate.get(("cuda", a, dst)) and rate.get(("cpu", a, dst))]
+    note = (f"Cost per member-sample of {dst} over {src} models (bench_train.py, 10 members, 1 CPU thread): "
+            + ", ".join(f"{a} {f:.1f}x" for a, f in scale.items()) + ".") if scale else \
+        f"{path.name} lacks {dst} or {src} rows: model-size factor not applied (cost of {src} models)."
+    return scale, (min(gpu) if gpu else None), note
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def test_schema_defaults_are_filled_once(repo_root, cfg):
     del cfg["aggregate"], cfg["training"]["patience"], cfg["pileup"]
     out = validate(cfg, base_dir=repo_root)
     assert out["aggregate"] == {"bootstrap": 200, "test_bootstrap": True, "confidence": 0.6827}
-    assert out["training"]["patience"] == 4
+    assert out["training"]["patience"] == 5  # validation checks (training.patience)
     assert out["pileup"] == {"mean": 0.0, "process": "minbias"}
 
 
@@ -144,7 +144,7 @@ def test_cli_validate_config_overlays_and_prints(repo_root, tmp_path, monkeypatc
     ov.write_text("aggregate: {bootstrap: 7}\n")
     assert main(["validate-config", "config.yaml", str(ov), "--print"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["aggregate"]["bootstrap"] == 7 and printed["training"]["patience"] == 4
+    assert printed["aggregate"]["bootstrap"] == 7 and printed["training"]["patience"] == 5
 
 
 def test_paper_config_as_overlay_equals_paper_config_alone(repo_root):

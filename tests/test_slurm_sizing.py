@@ -23,6 +23,8 @@ def _config(events: int, chunks: int) -> dict:
     for name, proc in cfg["processes"].items():
         proc["events_per_chunk"] = events
         proc["chunks"] = chunks if name in ("ttbar", "wjets") else 1
+    for det in cfg["detectors"].values():  # the dry run works in another --directory: cards by absolute path
+        det["card"] = str(ROOT / det["card"])
     return cfg
 
 

@@ -77,6 +77,8 @@ class TrainSettings:
     accelerator: str = "auto"
     threads: int = 1
     ensemble: bool = True
+    #: fast2full.provenance of the outputs (version, git commit, digest of the job's config slice)
+    provenance: dict | None = None
 
     def __post_init__(self) -> None:
         for lo, hi in (("min_steps", "max_steps"), ("pretrain_min_steps", "pretrain_max_steps")):
@@ -93,6 +95,10 @@ class TrainSettings:
         if "domains" in config:
             kw["source"] = config["domains"]["source"]
         kw.update({k: v for k, v in overrides.items() if v is not None})
+        from fast2full.config import thaw
+        from fast2full.provenance import provenance
+
+        kw.setdefault("provenance", provenance(thaw(config)))
         return cls(**kw)
 
 
@@ -570,9 +576,11 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
             "startup_s": round(startup_s, 3), "device": device if spec.mode != "zeroshot" else "cpu",
             "pretrained_from": str(ckpts[seed]) if seed in ckpts else None,
             "model_size": settings.model_size, "threads": settings.threads,
+            "provenance": settings.provenance,
         }
         P.write(seed_dir / P.FILENAME, P.from_tensorset(spec.task, test, ev["prediction"], sign * test.baseline
-                                                         if spec.task != "met" else None))
+                                                         if spec.task != "met" else None),
+                provenance=settings.provenance)
         if spec.mode == "pretrain":
             save_checkpoint(module, seed_dir / "model.ckpt", _card(spec, settings, meta, metrics))
         _write_json(seed_dir / "metrics.json", metrics)

@@ -37,8 +37,9 @@ TRANSFER_MODES = plan.TRANSFER_MODES
 FULL = plan.FULL_SIZE
 REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
 TABLE_COLUMNS = (
-    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "ess_train", "capped", "seed", "metric",
-    "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "ess_test", "baseline_name",
+    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "ess_train", "capped", "n_unlabelled",
+    "seed", "metric", "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "ess_test",
+    "baseline_name",
     "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "steps_incl_pretrain",
     "n_params", "wall_time_s", "device", "pretrained_from", "model_size", "git_commit", "config_digest", "path",
 )
@@ -146,6 +147,8 @@ def _row(rec: dict, path: Path) -> dict:
     for k in ("test_auc", "test_loss", "val_loss", "met_resolution", "lr", "epochs", "steps",
               "steps_total", "n_params", "wall_time_s", "n_test", "ess_train", "ess_test"):
         row[k] = _num(rec.get(k))
+    # DANN: unlabelled target events its domain head saw (0 for the other modes; absent in old files)
+    row["n_unlabelled"] = _num(rec.get("n_unlabelled", 0))
     return row
 
 
