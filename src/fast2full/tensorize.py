@@ -706,16 +706,27 @@ def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None
             "ntrk": jag(nj, lambda t: rng.poisson(12, t)),
             "trk_width": jag(nj, lambda t: rng.exponential(0.08, t))}
     jets["sum_trk_pt"] = jets["pt"] * jag(nj, lambda t: rng.uniform(0.2, 0.9, t))
-    # particle-flow candidates: a few per jet near its axis plus soft ones anywhere
-    nc = rng.poisson(8.0 * np.maximum(nj, 1))
-    pflow = {"pt": jag(nc, lambda t: 0.5 + rng.exponential(3.0, t)),
-             "eta": jag(nc, lambda t: rng.uniform(-2.5, 2.5, t)),
-             "phi": jag(nc, lambda t: rng.uniform(-np.pi, np.pi, t)),
-             "charge": jag(nc, lambda t: rng.choice([-1, 0, 0, 1], t)),
-             "is_pu": jag(nc, lambda t: rng.random(t) < 0.1)}
+    # particle-flow candidates: a few per jet around its axis (DeltaR ~ 0.15) plus soft ones anywhere
+    per_jet = jag(nj, lambda t: rng.poisson(6.0, t))
+    n_near, n_soft = ak.to_numpy(ak.sum(per_jet, axis=1)), rng.poisson(10.0, n)
+    near_eta = np.repeat(ak.to_numpy(ak.flatten(jets["eta"])), ak.to_numpy(ak.flatten(per_jet)))
+    near_phi = np.repeat(ak.to_numpy(ak.flatten(jets["phi"])), ak.to_numpy(ak.flatten(per_jet)))
+    tot_near = len(near_eta)
+    near = {"eta": near_eta + rng.normal(0, 0.15, tot_near),
+            "phi": (near_phi + rng.normal(0, 0.15, tot_near) + np.pi) % (2 * np.pi) - np.pi,
+            "pt": 0.5 + rng.exponential(5.0, tot_near)}
+    soft = {"eta": rng.uniform(-2.5, 2.5, int(n_soft.sum())), "phi": rng.uniform(-np.pi, np.pi, int(n_soft.sum())),
+            "pt": 0.5 + rng.exponential(1.0, int(n_soft.sum()))}
+    nc = n_near + n_soft
+    pflow = {k: ak.concatenate([ak.unflatten(near[k], n_near), ak.unflatten(soft[k], n_soft)], axis=1)
+             for k in ("pt", "eta", "phi")}
+    pflow["charge"] = jag(nc, lambda t: rng.choice([-1, 0, 0, 1], t))
+    pflow["is_pu"] = jag(nc, lambda t: rng.random(t) < 0.1)
     pflow["kind"] = ak.where(pflow["charge"] != 0, objects.PFLOW_TRACK,
                              ak.where(pflow["pt"] > 2.0, objects.PFLOW_PHOTON, objects.PFLOW_NEUTRAL_HADRON))
     pflow["is_pu"] = pflow["is_pu"] & (pflow["charge"] != 0)
+    order = ak.argsort(pflow["pt"], axis=1, ascending=False)
+    pflow = {k: v[order] for k, v in pflow.items()}
     lep = lambda c: {**kin(c, 30.0), "charge": jag(c, lambda t: rng.choice([-1, 1], t)),  # noqa: E731
                      "rel_iso": jag(c, lambda t: rng.exponential(0.05, t))}
     pho = {**kin(ng, 20.0), "rel_iso": jag(ng, lambda t: rng.exponential(0.05, t))}
