@@ -183,6 +183,16 @@ def test_qg_rows(synthetic_tensors, synthetic_domains):
     assert ts.mask[:, 1:].sum(1).mean() > 3  # the synthetic jets carry ~6 candidates each
 
 
+def test_qg_reduced_inputs_without_constituents(tmp_path, config, synthetic_domains):
+    """constituent_types: [] gives the jet-observable-only rows every domain (PHYSLITE too) can fill."""
+    cfg = json.loads(json.dumps(config))
+    cfg["tensors"]["tasks"]["qg"]["constituent_types"] = []
+    tensorize(synthetic_domains["atlas_like"], tmp_path, cfg, "qg", "atlas_like")
+    ts = tensorio.load(tmp_path / "train.parquet", raw=True)
+    assert ts.mask[:, 0].all() and not ts.mask[:, 1:].any()
+    assert ts.meta["features"] == F.names("qg")
+
+
 def test_qg_reweighting_gives_one_spectrum(synthetic_tensors):
     """Weighted (pT, |eta|) histograms of quark and gluon jets agree bin by bin in the reweighting
     binning, each class keeps half the total weight, and the total equals the physical one."""
