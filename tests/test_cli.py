@@ -94,3 +94,19 @@ def test_running_python_is_in_the_supported_range(repo_root):
 
     spec = SpecifierSet(tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["requires-python"])
     assert f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}" in spec
+
+
+def test_train_reads_exactly_the_files_its_rule_gives(tmp_path):
+    """`fast2full train --inputs` maps each given file to (task, domain, split); a split the job needs
+    but was not given is an error naming the given files (Snakemake then knows every file read)."""
+    from fast2full.cli.train import tensor_inputs
+    from fast2full.common import Fast2FullError
+    from fast2full.train import _tensor_path
+
+    files = [str(tmp_path / f"qg/cms_like/{s}.parquet") for s in ("train", "val", "test")]
+    got = tensor_inputs(files)
+    assert _tensor_path(got, "qg", "cms_like", "val") == tmp_path / "qg/cms_like/val.parquet"
+    with pytest.raises(Fast2FullError, match="no qg/atlas_like/train tensor file among the job's --inputs"):
+        _tensor_path(got, "qg", "atlas_like", "train")
+    with pytest.raises(Fast2FullError, match="not a tensor file"):
+        tensor_inputs([str(tmp_path / "qg/cms_like/norm.json")])

@@ -110,7 +110,7 @@ class JobSpec:
     mode: str
     size: int | str  # int or "all"
     seeds: list[int]
-    tensors: Path
+    tensors: Path | dict[tuple[str, str, str], Path]  # a tensor root, or the job's files by (task, domain, split)
     outdir: Path
     pretrained_dir: Path | None = None
 
@@ -299,7 +299,15 @@ def val_loss(module, ts) -> float:
 
 
 # ---- a job ---------------------------------------------------------------------------------------
-def _tensor_path(tensors: Path, task: str, domain: str, split: str) -> Path:
+def _tensor_path(tensors: Path | dict[tuple[str, str, str], Path], task: str, domain: str, split: str) -> Path:
+    """The tensor file of (task, domain, split): from the job's own input files (a mapping, what the
+    workflow passes with ``--inputs``) or under a tensor root (``--tensors``, by hand)."""
+    if isinstance(tensors, dict):
+        try:
+            return Path(tensors[(task, domain, split)])
+        except KeyError:
+            raise Fast2FullError(f"no {task}/{domain}/{split} tensor file among the job's --inputs "
+                                 f"({', '.join(str(p) for p in tensors.values())})") from None
     return Path(tensors) / task / domain / f"{split}.parquet"
 
 

@@ -180,3 +180,25 @@ def target_points(task, arch, target):
         for size in TR["sizes"]:
             out += [f"{train_dir(task, arch, target, mode, size)}/seed{s}/metrics.json" for s in SEEDS]
     return out
+
+
+#: job granularity of the target training (config training.jobs, docs/training.md): one process per
+#: (task, arch, target), per (task, arch, target, mode), or per point (task, arch, target, mode, size)
+JOBS = TR.get("jobs", "target")
+NEVER = "(?!x)x"  # a wildcard pattern that matches nothing: the rule of another granularity never applies
+TRAIN_FILES = ["metrics.json", "predictions.parquet"]
+NON_SOURCE = "|".join(t for t in TARGETS if t != SOURCE)
+TRAINED_MODES = [m for m in TR["modes"] if m != "zeroshot"]
+
+
+def point_files(task, arch, target, mode, size):
+    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in TRAIN_FILES]
+
+
+def target_outputs(task, arch, target):
+    """Every output of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
+    out = point_files(task, arch, target, "zeroshot", 0)
+    for mode in TRAINED_MODES:
+        for size in TR["sizes"]:
+            out += point_files(task, arch, target, mode, size)
+    return out

@@ -11,7 +11,6 @@ rule train_pretrain:
         outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         source=SOURCE,
         seeds=SEED_ARGS,
-        tensors=f"{RESULTS}/tensors",
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.log",
     benchmark:
@@ -26,36 +25,7 @@ rule train_pretrain:
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {params.source} --mode pretrain --size all --seeds {params.seeds}"
-        " --tensors {params.tensors} --outdir {params.outdir} --threads {threads}"
-
-
-#: job granularity of the target training (config training.jobs, docs/training.md): one process per
-#: (task, arch, target), per (task, arch, target, mode), or per point (task, arch, target, mode, size)
-JOBS = TR.get("jobs", "target")
-NEVER = "(?!x)x"  # a wildcard pattern that matches nothing: the rule of another granularity never applies
-TRAIN_FILES = ["metrics.json", "predictions.parquet"]
-NON_SOURCE = "|".join(t for t in TARGETS if t != SOURCE)
-TRAINED_MODES = [m for m in TR["modes"] if m != "zeroshot"]
-
-
-def point_files(task, arch, target, mode, size):
-    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in TRAIN_FILES]
-
-
-def target_outputs(task, arch, target):
-    """Every output of one (task, arch, target): zeroshot (n0) and each mode x size, all seeds."""
-    out = point_files(task, arch, target, "zeroshot", 0)
-    for mode in TRAINED_MODES:
-        for size in TR["sizes"]:
-            out += point_files(task, arch, target, mode, size)
-    return out
-
-
-TRAIN_SHELL = (
-    "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
-    " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --tensors {params.tensors}"
-    " --pretrained-dir {params.pretrained} --threads {threads}"
-)
+        " --inputs {input} --outdir {params.outdir} --threads {threads}"
 
 
 rule train_target:
@@ -70,7 +40,6 @@ rule train_target:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        tensors=f"{RESULTS}/tensors",
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         modes=" ".join(TARGET_MODES),
         sizes=SIZE_ARGS,
@@ -89,7 +58,10 @@ rule train_target:
     conda:
         "../../envs/train.yaml"
     shell:
-        TRAIN_SHELL + " --mode {params.modes} --size {params.sizes} --outdir '{params.outdir}'"
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
+        " --pretrained-dir {params.pretrained} --threads {threads}"
+        " --mode {params.modes} --size {params.sizes} --outdir '{params.outdir}'"
 
 
 rule train_zeroshot:
@@ -102,7 +74,6 @@ rule train_zeroshot:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        tensors=f"{RESULTS}/tensors",
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "zeroshot", 0),
     wildcard_constraints:
@@ -118,7 +89,10 @@ rule train_zeroshot:
     conda:
         "../../envs/train.yaml"
     shell:
-        TRAIN_SHELL + ' --mode zeroshot --size 0 --outdir {params.outdir}'
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
+        " --pretrained-dir {params.pretrained} --threads {threads}"
+        " --mode zeroshot --size 0 --outdir {params.outdir}"
 
 
 rule train_mode:
@@ -132,7 +106,6 @@ rule train_mode:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        tensors=f"{RESULTS}/tensors",
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, "{size}"),
@@ -151,7 +124,10 @@ rule train_mode:
     conda:
         "../../envs/train.yaml"
     shell:
-        TRAIN_SHELL + " --mode {wildcards.mode} --size {params.sizes} --outdir '{params.outdir}'"
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
+        " --pretrained-dir {params.pretrained} --threads {threads}"
+        " --mode {wildcards.mode} --size {params.sizes} --outdir '{params.outdir}'"
 
 
 rule train_point:
@@ -165,7 +141,6 @@ rule train_point:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        tensors=f"{RESULTS}/tensors",
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
     wildcard_constraints:
@@ -184,7 +159,10 @@ rule train_point:
     conda:
         "../../envs/train.yaml"
     shell:
-        TRAIN_SHELL + ' --mode {wildcards.mode} --size {wildcards.size} --outdir {params.outdir}'
+        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
+        " --pretrained-dir {params.pretrained} --threads {threads}"
+        " --mode {wildcards.mode} --size {wildcards.size} --outdir {params.outdir}"
 
 
 rule publish_model:

@@ -16,7 +16,11 @@ def add_arguments(p):
                    help="labelled target training events (int) or 'all'; several need '{size}' in --outdir; "
                         "zeroshot always uses 0")
     p.add_argument("--seeds", type=int, nargs="+", required=True)
-    p.add_argument("--tensors", required=True, help="tensor root: {tensors}/{task}/{domain}/{split}.parquet")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--inputs", nargs="+", metavar="FILE",
+                     help="the tensor files this job reads, .../TASK/DOMAIN/SPLIT.parquet (what the workflow "
+                          "passes: its rule's inputs)")
+    src.add_argument("--tensors", metavar="DIR", help="by hand: a tensor root DIR/TASK/DOMAIN/SPLIT.parquet")
     p.add_argument("--pretrained-dir", default=None,
                    help="the pretrain job's outdir (holds seed{s}/model.ckpt); "
                         "needed for zeroshot/finetune/freeze/dann")
@@ -42,6 +46,22 @@ def points(modes: list[str], sizes: list[str], outdir: str) -> list[tuple[str, s
     return out
 
 
+def tensor_inputs(files: list[str]) -> dict:
+    """{(task, domain, split): path} of the job's tensor files (fast2full.plan's layout)."""
+    from pathlib import Path
+
+    from fast2full.common import Fast2FullError
+    from fast2full.plan import parse_tensor_path
+
+    out = {}
+    for f in files:
+        try:
+            out[parse_tensor_path(f)] = Path(f)
+        except ValueError as exc:
+            raise Fast2FullError(f"train --inputs: {exc}") from None
+    return out
+
+
 def run(args) -> int:
     import time
     from pathlib import Path
@@ -52,8 +72,9 @@ def run(args) -> int:
     config = get_config(args)
     settings = TrainSettings.from_config(config, threads=args.threads, accelerator=args.accelerator,
                                          model_size=args.model_size)
+    tensors = Path(args.tensors) if args.tensors else tensor_inputs(args.inputs)
     specs = [JobSpec(task=args.task, arch=args.arch, target=args.target, mode=mode, size=size,
-                     seeds=list(args.seeds), tensors=Path(args.tensors), outdir=Path(outdir),
+                     seeds=list(args.seeds), tensors=tensors, outdir=Path(outdir),
                      pretrained_dir=Path(args.pretrained_dir) if args.pretrained_dir else None)
              for mode, size, outdir in points(args.mode, args.size, args.outdir)]
     run_jobs(specs, settings, t_start=t0)
