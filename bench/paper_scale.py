@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = {k: sizing.parse_dry_run(sizing.dry_run(ROOT, v, profile=args.profile)) for k, v in configs.items()}
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
     scale, gpu_speedup, scale_note = _train_bench(Path(args.train_bench), cfg["default"], cfg["target"])
+    scale_note += _fill_missing_archs(models, Path(args.train_bench), cfg["default"])
     est = {"default": sizing.estimate(jobs["default"], cfg["default"], models),
            "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale)}
 
@@ -111,6 +112,32 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_output(doc) as tmp:
             tmp.write_text(sizing.replace_marked(text, BEGIN, END, table + summary))
     return 0
+
+
+def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:
+    """An architecture whose training jobs the default run did not benchmark (yet) gets a measured
+    architecture's cost model, its cost per member-sample scaled by the two architectures' engine
+    throughput (bench_train.py, the default's model size); says which."""
+    from fast2full.hpc import sizing
+
+    if not path.is_file():
+        return ""
+    size = default.get("training", {}).get("model_size", "small")
+    rate = {r["arch"]: r.get("ensemble10_member_samples_per_s") for r in json.loads(path.read_text()).get("throughput", [])
+            if r.get("device") == "cpu" and r.get("model_size") == size}
+    notes = []
+    for rule in ("train_target", "train_pretrain"):
+        have = [a for a in ("dnn", "gnn", "transformer") if (rule, a) in models and rate.get(a)]
+        for arch in ("dnn", "gnn", "transformer"):
+            if (rule, arch) in models or not have or not rate.get(arch):
+                continue
+            ref = max(have, key=lambda a: models[(rule, a)].n)
+            m = models[(rule, ref)]
+            models[(rule, arch)] = sizing.CostModel(intercept=m.intercept, slope=m.slope * rate[ref] / rate[arch],
+                                                    n=0, unit=m.unit, max_rss_mb=m.max_rss_mb, max_wall_s=m.max_wall_s)
+            notes.append(f"{rule}/{arch} from {ref} x {rate[ref] / rate[arch]:.2f}")
+    return (" Not benchmarked in the default run, scaled from another architecture by engine throughput: "
+            + ", ".join(notes) + ".") if notes else ""
 
 
 def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, float], float | None, str]:
