@@ -76,3 +76,28 @@ def test_snakefile_requests_exactly_the_plan(repo_root, cfg):
     inputs = re.search(r"^\s+input: (.*)$", block, flags=re.M).group(1).split(", ")
     assert inputs == [plan.PATHS.metrics(p) for p in plan.training_points(cfg)]
     assert yaml.safe_load((repo_root / "config.yaml").read_text())["training"]["tasks"] == cfg["training"]["tasks"]
+
+
+def test_train_writes_exactly_the_declared_files(tmp_path):
+    """Every file a training job writes is one of its rule's outputs (plan.seed_files)."""
+    from fast2full.models.synthetic import write_synthetic_tensors
+    from fast2full.train import JobSpec, TrainSettings, run_job
+
+    src, tgt = "atlas_like", "cms_like"
+    write_synthetic_tensors(tmp_path / "t", "sigbkg", {src: 0.0, tgt: 0.2},
+                            sizes={"train": 120, "val": 60, "test": 60}, max_objects=4)
+    lrs = [0.001, 0.003]
+    st = TrainSettings(learning_rates=lrs, min_steps=2, max_steps=4, pretrain_min_steps=2, pretrain_max_steps=4,
+                       val_every_steps=2, patience=1, batch_size=32, model_size="tiny", source=src)
+
+    def written(d):
+        return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+
+    cases = [("pretrain", src, "all", None), ("scratch", tgt, 20, None), ("zeroshot", tgt, 0, "pretrain"),
+             ("finetune", tgt, 20, "pretrain")]
+    for mode, target, size, pre in cases:
+        out = tmp_path / mode
+        run_job(JobSpec("sigbkg", "dnn", target, mode, size, [0], tmp_path / "t", out,
+                        pretrained_dir=tmp_path / pre if pre else None), st)
+        expected = sorted(f"seed0/{f}" for f in plan.seed_files(mode, lrs, pretrain=mode == "pretrain"))
+        assert written(out) == expected, mode

@@ -155,6 +155,18 @@ class Paths:
         return f"{self.root}/benchmarks/{'/'.join(str(p) for p in parts)}.tsv"
 
 
+def seed_files(mode: str, learning_rates: Any, pretrain: bool = False) -> list[str]:
+    """Every file ``fast2full train`` writes in a point's ``seed{s}/`` folder (relative names): the
+    metrics and per-event predictions; for a trained mode the learning-rate grid and one loss history
+    per learning rate; for pretraining also the checkpoint."""
+    out = ["metrics.json", "predictions.parquet"]
+    if mode != "zeroshot":
+        out += ["grid.csv", *(f"logs/lr{float(lr):g}/metrics.csv" for lr in learning_rates)]
+    if pretrain:
+        out.append("model.ckpt")
+    return out
+
+
 def parse_tensor_path(path: str) -> tuple[str, str, str]:
     """(task, domain, split) of a ``.../{task}/{domain}/{split}.parquet`` tensor file (the layout of
     :meth:`Paths.tensor`); ValueError for any other name."""

@@ -186,13 +186,14 @@ def target_points(task, arch, target):
 #: (task, arch, target), per (task, arch, target, mode), or per point (task, arch, target, mode, size)
 JOBS = TR.get("jobs", "target")
 NEVER = "(?!x)x"  # a wildcard pattern that matches nothing: the rule of another granularity never applies
-TRAIN_FILES = ["metrics.json", "predictions.parquet"]
 NON_SOURCE = "|".join(t for t in TARGETS if t != SOURCE)
 TRAINED_MODES = [m for m in TR["modes"] if m != "zeroshot"]
 
 
 def point_files(task, arch, target, mode, size):
-    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in TRAIN_FILES]
+    """Every file one point's job writes (fast2full.plan.seed_files): all are declared outputs."""
+    files = plan.seed_files(mode, TR["learning_rates"])
+    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in files]
 
 
 def target_outputs(task, arch, target):

@@ -5,7 +5,7 @@ rule train_pretrain:
         lambda w: tensor_files(w.task, SOURCE),
     output:
         expand(f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
-               seed=SEEDS, f=["metrics.json", "predictions.parquet", "model.ckpt"]),
+               seed=SEEDS, f=plan.seed_files("pretrain", TR["learning_rates"], pretrain=True)),
     params:
         config=stage_config("train"),
         outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
@@ -102,7 +102,7 @@ rule train_mode:
         pretrained=pretrained_ckpts,
     output:
         [f"{RESULTS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{size}/seed{s}/{f}"
-         for size in TR["sizes"] for s in SEEDS for f in TRAIN_FILES],
+         for size in TR["sizes"] for s in SEEDS for f in plan.seed_files("trained", TR["learning_rates"])],
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
