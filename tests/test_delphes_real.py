@@ -230,6 +230,8 @@ def test_snakemake_simulator_delphes(repo_root, tmp_path):
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     cfg["simulator"] = "delphes"
     cfg["processes"]["ttbar"]["events_per_chunk"] = 300
+    # real Delphes takes pile-up only from its card's own PileUpFile: the default overlay is off here
+    cfg["pileup"]["mean"] = 0
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = dict(os.environ, FAST2FULL_DELPHES=str(DELPHES), DELPHES_ROOT_PYTHON=sys.executable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 GEN = "results/gen/ttbar/0.parquet"
@@ -20,6 +21,10 @@ SKIM = "results/skim/{det}/ttbar/0.parquet"
 def workdir(repo_root, tmp_path):
     for name in ["Snakefile", "config.yaml"]:
         shutil.copy(repo_root / name, tmp_path / name)
+    # no pile-up overlay: the fake outputs below are the ttbar chain only (minbias is not faked)
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    cfg["pileup"]["mean"] = 0
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     for d in ["workflow", "cards", "envs", "src/fast2full/schemas"]:
         shutil.copytree(repo_root / d, tmp_path / d)
     t0 = time.time() - 1000
