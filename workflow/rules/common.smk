@@ -57,10 +57,14 @@ def card_files(card):
 
 def _check_cards():
     """A card that cannot be read (a `source` loop, a missing sourced file) stops the DAG build
-    with one message naming the config key and the card, not an input-function traceback."""
+    with one message naming the config key and the card, not an input-function traceback.
+    A top-level card that is not there (e.g. a run in another --directory that only generates) is
+    left to Snakemake's own missing-input error, raised only by a job that needs the card."""
     from fast2full.delphes.card import CardError, parse_card
 
     for det, dc in config["detectors"].items():
+        if not Path(dc["card"]).is_file():
+            continue
         try:
             missing = [f for f in card_files(dc["card"]) if not Path(f).is_file()]
             if missing:
