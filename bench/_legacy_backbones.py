@@ -67,12 +67,20 @@ class EdgeConvNet(nn.Module):
 class SetTransformer(nn.Module):
     """Transformer encoder over the object set (padding mask, no positional encoding), masked pooling."""
 
-    def __init__(self, n_features: int, max_objects: int, d_model: int = 32, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.1):
+    def __init__(
+        self,
+        n_features: int,
+        max_objects: int,
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.embed = nn.Linear(n_features, d_model)
-        layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=2 * d_model, dropout=dropout,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True, norm_first=True
+        )
         # nested tensors would drop padded slots themselves but warn with norm_first; masking is explicit
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)

@@ -79,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("vectorised and loop bootstrap disagree")
     t_vec = best_of(lambda: bootstrap_vectorised(curve, ft_means, means), args.repeats)
     t_loop = best_of(lambda: bootstrap_loop(curve, ft_means, means), args.repeats)
-    rows.append({"what": f"factor bootstrap, {args.bootstrap} replicates x {len(sizes)} sizes",
-                 "time_s": t_vec, "baseline": "sklearn loop", "baseline_s": t_loop, "ratio": t_loop / t_vec,
-                 "ratio_meaning": "speed-up"})
+    rows.append(
+        {
+            "what": f"factor bootstrap, {args.bootstrap} replicates x {len(sizes)} sizes",
+            "time_s": t_vec,
+            "baseline": "sklearn loop",
+            "baseline_s": t_loop,
+            "ratio": t_loop / t_vec,
+            "ratio_meaning": "speed-up",
+        }
+    )
 
     # 1b. one model's AUC on every test-event replicate: one sort + cumulative sums vs sklearn per replicate
     from sklearn.metrics import roc_auc_score
@@ -90,14 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     y = rng.random(n_ev) > 0.5
     score = rng.normal(size=n_ev) + y
     counts = testboot.draw_counts(rng, n_b, n_ev)
-    if not np.allclose(testboot.auc_replicates(y, score, counts),
-                       [roc_auc_score(y, score, sample_weight=c) for c in counts], rtol=1e-10):
+    if not np.allclose(
+        testboot.auc_replicates(y, score, counts),
+        [roc_auc_score(y, score, sample_weight=c) for c in counts],
+        rtol=1e-10,
+    ):
         raise SystemExit("vectorised and sklearn test-event AUCs disagree")
     t_vec = best_of(lambda: testboot.auc_replicates(y, score, counts), args.repeats)
     t_loop = best_of(lambda: [roc_auc_score(y, score, sample_weight=c) for c in counts], args.repeats)
-    rows.append({"what": f"test-event AUC bootstrap, {n_b} replicates x {n_ev} events", "time_s": t_vec,
-                 "baseline": "sklearn per replicate", "baseline_s": t_loop, "ratio": t_loop / t_vec,
-                 "ratio_meaning": "speed-up"})
+    rows.append(
+        {
+            "what": f"test-event AUC bootstrap, {n_b} replicates x {n_ev} events",
+            "time_s": t_vec,
+            "baseline": "sklearn per replicate",
+            "baseline_s": t_loop,
+            "ratio": t_loop / t_vec,
+            "ratio_meaning": "speed-up",
+        }
+    )
 
     # 2. the table part of the stage on the default grid shape
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -111,26 +128,44 @@ def main(argv: list[str] | None = None) -> int:
             return reduction_tables(table, config, settings)
 
         t_tab = best_of(tables, args.repeats)
-        rows.append({"what": f"metrics table + factors ({len(paths)} files, bootstrap {settings.bootstrap})",
-                     "time_s": t_tab, "baseline": "json.loads only", "baseline_s": t_json,
-                     "ratio": t_tab / t_json, "ratio_meaning": "time / read time"})
+        rows.append(
+            {
+                "what": f"metrics table + factors ({len(paths)} files, bootstrap {settings.bootstrap})",
+                "time_s": t_tab,
+                "baseline": "json.loads only",
+                "baseline_s": t_json,
+                "ratio": t_tab / t_json,
+                "ratio_meaning": "time / read time",
+            }
+        )
         table, rocs = load_metrics(paths)
-        one = {**config, "training": {**config["training"], "tasks": ["qg"], "archs": ["dnn"],
-                                      "targets": {"qg": ["cms_like"]}}}
+        one = {
+            **config,
+            "training": {**config["training"], "tasks": ["qg"], "archs": ["dnn"], "targets": {"qg": ["cms_like"]}},
+        }
         figdir = Path(tmp) / "figs"
         figdir.mkdir()
         tabs = reduction_tables(table, one, settings)
         t_fig = best_of(lambda: make_figures(tabs, table, rocs, one, settings, figdir), 1)
-        rows.append({"what": "figures of one (task, arch, target) + its mode comparison", "time_s": t_fig,
-                     "baseline": "", "baseline_s": float("nan"), "ratio": float("nan"), "ratio_meaning": ""})
+        rows.append(
+            {
+                "what": "figures of one (task, arch, target) + its mode comparison",
+                "time_s": t_fig,
+                "baseline": "",
+                "baseline_s": float("nan"),
+                "ratio": float("nan"),
+                "ratio_meaning": "",
+            }
+        )
 
     print(f"{'what':<62} {'time [s]':>9} {'baseline':>16} {'base [s]':>9} {'ratio':>8}")
     for r in rows:
         print(f"{r['what']:<62} {r['time_s']:>9.4f} {r['baseline']:>16} {r['baseline_s']:>9.4f} {r['ratio']:>8.2f}")
     out = ROOT / "results" / "bench" / "aggregate.json"
     with atomic_output(out) as tmp_out:
-        tmp_out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                       "rows": rows}, indent=1))
+        tmp_out.write_text(
+            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=1)
+        )
     print(f"wrote {out}")
     return 0
 

@@ -27,8 +27,10 @@ from fast2full.common import atomic_output
 from fast2full.models.synthetic import write_synthetic_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
-GRIDS = {"previous (20, 60, 150; 2 seeds)": (["20", "60", "150"], ["0", "1"]),
-         "paper factor (20, 60, 150, all; 3 seeds)": (["20", "60", "150", "all"], ["0", "1", "2"])}
+GRIDS = {
+    "previous (20, 60, 150; 2 seeds)": (["20", "60", "150"], ["0", "1"]),
+    "paper factor (20, 60, 150, all; 3 seeds)": (["20", "60", "150", "all"], ["0", "1", "2"]),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,19 +48,69 @@ def main(argv: list[str] | None = None) -> int:
             det["card"] = str(ROOT / det["card"])
         cfg.write_text(yaml.safe_dump(config))
         src = config["domains"]["source"]
-        write_synthetic_tensors(tmp / "tensors", args.task, {src: 0.0, "cms_like": 0.3},
-                                sizes={"train": args.pool, "val": args.pool // 3, "test": args.pool // 3})
-        base = ["train", "--config", str(cfg), "--task", args.task, "--arch", args.arch, "--tensors",
-                str(tmp / "tensors")]
+        write_synthetic_tensors(
+            tmp / "tensors",
+            args.task,
+            {src: 0.0, "cms_like": 0.3},
+            sizes={"train": args.pool, "val": args.pool // 3, "test": args.pool // 3},
+        )
+        base = [
+            "train",
+            "--config",
+            str(cfg),
+            "--task",
+            args.task,
+            "--arch",
+            args.arch,
+            "--tensors",
+            str(tmp / "tensors"),
+        ]
         pre = tmp / "pre"
-        if cli(base + ["--target", src, "--mode", "pretrain", "--size", "all", "--seeds", "0", "1", "2",
-                       "--outdir", str(pre)]) != 0:
+        if (
+            cli(
+                base
+                + [
+                    "--target",
+                    src,
+                    "--mode",
+                    "pretrain",
+                    "--size",
+                    "all",
+                    "--seeds",
+                    "0",
+                    "1",
+                    "2",
+                    "--outdir",
+                    str(pre),
+                ]
+            )
+            != 0
+        ):
             raise SystemExit("pretraining failed")
         for name, (sizes, seeds) in GRIDS.items():
             out = tmp / name.split()[0] / "{mode}" / "n{size}"
             t0 = time.perf_counter()
-            rc = cli(base + ["--target", "cms_like", "--mode", "zeroshot", "scratch", "finetune", "freeze", "dann",
-                             "--size", *sizes, "--seeds", *seeds, "--pretrained-dir", str(pre), "--outdir", str(out)])
+            rc = cli(
+                base
+                + [
+                    "--target",
+                    "cms_like",
+                    "--mode",
+                    "zeroshot",
+                    "scratch",
+                    "finetune",
+                    "freeze",
+                    "dann",
+                    "--size",
+                    *sizes,
+                    "--seeds",
+                    *seeds,
+                    "--pretrained-dir",
+                    str(pre),
+                    "--outdir",
+                    str(out),
+                ]
+            )
             if rc != 0:
                 raise SystemExit(f"{name}: training failed")
             rows.append({"grid": name, "time_s": time.perf_counter() - t0})
@@ -69,8 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio new / previous: {ratio:.2f} ({args.task}, {args.arch}, pool {args.pool})")
     out = ROOT / "results" / "bench" / "factor_grid.json"
     with atomic_output(out) as t:
-        t.write_text(json.dumps({"machine": platform.platform(), "task": args.task, "arch": args.arch,
-                                 "pool": args.pool, "rows": rows, "ratio": ratio}, indent=1))
+        t.write_text(
+            json.dumps(
+                {
+                    "machine": platform.platform(),
+                    "task": args.task,
+                    "arch": args.arch,
+                    "pool": args.pool,
+                    "rows": rows,
+                    "ratio": ratio,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -79,9 +79,14 @@ def measure(spec: gen.ChunkSpec, batch: int, out: Path) -> dict:
     events = gen.generate_chunk(spec, batch=batch, pythia=(timed, hook), on_batch=on_batch)
     gen.write_particles(events, out)
     total = time.process_time() - t0 - acc["callback_s"]
-    return {"init_s": init_s, "base_s": acc["base_s"], "fast2full_s": total,
-            "inner_next_batch_s": timed.next_batch_s,
-            "kept": int(ak.sum(ak.num(events.particles))), "bytes": out.stat().st_size}
+    return {
+        "init_s": init_s,
+        "base_s": acc["base_s"],
+        "fast2full_s": total,
+        "inner_next_batch_s": timed.next_batch_s,
+        "kept": int(ak.sum(ak.num(events.particles))),
+        "bytes": out.stat().st_size,
+    }
 
 
 def full_record_size(spec: gen.ChunkSpec, batch: int) -> int:
@@ -113,47 +118,66 @@ def main(argv: list[str] | None = None) -> int:
         for process in processes:
             config["processes"][process]["events_per_chunk"] = args.events
             spec = gen.chunk_spec(config, process, 0)
-            runs = [measure(spec, args.batch, Path(tmp) / f"{process}{r}.parquet")
-                    for r in range(args.repeats)]
+            runs = [measure(spec, args.batch, Path(tmp) / f"{process}{r}.parquet") for r in range(args.repeats)]
             ratios = [x["fast2full_s"] / x["base_s"] for x in runs]
             inner = [x["fast2full_s"] / x["inner_next_batch_s"] for x in runs]
             overhead = [(x["fast2full_s"] - x["inner_next_batch_s"]) / spec.n_events for x in runs]
             n = spec.n_events
             full_particles = full_record_size(spec, args.batch)
-            rows.append({
-                "process": process, "events": n,
-                "init_s": min(x["init_s"] for x in runs),
-                "baseline_events_per_s": n / min(x["base_s"] for x in runs),
-                "fast2full_events_per_s": n / min(x["fast2full_s"] for x in runs),
-                "ratio_vs_bare_instance": median(ratios),
-                "ratio_vs_bare_instance_all": ratios,
-                "ratio_vs_own_nextbatch": median(inner),
-                "overhead_ms_per_event": 1e3 * median(overhead),
-                "bytes_per_event": runs[0]["bytes"] / n,
-                "particles_per_event_full": full_particles / n,
-                "particles_per_event_kept": runs[0]["kept"] / n,
-            })
+            rows.append(
+                {
+                    "process": process,
+                    "events": n,
+                    "init_s": min(x["init_s"] for x in runs),
+                    "baseline_events_per_s": n / min(x["base_s"] for x in runs),
+                    "fast2full_events_per_s": n / min(x["fast2full_s"] for x in runs),
+                    "ratio_vs_bare_instance": median(ratios),
+                    "ratio_vs_bare_instance_all": ratios,
+                    "ratio_vs_own_nextbatch": median(inner),
+                    "overhead_ms_per_event": 1e3 * median(overhead),
+                    "bytes_per_event": runs[0]["bytes"] / n,
+                    "particles_per_event_full": full_particles / n,
+                    "particles_per_event_kept": runs[0]["kept"] / n,
+                }
+            )
             r_ = rows[-1]
-            print(f"{process:8s} {r_['baseline_events_per_s']:8.1f} {r_['fast2full_events_per_s']:8.1f} "
-                  f"{r_['ratio_vs_bare_instance']:6.3f} {r_['ratio_vs_own_nextbatch']:6.3f} "
-                  f"{r_['overhead_ms_per_event']:6.3f} ms {r_['bytes_per_event'] / 1e3:7.1f} kB "
-                  f"{r_['particles_per_event_kept']:6.0f}/{r_['particles_per_event_full']:.0f} "
-                  f"init {r_['init_s']:.1f} s", flush=True)
-    header = ("| process | bare nextBatch (ev/s) | fast2full generate + write (ev/s) | ratio vs bare "
-              "instance | ratio vs its own nextBatch time | fast2full overhead (ms/event) | bytes/event | "
-              "particles kept / Pythia record | init (s) |\n|---|---|---|---|---|---|---|---|---|")
+            print(
+                f"{process:8s} {r_['baseline_events_per_s']:8.1f} {r_['fast2full_events_per_s']:8.1f} "
+                f"{r_['ratio_vs_bare_instance']:6.3f} {r_['ratio_vs_own_nextbatch']:6.3f} "
+                f"{r_['overhead_ms_per_event']:6.3f} ms {r_['bytes_per_event'] / 1e3:7.1f} kB "
+                f"{r_['particles_per_event_kept']:6.0f}/{r_['particles_per_event_full']:.0f} "
+                f"init {r_['init_s']:.1f} s",
+                flush=True,
+            )
+    header = (
+        "| process | bare nextBatch (ev/s) | fast2full generate + write (ev/s) | ratio vs bare "
+        "instance | ratio vs its own nextBatch time | fast2full overhead (ms/event) | bytes/event | "
+        "particles kept / Pythia record | init (s) |\n|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [header] + [
         f"| {r['process']} | {r['baseline_events_per_s']:.1f} | {r['fast2full_events_per_s']:.1f} | "
         f"{r['ratio_vs_bare_instance']:.3f} | {r['ratio_vs_own_nextbatch']:.3f} | "
         f"{r['overhead_ms_per_event']:.3f} | {r['bytes_per_event'] / 1e3:.1f} kB | "
         f"{r['particles_per_event_kept']:.0f} / {r['particles_per_event_full']:.0f} | {r['init_s']:.1f} |"
-        for r in rows]
+        for r in rows
+    ]
     print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"stage": "generate", "machine": platform.processor() or platform.machine(),
-                               "python": platform.python_version(), "events": args.events,
-                               "repeats": args.repeats, "batch": args.batch, "rows": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "stage": "generate",
+                "machine": platform.processor() or platform.machine(),
+                "python": platform.python_version(),
+                "events": args.events,
+                "repeats": args.repeats,
+                "batch": args.batch,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

@@ -1,7 +1,8 @@
 """Benchmark of the Delphes-tree reader (``fast2full skim --source delphes``).
 
 Baseline, measured in the same run on the same file: a plain ``uproot`` open and read of exactly the
-branches the reader needs (``uproot.open(f)["Delphes"].arrays([...])``), no objects, no output.  Reported: events/s of the
+branches the reader needs (``uproot.open(f)["Delphes"].arrays([...])``), no objects, no output.
+Reported: events/s of the
 baseline, of the track-variable step alone, and of the full skim (read + objects + selection + parquet),
 and the skim's cost as a ratio to the baseline (1.0 = as fast as reading).
 
@@ -74,11 +75,22 @@ def main(argv: list[str] | None = None) -> int:
         t_read, m_read = _best(read, args.repeat)
         t_trk, m_trk = _best(trackvars, args.repeat)
         t_skim, m_skim = _best(skim, args.repeat)
-        return {"file": label, "events": n, "tracks_per_event": float(ak.mean(ak.num(a["Track.PT"]))),
-                "read_s": t_read, "trackvars_s": t_trk, "skim_s": t_skim,
-                "read_median_s": m_read, "trackvars_median_s": m_trk, "skim_median_s": m_skim,
-                "read_ev_per_s": n / t_read, "trackvars_ev_per_s": n / t_trk, "skim_ev_per_s": n / t_skim,
-                "skim_over_read": t_skim / t_read, "trackvars_over_read": t_trk / t_read}
+        return {
+            "file": label,
+            "events": n,
+            "tracks_per_event": float(ak.mean(ak.num(a["Track.PT"]))),
+            "read_s": t_read,
+            "trackvars_s": t_trk,
+            "skim_s": t_skim,
+            "read_median_s": m_read,
+            "trackvars_median_s": m_trk,
+            "skim_median_s": m_skim,
+            "read_ev_per_s": n / t_read,
+            "trackvars_ev_per_s": n / t_trk,
+            "skim_ev_per_s": n / t_skim,
+            "skim_over_read": t_skim / t_read,
+            "trackvars_over_read": t_trk / t_read,
+        }
 
     with tempfile.TemporaryDirectory() as tmp:
         for det in ("ATLAS", "CMS"):
@@ -98,17 +110,30 @@ def main(argv: list[str] | None = None) -> int:
                 f.mktree(TREE, {b: str(v.type.content) for b, v in tiled.items()}).extend(tiled)
             rows.append(measure(f"{path.stem} x{args.tile} (flat tree)", big, tmp))
 
-    hdr = f"{'file':40s} {'events':>6s} {'trk/ev':>7s} {'read ev/s':>10s} {'trkvar ev/s':>12s} " \
-          f"{'skim ev/s':>10s} {'skim/read':>10s}"
+    hdr = (
+        f"{'file':40s} {'events':>6s} {'trk/ev':>7s} {'read ev/s':>10s} {'trkvar ev/s':>12s} "
+        f"{'skim ev/s':>10s} {'skim/read':>10s}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['file']:40s} {r['events']:6d} {r['tracks_per_event']:7.0f} {r['read_ev_per_s']:10.0f} "
-              f"{r['trackvars_ev_per_s']:12.0f} {r['skim_ev_per_s']:10.0f} {r['skim_over_read']:10.2f}")
+        print(
+            f"{r['file']:40s} {r['events']:6d} {r['tracks_per_event']:7.0f} {r['read_ev_per_s']:10.0f} "
+            f"{r['trackvars_ev_per_s']:12.0f} {r['skim_ev_per_s']:10.0f} {r['skim_over_read']:10.2f}"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "reader", "baseline": "uproot.open + tree.arrays of the same branches",
-                               "repeat": args.repeat, "rows": rows}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "reader",
+                "baseline": "uproot.open + tree.arrays of the same branches",
+                "repeat": args.repeat,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

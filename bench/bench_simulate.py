@@ -80,7 +80,7 @@ def main() -> int:
         t0 = time.perf_counter()
         write_hepmc(events, hepmc_path)
         t_export = time.perf_counter() - t0
-        one_path = Path(tmp) / "one.hepmc"       # Delphes' fixed cost: ROOT start, card, dictionaries
+        one_path = Path(tmp) / "one.hepmc"  # Delphes' fixed cost: ROOT start, card, dictionaries
         write_hepmc(events[:1], one_path)
         rows = []
         for det, card in CARDS.items():
@@ -99,50 +99,70 @@ def main() -> int:
                     run_delphes(ROOT / card, hepmc_path, out, exe=exe)
                     real_times.append(time.perf_counter() - t0)
                 t_real = min(real_times)
-                t_start = min(_timed(lambda k=k, card=card, det=det: run_delphes(
-                    ROOT / card, one_path, Path(tmp) / f"{det}_one{k}.root", exe=exe))
-                    for k in range(args.repeats))
+                t_start = min(
+                    _timed(
+                        lambda k=k, card=card, det=det: run_delphes(
+                            ROOT / card, one_path, Path(tmp) / f"{det}_one{k}.root", exe=exe
+                        )
+                    )
+                    for k in range(args.repeats)
+                )
             mods = module_times(ROOT / card, read_generation(gen_path)[:500])
             top = sorted(mods.items(), key=lambda kv: -kv[1])[:4]
             n = args.events
-            rows.append({"card": det, "events": n, "sim_s": t_sim, "sim_ms_per_event": 1e3 * t_sim / n,
-                         "real_s": t_real,
-                         "real_ms_per_event": None if t_real is None else 1e3 * t_real / n,
-                         "real_startup_s": t_start,
-                         "real_marginal_ms_per_event":
-                             None if t_real is None else 1e3 * (t_real - t_start) / max(n - 1, 1),
-                         "gen_s": t_gen, "gen_ms_per_event": 1e3 * t_gen / n,
-                         "hepmc_export_s": t_export,
-                         "ratio_sim_to_gen": t_sim / t_gen,
-                         "ratio_real_to_gen": None if t_real is None else t_real / t_gen,
-                         "ratio_sim_to_real": None if t_real is None else t_sim / t_real,
-                         "ratio_sim_to_real_marginal":
-                             None if t_real is None else t_sim / (t_real - t_start),
-                         "slowest_modules_s": {k: round(v, 3) for k, v in top}})
+            rows.append(
+                {
+                    "card": det,
+                    "events": n,
+                    "sim_s": t_sim,
+                    "sim_ms_per_event": 1e3 * t_sim / n,
+                    "real_s": t_real,
+                    "real_ms_per_event": None if t_real is None else 1e3 * t_real / n,
+                    "real_startup_s": t_start,
+                    "real_marginal_ms_per_event": None if t_real is None else 1e3 * (t_real - t_start) / max(n - 1, 1),
+                    "gen_s": t_gen,
+                    "gen_ms_per_event": 1e3 * t_gen / n,
+                    "hepmc_export_s": t_export,
+                    "ratio_sim_to_gen": t_sim / t_gen,
+                    "ratio_real_to_gen": None if t_real is None else t_real / t_gen,
+                    "ratio_sim_to_real": None if t_real is None else t_sim / t_real,
+                    "ratio_sim_to_real_marginal": None if t_real is None else t_sim / (t_real - t_start),
+                    "slowest_modules_s": {k: round(v, 3) for k, v in top},
+                }
+            )
     if exe is None:
         print("real Delphes: " + ("skipped (--no-real)" if args.no_real else "not found"))
-    print(f"{'card':<12}{'events':>8}{'builtin ms/ev':>15}{'real ms/ev':>12}{'gen ms/ev':>11}"
-          f"{'builtin/gen':>13}{'real/gen':>10}{'builtin/real':>14}")
+    print(
+        f"{'card':<12}{'events':>8}{'builtin ms/ev':>15}{'real ms/ev':>12}{'gen ms/ev':>11}"
+        f"{'builtin/gen':>13}{'real/gen':>10}{'builtin/real':>14}"
+    )
 
     def fmt(x, f):
         return f"{x:{f}}" if x is not None else f"{'-':>{f.split('.')[0]}}"
 
     for r in rows:
-        print(f"{r['card']:<12}{r['events']:>8}{r['sim_ms_per_event']:>15.2f}"
-              f"{fmt(r['real_ms_per_event'], '12.2f')}{r['gen_ms_per_event']:>11.2f}"
-              f"{r['ratio_sim_to_gen']:>13.3f}{fmt(r['ratio_real_to_gen'], '10.3f')}"
-              f"{fmt(r['ratio_sim_to_real'], '14.3f')}")
+        print(
+            f"{r['card']:<12}{r['events']:>8}{r['sim_ms_per_event']:>15.2f}"
+            f"{fmt(r['real_ms_per_event'], '12.2f')}{r['gen_ms_per_event']:>11.2f}"
+            f"{r['ratio_sim_to_gen']:>13.3f}{fmt(r['ratio_real_to_gen'], '10.3f')}"
+            f"{fmt(r['ratio_sim_to_real'], '14.3f')}"
+        )
         if r["real_s"] is not None:
-            print(f"{'':<12}real Delphes: {r['real_startup_s']:.2f} s start-up (1-event file), "
-                  f"{r['real_marginal_ms_per_event']:.2f} ms/event after it; builtin / real "
-                  f"without the start-up: {r['ratio_sim_to_real_marginal']:.3f}")
+            print(
+                f"{'':<12}real Delphes: {r['real_startup_s']:.2f} s start-up (1-event file), "
+                f"{r['real_marginal_ms_per_event']:.2f} ms/event after it; builtin / real "
+                f"without the start-up: {r['ratio_sim_to_real_marginal']:.3f}"
+            )
         print(f"{'':<12}slowest builtin modules (500 events): {r['slowest_modules_s']}")
-    print(f"HepMC3 export of the {args.events} events (needed by real Delphes only): "
-          f"{1e3 * t_export / args.events:.2f} ms/event")
+    print(
+        f"HepMC3 export of the {args.events} events (needed by real Delphes only): "
+        f"{1e3 * t_export / args.events:.2f} ms/event"
+    )
     out = ROOT / "results" / "bench" / "simulate.json"
     with atomic_output(out) as tmp_out:
-        tmp_out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                       "rows": rows}, indent=2))
+        tmp_out.write_text(
+            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
+        )
     print(f"wrote {out}")
     return 0
 

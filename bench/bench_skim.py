@@ -42,15 +42,19 @@ from _timing import cpu_time
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT.parent / "shared" / "data" / "PHYSLITE_example.root"
-SELECTION = {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
-             "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47, "rel_iso_max": 0.15},
-             "muons": {"pt_min": 15.0, "abs_eta_max": 2.5, "rel_iso_max": 0.15},
-             "photons": {"pt_min": 20.0, "abs_eta_max": 2.37, "rel_iso_max": 0.15}}
+SELECTION = {
+    "jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
+    "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47, "rel_iso_max": 0.15},
+    "muons": {"pt_min": 15.0, "abs_eta_max": 2.5, "rel_iso_max": 0.15},
+    "photons": {"pt_min": 20.0, "abs_eta_max": 2.37, "rel_iso_max": 0.15},
+}
 
 
 def config(chunk_size: int) -> dict:
-    return {"selection": SELECTION,
-            "opendata": {"chunk_size": chunk_size, "samples": {"bench": {"dsid": 0, "role": "background"}}}}
+    return {
+        "selection": SELECTION,
+        "opendata": {"chunk_size": chunk_size, "samples": {"bench": {"dsid": 0, "role": "background"}}},
+    }
 
 
 def find_hadd() -> str | None:
@@ -71,12 +75,13 @@ def build_large_file(src: Path, copies: int, out: Path) -> Path:
         return out
     hadd = find_hadd()
     if hadd is None:
-        raise SystemExit("bench_skim: building the large PHYSLITE file needs ROOT's hadd (pip install "
-                         "root==0.1a12, the package the real-Delphes tests use) or pass --file")
+        raise SystemExit(
+            "bench_skim: building the large PHYSLITE file needs ROOT's hadd (pip install "
+            "root==0.1a12, the package the real-Delphes tests use) or pass --file"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.root")
-    subprocess.run([hadd, "-f", "-n", "0", str(tmp), *[str(src)] * copies], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([hadd, "-f", "-n", "0", str(tmp), *[str(src)] * copies], check=True, stdout=subprocess.DEVNULL)
     os.replace(tmp, out)
     return out
 
@@ -103,8 +108,7 @@ def child(path: str, chunk_size: int) -> int:
         for start in range(0, n, chunk_size):
             tracemalloc.reset_peak()
             before = tracemalloc.get_traced_memory()[0]
-            out = physlite.skim_chunk(physlite.read_chunk(tree, names, start, min(start + chunk_size, n)),
-                                      cfg, "bench")
+            out = physlite.skim_chunk(physlite.read_chunk(tree, names, start, min(start + chunk_size, n)), cfg, "bench")
             yield out
             peaks.append(tracemalloc.get_traced_memory()[1] - before)  # after its row group is written
 
@@ -118,8 +122,13 @@ def child(path: str, chunk_size: int) -> int:
 
 
 def run_child(path: str, chunk_size: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", "--file", path, "--chunk-size", str(chunk_size)],
-                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--file", path, "--chunk-size", str(chunk_size)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -185,24 +194,38 @@ def main(argv: list[str] | None = None) -> int:
         memory.append({"chunk_size": c, **m, "per_1000_events_mb": m["peak_chunk_mb"] / min(c, n_events) * 1000})
 
     result = {
-        "stage": "skim", "source": "physlite", "file": str(args.file), "events": n_events,
-        "branches": len(branches), "chunk_size": step, "repeats": args.repeats,
-        "python": platform.python_version(), "machine": platform.machine(),
-        "uproot_cpu_s": tb, "skim_cpu_s": ts,
-        "uproot_events_per_s": n_events / tb, "skim_events_per_s": n_events / ts,
+        "stage": "skim",
+        "source": "physlite",
+        "file": str(args.file),
+        "events": n_events,
+        "branches": len(branches),
+        "chunk_size": step,
+        "repeats": args.repeats,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "uproot_cpu_s": tb,
+        "skim_cpu_s": ts,
+        "uproot_events_per_s": n_events / tb,
+        "skim_events_per_s": n_events / ts,
         "skim_over_uproot_speed": tb / ts,
         "objects_only_events_per_s": n_obj / t_obj,
         "memory": memory,
     }
-    print(f"PHYSLITE skim vs uproot read of the same {len(branches)} branches: {n_events} events, "
-          f"entry ranges of {step}, CPU seconds of one process (median of {args.repeats})")
+    print(
+        f"PHYSLITE skim vs uproot read of the same {len(branches)} branches: {n_events} events, "
+        f"entry ranges of {step}, CPU seconds of one process (median of {args.repeats})"
+    )
     print(f"  uproot read      {result['uproot_events_per_s']:10.0f} events/s")
-    print(f"  skim (whole job) {result['skim_events_per_s']:10.0f} events/s  ->  skim/uproot = "
-          f"{result['skim_over_uproot_speed']:.2f}")
+    print(
+        f"  skim (whole job) {result['skim_events_per_s']:10.0f} events/s  ->  skim/uproot = "
+        f"{result['skim_over_uproot_speed']:.2f}"
+    )
     print(f"  objects only     {result['objects_only_events_per_s']:10.0f} events/s (one range already read)")
     for m in memory:
-        print(f"  chunk_size {m['chunk_size']:6d}: peak memory of one entry range {m['peak_chunk_mb']:7.1f} MB "
-              f"({m['per_1000_events_mb']:.1f} MB per 1000 events; whole process peak RSS {m['peak_rss_mb']:.0f} MB)")
+        print(
+            f"  chunk_size {m['chunk_size']:6d}: peak memory of one entry range {m['peak_chunk_mb']:7.1f} MB "
+            f"({m['per_1000_events_mb']:.1f} MB per 1000 events; whole process peak RSS {m['peak_rss_mb']:.0f} MB)"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -70,7 +70,7 @@ def main() -> int:
         generate.write_particles(events, pq)
         write_hepmc(events, hm)
         _first_event(hm, one)
-        simulate(STOCK / CARDS["ATLAS"], pq, tmp / "warm.root", batch_size=50)   # imports, not timed
+        simulate(STOCK / CARDS["ATLAS"], pq, tmp / "warm.root", batch_size=50)  # imports, not timed
         for det, name in CARDS.items():
             card = tmp / name
             shutil.copy(STOCK / name, card)
@@ -80,21 +80,35 @@ def main() -> int:
             t_ours = best_of(lambda: simulate(STOCK / name, pq, tmp / f"ours_{det}.root"), args.repeats)
             real_ms = 1e3 * (t_real - t_start) / args.events
             ours_ms = 1e3 * t_ours / args.events
-            rows.append({"card": name, "events": args.events, "builtin_ms_per_event": ours_ms,
-                         "real_ms_per_event": real_ms, "real_startup_s": t_start,
-                         "real_total_s": t_real, "builtin_total_s": t_ours,
-                         "ratio_builtin_to_real": ours_ms / real_ms, "card_load_s": t_load,
-                         "ratio_card_load_to_real_startup": t_load / t_start})
-    print(f"{'card':<26}{'events':>7}{'builtin ms/ev':>15}{'real ms/ev':>12}{'ratio':>8}"
-          f"{'card load s':>13}{'Delphes start s':>17}")
+            rows.append(
+                {
+                    "card": name,
+                    "events": args.events,
+                    "builtin_ms_per_event": ours_ms,
+                    "real_ms_per_event": real_ms,
+                    "real_startup_s": t_start,
+                    "real_total_s": t_real,
+                    "builtin_total_s": t_ours,
+                    "ratio_builtin_to_real": ours_ms / real_ms,
+                    "card_load_s": t_load,
+                    "ratio_card_load_to_real_startup": t_load / t_start,
+                }
+            )
+    print(
+        f"{'card':<26}{'events':>7}{'builtin ms/ev':>15}{'real ms/ev':>12}{'ratio':>8}"
+        f"{'card load s':>13}{'Delphes start s':>17}"
+    )
     for r in rows:
-        print(f"{r['card']:<26}{r['events']:>7}{r['builtin_ms_per_event']:>15.2f}"
-              f"{r['real_ms_per_event']:>12.2f}{r['ratio_builtin_to_real']:>8.2f}"
-              f"{r['card_load_s']:>13.3f}{r['real_startup_s']:>17.2f}")
+        print(
+            f"{r['card']:<26}{r['events']:>7}{r['builtin_ms_per_event']:>15.2f}"
+            f"{r['real_ms_per_event']:>12.2f}{r['ratio_builtin_to_real']:>8.2f}"
+            f"{r['card_load_s']:>13.3f}{r['real_startup_s']:>17.2f}"
+        )
     out = ROOT / "results" / "bench" / "stock_cards.json"
     with atomic_output(out) as tmp_out:
-        tmp_out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                       "rows": rows}, indent=2))
+        tmp_out.write_text(
+            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
+        )
     print(f"wrote {out}")
     return 0
 

@@ -22,17 +22,15 @@ import awkward as ak
 import numpy as np
 import pyarrow.parquet as pq
 import yaml
+from _timing import best_of  # noqa: E402
 
 from fast2full import tensorio
 from fast2full.common import atomic_output
 from fast2full.tensorize import synthetic_objects, tensorize
 
-from _timing import best_of  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ["ttbar", "wjets", "zjets", "dijet", "minbias"]
 TASKS = ["sigbkg", "qg", "met"]
-
 
 
 def _dense(col) -> np.ndarray:
@@ -70,10 +68,19 @@ def main(argv: list[str] | None = None) -> int:
             out = tmp / task
             t = best_of(lambda: tensorize(files, out, config, task, "atlas_like"), args.repeats)
             n_rows = sum(tensorio.read_meta(out / f"{s}.parquet")["n_rows"] for s in ("train", "val", "test"))
-            rows.append({"what": f"tensorize {task}", "n": n_events, "unit": "events/s", "rate": n_events / t,
-                         "baseline": "ak.from_parquet of the same objects files", "baseline_rate": n_events / t_read,
-                         "ratio": t / t_read, "ratio_meaning": "time / baseline time (lower is better)",
-                         "rows_written": n_rows})
+            rows.append(
+                {
+                    "what": f"tensorize {task}",
+                    "n": n_events,
+                    "unit": "events/s",
+                    "rate": n_events / t,
+                    "baseline": "ak.from_parquet of the same objects files",
+                    "baseline_rate": n_events / t_read,
+                    "ratio": t / t_read,
+                    "ratio_meaning": "time / baseline time (lower is better)",
+                    "rows_written": n_rows,
+                }
+            )
         for task in TASKS:
             path = tmp / task / "train.parquet"
             n = tensorio.read_meta(path)["n_rows"]
@@ -81,15 +88,31 @@ def main(argv: list[str] | None = None) -> int:
             t_plain = best_of(lambda: plain_pyarrow_read(path), args.repeats)
             ref = plain_pyarrow_read(path)
             np.testing.assert_array_equal(tensorio.load(path, raw=True).x, ref["x"])
-            rows.append({"what": f"tensorio.load {task} train", "n": n, "unit": "samples/s", "rate": n / t_load,
-                         "baseline": "pq.read_table + to_numpy (stacked)", "baseline_rate": n / t_plain,
-                         "ratio": t_plain / t_load, "ratio_meaning": "speed-up over baseline (higher is better)"})
+            rows.append(
+                {
+                    "what": f"tensorio.load {task} train",
+                    "n": n,
+                    "unit": "samples/s",
+                    "rate": n / t_load,
+                    "baseline": "pq.read_table + to_numpy (stacked)",
+                    "baseline_rate": n / t_plain,
+                    "ratio": t_plain / t_load,
+                    "ratio_meaning": "speed-up over baseline (higher is better)",
+                }
+            )
     print(f"{'benchmark':32s} {'n':>8s} {'rate':>14s} {'baseline rate':>16s} {'ratio':>8s}")
     for r in rows:
-        print(f"{r['what']:32s} {r['n']:8d} {r['rate']:11.0f} {r['unit'][:-2]:>2s}/s {r['baseline_rate']:13.0f}/s "
-              f"{r['ratio']:8.2f}")
-    result = {"machine": platform.platform(), "python": platform.python_version(),
-              "events_per_process": args.events_per_process, "repeats": args.repeats, "results": rows}
+        print(
+            f"{r['what']:32s} {r['n']:8d} {r['rate']:11.0f} {r['unit'][:-2]:>2s}/s {r['baseline_rate']:13.0f}/s "
+            f"{r['ratio']:8.2f}"
+        )
+    result = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "events_per_process": args.events_per_process,
+        "repeats": args.repeats,
+        "results": rows,
+    }
     out = Path(args.out)
     with atomic_output(out) as t:
         t.write_text(json.dumps(result, indent=1) + "\n")

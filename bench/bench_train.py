@@ -35,7 +35,7 @@ from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _legacy_backbones import build_legacy_backbone  # noqa: E402
 
-MAX_OBJECTS = 16          # as the default met task
+MAX_OBJECTS = 16  # as the default met task
 #: ensemble sizes measured: the default config's 2 seeds x 2 learning rates, the paper's 5 x 2
 MEMBERS = (4, 10)
 N_TRAIN = 1024
@@ -71,11 +71,12 @@ def _timing_callback():
 
 
 def lightning_throughput(arch: str, size: str, ts, epochs: int, accelerator: str) -> dict:
+    import warnings
+
     import lightning.pytorch as pl
 
     from fast2full.models import TaskModule, TensorDataModule
     from fast2full.train import _IGNORED_WARNINGS
-    import warnings
 
     pl.seed_everything(0, verbose=False)
     # today's one-model loop: Lightning fit of the backbones as they were before the ensemble engine
@@ -85,15 +86,29 @@ def lightning_throughput(arch: str, size: str, ts, epochs: int, accelerator: str
     with warnings.catch_warnings():
         for p in _IGNORED_WARNINGS:
             warnings.filterwarnings("ignore", message=p)
-        trainer = pl.Trainer(accelerator=accelerator, devices=1, max_epochs=epochs + 1, logger=False,
-                             callbacks=[timer], enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            max_epochs=epochs + 1,
+            logger=False,
+            callbacks=[timer],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
         # the first epoch warms up (allocations, lazy init); time the rest
         trainer.fit(module, datamodule=dm)
     n_batches = -(-len(ts) // BATCH)
     per_epoch = timer.t_epoch / (epochs + 1)
-    return {"samples_per_s": timer.samples / timer.t_epoch, "data_wait_share": timer.wait / timer.t_epoch,
-            "epoch_s": per_epoch, "batches_per_epoch": n_batches, "device": str(trainer.strategy.root_device)}
+    return {
+        "samples_per_s": timer.samples / timer.t_epoch,
+        "data_wait_share": timer.wait / timer.t_epoch,
+        "epoch_s": per_epoch,
+        "batches_per_epoch": n_batches,
+        "device": str(trainer.strategy.root_device),
+    }
 
 
 def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> float:
@@ -124,8 +139,7 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     return n / (time.perf_counter() - t0)
 
 
-def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, members: int, ensemble: bool = True
-                        ) -> dict:
+def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, members: int, ensemble: bool = True) -> dict:
     """The training engine on ``members`` members for a fixed number of steps (no early stopping)."""
     import numpy as np
     import torch
@@ -141,23 +155,48 @@ def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, membe
         rows = np.random.default_rng(j).permutation(len(ts))
         mem.append(Member(seed=j, lr=1e-3 * (1 + j % 2), state=state, train_rows=rows))
     budget = Budget(min_steps=steps, max_steps=steps, val_every=steps, patience=1)
-    kw = dict(arch=arch, task="sigbkg", n_features=ts.meta["n_features"], max_objects=MAX_OBJECTS, model_size=size,
-              batch_size=BATCH, device=device, ensemble=ensemble)
+    kw = dict(
+        arch=arch,
+        task="sigbkg",
+        n_features=ts.meta["n_features"],
+        max_objects=MAX_OBJECTS,
+        model_size=size,
+        batch_size=BATCH,
+        device=device,
+        ensemble=ensemble,
+    )
     train_members(mem[:1], data, val, budget=Budget(min_steps=5, max_steps=5, val_every=5, patience=1), **kw)  # warm-up
     stats: dict = {}
     train_members(mem, data, val, budget=budget, stats=stats, **kw)
     if device != "cpu":
         torch.cuda.synchronize()
     train_s = stats["total_s"] - stats["val_s"]
-    return {"member_samples_per_s": stats["samples"] / train_s, "data_wait_share": stats["data_s"] / train_s,
-            "members": members}
+    return {
+        "member_samples_per_s": stats["samples"] / train_s,
+        "data_wait_share": stats["data_s"] / train_s,
+        "members": members,
+    }
 
 
 def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
     """fast2full train in subprocesses: one small point, and 3 points grouped vs 3 separate processes."""
     exe = [sys.executable, "-m", "fast2full"]
-    common = ["train", "--config", str(config), "--task", "sigbkg", "--arch", "dnn", "--target", TARGET,
-              "--seeds", "0", "1", "--tensors", str(tensors)]
+    common = [
+        "train",
+        "--config",
+        str(config),
+        "--task",
+        "sigbkg",
+        "--arch",
+        "dnn",
+        "--target",
+        TARGET,
+        "--seeds",
+        "0",
+        "1",
+        "--tensors",
+        str(tensors),
+    ]
 
     def run(args):
         t0 = time.perf_counter()
@@ -171,10 +210,15 @@ def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
     sizes = ["30", "100", "300"]
     t_sep = sum(run(["--mode", "scratch", "--size", s, "--outdir", str(tmp / f"sep{s}")]) for s in sizes)
     t_grp = run(["--mode", "scratch", "--size", *sizes, "--outdir", str(tmp / "grp" / "n{size}")])
-    return {"process_wall_s": t_one, "startup_s": m["startup_s"], "train_s_small_point": train_s,
-            "startup_over_train": m["startup_s"] / train_s,
-            "three_points_separate_s": t_sep, "three_points_grouped_s": t_grp,
-            "grouped_speedup": t_sep / t_grp}
+    return {
+        "process_wall_s": t_one,
+        "startup_s": m["startup_s"],
+        "train_s_small_point": train_s,
+        "startup_over_train": m["startup_s"] / train_s,
+        "three_points_separate_s": t_sep,
+        "three_points_grouped_s": t_grp,
+        "grouped_speedup": t_sep / t_grp,
+    }
 
 
 def main() -> int:
@@ -198,8 +242,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         tensors = tmp / "tensors"
-        write_synthetic_tensors(tensors, "sigbkg", {SOURCE: 0.0, TARGET: 0.2},
-                                sizes={"train": N_TRAIN, "val": 200, "test": 400}, max_objects=MAX_OBJECTS)
+        write_synthetic_tensors(
+            tensors,
+            "sigbkg",
+            {SOURCE: 0.0, TARGET: 0.2},
+            sizes={"train": N_TRAIN, "val": 200, "test": 400},
+            max_objects=MAX_OBJECTS,
+        )
         ts = tensorio.load(tensors / "sigbkg" / SOURCE / "train.parquet")
         rows = []
         for dev in devices:
@@ -210,9 +259,15 @@ def main() -> int:
                     base = plain_throughput(arch, size, ts, epochs, dev)
                     steps = epochs * (-(-len(ts) // BATCH))
                     single = ensemble_throughput(arch, size, ts, steps, dev, 2, ensemble=False)
-                    row = {"device": dev, "arch": arch, "model_size": size, "lightning_samples_per_s": lt["samples_per_s"],
-                           "lightning_data_wait_share": lt["data_wait_share"], "plain_samples_per_s": base,
-                           "engine_single_samples_per_s": single["member_samples_per_s"]}
+                    row = {
+                        "device": dev,
+                        "arch": arch,
+                        "model_size": size,
+                        "lightning_samples_per_s": lt["samples_per_s"],
+                        "lightning_data_wait_share": lt["data_wait_share"],
+                        "plain_samples_per_s": base,
+                        "engine_single_samples_per_s": single["member_samples_per_s"],
+                    }
                     for m in MEMBERS:
                         e = ensemble_throughput(arch, size, ts, steps, dev, m)
                         row[f"ensemble{m}_member_samples_per_s"] = e["member_samples_per_s"]
@@ -228,22 +283,42 @@ def main() -> int:
         startup = {} if args.no_startup else startup_vs_training(tmp, config, tensors)
 
     cols = [f"ens{m}/s ratio wait" for m in MEMBERS]
-    print(f"{'device':6} {'arch':12} {'size':6} {'Lightning/s':>11} {'wait':>6} {'plain/s':>8} {'single/s':>8} "
-          + " ".join(f"{c:>24}" for c in cols))
+    print(
+        f"{'device':6} {'arch':12} {'size':6} {'Lightning/s':>11} {'wait':>6} {'plain/s':>8} {'single/s':>8} "
+        + " ".join(f"{c:>24}" for c in cols)
+    )
     for r in rows:
-        ens = " ".join(f"{r[f'ensemble{m}_member_samples_per_s']:10.0f} {r[f'ensemble{m}_ratio_vs_lightning']:6.2f}x "
-                       f"{100 * r[f'ensemble{m}_data_wait_share']:5.1f}%" for m in MEMBERS)
-        print(f"{r['device']:6} {r['arch']:12} {r['model_size']:6} {r['lightning_samples_per_s']:11.0f} "
-              f"{100 * r['lightning_data_wait_share']:5.1f}% {r['plain_samples_per_s']:8.0f} "
-              f"{r['engine_single_samples_per_s']:8.0f} {ens}")
+        ens = " ".join(
+            f"{r[f'ensemble{m}_member_samples_per_s']:10.0f} {r[f'ensemble{m}_ratio_vs_lightning']:6.2f}x "
+            f"{100 * r[f'ensemble{m}_data_wait_share']:5.1f}%"
+            for m in MEMBERS
+        )
+        print(
+            f"{r['device']:6} {r['arch']:12} {r['model_size']:6} {r['lightning_samples_per_s']:11.0f} "
+            f"{100 * r['lightning_data_wait_share']:5.1f}% {r['plain_samples_per_s']:8.0f} "
+            f"{r['engine_single_samples_per_s']:8.0f} {ens}"
+        )
     print()
     for k, v in startup.items():
         print(f"{k:28} {v:8.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"throughput": rows, "startup": startup, "n_train": N_TRAIN, "batch_size": BATCH,
-                               "max_objects": MAX_OBJECTS, "threads": 1, "cpu_count": os.cpu_count(),
-                               "torch": torch.__version__}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "throughput": rows,
+                "startup": startup,
+                "n_train": N_TRAIN,
+                "batch_size": BATCH,
+                "max_objects": MAX_OBJECTS,
+                "threads": 1,
+                "cpu_count": os.cpu_count(),
+                "torch": torch.__version__,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"\nwrote {out}")
     return 0
 

@@ -37,16 +37,25 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     paper = ROOT / "config.paper.yaml"
-    p.add_argument("--config", default=str(paper if paper.is_file() else ROOT / "config.yaml"),
-                   help="the config to size (default: config.paper.yaml)")
-    p.add_argument("--default-config", default=str(ROOT / "config.yaml"),
-                   help="the config of the run whose benchmarks are measured")
+    p.add_argument(
+        "--config",
+        default=str(paper if paper.is_file() else ROOT / "config.yaml"),
+        help="the config to size (default: config.paper.yaml)",
+    )
+    p.add_argument(
+        "--default-config",
+        default=str(ROOT / "config.yaml"),
+        help="the config of the run whose benchmarks are measured",
+    )
     p.add_argument("--bench-root", default=str(ROOT), help="where that run's results/benchmarks/ lie")
     p.add_argument("--profile", default="slurm", help="profile for the dry runs (submissions, groups)")
     p.add_argument("--doc", default=str(ROOT / "docs" / "hpc.md"), help="markdown file to update ('' : none)")
     p.add_argument("--json", default=str(ROOT / "results" / "bench" / "paper_scale.json"))
-    p.add_argument("--train-bench", default=str(ROOT / "results" / "bench" / "train.json"),
-                   help="bench_train.py output: cost per member-sample by model size (and CPU vs GPU)")
+    p.add_argument(
+        "--train-bench",
+        default=str(ROOT / "results" / "bench" / "train.json"),
+        help="bench_train.py output: cost per member-sample by model size (and CPU vs GPU)",
+    )
     p.add_argument("--cores", type=int, default=32, help="cores of the workstation for the wall-time estimate")
     args = p.parse_args(argv)
     setup_logging()
@@ -57,20 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
     scale, gpu_speedup, scale_note = _train_bench(Path(args.train_bench), cfg["default"], cfg["target"])
     scale_note += _fill_missing_archs(models, Path(args.train_bench), cfg["default"])
-    est = {"default": sizing.estimate(jobs["default"], cfg["default"], models),
-           "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale)}
+    est = {
+        "default": sizing.estimate(jobs["default"], cfg["default"], models),
+        "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale),
+    }
 
     def total(rows: list[sizing.RuleEstimate]) -> float:
         return sum(e.cpu_h for e in rows if not math.isnan(e.cpu_h))
 
     measured = sum(m.n for m in {id(m): m for m in models.values()}.values())  # fallbacks are aliases
     ratio = total(est["target"]) / total(est["default"]) if total(est["default"]) > 0 else math.nan
-    title = (f"{configs['target'].name}: {sum(e.jobs for e in est['target'])} jobs; costs from "
-             f"{measured} benchmarked jobs of {configs['default'].name}")
+    title = (
+        f"{configs['target'].name}: {sum(e.jobs for e in est['target'])} jobs; costs from "
+        f"{measured} benchmarked jobs of {configs['default'].name}"
+    )
     table = sizing.markdown_table(est["target"], title, sizing.count_submissions(jobs["target"]))
-    summary = (f"\nEstimated CPU hours, {configs['target'].name} / {configs['default'].name} "
-               f"(same cost models): **{ratio:,.1f}x** ({total(est['target']):,.2f} h vs "
-               f"{total(est['default']):,.3f} h).\n")
+    summary = (
+        f"\nEstimated CPU hours, {configs['target'].name} / {configs['default'].name} "
+        f"(same cost models): **{ratio:,.1f}x** ({total(est['target']):,.2f} h vs "
+        f"{total(est['default']):,.3f} h).\n"
+    )
     tr = [e for e in est["target"] if e.rule in sizing.TRAIN_RULES]
     tr_lo = sum(e.cpu_h_min for e in tr if not math.isnan(e.cpu_h_min))
     tr_hi = sum(e.cpu_h for e in tr if not math.isnan(e.cpu_h))
@@ -80,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     wall_lo = sizing.wall_time_h(est["target"], args.cores, lower=True)
     wall_hi = sizing.wall_time_h(est["target"], args.cores)
     peak = max((e.peak_rss_mb for e in est["target"] if not math.isnan(e.peak_rss_mb)), default=math.nan)
-    gpu = (f"{tr_lo / gpu_speedup:,.1f} – {tr_hi / gpu_speedup:,.1f} GPU h (bench_train.py: GPU "
-           f"{gpu_speedup:.1f}x the CPU thread)") if gpu_speedup else \
-        "not measured (no GPU on the machine that ran bench_train.py)"
+    gpu = (
+        (
+            f"{tr_lo / gpu_speedup:,.1f} – {tr_hi / gpu_speedup:,.1f} GPU h (bench_train.py: GPU "
+            f"{gpu_speedup:.1f}x the CPU thread)"
+        )
+        if gpu_speedup
+        else "not measured (no GPU on the machine that ran bench_train.py)"
+    )
     summary += (
         f"\n| quantity ({configs['target'].name}) | every member at min_steps | every member at max_steps (cap) |\n"
         f"| --- | ---: | ---: |\n"
@@ -90,22 +110,35 @@ def main(argv: list[str] | None = None) -> int:
         f"| whole study CPU h | {rest + tr_lo:,.1f} | {rest + tr_hi:,.1f} |\n"
         f"| longest training job, CPU h | {longest_lo:,.2f} | {longest:,.2f} |\n"
         f"| wall time on {args.cores} cores, h | {wall_lo:,.1f} | {wall_hi:,.1f} |\n"
-        f"\nTraining on GPUs: {gpu}. Largest peak RSS measured per job: {peak / 1000:.2f} GB. {scale_note}\n")
+        f"\nTraining on GPUs: {gpu}. Largest peak RSS measured per job: {peak / 1000:.2f} GB. {scale_note}\n"
+    )
     print(table + summary)
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps({
-            "config": str(configs["target"]), "default_config": str(configs["default"]),
-            "cpu_h_ratio_target_over_default": ratio,
-            "training_cpu_h": [tr_lo, tr_hi], "study_cpu_h": [rest + tr_lo, rest + tr_hi],
-            "longest_training_job_cpu_h": [longest_lo, longest], f"wall_h_{args.cores}_cores": [wall_lo, wall_hi],
-            "train_scale": scale, "gpu_speedup": gpu_speedup,
-            "rules": {k: [{f: v for f, v in dataclasses.asdict(e).items() if not f.startswith("job_cpu")}
-                          for e in v] for k, v in est.items()},
-            "models": {f"{r}/{p}" if p else r: dataclasses.asdict(m) for (r, p), m in models.items()},
-        }, indent=2, default=str))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "config": str(configs["target"]),
+                    "default_config": str(configs["default"]),
+                    "cpu_h_ratio_target_over_default": ratio,
+                    "training_cpu_h": [tr_lo, tr_hi],
+                    "study_cpu_h": [rest + tr_lo, rest + tr_hi],
+                    "longest_training_job_cpu_h": [longest_lo, longest],
+                    f"wall_h_{args.cores}_cores": [wall_lo, wall_hi],
+                    "train_scale": scale,
+                    "gpu_speedup": gpu_speedup,
+                    "rules": {
+                        k: [{f: v for f, v in dataclasses.asdict(e).items() if not f.startswith("job_cpu")} for e in v]
+                        for k, v in est.items()
+                    },
+                    "models": {f"{r}/{p}" if p else r: dataclasses.asdict(m) for (r, p), m in models.items()},
+                },
+                indent=2,
+                default=str,
+            )
+        )
     if args.doc:
         doc = Path(args.doc)
         text = doc.read_text() if doc.is_file() else "# HPC\n"
@@ -123,8 +156,11 @@ def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:
     if not path.is_file():
         return ""
     size = default.get("training", {}).get("model_size", "small")
-    rate = {r["arch"]: r.get("ensemble10_member_samples_per_s") for r in json.loads(path.read_text()).get("throughput", [])
-            if r.get("device") == "cpu" and r.get("model_size") == size}
+    rate = {
+        r["arch"]: r.get("ensemble10_member_samples_per_s")
+        for r in json.loads(path.read_text()).get("throughput", [])
+        if r.get("device") == "cpu" and r.get("model_size") == size
+    }
     notes = []
     for rule in ("train_target", "train_pretrain"):
         have = [a for a in ("dnn", "gnn", "transformer") if (rule, a) in models and rate.get(a)]
@@ -133,11 +169,24 @@ def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:
                 continue
             ref = max(have, key=lambda a: models[(rule, a)].n)
             m = models[(rule, ref)]
-            models[(rule, arch)] = sizing.CostModel(intercept=m.intercept, slope=m.slope * rate[ref] / rate[arch],
-                                                    n=0, unit=m.unit, max_rss_mb=m.max_rss_mb, max_wall_s=m.max_wall_s)
+            models[(rule, arch)] = sizing.CostModel(
+                intercept=m.intercept,
+                slope=m.slope * rate[ref] / rate[arch],
+                n=0,
+                unit=m.unit,
+                max_rss_mb=m.max_rss_mb,
+                max_wall_s=m.max_wall_s,
+            )
             notes.append(f"{rule}/{arch} from {ref} x {rate[ref] / rate[arch]:.2f}")
-    return (" Not benchmarked in the default run, scaled from another architecture by engine throughput: "
-            + ", ".join(notes) + ".") if notes else ""
+    return (
+        (
+            " Not benchmarked in the default run, scaled from another architecture by engine throughput: "
+            + ", ".join(notes)
+            + "."
+        )
+        if notes
+        else ""
+    )
 
 
 def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, float], float | None, str]:
@@ -154,11 +203,20 @@ def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, flo
         a, b = rate.get(("cpu", arch, src)), rate.get(("cpu", arch, dst))
         if a and b:
             scale[arch] = a / b
-    gpu = [rate[("cuda", a, dst)] / rate[("cpu", a, dst)] for a in ("dnn", "gnn", "transformer")
-           if rate.get(("cuda", a, dst)) and rate.get(("cpu", a, dst))]
-    note = (f"Cost per member-sample of {dst} over {src} models (bench_train.py, 10 members, 1 CPU thread): "
-            + ", ".join(f"{a} {f:.1f}x" for a, f in scale.items()) + ".") if scale else \
-        f"{path.name} lacks {dst} or {src} rows: model-size factor not applied (cost of {src} models)."
+    gpu = [
+        rate[("cuda", a, dst)] / rate[("cpu", a, dst)]
+        for a in ("dnn", "gnn", "transformer")
+        if rate.get(("cuda", a, dst)) and rate.get(("cpu", a, dst))
+    ]
+    note = (
+        (
+            f"Cost per member-sample of {dst} over {src} models (bench_train.py, 10 members, 1 CPU thread): "
+            + ", ".join(f"{a} {f:.1f}x" for a, f in scale.items())
+            + "."
+        )
+        if scale
+        else f"{path.name} lacks {dst} or {src} rows: model-size factor not applied (cost of {src} models)."
+    )
     return scale, (min(gpu) if gpu else None), note
 
 

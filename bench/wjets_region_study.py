@@ -38,22 +38,35 @@ POWS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 def run_slice(cfg: dict, lo: float, hi: float | None, n: int, seed: int, work: Path) -> dict:
     base = [s for s in cfg["processes"]["wjets"]["settings"] if not s.startswith("PhaseSpace:")]
     cuts = [f"PhaseSpace:pTHatMin = {lo}"] + ([f"PhaseSpace:pTHatMax = {hi}"] if hi else [])
-    settings = (*G.QUIET_SETTINGS, *cfg["generation"]["common_settings"],
-                f"Beams:eCM = {float(cfg['generation']['sqrt_s_gev'])!r}", *base, *cuts,
-                "Random:setSeed = on", f"Random:seed = {seed}")
+    settings = (
+        *G.QUIET_SETTINGS,
+        *cfg["generation"]["common_settings"],
+        f"Beams:eCM = {float(cfg['generation']['sqrt_s_gev'])!r}",
+        *base,
+        *cuts,
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+    )
     t0 = time.process_time()
     ev = G.generate_chunk(G.ChunkSpec("wjets", 0, n, seed, settings, 0.05))
     hard = ev.particles[(abs(ev.particles.status) == 23) & (abs(ev.particles.pid) != 24)]
-    out = {"lo": lo, "hi": hi, "n": n, "sigma_pb": float(ev.sigma_pb[0]),
-           "pthat": ak.to_numpy(ak.firsts(np.hypot(hard.px, hard.py))).tolist()}
+    out = {
+        "lo": lo,
+        "hi": hi,
+        "n": n,
+        "sigma_pb": float(ev.sigma_pb[0]),
+        "pthat": ak.to_numpy(ak.firsts(np.hypot(hard.px, hard.py))).tolist(),
+    }
     G.write_particles(ev, work / "gen.parquet")
     for det in DETECTORS:
         simulate(Path("cards") / f"{det}.tcl", work / "gen.parquet", work / f"{det}.root")
         skim_delphes(str(work / f"{det}.root"), str(work / f"{det}.parquet"), cfg, "wjets", chunk=0)
         o = ak.from_parquet(work / f"{det}.parquet")
-        out[det] = {"nl": ak.to_numpy(ak.num(o.electrons) + ak.num(o.muons)).tolist(),
-                    "nj": ak.to_numpy(ak.num(o.jets)).tolist(),
-                    "nb": ak.to_numpy(ak.sum(o.jets.btag, axis=1)).tolist()}
+        out[det] = {
+            "nl": ak.to_numpy(ak.num(o.electrons) + ak.num(o.muons)).tolist(),
+            "nj": ak.to_numpy(ak.num(o.jets)).tolist(),
+            "nb": ak.to_numpy(ak.sum(o.jets.btag, axis=1)).tolist(),
+        }
     out["cpu_ms_per_event"] = (time.process_time() - t0) / n * 1e3
     return out
 
@@ -63,8 +76,14 @@ def designs(slices: list[dict], det: str, nj: int, nb: int, pthat_min: float) ->
     for the slices above it with optimal allocation N_s ~ sigma_s sqrt(eps_s)."""
     pt = np.concatenate([np.asarray(s["pthat"]) for s in slices])
     f = np.concatenate([np.full(s["n"], s["sigma_pb"] / s["n"]) for s in slices])
-    eps = np.concatenate([((np.asarray(s[det]["nl"]) == 1) & (np.asarray(s[det]["nj"]) >= nj)
-                           & (np.asarray(s[det]["nb"]) >= nb)).astype(float) for s in slices])
+    eps = np.concatenate(
+        [
+            (
+                (np.asarray(s[det]["nl"]) == 1) & (np.asarray(s[det]["nj"]) >= nj) & (np.asarray(s[det]["nb"]) >= nb)
+            ).astype(float)
+            for s in slices
+        ]
+    )
     keep = pt >= pthat_min
     pt, f, eps = pt[keep], f[keep], eps[keep]
     r = float((f * eps).sum())
@@ -98,26 +117,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i, (lo, hi, n) in enumerate(SLICES):
             slices.append(run_slice(cfg, lo, hi, max(int(n * args.scale), 50), args.seed + i, Path(tmp)))
-    print("| slice (GeV) | sigma (pb) | events | ms/event | " + " | ".join(
-        f"{r} {d}" for r in REGIONS for d in DETECTORS) + " |")
+    print(
+        "| slice (GeV) | sigma (pb) | events | ms/event | "
+        + " | ".join(f"{r} {d}" for r in REGIONS for d in DETECTORS)
+        + " |"
+    )
     for s in slices:
         cells = []
         for nj, nb in REGIONS.values():
             for d in DETECTORS:
-                k = int(((np.asarray(s[d]["nl"]) == 1) & (np.asarray(s[d]["nj"]) >= nj)
-                         & (np.asarray(s[d]["nb"]) >= nb)).sum())
+                k = int(
+                    (
+                        (np.asarray(s[d]["nl"]) == 1) & (np.asarray(s[d]["nj"]) >= nj) & (np.asarray(s[d]["nb"]) >= nb)
+                    ).sum()
+                )
                 cells.append(f"{k} ({s['sigma_pb'] * k / s['n']:.3g} pb)")
-        print(f"| {s['lo']:.0f}-{s['hi'] or 'inf'} | {s['sigma_pb']:.1f} | {s['n']} | {s['cpu_ms_per_event']:.1f} | "
-              + " | ".join(cells) + " |")
-    result = {"slices": [{k: v for k, v in s.items() if k in ("lo", "hi", "n", "sigma_pb", "cpu_ms_per_event")}
-                         for s in slices], "designs": {}}
+        print(
+            f"| {s['lo']:.0f}-{s['hi'] or 'inf'} | {s['sigma_pb']:.1f} | {s['n']} | {s['cpu_ms_per_event']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    result = {
+        "slices": [
+            {k: v for k, v in s.items() if k in ("lo", "hi", "n", "sigma_pb", "cpu_ms_per_event")} for s in slices
+        ],
+        "designs": {},
+    }
     print(f"\neffective W+jets events in the region per 1000 generated (pTHat > {args.pthat_min} GeV)")
     for r, (nj, nb) in REGIONS.items():
         for d in DETECTORS:
             res = designs(slices, d, nj, nb, args.pthat_min)
             result["designs"][f"{r}/{d}"] = res
-            print(f"{r:11s} {d:10s} sigma {res['sigma_region_pb']:.3g} pb: "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in res.items() if k != "sigma_region_pb"))
+            print(
+                f"{r:11s} {d:10s} sigma {res['sigma_region_pb']:.3g} pb: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in res.items() if k != "sigma_region_pb")
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 

@@ -45,8 +45,14 @@ from urllib.parse import parse_qs, urlparse
 
 
 class FakePortal:
-    def __init__(self, files: dict[str, Path], datasets: dict[str, dict] | None = None,
-                 release: str = "2024r-pp", stall_s: float = 2.0, trickle_s: float = 0.05):
+    def __init__(
+        self,
+        files: dict[str, Path],
+        datasets: dict[str, dict] | None = None,
+        release: str = "2024r-pp",
+        stall_s: float = 2.0,
+        trickle_s: float = 0.05,
+    ):
         self.files = {name: Path(p).read_bytes() for name, p in files.items()}
         self.datasets = datasets or {}
         self.release = release
@@ -70,13 +76,29 @@ class FakePortal:
     def dataset_record(self, dsid: int, physics_short: str, file_urls: list[str], **fields) -> dict:
         """A dataset record as the API returns it (field names from atlasopenmagic.metadata)."""
         rec = {
-            "dataset_number": str(dsid), "physics_short": physics_short, "e_tag": "e8351",
-            "cross_section_pb": 2221.2, "genFiltEff": 0.6899, "kFactor": 0.9751, "nEvents": 100,
-            "sumOfWeights": 2.68e9, "sumOfWeightsSquared": 7.2e16, "process": "Z+jets",
-            "generator": "Sherpa 2.2.11", "keywords": ["SM", "Z"], "description": "test record",
-            "job_path": "", "CoMEnergy": "13 TeV", "GenEvents": 100, "GenTune": "", "PDF": "NNPDF3.0nnlo",
-            "Release": "", "Filters": "", "release": {"name": self.release},
-            "file_list": list(file_urls), "skims": [],
+            "dataset_number": str(dsid),
+            "physics_short": physics_short,
+            "e_tag": "e8351",
+            "cross_section_pb": 2221.2,
+            "genFiltEff": 0.6899,
+            "kFactor": 0.9751,
+            "nEvents": 100,
+            "sumOfWeights": 2.68e9,
+            "sumOfWeightsSquared": 7.2e16,
+            "process": "Z+jets",
+            "generator": "Sherpa 2.2.11",
+            "keywords": ["SM", "Z"],
+            "description": "test record",
+            "job_path": "",
+            "CoMEnergy": "13 TeV",
+            "GenEvents": 100,
+            "GenTune": "",
+            "PDF": "NNPDF3.0nnlo",
+            "Release": "",
+            "Filters": "",
+            "release": {"name": self.release},
+            "file_list": list(file_urls),
+            "skims": [],
         }
         rec.update(fields)
         return rec
@@ -104,7 +126,11 @@ class FakePortal:
                 pass
 
             def _html(self, status: int) -> None:
-                body = b"<!DOCTYPE html><html><head><title>Service moved</title></head><body>" + b"x" * 300 + b"</body></html>"
+                body = (
+                    b"<!DOCTYPE html><html><head><title>Service moved</title></head><body>"
+                    + b"x" * 300
+                    + b"</body></html>"
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(body)))
@@ -141,7 +167,7 @@ class FakePortal:
                 if parts == ["datasets"]:
                     recs = list(portal.datasets.values())
                     skip, limit = int(q.get("skip", 0)), int(q.get("limit", 1000))
-                    return self._json(recs[skip:skip + limit])
+                    return self._json(recs[skip : skip + limit])
                 if parts[:1] == ["files"] and len(parts) == 3:
                     return self._file(parts[1], parts[2], rng, n)
                 return self._json({"detail": "Not Found"}, 404)
@@ -193,7 +219,7 @@ class FakePortal:
                 if fault == "trickle":
                     t_end = time.monotonic() + 10.0  # a client that gave up closes the socket before
                     for i in range(0, len(body), 200):
-                        self.wfile.write(body[i:i + 200])
+                        self.wfile.write(body[i : i + 200])
                         self.wfile.flush()
                         time.sleep(portal.trickle_s)
                         if time.monotonic() > t_end:

@@ -37,18 +37,36 @@ def _record(task, arch, target, mode, size, seed, n_eff, n_train=None):
     fpr = np.linspace(0.0, 1.0, 11)
     steps = 10 * (size if isinstance(size, int) else 1000)
     return {
-        "task": task, "arch": arch, "target": target, "mode": mode, "size": size,
-        "n_train": n_train if n_train is not None else (size if size != "all" else
-                                                         (5000 if mode == "pretrain" else POOL)),
-        "capped": n_train is not None, "seed": seed, "metric": metric,
+        "task": task,
+        "arch": arch,
+        "target": target,
+        "mode": mode,
+        "size": size,
+        "n_train": n_train
+        if n_train is not None
+        else (size if size != "all" else (5000 if mode == "pretrain" else POOL)),
+        "capped": n_train is not None,
+        "seed": seed,
+        "metric": metric,
         "test_auc": None if metric != "auc" else v,
         "roc": None if metric != "auc" else {"fpr": fpr.tolist(), "tpr": (fpr ** ((1 - v) / v)).tolist()},
-        "test_loss": 1.0 / (1.0 + n_eff), "val_loss": 1.0 / (1.0 + n_eff),
+        "test_loss": 1.0 / (1.0 + n_eff),
+        "val_loss": 1.0 / (1.0 + n_eff),
         "met_resolution": v if metric == "met_resolution" else None,
-        "baseline": {"name": "cut-based", "test_auc": BASELINE["auc"] if metric == "auc" else None,
-                     "met_resolution": BASELINE["met_resolution"] if metric != "auc" else None},
-        "lr": 1e-3, "epochs": 5, "steps": steps, "steps_total": 2 * steps,
-        "n_params": 1234, "wall_time_s": 1.0, "device": "cpu", "pretrained_from": None, "model_size": "small",
+        "baseline": {
+            "name": "cut-based",
+            "test_auc": BASELINE["auc"] if metric == "auc" else None,
+            "met_resolution": BASELINE["met_resolution"] if metric != "auc" else None,
+        },
+        "lr": 1e-3,
+        "epochs": 5,
+        "steps": steps,
+        "steps_total": 2 * steps,
+        "n_params": 1234,
+        "wall_time_s": 1.0,
+        "device": "cpu",
+        "pretrained_from": None,
+        "model_size": "small",
     }
 
 
@@ -89,12 +107,17 @@ def write_metrics(root: Path, config: dict, drop: set[tuple] = frozenset(), cap:
 @pytest.fixture
 def small_config(repo_root, tmp_path):
     config = yaml.safe_load((repo_root / "config.yaml").read_text())
-    config["training"].update({
-        "tasks": ["sigbkg", "met"], "archs": ["dnn"], "modes": ["scratch", "finetune", "freeze"],
-        "targets": {"sigbkg": ["cms_like", "atlas_fullsim"], "met": ["cms_like", "atlas_fullsim"]},
-        "skip": {"sigbkg/atlas_fullsim": "no ttbar signal in the PHYSLITE example"},
-        "sizes": [30, 100, 300, "all"], "seeds": [0, 1, 2],
-    })
+    config["training"].update(
+        {
+            "tasks": ["sigbkg", "met"],
+            "archs": ["dnn"],
+            "modes": ["scratch", "finetune", "freeze"],
+            "targets": {"sigbkg": ["cms_like", "atlas_fullsim"], "met": ["cms_like", "atlas_fullsim"]},
+            "skip": {"sigbkg/atlas_fullsim": "no ttbar signal in the PHYSLITE example"},
+            "sizes": [30, 100, 300, "all"],
+            "seeds": [0, 1, 2],
+        }
+    )
     config["aggregate"] = {"bootstrap": 50, "confidence": 0.68, "compare_size": 100}
     path = tmp_path / "config.yaml"
     for det in config["detectors"].values():  # the config is read from tmp_path: absolute card paths
@@ -107,8 +130,19 @@ def test_cli_writes_every_output(small_config, tmp_path):
     config, cfg_path = small_config
     metrics = write_metrics(tmp_path / "train", config)
     summary, figures = tmp_path / "summary", tmp_path / "figures"
-    rc = main(["aggregate", "--config", str(cfg_path), "--summary-dir", str(summary), "--figure-dir",
-               str(figures), "--metrics", *metrics])
+    rc = main(
+        [
+            "aggregate",
+            "--config",
+            str(cfg_path),
+            "--summary-dir",
+            str(summary),
+            "--figure-dir",
+            str(figures),
+            "--metrics",
+            *metrics,
+        ]
+    )
     assert rc == 0
     for name in ("metrics.parquet", "metrics.csv", "curves.csv", "reduction_factors.csv", "summary.md"):
         assert (summary / name).stat().st_size > 0, name
@@ -141,11 +175,21 @@ def test_cli_writes_every_output(small_config, tmp_path):
     assert "Matched-size factor" in md and "Paper factor" in md
     assert "seeds only: no predictions.parquet from train" in md
     assert "Provenance: fast2full" in md and "config `sha256:" in md
-    expected_figs = {f"{k}_{t}_dnn_{g}" for t, g in [("sigbkg", "cms_like"), ("met", "cms_like"),
-                                                     ("met", "atlas_fullsim")] for k in ("curve", "compute", "loss")}
-    expected_figs |= {"roc_sigbkg_dnn_cms_like", "modes_sigbkg_cms_like_n100", "modes_met_cms_like_n100",
-                      "modes_met_atlas_fullsim_n100", "curves_sigbkg", "curves_met",
-                      "loss_sigbkg_dnn_atlas_like_pretrain", "loss_met_dnn_atlas_like_pretrain"}
+    expected_figs = {
+        f"{k}_{t}_dnn_{g}"
+        for t, g in [("sigbkg", "cms_like"), ("met", "cms_like"), ("met", "atlas_fullsim")]
+        for k in ("curve", "compute", "loss")
+    }
+    expected_figs |= {
+        "roc_sigbkg_dnn_cms_like",
+        "modes_sigbkg_cms_like_n100",
+        "modes_met_cms_like_n100",
+        "modes_met_atlas_fullsim_n100",
+        "curves_sigbkg",
+        "curves_met",
+        "loss_sigbkg_dnn_atlas_like_pretrain",
+        "loss_met_dnn_atlas_like_pretrain",
+    }
     files = {p.name for p in figures.iterdir()}
     assert files == {f"{s}.{ext}" for s in expected_figs for ext in ("pdf", "png")}
     assert all((figures / f).stat().st_size > 0 for f in files)
@@ -179,11 +223,14 @@ def test_capped_sizes_collapse_to_one_point(small_config, tmp_path):
     assert ft["factor_n300_display"].str.startswith("capped").all()
 
 
-@pytest.mark.parametrize("content,cause", [
-    ("{not json", "not valid JSON"),
-    ('{"task": "qg"}', "missing key"),
-    ('[1, 2]', "JSON object"),
-])
+@pytest.mark.parametrize(
+    "content,cause",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"task": "qg"}', "missing key"),
+        ("[1, 2]", "JSON object"),
+    ],
+)
 def test_bad_metrics_file_names_file_and_leaves_nothing(small_config, tmp_path, content, cause, capsys):
     config, cfg_path = small_config
     metrics = write_metrics(tmp_path / "train", config)
@@ -192,8 +239,19 @@ def test_bad_metrics_file_names_file_and_leaves_nothing(small_config, tmp_path, 
         load_metrics(metrics)
     assert metrics[3] in str(exc.value)
     summary, figures = tmp_path / "summary", tmp_path / "figures"
-    rc = main(["aggregate", "--config", str(cfg_path), "--summary-dir", str(summary), "--figure-dir",
-               str(figures), "--metrics", *metrics])
+    rc = main(
+        [
+            "aggregate",
+            "--config",
+            str(cfg_path),
+            "--summary-dir",
+            str(summary),
+            "--figure-dir",
+            str(figures),
+            "--metrics",
+            *metrics,
+        ]
+    )
     assert rc == 1
     assert metrics[3] in capsys.readouterr().err
     assert not figures.exists()
@@ -221,8 +279,7 @@ def test_unknown_mode_is_an_input_error(tmp_path):
 
 def test_aggregate_is_idempotent_over_existing_outputs(small_config, tmp_path):
     config, _ = small_config
-    config = {**config, "training": {**config["training"], "tasks": ["met"],
-                                     "targets": {"met": ["cms_like"]}}}
+    config = {**config, "training": {**config["training"], "tasks": ["met"], "targets": {"met": ["cms_like"]}}}
     metrics = write_metrics(tmp_path / "train", config)
     for _ in range(2):  # the second run replaces the figure folder and the tables
         out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
@@ -247,19 +304,48 @@ def test_real_training_outputs_aggregate(small_config, tmp_path):
     from fast2full.train import JobSpec, TrainSettings, run_job
 
     config, _ = small_config
-    config["training"].update({"tasks": ["sigbkg"], "modes": ["scratch", "finetune"], "sizes": [20, 60, "all"],
-                               "targets": {"sigbkg": ["cms_like"]}, "seeds": [0, 1]})
+    config["training"].update(
+        {
+            "tasks": ["sigbkg"],
+            "modes": ["scratch", "finetune"],
+            "sizes": [20, 60, "all"],
+            "targets": {"sigbkg": ["cms_like"]},
+            "seeds": [0, 1],
+        }
+    )
     source, target = config["domains"]["source"], "cms_like"
     tensors = tmp_path / "tensors"
-    write_synthetic_tensors(tensors, "sigbkg", {source: 0.0, target: 0.2},
-                            sizes={"train": 300, "val": 100, "test": 200}, max_objects=6)
-    settings = TrainSettings(learning_rates=[3e-3], min_steps=5, max_steps=20, pretrain_min_steps=5,
-                             pretrain_max_steps=30, patience=2, batch_size=64, model_size="tiny", source=source)
+    write_synthetic_tensors(
+        tensors, "sigbkg", {source: 0.0, target: 0.2}, sizes={"train": 300, "val": 100, "test": 200}, max_objects=6
+    )
+    settings = TrainSettings(
+        learning_rates=[3e-3],
+        min_steps=5,
+        max_steps=20,
+        pretrain_min_steps=5,
+        pretrain_max_steps=30,
+        patience=2,
+        batch_size=64,
+        model_size="tiny",
+        source=source,
+    )
 
     def job(mode, size, dom=target, pretrained=None):
         out = tmp_path / "train" / "sigbkg" / "dnn" / dom / mode / f"n{size}"
-        run_job(JobSpec(task="sigbkg", arch="dnn", target=dom, mode=mode, size=str(size), seeds=[0, 1],
-                        tensors=tensors, outdir=out, pretrained_dir=pretrained), settings)
+        run_job(
+            JobSpec(
+                task="sigbkg",
+                arch="dnn",
+                target=dom,
+                mode=mode,
+                size=str(size),
+                seeds=[0, 1],
+                tensors=tensors,
+                outdir=out,
+                pretrained_dir=pretrained,
+            ),
+            settings,
+        )
         return out
 
     pre = job("pretrain", "all", dom=source)
@@ -298,26 +384,32 @@ def test_roc_on_grid_uses_upper_envelope_of_steps():
 
     fpr = [0.0, 0.0, 0.5, 0.5, 1.0]
     tpr = [0.0, 0.6, 0.6, 0.9, 1.0]
-    np.testing.assert_allclose(roc_on_grid(fpr, tpr, np.array([0.0, 0.25, 0.5, 0.75, 1.0])),
-                               [0.6, 0.75, 0.9, 0.95, 1.0])
+    np.testing.assert_allclose(
+        roc_on_grid(fpr, tpr, np.array([0.0, 0.25, 0.5, 0.75, 1.0])), [0.6, 0.75, 0.9, 0.95, 1.0]
+    )
 
 
 def test_single_seed_gives_factors_without_intervals(small_config, tmp_path):
     config, _ = small_config
-    config = {**config, "training": {**config["training"], "tasks": ["sigbkg"], "seeds": [0],
-                                     "modes": ["scratch", "finetune"]}}
+    config = {
+        **config,
+        "training": {**config["training"], "tasks": ["sigbkg"], "seeds": [0], "modes": ["scratch", "finetune"]},
+    }
     metrics = write_metrics(tmp_path / "train", config)
     out = aggregate(metrics, config, tmp_path / "summary", tmp_path / "figures")
     ft = pd.read_csv(out["reduction_factors.csv"]).set_index("mode").loc["finetune"]
     assert ft["factor_n30"] == pytest.approx(2.0) and ft["factor_n30_display"] == "2.00 (no interval)"
 
 
-@pytest.mark.parametrize("name,short", [
-    ("HT: scalar sum of the selected jets' pT in GeV (higher = more ttbar-like)", "HT"),
-    ("-ntrk of the tagged jet (fewer tracks = more quark-like)", "-ntrk of the tagged jet"),
-    ("", "baseline"),
-    ("x" * 40, "x" * 31 + "…"),
-])
+@pytest.mark.parametrize(
+    "name,short",
+    [
+        ("HT: scalar sum of the selected jets' pT in GeV (higher = more ttbar-like)", "HT"),
+        ("-ntrk of the tagged jet (fewer tracks = more quark-like)", "-ntrk of the tagged jet"),
+        ("", "baseline"),
+        ("x" * 40, "x" * 31 + "…"),
+    ],
+)
 def test_baseline_legend_name(name, short):
     from fast2full.aggregate import short_name
 
@@ -418,8 +510,14 @@ def test_definitions_agree_in_docs_readme_and_summary(repo_root, small_config, t
 def test_csv_floats_are_rounded_to_their_precision():
     from fast2full.aggregate import round_table
 
-    df = pd.DataFrame({"value": [0.123456789012, 13.2412345678], "factor_n20": [2.34567, 0.0123456],
-                       "paper_level": [0.7912345678, np.nan], "size": ["20", "all"]})
+    df = pd.DataFrame(
+        {
+            "value": [0.123456789012, 13.2412345678],
+            "factor_n20": [2.34567, 0.0123456],
+            "paper_level": [0.7912345678, np.nan],
+            "size": ["20", "all"],
+        }
+    )
     r = round_table(df)
     assert r["value"].tolist() == [0.123457, 13.2412]
     assert r["factor_n20"].tolist() == [2.35, 0.0123]

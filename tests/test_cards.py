@@ -55,12 +55,14 @@ def test_cards_differ_like_the_detectors():
         assert _param(card, "FastJetFinder", "JetAlgorithm").as_int() == 6
         assert num(card, "FastJetFinder", "ParameterR") == 0.4
     # resolutions, efficiencies and granularity differ
-    for module, name in [("Calorimeter", "ECalResolutionFormula"),
-                         ("Calorimeter", "HCalResolutionFormula"),
-                         ("ChargedHadronMomentumSmearing", "ResolutionFormula"),
-                         ("MuonMomentumSmearing", "ResolutionFormula"),
-                         ("ElectronEfficiency", "EfficiencyFormula"),
-                         ("MuonEfficiency", "EfficiencyFormula")]:
+    for module, name in [
+        ("Calorimeter", "ECalResolutionFormula"),
+        ("Calorimeter", "HCalResolutionFormula"),
+        ("ChargedHadronMomentumSmearing", "ResolutionFormula"),
+        ("MuonMomentumSmearing", "ResolutionFormula"),
+        ("ElectronEfficiency", "EfficiencyFormula"),
+        ("MuonEfficiency", "EfficiencyFormula"),
+    ]:
         assert _param(atlas, module, name).as_str() != _param(cms, module, name).as_str()
     a_cal, c_cal = (Simulation.from_card(c).modules for c in CARDS)
     a_cal = next(m for m in a_cal if m.name == "Calorimeter")
@@ -79,8 +81,7 @@ def test_every_number_module_cites_a_source(repo_root, card):
     blocks = re.split(r"\n(?=module )", text)
     for prev, block in zip(blocks, blocks[1:]):
         mtype = block.split()[1]
-        if mtype in ("Efficiency", "MomentumSmearing", "Calorimeter", "BTagging",
-                     "ParticlePropagator"):
+        if mtype in ("Efficiency", "MomentumSmearing", "Calorimeter", "BTagging", "ParticlePropagator"):
             comment = "\n".join(line for line in prev.splitlines()[-8:] if line.startswith("#"))
             assert re.search(r"\[(%s)" % "|".join(tags), comment), f"{card}: {block.splitlines()[0]}"
 
@@ -93,21 +94,23 @@ module Efficiency A {
 """
 
 
-@pytest.mark.parametrize("text, line, message", [
-    (GOOD.replace("module Efficiency A {", "module Efficiency A {{"), 2, "missing close-brace"),
-    (GOOD + "}\n", 6, 'invalid command name "}"'),
-    (GOOD.replace("Efficiency A", "Efficency A"), 2, "module type 'Efficency' is not supported"),
-    (GOOD.replace("set InputArray", "set InputArrray"), 3, "unknown parameter 'InputArrray'"),
-    (GOOD.replace("Delphes/stableParticles", "$input"), 3, 'can\'t read "input": no such variable'),
-    (GOOD.replace("(pt > 1.0)", "(pt > $cut)"), 4, "unexpected character '$'"),  # braces: no substitution
-    (GOOD.replace("(pt > 1.0)", "(pt >> 1.0)"), 4, "parameter 'EfficiencyFormula'"),
-    (GOOD.replace("set ExecutionPath {A}", "set ExecutionPath {A B}"), 1, "module 'B' that is not defined"),
-    (GOOD + "for {set i 0} {$i < 3} {incr i} {\n  exec ls\n}\n", 7, 'invalid command name "exec"'),
-    (GOOD + 'set Title "unterminated\n', 6, 'missing "'),
-    (GOOD + "source missing_file.tcl\n", 6, "sourced file not found"),
-    (GOOD.replace("set InputArray Delphes/stableParticles", "set InputArray a b"), 3,
-     "wrong # args"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (GOOD.replace("module Efficiency A {", "module Efficiency A {{"), 2, "missing close-brace"),
+        (GOOD + "}\n", 6, 'invalid command name "}"'),
+        (GOOD.replace("Efficiency A", "Efficency A"), 2, "module type 'Efficency' is not supported"),
+        (GOOD.replace("set InputArray", "set InputArrray"), 3, "unknown parameter 'InputArrray'"),
+        (GOOD.replace("Delphes/stableParticles", "$input"), 3, 'can\'t read "input": no such variable'),
+        (GOOD.replace("(pt > 1.0)", "(pt > $cut)"), 4, "unexpected character '$'"),  # braces: no substitution
+        (GOOD.replace("(pt > 1.0)", "(pt >> 1.0)"), 4, "parameter 'EfficiencyFormula'"),
+        (GOOD.replace("set ExecutionPath {A}", "set ExecutionPath {A B}"), 1, "module 'B' that is not defined"),
+        (GOOD + "for {set i 0} {$i < 3} {incr i} {\n  exec ls\n}\n", 7, 'invalid command name "exec"'),
+        (GOOD + 'set Title "unterminated\n', 6, 'missing "'),
+        (GOOD + "source missing_file.tcl\n", 6, "sourced file not found"),
+        (GOOD.replace("set InputArray Delphes/stableParticles", "set InputArray a b"), 3, "wrong # args"),
+    ],
+)
 def test_malformed_card_names_file_and_line(tmp_path, text, line, message):
     card = tmp_path / "bad.tcl"
     card.write_text(text)
@@ -129,8 +132,7 @@ def test_unknown_module_lists_supported(tmp_path):
 def test_parser_syntax(tmp_path):
     (tmp_path / "inc.tcl").write_text("module Merger M {\n  add InputArray a/b c/d\n  add InputArray e/f\n}\n")
     card = tmp_path / "c.tcl"
-    card.write_text("# comment\nset ExecutionPath {\n  M\n}\nsource inc.tcl ; set Other \"x y\"\n"
-                    "set Long \\\n   value\n")
+    card.write_text('# comment\nset ExecutionPath {\n  M\n}\nsource inc.tcl ; set Other "x y"\nset Long \\\n   value\n')
     c = parse_card(card)
     assert c.execution_path == ["M"]
     assert [w.text for w in c.modules["M"].params["InputArray"].values] == ["a/b", "c/d", "e/f"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fast2full.delphes.card import CardError, card_dependencies, evaluate_card, parse_card
+from fast2full.delphes.card import CardError, card_dependencies, parse_card
 from fast2full.delphes.engine import Simulation
 
 HEAD = "set ExecutionPath {A TreeWriter}\nmodule TreeWriter TreeWriter {\n  add Branch A/out X Jet\n}\n"
@@ -22,7 +22,9 @@ def test_tcl_features_as_delphes_evaluates_them(tmp_path):
     (tmp_path / "eff.tcl").write_text("# sourced inside a module body\nset EfficiencyFormula {0.5}\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "m.tcl").write_text("\nmodule Merger M {\n  add InputArray x/y\n}\n")
-    card = _card(tmp_path, """set R 0.4
+    card = _card(
+        tmp_path,
+        """set R 0.4
 set ExecutionPath [list A X]
 set ExecutionPath [lreplace $ExecutionPath end end]
 add ExecutionPath M
@@ -40,7 +42,8 @@ module Efficiency A {
   source eff.tcl
 }
 source sub/m.tcl
-""")
+""",
+    )
     c = parse_card(card)
     assert c.execution_path == ["A", "M"]
     a = c.modules["A"]
@@ -55,8 +58,7 @@ source sub/m.tcl
     assert bins.is_add and bins.line == 13
     assert [w.text for w in bins.values[::2]] == ["-1", "0", "1"]
     phis = [float(w.text) for w in bins.values[1].words()]
-    assert phis == pytest.approx([-3.141592653589793, -1.5707963267948966, 0, 1.5707963267948966,
-                                  3.141592653589793])
+    assert phis == pytest.approx([-3.141592653589793, -1.5707963267948966, 0, 1.5707963267948966, 3.141592653589793])
     # variables the card reads itself are helpers, not parameters (the engine would refuse them)
     assert set(a.helpers) == {"pi", "PhiBins", "i", "eta"}
     assert "pi" not in a.params
@@ -64,31 +66,36 @@ source sub/m.tcl
     assert (m.path, m.line) == (str(tmp_path / "sub" / "m.tcl"), 2)
     assert [w.text for w in m.params["InputArray"].values] == ["x/y"]
     assert c.globals["R"].as_float() == 0.4
-    assert card_dependencies(card) == [str(card), str(tmp_path / "eff.tcl"),
-                                       str(tmp_path / "sub" / "m.tcl")]
+    assert card_dependencies(card) == [str(card), str(tmp_path / "eff.tcl"), str(tmp_path / "sub" / "m.tcl")]
 
 
 def test_a_read_parameter_stays_a_parameter(tmp_path):
     """A variable the module type knows is a parameter even when the card also reads it."""
-    card = _card(tmp_path, "set ExecutionPath {J}\nmodule FastJetFinder J {\n  set ParameterR 0.4\n"
-                 "  set JetPTMin [expr {50 * $ParameterR}]\n  set Typo [expr {$ParameterR}]\n}\n")
+    card = _card(
+        tmp_path,
+        "set ExecutionPath {J}\nmodule FastJetFinder J {\n  set ParameterR 0.4\n"
+        "  set JetPTMin [expr {50 * $ParameterR}]\n  set Typo [expr {$ParameterR}]\n}\n",
+    )
     c = parse_card(card)
     assert c.modules["J"].params["ParameterR"].as_float() == 0.4
     assert c.modules["J"].params["JetPTMin"].as_float() == 20.0
-    assert "Typo" in c.modules["J"].params          # not read by the card: a (misspelt) parameter
+    assert "Typo" in c.modules["J"].params  # not read by the card: a (misspelt) parameter
 
 
-@pytest.mark.parametrize("line, message", [
-    ("exec touch {OUT}", 'invalid command name "exec"'),
-    ("set f [open {OUT} w]", 'invalid command name "open"'),
-    ("file delete {VICTIM}", 'invalid command name "file"'),
-    ("socket localhost 80", 'invalid command name "socket"'),
-    ("load libc.so", 'invalid command name "load"'),
-    ("cd /", 'invalid command name "cd"'),
-    ("interp invokehidden {} exec touch {OUT}", "not allowed to invoke hidden commands"),
-    ("after 100000", 'invalid command name "after"'),
-    ("exit 3", 'invalid command name "exit"'),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("exec touch {OUT}", 'invalid command name "exec"'),
+        ("set f [open {OUT} w]", 'invalid command name "open"'),
+        ("file delete {VICTIM}", 'invalid command name "file"'),
+        ("socket localhost 80", 'invalid command name "socket"'),
+        ("load libc.so", 'invalid command name "load"'),
+        ("cd /", 'invalid command name "cd"'),
+        ("interp invokehidden {} exec touch {OUT}", "not allowed to invoke hidden commands"),
+        ("after 100000", 'invalid command name "after"'),
+        ("exit 3", 'invalid command name "exit"'),
+    ],
+)
 def test_card_cannot_run_commands_or_touch_files(tmp_path, line, message):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
@@ -110,9 +117,12 @@ def test_catch_does_not_hide_a_project_error(tmp_path):
 
 def test_python_text_in_a_formula_is_not_run(tmp_path):
     out = tmp_path / "pwned.txt"
-    card = _card(tmp_path, HEAD + "module Efficiency A {\n  set InputArray Delphes/stableParticles\n"
-                 "  set OutputArray out\n"
-                 f"  set EfficiencyFormula {{__import__('os').system('touch {out}')}}\n}}\n")
+    card = _card(
+        tmp_path,
+        HEAD + "module Efficiency A {\n  set InputArray Delphes/stableParticles\n"
+        "  set OutputArray out\n"
+        f"  set EfficiencyFormula {{__import__('os').system('touch {out}')}}\n}}\n",
+    )
     with pytest.raises(CardError) as err:
         Simulation.from_card(card)
     assert "parameter 'EfficiencyFormula'" in str(err.value) and err.value.line == 8
@@ -156,8 +166,11 @@ def test_fragment_and_errors_in_sourced_files(tmp_path):
 def test_module_configured_twice_keeps_the_first_type(tmp_path, caplog):
     """Delphes: 'module X is already configured. Only first entry will be used.' -- the body still
     runs in the module's namespace, so its parameters override (validation_card.tcl relies on it)."""
-    card = _card(tmp_path, "set ExecutionPath {A}\nmodule Efficiency A {\n  set InputArray x\n"
-                 "  set OutputArray y\n}\nmodule Merger A {\n  set InputArray z\n}\n")
+    card = _card(
+        tmp_path,
+        "set ExecutionPath {A}\nmodule Efficiency A {\n  set InputArray x\n"
+        "  set OutputArray y\n}\nmodule Merger A {\n  set InputArray z\n}\n",
+    )
     c = parse_card(card)
     a = c.modules["A"]
     assert (a.type, a.line) == ("Efficiency", 2)
@@ -167,7 +180,7 @@ def test_module_configured_twice_keeps_the_first_type(tmp_path, caplog):
 
 
 def test_missing_tkinter_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tkinter", None)       # `import tkinter` raises ImportError
+    monkeypatch.setitem(sys.modules, "tkinter", None)  # `import tkinter` raises ImportError
     card = _card(tmp_path, "set ExecutionPath {A}\n")
     with pytest.raises(CardError, match="python3-tk"):
         parse_card(card)
@@ -176,14 +189,31 @@ def test_missing_tkinter_is_one_clear_error(tmp_path, monkeypatch):
 # --- the project's own cards read exactly as the subset parser read them ---------------------------
 def _dump(path):
     c = parse_card(path)
-    return {"path": c.path, "execution_path": c.execution_path,
-            "globals": {k: {"line": p.line, "path": p.path, "values": [v.text for v in p.values]}
-                        for k, p in c.globals.items()},
-            "modules": {name: {"type": m.type, "path": m.path, "line": m.line, "params": {
-                pn: {"line": p.line, "path": p.path, "is_add": p.is_add,
-                     "values": [v.text for v in p.values],
-                     "words": [[x.text for x in v.words()] for v in p.values]}
-                for pn, p in m.params.items()}} for name, m in c.modules.items()}}
+    return {
+        "path": c.path,
+        "execution_path": c.execution_path,
+        "globals": {
+            k: {"line": p.line, "path": p.path, "values": [v.text for v in p.values]} for k, p in c.globals.items()
+        },
+        "modules": {
+            name: {
+                "type": m.type,
+                "path": m.path,
+                "line": m.line,
+                "params": {
+                    pn: {
+                        "line": p.line,
+                        "path": p.path,
+                        "is_add": p.is_add,
+                        "values": [v.text for v in p.values],
+                        "words": [[x.text for x in v.words()] for v in p.values],
+                    }
+                    for pn, p in m.params.items()
+                },
+            }
+            for name, m in c.modules.items()
+        },
+    }
 
 
 @pytest.mark.parametrize("card", ["cards/atlas_like.tcl", "cards/cms_like.tcl"])

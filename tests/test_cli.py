@@ -71,13 +71,32 @@ def test_unexpected_error_traceback_goes_to_the_log(tmp_path, monkeypatch, capfd
 @pytest.mark.slow
 def test_log_holds_native_pythia_output_terminal_only_warnings(tmp_path, repo_root):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({"processes": {"zjets": {"events_per_chunk": 3}},
-                                                        "generation": {"common_settings": []}}))
+    (tmp_path / "tiny.yaml").write_text(
+        yaml.safe_dump({"processes": {"zjets": {"events_per_chunk": 3}}, "generation": {"common_settings": []}})
+    )
     log = tmp_path / "gen.log"
-    res = subprocess.run([*FAST2FULL, "generate", "--config", str(repo_root / "config.yaml"),
-                          "--config", str(tmp_path / "tiny.yaml"), "--process", "zjets", "--chunk", "0",
-                          "--out", str(tmp_path / "0.parquet"), "--log", str(log)],
-                         cwd=repo_root, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            *FAST2FULL,
+            "generate",
+            "--config",
+            str(repo_root / "config.yaml"),
+            "--config",
+            str(tmp_path / "tiny.yaml"),
+            "--process",
+            "zjets",
+            "--chunk",
+            "0",
+            "--out",
+            str(tmp_path / "0.parquet"),
+            "--log",
+            str(log),
+        ],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     text = log.read_text()
     assert "PYTHIA" in text  # Pythia's banner, printed by C++ to file descriptor 1

@@ -93,21 +93,33 @@ def test_config_is_frozen_and_json_serialisable(repo_root):
 def test_cli_strings_get_schema_types():
     from fast2full.config import coerce_strings, load_schema
 
-    got = coerce_strings({"aggregate": {"bootstrap": "17"}, "training": {"learning_rates": ["0.01"]},
-                          "opendata": {"stream": "true", "release": "2024"}}, load_schema())
-    assert got == {"aggregate": {"bootstrap": 17}, "training": {"learning_rates": [0.01]},
-                   "opendata": {"stream": True, "release": "2024"}}  # release stays a string
+    got = coerce_strings(
+        {
+            "aggregate": {"bootstrap": "17"},
+            "training": {"learning_rates": ["0.01"]},
+            "opendata": {"stream": "true", "release": "2024"},
+        },
+        load_schema(),
+    )
+    assert got == {
+        "aggregate": {"bootstrap": 17},
+        "training": {"learning_rates": [0.01]},
+        "opendata": {"stream": True, "release": "2024"},
+    }  # release stays a string
 
 
-@pytest.mark.parametrize("stage, wc, keys", [
-    ("generate", {"process": "ttbar"}, {"seed", "generation", "processes"}),
-    ("simulate", {}, {"pileup"}),
-    ("skim_delphes", {"process": "ttbar"}, {"selection", "processes"}),
-    ("skim_physlite", {"sample": "zjets_ee"}, {"selection", "opendata"}),
-    ("tensorize", {"task": "qg"}, {"selection", "tensors", "processes", "opendata"}),
-    ("train", {}, {"domains", "training"}),
-    ("aggregate", {}, {"seed", "domains", "training", "aggregate"}),
-])
+@pytest.mark.parametrize(
+    "stage, wc, keys",
+    [
+        ("generate", {"process": "ttbar"}, {"seed", "generation", "processes"}),
+        ("simulate", {}, {"pileup"}),
+        ("skim_delphes", {"process": "ttbar"}, {"selection", "processes"}),
+        ("skim_physlite", {"sample": "zjets_ee"}, {"selection", "opendata"}),
+        ("tensorize", {"task": "qg"}, {"selection", "tensors", "processes", "opendata"}),
+        ("train", {}, {"domains", "training"}),
+        ("aggregate", {}, {"seed", "domains", "training", "aggregate"}),
+    ],
+)
 def test_stage_slices_are_narrow_and_valid(repo_root, stage, wc, keys):
     import json
 

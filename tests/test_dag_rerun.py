@@ -21,8 +21,7 @@ TASKS = ["sigbkg", "qg", "met"]
 
 
 def _run(work: Path, *args: str) -> str:
-    res = subprocess.run([*SNAKEMAKE, "--cores", "1", *args], cwd=work, capture_output=True, text=True,
-                         timeout=600)
+    res = subprocess.run([*SNAKEMAKE, "--cores", "1", *args], cwd=work, capture_output=True, text=True, timeout=600)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     return out
@@ -83,9 +82,19 @@ def _edit(work: Path, name: str, overlay: dict):
     return _jobs(out)
 
 
-ALL_RULES = {"pythia_generate", "delphes_simulate", "delphes_skim", "physlite_skim", "tensorize_source",
-             "tensorize_target", "plot_features", "train_pretrain", "train_target", "publish_model",
-             "aggregate_results"}
+ALL_RULES = {
+    "pythia_generate",
+    "delphes_simulate",
+    "delphes_skim",
+    "physlite_skim",
+    "tensorize_source",
+    "tensorize_target",
+    "plot_features",
+    "train_pretrain",
+    "train_target",
+    "publish_model",
+    "aggregate_results",
+}
 DOWNSTREAM_OF_SKIM = ALL_RULES - {"pythia_generate", "delphes_simulate", "physlite_skim", "delphes_skim"}
 
 
@@ -102,11 +111,20 @@ def test_seed_reruns_generation_and_everything_after_but_not_the_full_sim_skim(r
     assert _wc(jobs, "pythia_generate", "process") == set(PROCS) | {"minbias"}
 
 
-@pytest.mark.parametrize("name, overlay", [
-    ("pythia", {"processes": {"wjets": {"settings": ["WeakBosonAndParton:qqbar2Wg = on", "24:onMode = off",
-                                                     "24:onIfAny = 11 13"]}}}),
-    ("events", {"processes": {"wjets": {"events_per_chunk": 123}}}),
-])
+@pytest.mark.parametrize(
+    "name, overlay",
+    [
+        (
+            "pythia",
+            {
+                "processes": {
+                    "wjets": {"settings": ["WeakBosonAndParton:qqbar2Wg = on", "24:onMode = off", "24:onIfAny = 11 13"]}
+                }
+            },
+        ),
+        ("events", {"processes": {"wjets": {"events_per_chunk": 123}}}),
+    ],
+)
 def test_one_process_setting_reruns_that_process_only(recorded, name, overlay):
     jobs = _edit(recorded, name, overlay)
     assert _rules(jobs) == ALL_RULES - {"physlite_skim"}
@@ -123,8 +141,15 @@ def test_selection_cut_reruns_skims_not_generation_or_simulation(recorded):
 
 def test_tensor_region_reruns_only_that_task(recorded):
     jobs = _edit(recorded, "region", {"tensors": {"tasks": {"sigbkg": {"region": {"min_jets": 4}}}}})
-    assert _rules(jobs) == {"tensorize_source", "tensorize_target", "plot_features", "train_pretrain",
-                            "train_target", "publish_model", "aggregate_results"}
+    assert _rules(jobs) == {
+        "tensorize_source",
+        "tensorize_target",
+        "plot_features",
+        "train_pretrain",
+        "train_target",
+        "publish_model",
+        "aggregate_results",
+    }
     for rule in _rules(jobs) - {"aggregate_results"}:
         assert _wc(jobs, rule, "task") == {"sigbkg"}, rule
 

@@ -57,11 +57,30 @@ def test_branches_match_real_delphes(simulated, testdata, det):
         a, r = ours[key].array(), real[real_leaves[key]].array()
         assert a.ndim == r.ndim, key
         assert _leaf_type(a) == _leaf_type(r), key
-    for key in ["Event.Number", "Event.Weight", "Weight.Weight", "Jet.PT", "Jet.Flavor", "Jet.BTag",
-                "Jet.NCharged", "Jet.NNeutrals", "Jet.PTD", "Electron.IsolationVar",
-                "Muon.Charge", "Photon.E", "MissingET.MET", "MissingET.Phi", "GenMissingET.MET",
-                "Track.PT", "Track.PID", "EFlowTrack.PT", "EFlowPhoton.ET", "EFlowNeutralHadron.E",
-                "GenJet.PT", "Jet_size"]:
+    for key in [
+        "Event.Number",
+        "Event.Weight",
+        "Weight.Weight",
+        "Jet.PT",
+        "Jet.Flavor",
+        "Jet.BTag",
+        "Jet.NCharged",
+        "Jet.NNeutrals",
+        "Jet.PTD",
+        "Electron.IsolationVar",
+        "Muon.Charge",
+        "Photon.E",
+        "MissingET.MET",
+        "MissingET.Phi",
+        "GenMissingET.MET",
+        "Track.PT",
+        "Track.PID",
+        "EFlowTrack.PT",
+        "EFlowPhoton.ET",
+        "EFlowNeutralHadron.E",
+        "GenJet.PT",
+        "Jet_size",
+    ]:
         assert key in ours.keys(), key
 
 
@@ -111,9 +130,21 @@ def test_cli_with_pileup(toy_file, repo_root, tmp_path):
     minbias = tmp_path / "minbias.parquet"
     write_particles(single_particle_events(211, 2.0, 1.0, 50, seed=9, process="minbias"), minbias)
     out = tmp_path / "sim" / "pu.root"
-    rc = main(["simulate", "--config", str(_config(tmp_path, repo_root, mean=20.0)),
-               "--card", CARDS["cms_like"], "--in", str(toy_file), "--pileup", str(minbias),
-               "--out", str(out)])
+    rc = main(
+        [
+            "simulate",
+            "--config",
+            str(_config(tmp_path, repo_root, mean=20.0)),
+            "--card",
+            CARDS["cms_like"],
+            "--in",
+            str(toy_file),
+            "--pileup",
+            str(minbias),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     t = uproot.open(out)["Delphes"]
     is_pu = t["Track.IsPU"].array()
@@ -125,8 +156,19 @@ def test_cli_with_pileup(toy_file, repo_root, tmp_path):
 
 def test_pileup_mean_without_files_fails(toy_file, repo_root, tmp_path):
     out = tmp_path / "pu.root"
-    rc = main(["simulate", "--config", str(_config(tmp_path, repo_root, mean=5.0)),
-               "--card", CARDS["cms_like"], "--in", str(toy_file), "--out", str(out)])
+    rc = main(
+        [
+            "simulate",
+            "--config",
+            str(_config(tmp_path, repo_root, mean=5.0)),
+            "--card",
+            CARDS["cms_like"],
+            "--in",
+            str(toy_file),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1 and not out.exists()
 
 
@@ -137,8 +179,19 @@ def test_truncated_generation_file(toy_file, repo_root, tmp_path, capsys):
     with pytest.raises(InputError, match="truncated.parquet"):
         simulate(repo_root / CARDS["atlas_like"], bad, tmp_path / "x.root")
     out = tmp_path / "out" / "x.root"
-    rc = main(["simulate", "--config", str(_config(tmp_path, repo_root)), "--card",
-               CARDS["atlas_like"], "--in", str(bad), "--out", str(out)])
+    rc = main(
+        [
+            "simulate",
+            "--config",
+            str(_config(tmp_path, repo_root)),
+            "--card",
+            CARDS["atlas_like"],
+            "--in",
+            str(bad),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1
     assert "truncated.parquet" in capsys.readouterr().err
     assert not out.exists()
@@ -150,8 +203,19 @@ def test_malformed_card_leaves_no_output(toy_file, repo_root, tmp_path, capsys):
     text = (repo_root / CARDS["atlas_like"]).read_text()
     card.write_text(text.replace("set Bz 2.0", "set Bz 2.0 }"))
     out = tmp_path / "out.root"
-    rc = main(["simulate", "--config", str(_config(tmp_path, repo_root)), "--card", str(card),
-               "--in", str(toy_file), "--out", str(out)])
+    rc = main(
+        [
+            "simulate",
+            "--config",
+            str(_config(tmp_path, repo_root)),
+            "--card",
+            str(card),
+            "--in",
+            str(toy_file),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1 and not out.exists()
     assert "broken.tcl:" in capsys.readouterr().err
 
@@ -159,13 +223,15 @@ def test_malformed_card_leaves_no_output(toy_file, repo_root, tmp_path, capsys):
 def test_pileup_merger_module_in_card(toy_file, repo_root, tmp_path):
     """A card's own PileUpMerger (MeanPileUp from the card) draws from the --pileup events."""
     text = (repo_root / CARDS["cms_like"]).read_text()
-    text = text.replace("set ExecutionPath {\n  ParticlePropagator",
-                        "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1)
-    text = text.replace("set InputArray Delphes/stableParticles",
-                        "set InputArray PileUpMerger/stableParticles", 1)
-    text += ("\nmodule PileUpMerger PileUpMerger {\n  set InputArray Delphes/stableParticles\n"
-             "  set ParticleOutputArray stableParticles\n  set VertexOutputArray vertices\n"
-             "  set MeanPileUp 10\n  set PileUpDistribution 0\n}\n")
+    text = text.replace(
+        "set ExecutionPath {\n  ParticlePropagator", "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1
+    )
+    text = text.replace("set InputArray Delphes/stableParticles", "set InputArray PileUpMerger/stableParticles", 1)
+    text += (
+        "\nmodule PileUpMerger PileUpMerger {\n  set InputArray Delphes/stableParticles\n"
+        "  set ParticleOutputArray stableParticles\n  set VertexOutputArray vertices\n"
+        "  set MeanPileUp 10\n  set PileUpDistribution 0\n}\n"
+    )
     card = tmp_path / "cms_pu.tcl"
     card.write_text(text)
     # the card sources common/genlevel.tcl relative to its own folder, as Delphes does
@@ -175,7 +241,7 @@ def test_pileup_merger_module_in_card(toy_file, repo_root, tmp_path):
     out = tmp_path / "pu.root"
     simulate(card, toy_file, out, pileup_paths=[minbias])
     n_pu = ak.sum(uproot.open(out)["Delphes"]["Track.IsPU"].array(), axis=1)
-    assert 6 < ak.mean(n_pu) < 12          # Poisson(10) x ~88% tracking efficiency
+    assert 6 < ak.mean(n_pu) < 12  # Poisson(10) x ~88% tracking efficiency
     assert ak.std(n_pu) > 1.5
 
 
@@ -201,22 +267,30 @@ def test_batches_append_to_one_tree(toy_file, repo_root, tmp_path):
     assert ak.sum(t["Muon_size"].array()[120:]) > 15
 
 
-@pytest.mark.parametrize("module,line", [
-    ("Calorimeter", "set TimingEnergyMin 4.0"),
-    ("PileUpMerger", "set PileUpFile MinBias.pileup"),
-    ("PileUpMerger", "set ZVertexSpread 0.15"),
-    ("PileUpMerger", "set OutputBeamSpotX 1.0"),
-    ("TrackSmearing", "set Bz 3.8"),
-    ("PileUpMerger", "set InputBSX 0.0"),          # not a Delphes parameter at all
-])
+@pytest.mark.parametrize(
+    "module,line",
+    [
+        ("Calorimeter", "set TimingEnergyMin 4.0"),
+        ("PileUpMerger", "set PileUpFile MinBias.pileup"),
+        ("PileUpMerger", "set ZVertexSpread 0.15"),
+        ("PileUpMerger", "set OutputBeamSpotX 1.0"),
+        ("TrackSmearing", "set Bz 3.8"),
+        ("PileUpMerger", "set InputBSX 0.0"),  # not a Delphes parameter at all
+    ],
+)
 def test_unsupported_parameter_names_file_and_line(tmp_path, module, line):
     """A parameter Delphes reads but the builtin engine cannot reproduce is an error at its line."""
-    body = {"Calorimeter": "  set EtaPhiBins {}\n  add EtaPhiBins -1 {-3.1416 3.1416}\n"
-                           "  add EtaPhiBins 1 {-3.1416 3.1416}\n",
-            "PileUpMerger": "", "TrackSmearing": ""}[module]
+    body = {
+        "Calorimeter": "  set EtaPhiBins {}\n  add EtaPhiBins -1 {-3.1416 3.1416}\n"
+        "  add EtaPhiBins 1 {-3.1416 3.1416}\n",
+        "PileUpMerger": "",
+        "TrackSmearing": "",
+    }[module]
     card = tmp_path / "c.tcl"
-    card.write_text(f"set ExecutionPath {{\n  M\n  TreeWriter\n}}\n\nmodule {module} M {{\n{body}"
-                    f"  {line}\n}}\nmodule TreeWriter TreeWriter {{\n}}\n")
+    card.write_text(
+        f"set ExecutionPath {{\n  M\n  TreeWriter\n}}\n\nmodule {module} M {{\n{body}"
+        f"  {line}\n}}\nmodule TreeWriter TreeWriter {{\n}}\n"
+    )
     lineno = card.read_text().splitlines().index(f"  {line}") + 1
     from fast2full.delphes.card import CardError
     from fast2full.delphes.engine import Simulation
@@ -230,12 +304,14 @@ def test_unsupported_parameter_names_file_and_line(tmp_path, module, line):
 def test_zero_vertex_spread_and_pileup_distribution(toy_file, tmp_path, repo_root):
     """ZVertexSpread 0 is what the engine does (accepted); PileUpDistribution 2 = fixed count."""
     text = (repo_root / CARDS["cms_like"]).read_text()
-    text = text.replace("set ExecutionPath {\n  ParticlePropagator",
-                        "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1)
-    text = text.replace("set InputArray Delphes/stableParticles",
-                        "set InputArray PileUpMerger/stableParticles", 1)
-    text += ("\nmodule PileUpMerger PileUpMerger {\n  set MeanPileUp 3\n  set PileUpDistribution 2\n"
-             "  set ZVertexSpread 0\n  set TVertexSpread 0.0\n}\n")
+    text = text.replace(
+        "set ExecutionPath {\n  ParticlePropagator", "set ExecutionPath {\n  PileUpMerger\n  ParticlePropagator", 1
+    )
+    text = text.replace("set InputArray Delphes/stableParticles", "set InputArray PileUpMerger/stableParticles", 1)
+    text += (
+        "\nmodule PileUpMerger PileUpMerger {\n  set MeanPileUp 3\n  set PileUpDistribution 2\n"
+        "  set ZVertexSpread 0\n  set TVertexSpread 0.0\n}\n"
+    )
     card = tmp_path / "cms_pu.tcl"
     card.write_text(text)
     shutil.copytree(repo_root / "cards" / "common", tmp_path / "common")
@@ -271,10 +347,9 @@ def test_prompt_leptons_reach_stable_particles(pythia_files, repo_root, tmp_path
     p = events.particles
     mother = p.mother1
     mpid = abs(p.pid[ak.where(mother >= 0, mother, 0)])
-    prompt = (abs(p.pid) >= 11) & (abs(p.pid) <= 16) & (p.status > 0) & (mother >= 0) & \
-        ((mpid == 23) | (mpid == 24))
-    prompt_uid = np.flatnonzero(ak.to_numpy(ak.flatten(prompt)))   # uid = flat particle index
-    assert len(prompt_uid) > 0.5 * len(events)        # ~1 W lepton/neutrino pair per event
+    prompt = (abs(p.pid) >= 11) & (abs(p.pid) <= 16) & (p.status > 0) & (mother >= 0) & ((mpid == 23) | (mpid == 24))
+    prompt_uid = np.flatnonzero(ak.to_numpy(ak.flatten(prompt)))  # uid = flat particle index
+    assert len(prompt_uid) > 0.5 * len(events)  # ~1 W lepton/neutrino pair per event
     assert np.isin(prompt_uid, stable["uid"]).all()
     # GenMissingET = |sum of the final neutrinos| (cards/common/genlevel.tcl)
     out = tmp_path / "sim.root"
@@ -282,9 +357,13 @@ def test_prompt_leptons_reach_stable_particles(pythia_files, repo_root, tmp_path
     t = uproot.open(out)["Delphes"]
     nu = (p.status > 0) & ((abs(p.pid) == 12) | (abs(p.pid) == 14) | (abs(p.pid) == 16))
     px, py = ak.sum(p.px[nu], axis=1), ak.sum(p.py[nu], axis=1)
-    np.testing.assert_allclose(ak.to_numpy(t["GenMissingET.MET"].array()[:, 0]),
-                               np.hypot(ak.to_numpy(px), ak.to_numpy(py)), rtol=1e-4, atol=2e-3)
-    assert ak.mean(t["GenMissingET.MET"].array()[:, 0]) > 20.0   # W neutrinos are there
+    np.testing.assert_allclose(
+        ak.to_numpy(t["GenMissingET.MET"].array()[:, 0]),
+        np.hypot(ak.to_numpy(px), ak.to_numpy(py)),
+        rtol=1e-4,
+        atol=2e-3,
+    )
+    assert ak.mean(t["GenMissingET.MET"].array()[:, 0]) > 20.0  # W neutrinos are there
 
 
 @pytest.mark.parametrize("det", list(CARDS))
@@ -296,8 +375,7 @@ def test_jet_leaves_as_in_shared_real_files(simulated, testdata, det):
     events)."""
     for path, min_sorted in ((testdata / REAL[det], 0.95), (simulated[det], 1.0)):
         t = uproot.open(path)["Delphes"]
-        a = t.arrays(["Jet.PT", "Jet.DeltaEta", "Jet.DeltaPhi", "Jet.PTD", "Jet.MeanSqDeltaR",
-                      "Jet.FlavorAlgo"])
+        a = t.arrays(["Jet.PT", "Jet.DeltaEta", "Jet.DeltaPhi", "Jet.PTD", "Jet.MeanSqDeltaR", "Jet.FlavorAlgo"])
         assert ak.sum(ak.num(a["Jet.PT"])) > 100, path
         for leaf in ("Jet.PTD", "Jet.MeanSqDeltaR", "Jet.FlavorAlgo"):
             assert ak.all(a[leaf] == 0), (path, leaf)

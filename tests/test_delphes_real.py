@@ -35,8 +35,10 @@ DELPHES = find_delphes(ROOT)
 CARDS = {"atlas_like": "cards/atlas_like.tcl", "cms_like": "cards/cms_like.tcl"}
 N_EVENTS = 1000
 pytestmark = pytest.mark.skipif(
-    DELPHES is None, reason="real Delphes not found: no DelphesHepMC3 on PATH, no $FAST2FULL_DELPHES "
-                            "and no ../shared/delphes/bin/DelphesHepMC3")
+    DELPHES is None,
+    reason="real Delphes not found: no DelphesHepMC3 on PATH, no $FAST2FULL_DELPHES "
+    "and no ../shared/delphes/bin/DelphesHepMC3",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,8 +68,9 @@ def _digest(*paths) -> str:
     h = hashlib.sha256()
     for p in paths:
         p = Path(p)
-        h.update(p.read_bytes() if p.stat().st_size < 1 << 22 else
-                 p.read_bytes()[:1 << 22] + str(p.stat().st_size).encode())
+        h.update(
+            p.read_bytes() if p.stat().st_size < 1 << 22 else p.read_bytes()[: 1 << 22] + str(p.stat().st_size).encode()
+        )
     return h.hexdigest()[:16]
 
 
@@ -94,6 +97,7 @@ def trees(samples, cache_dir, tmp_path_factory):
 
 
 # --- the cards run unchanged in real Delphes, and we write a subset of its branches ----------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("det", list(CARDS))
@@ -161,9 +165,26 @@ module TreeWriter TreeWriter {
   add Branch GenMissingET/momentum GenMissingET MissingET
 }
 """
-JET_LEAVES = ["PT", "Eta", "Phi", "Mass", "DeltaEta", "DeltaPhi", "Flavor", "FlavorAlgo", "BTag",
-              "BTagAlgo", "Charge", "EhadOverEem", "NCharged", "NNeutrals", "NeutralEnergyFraction",
-              "ChargedEnergyFraction", "MeanSqDeltaR", "PTD"]
+JET_LEAVES = [
+    "PT",
+    "Eta",
+    "Phi",
+    "Mass",
+    "DeltaEta",
+    "DeltaPhi",
+    "Flavor",
+    "FlavorAlgo",
+    "BTag",
+    "BTagAlgo",
+    "Charge",
+    "EhadOverEem",
+    "NCharged",
+    "NNeutrals",
+    "NeutralEnergyFraction",
+    "ChargedEnergyFraction",
+    "MeanSqDeltaR",
+    "PTD",
+]
 
 
 @pytest.mark.slow
@@ -181,7 +202,8 @@ def test_truth_jet_leaves_equal_real_delphes(samples, cache_dir, tmp_path, proc)
     real_path = _real(card, hm, cache_dir)
     ours = uproot.open(tmp_path / "ours.root")["Delphes"].arrays(library="ak")
     real = uproot.open(real_path)["Delphes"].arrays(
-        [f"GenJet.{k}" for k in JET_LEAVES] + ["GenMissingET.MET", "GenMissingET.Phi"], library="ak")
+        [f"GenJet.{k}" for k in JET_LEAVES] + ["GenMissingET.MET", "GenMissingET.Phi"], library="ak"
+    )
     np.testing.assert_array_equal(ak.num(ours["GenJet.PT"]), ak.num(real["GenJet.PT"]))
     for leaf in JET_LEAVES:
         a = ak.to_numpy(ak.flatten(ours[f"GenJet.{leaf}"])).astype(np.float64)
@@ -190,15 +212,20 @@ def test_truth_jet_leaves_equal_real_delphes(samples, cache_dir, tmp_path, proc)
     # the shower partons are in the record (generate.PARTON_PT_MIN): gluon labels in both samples
     flavor = ak.to_numpy(ak.flatten(real["GenJet.Flavor"]))
     assert {0, 1, 2, 4, 5, 21} <= set(np.unique(flavor).tolist())
-    central = np.abs(ak.to_numpy(ak.flatten(ours["GenJet.Eta"]))) < 2.5   # PartonEtaMax
+    central = np.abs(ak.to_numpy(ak.flatten(ours["GenJet.Eta"]))) < 2.5  # PartonEtaMax
     # hard-process partons only (the old pruning): no gluon label in ttbar, 39 % / 64 % unlabelled
     assert 0.05 < np.mean(flavor[central] == 21) < 0.4 and np.mean(flavor[central] == 0) < 0.3
     for leaf in ("MET", "Phi"):
-        np.testing.assert_allclose(ak.to_numpy(ours[f"GenMissingET.{leaf}"][:, 0]),
-                                   ak.to_numpy(real[f"GenMissingET.{leaf}"][:, 0]), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(
+            ak.to_numpy(ours[f"GenMissingET.{leaf}"][:, 0]),
+            ak.to_numpy(real[f"GenMissingET.{leaf}"][:, 0]),
+            rtol=1e-5,
+            atol=1e-4,
+        )
 
 
 # --- fidelity: detector response of the builtin engine against real Delphes ------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("proc", ["ttbar", "wjets"])
@@ -219,6 +246,7 @@ def test_fidelity(trees, det, proc):
 
 # --- the simulator: delphes backend through Snakemake, no conda ------------------------------------
 
+
 @pytest.mark.slow
 def test_snakemake_simulator_delphes(repo_root, tmp_path):
     """`simulator: delphes` runs export-hepmc -> DelphesHepMC3 -> skim through Snakemake without
@@ -236,8 +264,14 @@ def test_snakemake_simulator_delphes(repo_root, tmp_path):
     env = dict(os.environ, FAST2FULL_DELPHES=str(DELPHES), DELPHES_ROOT_PYTHON=sys.executable)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     targets = [f"results/skim/{det}/ttbar/0.parquet" for det in CARDS]
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *targets],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *targets],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-4000:] + res.stdout[-2000:]
     for det in CARDS:
         tree = uproot.open(tmp_path / f"results/sim/{det}/ttbar/0.root")["Delphes"]

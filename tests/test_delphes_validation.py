@@ -36,20 +36,15 @@ def _formula(sim, module, attr):
 
 
 def _eval(f, pt, eta, energy):
-    return float(f(1, pt=np.array([pt]), eta=np.array([eta]), phi=np.zeros(1),
-                   energy=np.array([energy]))[0])
+    return float(f(1, pt=np.array([pt]), eta=np.array([eta]), phi=np.zeros(1), energy=np.array([energy]))[0])
 
 
 # (pid, energy, |eta|, branch, efficiency modules, resolution (module, attribute, kind))
 CASES = [
-    (13, 50.0, 0.5, "Muon", ["MuonTrackingEfficiency", "MuonEfficiency"],
-     ("MuonMomentumSmearing", "res", "pt")),
-    (13, 40.0, 1.8, "Muon", ["MuonTrackingEfficiency", "MuonEfficiency"],
-     ("MuonMomentumSmearing", "res", "pt")),
-    (211, 20.0, 0.5, "Track", ["ChargedHadronTrackingEfficiency"],
-     ("ChargedHadronMomentumSmearing", "res", "pt")),
-    (211, 10.0, 2.0, "Track", ["ChargedHadronTrackingEfficiency"],
-     ("ChargedHadronMomentumSmearing", "res", "pt")),
+    (13, 50.0, 0.5, "Muon", ["MuonTrackingEfficiency", "MuonEfficiency"], ("MuonMomentumSmearing", "res", "pt")),
+    (13, 40.0, 1.8, "Muon", ["MuonTrackingEfficiency", "MuonEfficiency"], ("MuonMomentumSmearing", "res", "pt")),
+    (211, 20.0, 0.5, "Track", ["ChargedHadronTrackingEfficiency"], ("ChargedHadronMomentumSmearing", "res", "pt")),
+    (211, 10.0, 2.0, "Track", ["ChargedHadronTrackingEfficiency"], ("ChargedHadronMomentumSmearing", "res", "pt")),
     (11, 60.0, 0.5, "Electron", ["ElectronTrackingEfficiency", "ElectronEfficiency"], None),
     (22, 50.0, 0.5, "Photon", ["PhotonEfficiency"], ("Calorimeter", "ecal_res", "E")),
     (22, 80.0, 2.0, "Photon", ["PhotonEfficiency"], ("Calorimeter", "ecal_res", "E")),
@@ -58,15 +53,15 @@ CASES = [
 
 
 @pytest.mark.parametrize("det", list(CARDS))
-@pytest.mark.parametrize("pid, energy, eta, branch, eff_modules, resolution", CASES,
-                         ids=[f"{c[3]}-{c[1]:.0f}GeV-eta{c[2]}" for c in CASES])
-def test_single_particle_matches_card(tmp_path, det, pid, energy, eta, branch, eff_modules,
-                                      resolution):
+@pytest.mark.parametrize(
+    "pid, energy, eta, branch, eff_modules, resolution", CASES, ids=[f"{c[3]}-{c[1]:.0f}GeV-eta{c[2]}" for c in CASES]
+)
+def test_single_particle_matches_card(tmp_path, det, pid, energy, eta, branch, eff_modules, resolution):
     card = CARDS[det]
     sim = Simulation.from_card(card)
     events = single_particle_events(pid, energy, eta, N, seed=pid + int(10 * eta))
     t = _run(tmp_path, card, events, "sp")
-    pt_true = np.sqrt(energy ** 2 - events.particles.mass[0, 0] ** 2) / np.cosh(eta)
+    pt_true = np.sqrt(energy**2 - events.particles.mass[0, 0] ** 2) / np.cosh(eta)
     # efficiency: the product of the card's efficiency formulas at (pt, eta, energy)
     expected = np.prod([_eval(_formula(sim, m, "eff"), pt_true, eta, energy) for m in eff_modules])
     found = ak.to_numpy(t[f"{branch}_size"].array()) > 0
@@ -78,14 +73,14 @@ def test_single_particle_matches_card(tmp_path, det, pid, energy, eta, branch, e
         return
     module, attr, kind = resolution
     f = _formula(sim, module, attr)
-    if kind == "pt":   # relative pT resolution, log-normal (MomentumSmearing)
+    if kind == "pt":  # relative pT resolution, log-normal (MomentumSmearing)
         rel = _eval(f, pt_true, eta, energy)
         meas = ak.to_numpy(ak.flatten(t[f"{branch}.PT"].array())) / pt_true
-    else:              # absolute energy resolution of the calorimeter (log-normal per tower)
+    else:  # absolute energy resolution of the calorimeter (log-normal per tower)
         rel = _eval(f, 0.0, eta, energy) / energy
         meas = ak.to_numpy(ak.flatten(t[f"{branch}.E"].array())) / energy
     width = np.std(np.log(meas))
-    expected_width = np.sqrt(np.log1p(rel ** 2))
+    expected_width = np.sqrt(np.log1p(rel**2))
     # a tower's eta bin centre differs slightly from the particle's eta (resolution is a function
     # of eta): allow 3% beyond statistics
     tol = NSIGMA / np.sqrt(2 * len(meas)) + 0.03
@@ -95,10 +90,13 @@ def test_single_particle_matches_card(tmp_path, det, pid, energy, eta, branch, e
 
 def _matched_response(t):
     a = t.arrays(["Jet.PT", "Jet.Eta", "Jet.Phi", "GenJet.PT", "GenJet.Eta", "GenJet.Phi"])
-    pairs = ak.cartesian({"g": ak.zip({"pt": a["GenJet.PT"], "eta": a["GenJet.Eta"],
-                                      "phi": a["GenJet.Phi"]}),
-                          "j": ak.zip({"pt": a["Jet.PT"], "eta": a["Jet.Eta"],
-                                      "phi": a["Jet.Phi"]})}, nested=True)
+    pairs = ak.cartesian(
+        {
+            "g": ak.zip({"pt": a["GenJet.PT"], "eta": a["GenJet.Eta"], "phi": a["GenJet.Phi"]}),
+            "j": ak.zip({"pt": a["Jet.PT"], "eta": a["Jet.Eta"], "phi": a["Jet.Phi"]}),
+        },
+        nested=True,
+    )
     dphi = (pairs.g.phi - pairs.j.phi + np.pi) % (2 * np.pi) - np.pi
     dr = np.hypot(pairs.g.eta - pairs.j.eta, dphi)
     best = ak.argmin(dr, axis=2, keepdims=True)

@@ -40,8 +40,13 @@ def workdir(repo_root, tmp_path):
 
 
 def _jobs(workdir, *targets):
-    res = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1", *targets, "--rerun-triggers", "mtime"],
-                         cwd=workdir, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [*SNAKEMAKE, "-n", "--cores", "1", *targets, "--rerun-triggers", "mtime"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-3000:]
     out = res.stdout + res.stderr
     outputs = re.findall(r"^\s*output: (.*)$", out, flags=re.M)
@@ -57,31 +62,37 @@ def test_up_to_date_outputs_do_nothing(workdir):
     assert rules == [] and outputs == []
 
 
-@pytest.mark.parametrize("touched, rerun", [
-    ("cards/atlas_like.tcl", ["atlas_like"]),
-    ("cards/common/genlevel.tcl", ["atlas_like", "cms_like"]),   # sourced by both cards
-])
+@pytest.mark.parametrize(
+    "touched, rerun",
+    [
+        ("cards/atlas_like.tcl", ["atlas_like"]),
+        ("cards/common/genlevel.tcl", ["atlas_like", "cms_like"]),  # sourced by both cards
+    ],
+)
 def test_touching_a_card_reruns_simulation_not_generation(workdir, touched, rerun):
     os.utime(workdir / touched, None)
     rules, outputs = _jobs(workdir, *TARGETS)
     assert "pythia_generate" not in rules and GEN not in outputs
-    assert sorted(outputs) == sorted([SIM.format(det=d) for d in rerun] +
-                                     [SKIM.format(det=d) for d in rerun])
+    assert sorted(outputs) == sorted([SIM.format(det=d) for d in rerun] + [SKIM.format(det=d) for d in rerun])
     assert set(rules) == {"delphes_simulate", "delphes_skim"}
 
 
-@pytest.mark.parametrize("edit, message", [
-    # a loop: genlevel.tcl sources itself (relative to the top-level card's folder)
-    (("cards/common/genlevel.tcl", "\nsource common/genlevel.tcl\n"), "recursive 'source'"),
-    # a missing sourced file: the error names the sourcing card and its line
-    (("cards/atlas_like.tcl", "\nsource common/nothere.tcl\n"), "atlas_like.tcl:"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        # a loop: genlevel.tcl sources itself (relative to the top-level card's folder)
+        (("cards/common/genlevel.tcl", "\nsource common/genlevel.tcl\n"), "recursive 'source'"),
+        # a missing sourced file: the error names the sourcing card and its line
+        (("cards/atlas_like.tcl", "\nsource common/nothere.tcl\n"), "atlas_like.tcl:"),
+    ],
+)
 def test_bad_source_stops_the_dag_build_with_one_message(workdir, edit, message):
     path, text = edit
     with open(workdir / path, "a") as fh:
         fh.write(text)
-    res = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1", *TARGETS], cwd=workdir,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [*SNAKEMAKE, "-n", "--cores", "1", *TARGETS], cwd=workdir, capture_output=True, text=True, timeout=300
+    )
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert message in out and "detectors.atlas_like.card" in out, out[-3000:]

@@ -4,7 +4,6 @@ import csv
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -26,8 +25,13 @@ def e2e_run(tmp_path_factory, repo_root, testdata):
     cfg = yaml.safe_load((repo_root / "tests/data/config_tiny.yaml").read_text())
     cfg["opendata"]["local_files"]["zjets_ee"] = [str(testdata / "PHYSLITE_example.root")]
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "all", "--configfile", "config.yaml"],
-                         cwd=work, capture_output=True, text=True, timeout=3000)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "all", "--configfile", "config.yaml"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
     (work / "snakemake.out").write_text(res.stdout + res.stderr)
     assert res.returncode == 0, (res.stdout + res.stderr)[-6000:]
     return work, cfg
@@ -35,12 +39,21 @@ def e2e_run(tmp_path_factory, repo_root, testdata):
 
 def test_every_expected_output_exists(e2e_run):
     work, cfg = e2e_run
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "all", "--configfile", "config.yaml"],
-                         cwd=work, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "all", "--configfile", "config.yaml"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
-    for rel in ["results/summary/metrics.csv", "results/summary/metrics.parquet",
-                "results/summary/reduction_factors.csv", "results/summary/summary.md"]:
+    for rel in [
+        "results/summary/metrics.csv",
+        "results/summary/metrics.parquet",
+        "results/summary/reduction_factors.csv",
+        "results/summary/summary.md",
+    ]:
         p = work / rel
         assert p.is_file() and p.stat().st_size > 0, rel
     for task in cfg["training"]["tasks"]:

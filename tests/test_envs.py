@@ -129,7 +129,11 @@ def test_conda_dry_run_resolves_every_environment(tmp_path):
     # directory, so the DAG of the full workflow resolves only there.  A dry run writes no outputs.
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--software-deployment-method", "conda"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]

@@ -24,8 +24,7 @@ def config(repo_root) -> dict:
     return load_config(repo_root / "config.yaml", base_dir=repo_root)
 
 
-def small_config(config: dict, process: str, n: int, extra_settings: tuple[str, ...] = (),
-                 **gen_overrides) -> dict:
+def small_config(config: dict, process: str, n: int, extra_settings: tuple[str, ...] = (), **gen_overrides) -> dict:
     cfg = copy.deepcopy(config)
     cfg["processes"][process]["events_per_chunk"] = n
     cfg["processes"][process]["settings"] = list(cfg["processes"][process]["settings"]) + list(extra_settings)
@@ -71,6 +70,7 @@ def count_per_event(mask: ak.Array) -> np.ndarray:
 # content per process
 # ---------------------------------------------------------------------------------------------
 
+
 def test_ttbar_has_two_tops_and_a_lepton_from_w(chunks):
     p = chunks["ttbar"].particles
     apid = abs(p.pid)
@@ -104,6 +104,7 @@ def test_dijet_is_gluon_rich_and_zjets_quark_rich(chunks):
         p = chunks[process].particles
         out = p[(abs(p.status) == 23) & ((abs(p.pid) <= 5) | (p.pid == 21))]
         return ak.mean(out.pid == 21)
+
     assert gluon_fraction("dijet") > 0.5 > gluon_fraction("zjets")
 
 
@@ -121,6 +122,7 @@ def test_wjets_weights_from_bias(chunks, config):
 # ---------------------------------------------------------------------------------------------
 # the contract
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("process", list(N_EVENTS))
 def test_contract_fields_types_and_ids(chunks, config, process):
@@ -175,9 +177,16 @@ def test_prune_remaps_mothers():
     mother1 = [[0, 0, 0, 7, 8, 3, 3, 1, 2, 5, 8], [0, 0, 0, 1]]
     mother2 = [[0, 0, 0, 0, 0, 4, 4, 0, 0, 0, 0], [0, 0, 0, 2]]
     ones = ak.ones_like(ak.Array(ids), dtype=np.float64)
-    events = ak.zip({"id": ids, "status": status, "mother1": mother1, "mother2": mother2,
-                     "p": ak.zip({"px": 0 * ones, "py": 0 * ones, "pz": ones, "e": 2 * ones}),
-                     "m": 0 * ones})
+    events = ak.zip(
+        {
+            "id": ids,
+            "status": status,
+            "mother1": mother1,
+            "mother2": mother2,
+            "p": ak.zip({"px": 0 * ones, "py": 0 * ones, "pz": ones, "e": 2 * ones}),
+            "m": 0 * ones,
+        }
+    )
     out = gen.prune_events(events)
     assert out.pid.tolist() == [[2212, 2212, 21, 21, 6, -6, 24, 211], [2212, 2212, 22]]
     assert out.mother1.tolist() == [[-1, -1, -1, -1, 2, 2, 4, -1], [-1, -1, 0]]
@@ -187,6 +196,7 @@ def test_prune_remaps_mothers():
 # ---------------------------------------------------------------------------------------------
 # seeds and reproducibility
 # ---------------------------------------------------------------------------------------------
+
 
 def test_same_config_gives_identical_arrays(config, tmp_path):
     cfg = small_config(config, "zjets", 5)
@@ -225,12 +235,16 @@ def test_seed_collision_is_an_error(config, monkeypatch):
 # failures: clear error, non-zero exit, no output
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("setting, message", [
-    # checked before Pythia runs (fast2full.pythia_settings): name and value read-back
-    ("Top:ggNonsense = on", "'Top:ggNonsense' is not a Pythia setting"),
-    ("PhaseSpace:pTHatMin = 3O.", "'3O.' is not a number"),
-    ("PhaseSpace:pTHatMin = 20000.", "init\\(\\) failed"),
-])
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        # checked before Pythia runs (fast2full.pythia_settings): name and value read-back
+        ("Top:ggNonsense = on", "'Top:ggNonsense' is not a Pythia setting"),
+        ("PhaseSpace:pTHatMin = 3O.", "'3O.' is not a number"),
+        ("PhaseSpace:pTHatMin = 20000.", "init\\(\\) failed"),
+    ],
+)
 def test_bad_setting_fails_cleanly(config, tmp_path, setting, message):
     cfg = small_config(config, "dijet", 3, (setting,))
     out = tmp_path / "dijet" / "0.parquet"
@@ -254,8 +268,7 @@ def test_too_many_aborts_fail(config, tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("process, chunk, message", [("nosuch", 0, "unknown process"),
-                                                      ("ttbar", 99, "out of range")])
+@pytest.mark.parametrize("process, chunk, message", [("nosuch", 0, "unknown process"), ("ttbar", 99, "out of range")])
 def test_bad_process_or_chunk(config, process, chunk, message):
     with pytest.raises(Fast2FullError, match=message):
         gen.chunk_spec(config, process, chunk)
@@ -263,33 +276,34 @@ def test_bad_process_or_chunk(config, process, chunk, message):
 
 def test_cli_bad_setting_exit_code(config, tmp_path, repo_root):
     import yaml
+
     cfg = small_config(config, "dijet", 3, ("Nonsense:key = 1",))
     for det in cfg["detectors"].values():  # the config validator checks card paths
         det["card"] = str(repo_root / det["card"])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "gen" / "dijet" / "0.parquet"
-    rc = cli_main(["generate", "--config", str(path), "--process", "dijet", "--chunk", "0",
-                   "--out", str(out)])
+    rc = cli_main(["generate", "--config", str(path), "--process", "dijet", "--chunk", "0", "--out", str(out)])
     assert rc == 1 and not out.exists()
 
 
 def test_cli_writes_chunk(config, tmp_path, repo_root):
     import yaml
+
     cfg = small_config(config, "zjets", 3)
     for det in cfg["detectors"].values():
         det["card"] = str(repo_root / det["card"])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "gen" / "zjets" / "0.parquet"
-    assert cli_main(["generate", "--config", str(path), "--process", "zjets", "--chunk", "0",
-                     "--out", str(out)]) == 0
+    assert cli_main(["generate", "--config", str(path), "--process", "zjets", "--chunk", "0", "--out", str(out)]) == 0
     assert len(gen.read_particles(out)) == 3
 
 
 # ---------------------------------------------------------------------------------------------
 # read_particles on bad files
 # ---------------------------------------------------------------------------------------------
+
 
 def _damage(src: Path, dst: Path, how: str) -> Path:
     data = src.read_bytes()

@@ -80,12 +80,16 @@ def test_hepevt_parents_unit():
     m1 = np.array([-1, -1, 5, -1, 2, 2, 0, -1])
     m2 = np.array([-1, -1, -1, -1, 3, 3, -1, -1])
     parents = hepmc.hepevt_parents(m1, m2, status)
-    assert parents.tolist() == [[-1, -1], [-1, -1],
-                                [0, 1],   # mother listed after it: primary vertex
-                                [0, 1],   # pruned mother
-                                [2, 3], [2, 3],  # range of two mothers
-                                [0, 1],   # beam remnant: primary vertex
-                                [0, 1]]
+    assert parents.tolist() == [
+        [-1, -1],
+        [-1, -1],
+        [0, 1],  # mother listed after it: primary vertex
+        [0, 1],  # pruned mother
+        [2, 3],
+        [2, 3],  # range of two mothers
+        [0, 1],  # beam remnant: primary vertex
+        [0, 1],
+    ]
     with pytest.raises(Fast2FullError, match="beam"):
         hepmc.hepevt_parents(m1[2:], m2[2:], status[2:])
 

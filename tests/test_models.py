@@ -4,12 +4,18 @@ import json
 
 import numpy as np
 import pytest
-
 import torch  # noqa: E402
 
 from fast2full.common import InputError  # noqa: E402
 from fast2full.models import (  # noqa: E402
-    ARCHS, MODEL_SIZES, TaskModule, build_backbone, export_model, grad_reverse, load_pretrained, n_params,
+    ARCHS,
+    MODEL_SIZES,
+    TaskModule,
+    build_backbone,
+    export_model,
+    grad_reverse,
+    load_pretrained,
+    n_params,
     save_checkpoint,
 )
 
@@ -20,18 +26,28 @@ def _batch(seed=0, b=6, n=N):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(b, n, F, generator=g)
     mask = torch.rand(b, n, generator=g) > 0.4
-    mask[0] = False          # an event with no object
-    mask[1] = True           # an event with every slot filled
+    mask[0] = False  # an event with no object
+    mask[1] = True  # an event with every slot filled
     mask[2, :] = False
-    mask[2, 0] = True        # one object only
+    mask[2, 0] = True  # one object only
     return x, mask
 
 
 def _module(arch, task, size="tiny", **kw):
     torch.manual_seed(0)
-    m = TaskModule(build_backbone(arch, F, N, size), task,
-                   model_config={"arch": arch, "model_size": size, "n_features": F, "max_objects": N,
-                                 "features": list("abcde"), "units": [""] * F}, **kw).eval()
+    m = TaskModule(
+        build_backbone(arch, F, N, size),
+        task,
+        model_config={
+            "arch": arch,
+            "model_size": size,
+            "n_features": F,
+            "max_objects": N,
+            "features": list("abcde"),
+            "units": [""] * F,
+        },
+        **kw,
+    ).eval()
     torch.nn.init.normal_(m.head[-1].weight)  # a residual MET head starts at zero: make outputs informative
     return m
 
@@ -120,9 +136,15 @@ def test_freeze_leaves_backbone_unchanged():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_checkpoint_export_and_load(tmp_path, arch):
     m = _module(arch, "met")
-    card = {"task": "met", "arch": arch, "model_size": "tiny", "source_domain": "atlas_like", "n_train": 10,
-            "inputs": {"features": list("abcde"), "units": [""] * F, "max_objects": N, "n_features": F},
-            "metrics": {"met_resolution": 12.5}}
+    card = {
+        "task": "met",
+        "arch": arch,
+        "model_size": "tiny",
+        "source_domain": "atlas_like",
+        "n_train": 10,
+        "inputs": {"features": list("abcde"), "units": [""] * F, "max_objects": N, "n_features": F},
+        "metrics": {"met_resolution": 12.5},
+    }
     ckpt = tmp_path / "model.ckpt"
     save_checkpoint(m, ckpt, card)
     out = export_model(ckpt, tmp_path / "published")

@@ -25,23 +25,41 @@ def _coll(spec: dict, rows: list[list[dict]]) -> dict:
 
 def _events(n_extra_jets: int = 0) -> ak.Array:
     jets = [
-        [{"pt": 20.0, "eta": 0.1, "phi": 0.0, "flavor": 21, "ntrk": 3},
-         {"pt": 80.0, "eta": -1.0, "phi": 1.0, "btag": True, "flavor": 5, "ntrk": 12, "trk_width": 0.1},
-         {"pt": 40.0, "eta": 2.6, "phi": -2.0, "flavor": 1},
-         {"pt": 30.0, "eta": 2.4, "phi": 3.0, "flavor": 2, "ntrk": 5, "trk_width": 0.2}],
+        [
+            {"pt": 20.0, "eta": 0.1, "phi": 0.0, "flavor": 21, "ntrk": 3},
+            {"pt": 80.0, "eta": -1.0, "phi": 1.0, "btag": True, "flavor": 5, "ntrk": 12, "trk_width": 0.1},
+            {"pt": 40.0, "eta": 2.6, "phi": -2.0, "flavor": 1},
+            {"pt": 30.0, "eta": 2.4, "phi": 3.0, "flavor": 2, "ntrk": 5, "trk_width": 0.2},
+        ],
         [],
     ]
     jets[1] = [{"pt": 30.0 + i, "eta": 0.0, "phi": 0.0} for i in range(n_extra_jets)]
-    electrons = [[{"pt": 30.0, "eta": 0.5, "phi": 0.0, "charge": -1, "rel_iso": 0.2},
-                  {"pt": 16.0, "eta": 0.5, "phi": 0.0, "charge": 1, "rel_iso": 0.01}], []]
-    muons = [[], [{"pt": 50.0, "eta": 2.49, "phi": 0.3, "charge": 1, "rel_iso": 0.0},
-                  {"pt": 14.0, "eta": 0.0, "phi": 0.3, "charge": -1, "rel_iso": 0.0}]]
+    electrons = [
+        [
+            {"pt": 30.0, "eta": 0.5, "phi": 0.0, "charge": -1, "rel_iso": 0.2},
+            {"pt": 16.0, "eta": 0.5, "phi": 0.0, "charge": 1, "rel_iso": 0.01},
+        ],
+        [],
+    ]
+    muons = [
+        [],
+        [
+            {"pt": 50.0, "eta": 2.49, "phi": 0.3, "charge": 1, "rel_iso": 0.0},
+            {"pt": 14.0, "eta": 0.0, "phi": 0.3, "charge": -1, "rel_iso": 0.0},
+        ],
+    ]
     photons = [[{"pt": 25.0, "eta": 2.4, "phi": 0.0, "rel_iso": 0.0}], []]
     return objects.build(
-        event_id=[1, 2], weight=[1.0, 0.5], process="ttbar", is_signal=True,
-        jets=_coll(objects.JET_FIELDS, jets), electrons=_coll(objects.LEPTON_FIELDS, electrons),
-        muons=_coll(objects.LEPTON_FIELDS, muons), photons=_coll(objects.PHOTON_FIELDS, photons),
-        met={"met": [10.0, 20.0], "phi": [0.0, 1.0]}, gen_met={"met": [5.0, 15.0], "phi": [0.1, 1.1]},
+        event_id=[1, 2],
+        weight=[1.0, 0.5],
+        process="ttbar",
+        is_signal=True,
+        jets=_coll(objects.JET_FIELDS, jets),
+        electrons=_coll(objects.LEPTON_FIELDS, electrons),
+        muons=_coll(objects.LEPTON_FIELDS, muons),
+        photons=_coll(objects.PHOTON_FIELDS, photons),
+        met={"met": [10.0, 20.0], "phi": [0.0, 1.0]},
+        gen_met={"met": [5.0, 15.0], "phi": [0.1, 1.1]},
     )
 
 
@@ -62,12 +80,32 @@ def test_build_rejects_missing_field_and_flat_input():
     p = _coll(objects.PHOTON_FIELDS, [[]])
     m = {"met": [1.0], "phi": [0.0]}
     with pytest.raises(ObjectSchemaError, match=r"objects\.jets: missing fields \['trk_width'\]"):
-        objects.build(event_id=[1], weight=[1.0], process="x", is_signal=False, jets=bad, electrons=e,
-                      muons=e, photons=p, met=m, gen_met=m)
+        objects.build(
+            event_id=[1],
+            weight=[1.0],
+            process="x",
+            is_signal=False,
+            jets=bad,
+            electrons=e,
+            muons=e,
+            photons=p,
+            met=m,
+            gen_met=m,
+        )
     flat = {**e, "pt": [1.0]}
     with pytest.raises(ObjectSchemaError, match="one list per event"):
-        objects.build(event_id=[1], weight=[1.0], process="x", is_signal=False,
-                      jets=_coll(objects.JET_FIELDS, [[]]), electrons=flat, muons=e, photons=p, met=m, gen_met=m)
+        objects.build(
+            event_id=[1],
+            weight=[1.0],
+            process="x",
+            is_signal=False,
+            jets=_coll(objects.JET_FIELDS, [[]]),
+            electrons=flat,
+            muons=e,
+            photons=p,
+            met=m,
+            gen_met=m,
+        )
 
 
 def _with(ev: ak.Array, name: str, value) -> ak.Array:
@@ -80,17 +118,22 @@ def _with(ev: ak.Array, name: str, value) -> ak.Array:
     "mutate, message",
     [
         (lambda ev: _with(ev, "extra", ev.weight), r"extra \['extra'\]"),
-        (lambda ev: ak.zip({f: ev[f] for f in ev.fields if f != "gen_met"}, depth_limit=1),
-         r"missing \['gen_met'\]"),
+        (lambda ev: ak.zip({f: ev[f] for f in ev.fields if f != "gen_met"}, depth_limit=1), r"missing \['gen_met'\]"),
         (lambda ev: _with(ev, "event_id", ak.values_astype(ev.event_id, np.int32)), r"event_id: dtype int32"),
-        (lambda ev: _with(ev, "jets", ak.with_field(ev.jets, ak.values_astype(ev.jets.pt, np.float64), "pt")),
-         r"jets\.pt: dtype float64, expected float32"),
+        (
+            lambda ev: _with(ev, "jets", ak.with_field(ev.jets, ak.values_astype(ev.jets.pt, np.float64), "pt")),
+            r"jets\.pt: dtype float64, expected float32",
+        ),
         (lambda ev: _with(ev, "jets", ak.with_field(ev.jets, ev.jets.pt, "charge")), r"objects\.jets: fields"),
-        (lambda ev: _with(ev, "muons", ak.with_field(ev.muons, ev.muons.charge == 1, "charge")),
-         r"muons\.charge: dtype bool"),
+        (
+            lambda ev: _with(ev, "muons", ak.with_field(ev.muons, ev.muons.charge == 1, "charge")),
+            r"muons\.charge: dtype bool",
+        ),
         (lambda ev: _with(ev, "weight", ak.mask(ev.weight, [True, False])), r"option types"),
-        (lambda ev: _with(ev, "met", ak.Array([[{"met": np.float32(1), "phi": np.float32(0)}]] * 2)),
-         r"objects\.met: type"),
+        (
+            lambda ev: _with(ev, "met", ak.Array([[{"met": np.float32(1), "phi": np.float32(0)}]] * 2)),
+            r"objects\.met: type",
+        ),
         (lambda ev: _with(ev, "photons", ak.to_regular(ev.photons[:, :0], axis=1)), r"objects\.photons: type"),
     ],
 )
@@ -155,15 +198,16 @@ def test_read_objects_rejects_non_objects_parquet(tmp_path):
 
 def test_delphes_and_physlite_skims_have_identical_types(testdata, repo_root, tmp_path):
     """Cross-domain contract: the fast-simulation and full-simulation readers give one schema."""
-    from fast2full.readers.physlite import skim_physlite
     from fast2full.readers.common import read_objects
     from fast2full.readers.delphes import skim_delphes
+    from fast2full.readers.physlite import skim_physlite
 
     config = yaml.safe_load((repo_root / "config.yaml").read_text())
     sample = next(iter(config["opendata"]["samples"]))
     n_full = skim_physlite(str(testdata / "PHYSLITE_example.root"), str(tmp_path / "full.parquet"), config, sample)
-    n_fast = skim_delphes(str(testdata / "delphes_ATLAS_ttbar100.root"), str(tmp_path / "fast.parquet"),
-                          config, "ttbar")
+    n_fast = skim_delphes(
+        str(testdata / "delphes_ATLAS_ttbar100.root"), str(tmp_path / "fast.parquet"), config, "ttbar"
+    )
     assert n_full > 0 and n_fast > 0
     full, fast = read_objects(tmp_path / "full.parquet"), read_objects(tmp_path / "fast.parquet")
     assert full.type.content == fast.type.content
@@ -171,21 +215,35 @@ def test_delphes_and_physlite_skims_have_identical_types(testdata, repo_root, tm
 
 
 def test_overlap_removal_drops_jets_and_photons_near_leptons():
-    jets = [[{"pt": 60.0, "eta": 0.0, "phi": 0.0, "ntrk": 10},    # on the electron: dropped
-             {"pt": 50.0, "eta": 1.0, "phi": 1.0, "ntrk": 1},     # on the muon, few tracks: dropped
-             {"pt": 45.0, "eta": -1.0, "phi": -1.0, "ntrk": 12},  # on the photon: dropped
-             {"pt": 40.0, "eta": 2.0, "phi": 2.05, "ntrk": 10},   # near the second muon but many tracks: kept
-             {"pt": 30.0, "eta": -2.0, "phi": 3.0, "ntrk": 5}]]   # alone: kept
+    jets = [
+        [
+            {"pt": 60.0, "eta": 0.0, "phi": 0.0, "ntrk": 10},  # on the electron: dropped
+            {"pt": 50.0, "eta": 1.0, "phi": 1.0, "ntrk": 1},  # on the muon, few tracks: dropped
+            {"pt": 45.0, "eta": -1.0, "phi": -1.0, "ntrk": 12},  # on the photon: dropped
+            {"pt": 40.0, "eta": 2.0, "phi": 2.05, "ntrk": 10},  # near the second muon but many tracks: kept
+            {"pt": 30.0, "eta": -2.0, "phi": 3.0, "ntrk": 5},
+        ]
+    ]  # alone: kept
     electrons = [[{"pt": 30.0, "eta": 0.05, "phi": 0.05, "charge": 1}]]
-    muons = [[{"pt": 30.0, "eta": 1.0, "phi": 1.05, "charge": -1},
-              {"pt": 25.0, "eta": 2.0, "phi": 2.0, "charge": 1}]]
-    photons = [[{"pt": 30.0, "eta": -1.0, "phi": -1.0},              # isolated from leptons: kept
-                {"pt": 25.0, "eta": 1.2, "phi": 1.0}]]               # 0.2 from a muon: dropped
+    muons = [[{"pt": 30.0, "eta": 1.0, "phi": 1.05, "charge": -1}, {"pt": 25.0, "eta": 2.0, "phi": 2.0, "charge": 1}]]
+    photons = [
+        [
+            {"pt": 30.0, "eta": -1.0, "phi": -1.0},  # isolated from leptons: kept
+            {"pt": 25.0, "eta": 1.2, "phi": 1.0},
+        ]
+    ]  # 0.2 from a muon: dropped
     ev = objects.build(
-        event_id=[1], weight=[1.0], process="x", is_signal=False, jets=_coll(objects.JET_FIELDS, jets),
-        electrons=_coll(objects.LEPTON_FIELDS, electrons), muons=_coll(objects.LEPTON_FIELDS, muons),
-        photons=_coll(objects.PHOTON_FIELDS, photons), met={"met": [1.0], "phi": [0.0]},
-        gen_met={"met": [1.0], "phi": [0.0]})
+        event_id=[1],
+        weight=[1.0],
+        process="x",
+        is_signal=False,
+        jets=_coll(objects.JET_FIELDS, jets),
+        electrons=_coll(objects.LEPTON_FIELDS, electrons),
+        muons=_coll(objects.LEPTON_FIELDS, muons),
+        photons=_coll(objects.PHOTON_FIELDS, photons),
+        met={"met": [1.0], "phi": [0.0]},
+        gen_met={"met": [1.0], "phi": [0.0]},
+    )
     out = objects.overlap_removal(ev)
     objects.check(out)
     assert out.jets.pt.tolist() == [[40.0, 30.0]]

@@ -48,8 +48,10 @@ def leftovers(out):
     return sorted(p.name for p in out.parent.glob(out.name + "*"))
 
 
-@pytest.mark.parametrize("fault, n_requests", [("ok", 1), ("nodigest", 1), ("drop", 2), ("slow", 2),
-                                               ("busy1", 2), ("norange", 1), ("nolength", 2)])
+@pytest.mark.parametrize(
+    "fault, n_requests",
+    [("ok", 1), ("nodigest", 1), ("drop", 2), ("slow", 2), ("busy1", 2), ("norange", 1), ("nolength", 2)],
+)
 def test_download_ends_verified(portal, physlite, tmp_path, fault, n_requests):
     out = tmp_path / "files" / "s" / "0.root"
     fetch_file(portal.file_url(fault, NAME), out, retries=3, **FAST)
@@ -74,10 +76,13 @@ def test_no_content_length_and_early_close_is_resumed_not_accepted(portal, physl
     assert "kept in" in str(err.value) and not out2.exists()
 
 
-@pytest.mark.parametrize("size, message", [
-    (None, "ROOT file longer than its header says"),        # no size known: the ROOT structure catches it
-    ("real", "the server announces .* bytes, the manifest"),  # the manifest's (API) size catches it first
-])
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (None, "ROOT file longer than its header says"),  # no size known: the ROOT structure catches it
+        ("real", "the server announces .* bytes, the manifest"),  # the manifest's (API) size catches it first
+    ],
+)
 def test_wrong_size_body_is_refused(portal, physlite, tmp_path, size, message):
     out = tmp_path / "0.root"
     real = physlite.stat().st_size if size == "real" else None
@@ -100,8 +105,15 @@ def test_slow_trickle_past_the_timeout_is_abandoned(portal, tmp_path):
     """200 bytes every 50 ms: each read is within the timeout, but 4 kB/s is below the minimum rate."""
     out = tmp_path / "0.root"
     with pytest.raises(FetchError, match="transfer too slow") as err:
-        fetch_file(portal.file_url("trickle", NAME), out, retries=1, backoff_s=0.01, timeout_s=0.5,
-                   min_rate_bytes_s=20_000, what="sample 'z' file 3")
+        fetch_file(
+            portal.file_url("trickle", NAME),
+            out,
+            retries=1,
+            backoff_s=0.01,
+            timeout_s=0.5,
+            min_rate_bytes_s=20_000,
+            what="sample 'z' file 3",
+        )
     assert "sample 'z' file 3" in str(err.value) and "2 attempt" in str(err.value)
     assert not out.exists()
     # the bytes so far are kept for a resume, with their sidecar
@@ -129,11 +141,14 @@ def test_resume_of_an_existing_part_file(portal, physlite, tmp_path):
     assert leftovers(out) == ["0.root"]
 
 
-@pytest.mark.parametrize("sidecar", [
-    None,                                                         # no record of what the bytes are
-    {"url": "http://elsewhere/other.root", "size": 1_641_551},    # another file's bytes
-    {"url": "SAME", "size": 999},                                 # this URL, but another size
-])
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        None,  # no record of what the bytes are
+        {"url": "http://elsewhere/other.root", "size": 1_641_551},  # another file's bytes
+        {"url": "SAME", "size": 999},  # this URL, but another size
+    ],
+)
 def test_stale_part_of_another_file_is_restarted(portal, physlite, tmp_path, sidecar):
     """A .part whose sidecar does not name this URL and size is never resumed (before: it was, and the
     result differed from the real file at byte 7)."""
@@ -155,12 +170,15 @@ def test_server_ignoring_range_restarts(portal, physlite, tmp_path):
     assert sha256(out) == sha256(physlite)
 
 
-@pytest.mark.parametrize("fault, retries, n_requests, message", [
-    ("missing", 3, 1, "HTTP 404"),                # permanent: no retry
-    ("busy", 2, 3, "HTTP 503"),                   # retried, bounded
-    ("badsum", 1, 2, "adler32 checksum mismatch"),
-    ("html", 0, 1, "not a ROOT file"),
-])
+@pytest.mark.parametrize(
+    "fault, retries, n_requests, message",
+    [
+        ("missing", 3, 1, "HTTP 404"),  # permanent: no retry
+        ("busy", 2, 3, "HTTP 503"),  # retried, bounded
+        ("badsum", 1, 2, "adler32 checksum mismatch"),
+        ("html", 0, 1, "not a ROOT file"),
+    ],
+)
 def test_failures_leave_nothing(portal, tmp_path, fault, retries, n_requests, message):
     out = tmp_path / "0.root"
     with pytest.raises(FetchError, match=message) as err:
@@ -195,8 +213,9 @@ def test_no_network_says_how_to_work_offline(tmp_path):
         port = s.getsockname()[1]
     out = tmp_path / "0.root"
     with pytest.raises(FetchError, match="opendata.local_files") as err:
-        fetch_file(f"http://127.0.0.1:{port}/files/ok/x.root", out, retries=1,
-                   offline_hint="set opendata.local_files", **FAST)
+        fetch_file(
+            f"http://127.0.0.1:{port}/files/ok/x.root", out, retries=1, offline_hint="set opendata.local_files", **FAST
+        )
     assert "2 attempt" in str(err.value)
     assert not out.exists()
 
@@ -221,11 +240,15 @@ def test_stream_skim_reads_the_url(portal, tmp_path):
     from fast2full.common import InputError
     from fast2full.readers.physlite import skim_physlite
 
-    cfg = {"selection": {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
-                         "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
-                         "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
-                         "photons": {"pt_min": 20.0, "abs_eta_max": 2.37}},
-           "opendata": {"timeout_s": 10.0, "samples": {"z": {"dsid": 700322, "role": "background"}}}}
+    cfg = {
+        "selection": {
+            "jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
+            "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
+            "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
+            "photons": {"pt_min": 20.0, "abs_eta_max": 2.37},
+        },
+        "opendata": {"timeout_s": 10.0, "samples": {"z": {"dsid": 700322, "role": "background"}}},
+    }
     out = tmp_path / "stream.parquet"
     assert skim_physlite(portal.file_url("ok", NAME), str(out), cfg, "z") == 100
     objects.check(ak.from_parquet(out))
@@ -245,7 +268,7 @@ def test_root_structure_check(physlite, tmp_path):
     # the end-of-file record intact but a TTree's metadata damaged: its entry count must be readable
     bad = bytearray(data)
     keys_at = data.rfind(b"CollectionTree")
-    bad[keys_at - 200:keys_at + 200] = b"\0" * 400
+    bad[keys_at - 200 : keys_at + 200] = b"\0" * 400
     broken = tmp_path / "broken.root"
     broken.write_bytes(bytes(bad))
     assert root_file_problem(broken) is not None
@@ -256,17 +279,28 @@ def test_root_structure_check(physlite, tmp_path):
 
 # --- opendata.stream: the same retries, timeouts and verification, through uproot ------------------
 
-STREAM_CFG = {"selection": {"jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
-                            "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
-                            "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
-                            "photons": {"pt_min": 20.0, "abs_eta_max": 2.37}},
-              "opendata": {"samples": {"z": {"dsid": 700322, "role": "background"}}}}
+STREAM_CFG = {
+    "selection": {
+        "jets": {"pt_min": 25.0, "abs_eta_max": 2.5},
+        "electrons": {"pt_min": 15.0, "abs_eta_max": 2.47},
+        "muons": {"pt_min": 15.0, "abs_eta_max": 2.5},
+        "photons": {"pt_min": 20.0, "abs_eta_max": 2.37},
+    },
+    "opendata": {"samples": {"z": {"dsid": 700322, "role": "background"}}},
+}
 
 
 def stream_manifest(tmp_path, url, size=None, retries=2, timeout_s=1.0):
     man = tmp_path / "manifest.json"
-    man.write_text(json.dumps({"version": 1, "fetch": {"retries": retries, "backoff_s": 0.01, "timeout_s": timeout_s},
-                               "samples": {"z": {"files": [{"index": 0, "url": url, "size": size, "checksum": None}]}}}))
+    man.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "fetch": {"retries": retries, "backoff_s": 0.01, "timeout_s": timeout_s},
+                "samples": {"z": {"files": [{"index": 0, "url": url, "size": size, "checksum": None}]}},
+            }
+        )
+    )
     return man
 
 
@@ -281,11 +315,17 @@ def local_skim(physlite, tmp_path_factory):
     return ak.to_list(ak.from_parquet(out))
 
 
-@pytest.mark.parametrize("fault, attempts, timeout_s", [
-    ("ok", 1, 30.0), ("busy1", 2, 30.0), ("fail3", 2, 30.0),
-    # a stall of 1.5 s against a 1 s timeout: at least one rerun (more if the loaded machine is slow)
-    ("slow", None, 1.0), ("stall3", None, 1.0),
-])
+@pytest.mark.parametrize(
+    "fault, attempts, timeout_s",
+    [
+        ("ok", 1, 30.0),
+        ("busy1", 2, 30.0),
+        ("fail3", 2, 30.0),
+        # a stall of 1.5 s against a 1 s timeout: at least one rerun (more if the loaded machine is slow)
+        ("slow", None, 1.0),
+        ("stall3", None, 1.0),
+    ],
+)
 def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, attempts, timeout_s):
     """A failure part-way (503, dropped connection, stall past the timeout) reruns the streamed skim;
     the result equals the skim of the local copy."""
@@ -293,8 +333,9 @@ def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, att
 
     from fast2full.opendata import stream_skim
 
-    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), size=physlite.stat().st_size, retries=4,
-                          timeout_s=timeout_s)
+    man = stream_manifest(
+        tmp_path, portal.file_url(fault, NAME), size=physlite.stat().st_size, retries=4, timeout_s=timeout_s
+    )
     out = tmp_path / "s.parquet"
     assert stream_skim(man, "z", 0, out, STREAM_CFG) == 100
     assert ak.to_list(ak.from_parquet(out)) == local_skim
@@ -306,19 +347,27 @@ def test_stream_ends_verified(portal, physlite, local_skim, tmp_path, fault, att
     assert not list(tmp_path.glob("*.root*"))  # nothing downloaded
 
 
-@pytest.mark.parametrize("fault, size, retries, message, n_requests", [
-    ("missing", None, 3, "HTTP 404 .*not retried", 1),
-    ("busy", None, 2, "streamed skim failed after 3 attempt.*HTTP 503", 3),
-    ("html", None, 2, "not a ROOT file", 1),
-    ("padded", "real", 2, "the server announces .* the manifest", 1),
-    ("padded", None, 2, "the ROOT header says the file ends at byte", 1),
-])
-def test_stream_failures_are_clear_and_leave_nothing(portal, physlite, tmp_path, fault, size, retries, message,
-                                                     n_requests):
+@pytest.mark.parametrize(
+    "fault, size, retries, message, n_requests",
+    [
+        ("missing", None, 3, "HTTP 404 .*not retried", 1),
+        ("busy", None, 2, "streamed skim failed after 3 attempt.*HTTP 503", 3),
+        ("html", None, 2, "not a ROOT file", 1),
+        ("padded", "real", 2, "the server announces .* the manifest", 1),
+        ("padded", None, 2, "the ROOT header says the file ends at byte", 1),
+    ],
+)
+def test_stream_failures_are_clear_and_leave_nothing(
+    portal, physlite, tmp_path, fault, size, retries, message, n_requests
+):
     from fast2full.opendata import stream_skim
 
-    man = stream_manifest(tmp_path, portal.file_url(fault, NAME), retries=retries,
-                          size=physlite.stat().st_size if size == "real" else None)
+    man = stream_manifest(
+        tmp_path,
+        portal.file_url(fault, NAME),
+        retries=retries,
+        size=physlite.stat().st_size if size == "real" else None,
+    )
     out = tmp_path / "s.parquet"
     with pytest.raises(FetchError, match=message) as err:
         stream_skim(man, "z", 0, out, STREAM_CFG)

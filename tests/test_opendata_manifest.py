@@ -20,9 +20,15 @@ DSID = 700322
 
 
 def base_config(**opendata_extra) -> dict:
-    od = {"release": "2024r-pp", "stream": False, "metadata_file": None, "retries": 2, "backoff_s": 0.01,
-          "timeout_s": 5.0,
-          "samples": {"zjets": {"dsid": DSID, "role": "background", "max_files": 1}}}
+    od = {
+        "release": "2024r-pp",
+        "stream": False,
+        "metadata_file": None,
+        "retries": 2,
+        "backoff_s": 0.01,
+        "timeout_s": 5.0,
+        "samples": {"zjets": {"dsid": DSID, "role": "background", "max_files": 1}},
+    }
     od.update(opendata_extra)
     return {"opendata": od}
 
@@ -32,8 +38,7 @@ def portal(testdata, monkeypatch):
     import atlasopenmagic.metadata as md
 
     with FakePortal({NAME: testdata / "PHYSLITE_example.root"}) as p:
-        p.add_dataset(p.dataset_record(DSID, "Sh_2211_Zjets_test",
-                                       [p.file_url("drop", NAME), p.file_url("ok", NAME)]))
+        p.add_dataset(p.dataset_record(DSID, "Sh_2211_Zjets_test", [p.file_url("drop", NAME), p.file_url("ok", NAME)]))
         monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
         monkeypatch.setattr(md, "API_BASE_URL", p.url)  # restored after the test
         yield p
@@ -94,10 +99,13 @@ def test_offline_from_saved_metadata(portal, tmp_path, monkeypatch):
     assert offline["samples"]["zjets"]["sumOfWeights"] == online["samples"]["zjets"]["sumOfWeights"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"samples": {"other": {"dsid": 123456, "role": "signal"}}}, "opendata sample 'other' .*123456"),
-    ({"metadata_file": "/nonexistent/meta.json"}, "opendata.metadata_file"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"samples": {"other": {"dsid": 123456, "role": "signal"}}}, "opendata sample 'other' .*123456"),
+        ({"metadata_file": "/nonexistent/meta.json"}, "opendata.metadata_file"),
+    ],
+)
 def test_manifest_errors(portal, change, message):
     with pytest.raises(Fast2FullError, match=message):
         opendata.build_manifest(base_config(**change))
@@ -117,9 +125,14 @@ def test_unreachable_api_explains_offline_use(monkeypatch):
         opendata.build_manifest(base_config())
 
 
-@pytest.mark.parametrize("text, message", [("[1, 2", "not an atlasopenmagic metadata file"),
-                                           ("[1, 2]", "not an atlasopenmagic metadata file"),
-                                           ('{"123": {"dataset_number": "123"}}', "no record of zjets")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[1, 2", "not an atlasopenmagic metadata file"),
+        ("[1, 2]", "not an atlasopenmagic metadata file"),
+        ('{"123": {"dataset_number": "123"}}', "no record of zjets"),
+    ],
+)
 def test_bad_metadata_file(tmp_path, text, message):
     bad = tmp_path / "meta.json"
     bad.write_text(text)
@@ -194,8 +207,26 @@ def test_stream_skim_cli_reads_the_manifest_url(portal, tmp_path, repo_root, mon
     man.write_text(json.dumps(m))
     out = tmp_path / "skim.parquet"
     n_before = len(portal.log)
-    assert main(["skim", "--source", "physlite", "--config", str(cfg), "--sample", "zjets", "--manifest", str(man),
-                 "--index", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "skim",
+                "--source",
+                "physlite",
+                "--config",
+                str(cfg),
+                "--sample",
+                "zjets",
+                "--manifest",
+                str(man),
+                "--index",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(ak.from_parquet(out)) == 100
     assert any(e[1].startswith("/files/ok/") for e in portal.log[n_before:])
     assert not (tmp_path / "results/opendata/files").exists()  # nothing downloaded
@@ -203,17 +234,21 @@ def test_stream_skim_cli_reads_the_manifest_url(portal, tmp_path, repo_root, mon
 
 # --- the API's answers: a missing dataset, a broken API, per-file size and checksum ------------------
 
+
 def test_dataset_the_release_lacks_is_named(portal):
     with pytest.raises(opendata.DatasetNotInRelease, match="release 2024r-pp has no dataset 999999") as err:
         opendata.build_manifest(base_config(samples={"ttbar": {"dsid": 999999, "role": "signal"}}))
     assert "opendata.samples.ttbar.dsid" in str(err.value) and "HTTP 404" in str(err.value)
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("html", r"answered HTTP 200 but not JSON \(Content-Type text/html\); body starts '<!DOCTYPE html>"),
-    ("html404", r"answered HTTP 404 Not Found \(Content-Type text/html\); body starts '<!DOCTYPE html>.*\.\.\."),
-    ("500", r"answered HTTP 500 Internal Server Error .*Internal Server Error"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("html", r"answered HTTP 200 but not JSON \(Content-Type text/html\); body starts '<!DOCTYPE html>"),
+        ("html404", r"answered HTTP 404 Not Found \(Content-Type text/html\); body starts '<!DOCTYPE html>.*\.\.\."),
+        ("500", r"answered HTTP 500 Internal Server Error .*Internal Server Error"),
+    ],
+)
 def test_broken_api_says_what_it_answered(portal, fault, message):
     """Before: every one of these read "Dataset '700322' not found in release '2024r-pp': Expecting value"."""
     portal.api_fault = fault
@@ -245,8 +280,9 @@ def test_per_file_size_and_checksum_from_the_api_are_recorded_and_enforced(testd
         monkeypatch.setenv("ATLAS_API_BASE_URL", p.url)
         monkeypatch.setattr(md, "API_BASE_URL", p.url)
         man = tmp_path / "manifest.json"
-        m = opendata.write_manifest(base_config(samples={"zjets": {"dsid": DSID, "role": "background",
-                                                                   "max_files": 2}}), man)
+        m = opendata.write_manifest(
+            base_config(samples={"zjets": {"dsid": DSID, "role": "background", "max_files": 2}}), man
+        )
         s = m["samples"]["zjets"]
         assert s["integrity"] == "size and checksum from the API"
         assert s["files"][0] == {"index": 0, "url": good["uri"], "size": len(data), "checksum": good["checksum"]}

@@ -23,9 +23,10 @@ SAMPLE = "zjets"
 
 
 def make_config(chunk_size: int = 20_000, role: str = "background") -> dict:
-    return {"selection": SELECTION,
-            "opendata": {"chunk_size": chunk_size,
-                         "samples": {SAMPLE: {"dsid": 700322, "role": role, "max_files": 1}}}}
+    return {
+        "selection": SELECTION,
+        "opendata": {"chunk_size": chunk_size, "samples": {SAMPLE: {"dsid": 700322, "role": role, "max_files": 1}}},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,9 @@ def skimmed(physlite_file, tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw(physlite_file):
     with uproot.open(physlite_file) as f:
-        return f["CollectionTree"].arrays(["EventInfoAuxDyn.eventNumber", "EventInfoAuxDyn.mcEventWeights"],
-                                          library="np")
+        return f["CollectionTree"].arrays(
+            ["EventInfoAuxDyn.eventNumber", "EventInfoAuxDyn.mcEventWeights"], library="np"
+        )
 
 
 def test_contract_and_counts(skimmed):
@@ -145,10 +147,19 @@ def test_met_association_term(all_events):
     assert 10 < changed.sum() < ch.n  # some events have unused jets with tracks, not all
     # the difference is minus the tracks of jets below 20 GeV or failing NNJvt (no lepton/photon
     # overlap removal here matters for these soft jets), bounded by their summed track pT
-    trk = np.hypot(ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpx"], axis=1)),
-                   ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpy"], axis=1))) / 1000
-    sumpt = ak.to_numpy(ak.sum(np.hypot(ch[f"{physlite.MET_ASSOC}.jettrkpx"],
-                                        ch[f"{physlite.MET_ASSOC}.jettrkpy"]), axis=1)) / 1000
+    trk = (
+        np.hypot(
+            ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpx"], axis=1)),
+            ak.to_numpy(ak.sum(ch[f"{physlite.MET_ASSOC}.jettrkpy"], axis=1)),
+        )
+        / 1000
+    )
+    sumpt = (
+        ak.to_numpy(
+            ak.sum(np.hypot(ch[f"{physlite.MET_ASSOC}.jettrkpx"], ch[f"{physlite.MET_ASSOC}.jettrkpy"]), axis=1)
+        )
+        / 1000
+    )
     assert np.all(np.hypot(fx - nx, fy - ny) <= sumpt + 1e-3) and np.any(trk > 0)
 
 
@@ -164,13 +175,16 @@ def test_signal_role(first_events):
     assert ak.all(physlite.skim_chunk(first_events, make_config(role="signal"), SAMPLE).is_signal)
 
 
-@pytest.mark.parametrize("make_input, message", [
-    (lambda d, t: d / "missing.root", "file not found"),
-    (lambda d, t: t / "bad_delphes.root", "not a readable ROOT file|no 'CollectionTree'"),
-    (lambda d, t: t / "delphes_ATLAS_ttbar100.root", "no 'CollectionTree'"),
-    (lambda d, t: _truncated(t / "PHYSLITE_example.root", d / "truncated.root"), "truncated.root"),
-    (lambda d, t: _text(d / "text.root"), "not a readable ROOT file"),
-])
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda d, t: d / "missing.root", "file not found"),
+        (lambda d, t: t / "bad_delphes.root", "not a readable ROOT file|no 'CollectionTree'"),
+        (lambda d, t: t / "delphes_ATLAS_ttbar100.root", "no 'CollectionTree'"),
+        (lambda d, t: _truncated(t / "PHYSLITE_example.root", d / "truncated.root"), "truncated.root"),
+        (lambda d, t: _text(d / "text.root"), "not a readable ROOT file"),
+    ],
+)
 def test_bad_input_is_a_clear_error(tmp_path, testdata, make_input, message):
     src = make_input(tmp_path, testdata)
     out = tmp_path / "out" / "file.parquet"
@@ -193,46 +207,60 @@ def _text(dst):
 
 # --- physics helpers on hand-made arrays ---------------------------------------------------------
 
+
 def _coll(pts, etas, phis, **extra):
     d = {"pt": pts, "eta": etas, "phi": phis, **extra}
     return ak.zip({k: ak.Array(v) for k, v in d.items()})
 
 
-@pytest.mark.parametrize("jet_eta, jet_ntrk, mu_eta, kept", [
-    (0.0, 10, 0.1, 1),   # muon inside a jet with many tracks: the jet stays
-    (0.0, 1, 0.1, 0),    # muon inside a jet with 1 track: the jet is the muon, removed
-    (0.0, 1, 1.0, 1),    # muon far away: the jet stays
-])
+@pytest.mark.parametrize(
+    "jet_eta, jet_ntrk, mu_eta, kept",
+    [
+        (0.0, 10, 0.1, 1),  # muon inside a jet with many tracks: the jet stays
+        (0.0, 1, 0.1, 0),  # muon inside a jet with 1 track: the jet is the muon, removed
+        (0.0, 1, 1.0, 1),  # muon far away: the jet stays
+    ],
+)
 def test_overlap_removal_jet_muon(jet_eta, jet_ntrk, mu_eta, kept):
     empty = _coll([[]], [[]], [[]], charge=[[]], rel_iso=[[]])
-    ev = ak.zip({
-        "jets": _coll([[50.0]], [[jet_eta]], [[0.0]], ntrk=[[jet_ntrk]]),
-        "electrons": empty, "photons": _coll([[]], [[]], [[]], rel_iso=[[]]),
-        "muons": _coll([[30.0]], [[mu_eta]], [[0.0]], charge=[[1]], rel_iso=[[0.0]]),
-    }, depth_limit=1)
+    ev = ak.zip(
+        {
+            "jets": _coll([[50.0]], [[jet_eta]], [[0.0]], ntrk=[[jet_ntrk]]),
+            "electrons": empty,
+            "photons": _coll([[]], [[]], [[]], rel_iso=[[]]),
+            "muons": _coll([[30.0]], [[mu_eta]], [[0.0]], charge=[[1]], rel_iso=[[0.0]]),
+        },
+        depth_limit=1,
+    )
     assert ak.num(physlite.overlap_removal(ev).jets).tolist() == [kept]
 
 
 def test_overlap_removal_electron_photon_jet():
-    ev = ak.zip({
-        # jet 0 is the electron, jet 1 is the photon, jet 2 is a real jet
-        "jets": _coll([[60.0, 40.0, 30.0]], [[0.5, -1.0, 2.0]], [[1.0, -2.0, 0.0]], ntrk=[[5, 0, 8]]),
-        "electrons": _coll([[58.0]], [[0.51]], [[1.01]], charge=[[-1]], rel_iso=[[0.0]]),
-        # photon 0 is the electron again, photon 1 is a real photon
-        "photons": _coll([[57.0, 39.0]], [[0.5, -1.0]], [[1.0, -2.05]], rel_iso=[[0.0, 0.0]]),
-        "muons": _coll([[]], [[]], [[]], charge=[[]], rel_iso=[[]]),
-    }, depth_limit=1)
+    ev = ak.zip(
+        {
+            # jet 0 is the electron, jet 1 is the photon, jet 2 is a real jet
+            "jets": _coll([[60.0, 40.0, 30.0]], [[0.5, -1.0, 2.0]], [[1.0, -2.0, 0.0]], ntrk=[[5, 0, 8]]),
+            "electrons": _coll([[58.0]], [[0.51]], [[1.01]], charge=[[-1]], rel_iso=[[0.0]]),
+            # photon 0 is the electron again, photon 1 is a real photon
+            "photons": _coll([[57.0, 39.0]], [[0.5, -1.0]], [[1.0, -2.05]], rel_iso=[[0.0, 0.0]]),
+            "muons": _coll([[]], [[]], [[]], charge=[[]], rel_iso=[[]]),
+        },
+        depth_limit=1,
+    )
     out = physlite.overlap_removal(ev)
     assert out.photons.pt.tolist() == [[39.0]]
     assert out.jets.pt.tolist() == [[30.0]]
     assert out.electrons.pt.tolist() == [[58.0]]
 
 
-@pytest.mark.parametrize("pb, pc, pu, tagged", [
-    (0.90, 0.05, 0.05, True),    # D = ln(0.9 / (0.018*0.05 + 0.982*0.05)) = 2.89 > 2.456
-    (0.50, 0.25, 0.25, False),   # D = ln(2) = 0.69
-    (0.80, 0.10, 0.10, False),   # D = ln(8) = 2.08
-])
+@pytest.mark.parametrize(
+    "pb, pc, pu, tagged",
+    [
+        (0.90, 0.05, 0.05, True),  # D = ln(0.9 / (0.018*0.05 + 0.982*0.05)) = 2.89 > 2.456
+        (0.50, 0.25, 0.25, False),  # D = ln(2) = 0.69
+        (0.80, 0.10, 0.10, False),  # D = ln(8) = 2.08
+    ],
+)
 def test_dl1d_working_point(pb, pc, pu, tagged):
     d = physlite.dl1d_discriminant(np.array([pb]), np.array([pc]), np.array([pu]))
     assert bool(d[0] > physlite.DL1D_CUT_77) is tagged
@@ -251,18 +279,37 @@ def test_skim_cli_with_the_project_config(physlite_file, skimmed, tmp_path, repo
     path.write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(repo_root)
     out = tmp_path / "results/skim/atlas_fullsim" / SAMPLE / "PHYSLITE_example.parquet"
-    assert main(["skim", "--source", "physlite", "--config", str(path), "--sample", SAMPLE,
-                 "--in", str(physlite_file), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "skim",
+                "--source",
+                "physlite",
+                "--config",
+                str(path),
+                "--sample",
+                SAMPLE,
+                "--in",
+                str(physlite_file),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert ak.to_list(ak.from_parquet(out)) == ak.to_list(skimmed[1])
 
 
-@pytest.mark.parametrize("quality, passes", [
-    (0b1000, True),    # Tight + passesIDCuts
-    (0b1001, True),    # Medium + passesIDCuts
-    (0b1010, False),   # Loose
-    (0b1011, False),   # VeryLoose
-    (0b0001, False),   # Medium but fails the ID cuts
-])
+@pytest.mark.parametrize(
+    "quality, passes",
+    [
+        (0b1000, True),  # Tight + passesIDCuts
+        (0b1001, True),  # Medium + passesIDCuts
+        (0b1010, False),  # Loose
+        (0b1011, False),  # VeryLoose
+        (0b0001, False),  # Medium but fails the ID cuts
+    ],
+)
 def test_muon_quality_byte(quality, passes):
     assert bool(physlite.muon_id(np.array([quality], dtype=np.uint8))[0]) is passes
     assert ak.to_list(physlite.muon_id(ak.Array([[quality]]))) == [[passes]]

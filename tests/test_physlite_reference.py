@@ -19,6 +19,7 @@ from fast2full.readers import physlite as P
 
 # --- the coffea NanoEvents reference (the skim's object definitions before the uproot rewrite) -----
 
+
 def _nanoevents(file, names, start, stop):
     from coffea.nanoevents import NanoEventsFactory, PHYSLITESchema
 
@@ -26,8 +27,12 @@ def _nanoevents(file, names, start, stop):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping .*", category=UserWarning)
         return NanoEventsFactory.from_root(
-            file, treepath=P.TREE_NAME, schemaclass=PHYSLITESchema, mode="virtual",
-            entry_start=start, entry_stop=stop,
+            file,
+            treepath=P.TREE_NAME,
+            schemaclass=PHYSLITESchema,
+            mode="virtual",
+            entry_start=start,
+            entry_stop=stop,
             iteritems_options={"filter_name": lambda n: n in wanted},
         ).events()
 
@@ -61,9 +66,16 @@ def reference_objects(events) -> dict:
     disc = ak.fill_none(ak.pad_none(disc, 1, axis=1), -np.inf)
     tagged = ak.fill_none(valid & ak.nan_to_num(disc[ak.where(valid, idx, 0)] > P.DL1D_CUT_77, nan=False), False)
     width = ak.fill_none(ak.firsts(j.TrackWidthPt1000, axis=2), 0.0)
-    jets = {"pt": jpt, "eta": j.eta, "phi": j.phi, "mass": j.m / P.MEV_PER_GEV, "btag": tagged,
-            "flavor": ak.where(known, lab, 0), "ntrk": ak.fill_none(ak.firsts(j.NumTrkPt500, axis=2), 0),
-            "trk_width": ak.where(width < 0, 0.0, width)}
+    jets = {
+        "pt": jpt,
+        "eta": j.eta,
+        "phi": j.phi,
+        "mass": j.m / P.MEV_PER_GEV,
+        "btag": tagged,
+        "flavor": ak.where(known, lab, 0),
+        "ntrk": ak.fill_none(ak.firsts(j.NumTrkPt500, axis=2), 0),
+        "trk_width": ak.where(width < 0, 0.0, width),
+    }
     e = events.Electrons
     e = e[e[P.ELECTRON_ID_FLAG] != 0]
     m = events.Muons
@@ -74,12 +86,26 @@ def reference_objects(events) -> dict:
     sx, sy = _ref_met_term(events["MET_Core_AnalysisMET".replace("Analysis", "")], P.MET_SOFT_TERM)
     return {
         "jets": {k: v[jet_ok] for k, v in jets.items()},
-        "electrons": {"pt": e.pt / P.MEV_PER_GEV, "eta": e.eta, "phi": e.phi, "charge": e.charge,
-                      "rel_iso": _ref_rel_iso(e, P.ELECTRON_ISO_VARS)},
-        "muons": {"pt": m.pt / P.MEV_PER_GEV, "eta": m.eta, "phi": m.phi, "charge": m.charge,
-                  "rel_iso": _ref_rel_iso(m, P.MUON_ISO_VARS)},
-        "photons": {"pt": g.pt / P.MEV_PER_GEV, "eta": g.eta, "phi": g.phi,
-                    "rel_iso": _ref_rel_iso(g, P.PHOTON_ISO_VARS)},
+        "electrons": {
+            "pt": e.pt / P.MEV_PER_GEV,
+            "eta": e.eta,
+            "phi": e.phi,
+            "charge": e.charge,
+            "rel_iso": _ref_rel_iso(e, P.ELECTRON_ISO_VARS),
+        },
+        "muons": {
+            "pt": m.pt / P.MEV_PER_GEV,
+            "eta": m.eta,
+            "phi": m.phi,
+            "charge": m.charge,
+            "rel_iso": _ref_rel_iso(m, P.MUON_ISO_VARS),
+        },
+        "photons": {
+            "pt": g.pt / P.MEV_PER_GEV,
+            "eta": g.eta,
+            "phi": g.phi,
+            "rel_iso": _ref_rel_iso(g, P.PHOTON_ISO_VARS),
+        },
         "weight": ak.to_numpy(ak.fill_none(ak.firsts(events.EventInfo.mcEventWeights), 1.0)),
         "event_id": ak.to_numpy(events.EventInfo.eventNumber).astype(np.int64),
         "gen_met": {"met": np.hypot(tx, ty), "phi": np.arctan2(ty, tx)},
@@ -88,6 +114,7 @@ def reference_objects(events) -> dict:
 
 
 # --- the comparison ----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def both(testdata):

@@ -12,8 +12,15 @@ from fast2full.predictions import Predictions
 
 def _cls(n=50, seed=0):
     rng = np.random.default_rng(seed)
-    return Predictions("qg", np.arange(n) * 7, rng.uniform(0.5, 2.0, n), (rng.random(n) > 0.5).astype(float),
-                       rng.normal(size=n), rng.normal(size=n), {"split": "test"})
+    return Predictions(
+        "qg",
+        np.arange(n) * 7,
+        rng.uniform(0.5, 2.0, n),
+        (rng.random(n) > 0.5).astype(float),
+        rng.normal(size=n),
+        rng.normal(size=n),
+        {"split": "test"},
+    )
 
 
 def _reg(n=40, seed=1):

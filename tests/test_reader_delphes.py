@@ -124,8 +124,9 @@ def test_track_variables_match_reference(testdata, det):
     a = tree.arrays(filter_name=["Jet.Eta", "Jet.Phi", "Track.PT", "Track.Eta", "Track.Phi"], entry_stop=8)
     ntrk, width = jet_track_variables(a["Jet.Eta"], a["Jet.Phi"], a["Track.PT"], a["Track.Eta"], a["Track.Phi"])
     for i in range(len(a)):
-        ref_n, ref_w = _reference_track_vars(a["Jet.Eta"][i], a["Jet.Phi"][i], a["Track.PT"][i],
-                                             a["Track.Eta"][i], a["Track.Phi"][i])
+        ref_n, ref_w = _reference_track_vars(
+            a["Jet.Eta"][i], a["Jet.Phi"][i], a["Track.PT"][i], a["Track.Eta"][i], a["Track.Phi"][i]
+        )
         np.testing.assert_array_equal(ak.to_numpy(ntrk[i]), ref_n)
         np.testing.assert_allclose(ak.to_numpy(width[i]), ref_w, rtol=1e-5, atol=1e-6)
 
@@ -233,7 +234,7 @@ def _corrupt_basket(path, testdata):
     """Zeros over the middle of the file: the header and directory stay readable, baskets do not."""
     data = bytearray((testdata / "delphes_ATLAS_ttbar100.root").read_bytes())
     mid = len(data) // 2
-    data[mid: mid + 20000] = bytes(20000)
+    data[mid : mid + 20000] = bytes(20000)
     path.write_bytes(bytes(data))
 
 
@@ -292,8 +293,21 @@ def test_cli_skim_delphes(testdata, repo_root, tmp_path, monkeypatch):
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "skim" / "0.parquet"
-    rc = main(["skim", "--source", "delphes", "--config", "config.yaml", "--sample", "ttbar",
-               "--in", str(testdata / "delphes_CMS_ttbar100.root"), "--out", str(out)])
+    rc = main(
+        [
+            "skim",
+            "--source",
+            "delphes",
+            "--config",
+            "config.yaml",
+            "--sample",
+            "ttbar",
+            "--in",
+            str(testdata / "delphes_CMS_ttbar100.root"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     objects.check(read_objects(out))
 
@@ -304,8 +318,21 @@ def test_cli_bad_file_exits_nonzero_with_message(testdata, repo_root, tmp_path, 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "skim" / "0.parquet"
     bad = testdata / "bad_delphes.root"
-    rc = main(["skim", "--source", "delphes", "--config", "config.yaml", "--sample", "ttbar",
-               "--in", str(bad), "--out", str(out)])
+    rc = main(
+        [
+            "skim",
+            "--source",
+            "delphes",
+            "--config",
+            "config.yaml",
+            "--sample",
+            "ttbar",
+            "--in",
+            str(bad),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc != 0
     err = capsys.readouterr().err
     assert f"ERROR fast2full: {bad}: " in err
@@ -317,8 +344,21 @@ def test_cli_skim_dispatches_physlite(testdata, repo_root, tmp_path, monkeypatch
 
     monkeypatch.chdir(repo_root)
     out = tmp_path / "full" / "PHYSLITE_example.parquet"
-    rc = main(["skim", "--source", "physlite", "--config", "config.yaml", "--sample", "zjets_ee",
-               "--in", str(testdata / "PHYSLITE_example.root"), "--out", str(out)])
+    rc = main(
+        [
+            "skim",
+            "--source",
+            "physlite",
+            "--config",
+            "config.yaml",
+            "--sample",
+            "zjets_ee",
+            "--in",
+            str(testdata / "PHYSLITE_example.root"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     ev = read_objects(out)
     assert set(ev.process.to_list()) == {"zjets_ee"} and not ak.any(ev.is_signal)

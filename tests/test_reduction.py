@@ -21,9 +21,9 @@ from fast2full.reduction import (
     saturation,
 )
 
-SIZES = np.array([10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0])   # the last one is the full split
+SIZES = np.array([10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0])  # the last one is the full split
 SEED_OFFSETS = np.array([-0.002, 0.0, 0.002])
-BASELINE_RES = 40.0                                             # reco-MET resolution [GeV]
+BASELINE_RES = 40.0  # reco-MET resolution [GeV]
 
 
 def auc(n):
@@ -69,6 +69,7 @@ def test_first_crossing_bounds():
 
 # ---------------------------------------------------------------- known shifts, both definitions
 
+
 @pytest.mark.parametrize("fn,hib", [(auc, True), (resolution, False)])
 @pytest.mark.parametrize("shift", [2.0, 3.0])
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -112,8 +113,9 @@ def test_untrained_baseline_never_meets_the_met_threshold():
     by the baseline itself; 99 % of the gain is not, so a transfer curve flat at the baseline gives no
     factor."""
     sizes = np.array([20.0, 60.0, 150.0, 3125.0])
-    scratch = Curve.from_lists(sizes, [np.array([13.9, 13.8, 14.0]), [13.6, 13.7, 13.5], [13.4, 13.45, 13.35],
-                                       [13.2, 13.24, 13.28]], full=True)
+    scratch = Curve.from_lists(
+        sizes, [np.array([13.9, 13.8, 14.0]), [13.6, 13.7, 13.5], [13.4, 13.45, 13.35], [13.2, 13.24, 13.28]], full=True
+    )
     flat = Curve.from_lists(sizes, [np.full(3, 13.50) + SEED_OFFSETS for _ in sizes], full=True)
     factor, n99 = paper_factor(scratch, flat, False, baseline=13.50, boot=boot())
     assert factor.bound is Bound.NEVER and np.isnan(factor.value)
@@ -145,10 +147,11 @@ def test_paper_factor_bounds():
 
 # ---------------------------------------------------------------- bounds and zero spread
 
+
 @pytest.mark.parametrize("fn,hib", [(auc, True), (resolution, False)])
 def test_beyond_scratch_range_is_lower_bound(fn, hib):
-    scratch = curve(fn, sizes=SIZES[:4])            # up to n = 300
-    ft = curve(fn, sizes=SIZES[:4], shift=30.0)     # at n = 100 as good as scratch at 3000
+    scratch = curve(fn, sizes=SIZES[:4])  # up to n = 300
+    ft = curve(fn, sizes=SIZES[:4], shift=30.0)  # at n = 100 as good as scratch at 3000
     est = matched_size_factor(scratch, ft, 2, hib, boot())
     assert est.bound is Bound.LOWER
     assert est.value == pytest.approx(3.0)
@@ -175,6 +178,7 @@ def test_no_bound_from_zero_spread():
 
 # ---------------------------------------------------------------- saturation
 
+
 def _plateau(offsets=SEED_OFFSETS, level=0.80):
     return Curve.from_lists(SIZES, [np.full(len(offsets), level) + offsets for _ in SIZES], full=True)
 
@@ -190,7 +194,7 @@ def test_a_deviant_seed_does_not_make_saturated():
     scratch = _plateau()
     ft_vals = [np.array([0.85, 0.852, 0.70]) if n == 100.0 else 0.85 + SEED_OFFSETS for n in SIZES]
     ft = Curve.from_lists(SIZES, ft_vals, full=True)
-    assert abs(ft.mean[2] - scratch.mean[2]) < ft.std[2]        # the old "within 1 sigma" test said saturated
+    assert abs(ft.mean[2] - scratch.mean[2]) < ft.std[2]  # the old "within 1 sigma" test said saturated
     sat = saturation(scratch, ft, 2, True, boot())
     assert not sat.saturated and "leaving out seed" in sat.reason
 
@@ -208,10 +212,11 @@ def test_rising_scratch_is_not_on_its_plateau():
 
 # ---------------------------------------------------------------- test-event bootstrap
 
+
 def test_weighted_auc_replicates_match_sklearn():
     rng = np.random.default_rng(3)
     y = rng.random(300) > 0.4
-    s = np.round(rng.normal(size=300) + y, 1)          # ties on purpose
+    s = np.round(rng.normal(size=300) + y, 1)  # ties on purpose
     w = rng.multinomial(300, np.full(300, 1 / 300), size=5) * rng.uniform(0.5, 2.0, 300)
     ours = testboot.auc_replicates(y, s, w)
     np.testing.assert_allclose(ours, [roc_auc_score(y, s, sample_weight=r) for r in w], rtol=1e-12)
@@ -223,8 +228,7 @@ def test_resolution_replicates_match_the_project_metric():
     t = rng.normal(0, 30, (200, 2))
     p = t + rng.normal(0, 8, (200, 2))
     w = rng.multinomial(200, np.full(200, 1 / 200), size=4) * rng.uniform(0.5, 2.0, 200)
-    np.testing.assert_allclose(testboot.resolution_replicates(p, t, w), [W.resolution(p, t, r) for r in w],
-                               rtol=1e-12)
+    np.testing.assert_allclose(testboot.resolution_replicates(p, t, w), [W.resolution(p, t, r) for r in w], rtol=1e-12)
 
 
 def _classifier(n_events, sep, rng, counts):

@@ -22,8 +22,12 @@ from fast2full.hpc import local_slurm
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = ROOT / "slurm" / "config.yaml"
 WORKFLOW_PROFILE = ROOT / "profiles" / "default" / "config.yaml"
-PLACEHOLDER_VARS = ("FAST2FULL_SLURM_PARTITION", "FAST2FULL_SLURM_GPU_PARTITION",
-                    "FAST2FULL_SLURM_ACCOUNT", "FAST2FULL_SLURM_STATUS_COMMAND")
+PLACEHOLDER_VARS = (
+    "FAST2FULL_SLURM_PARTITION",
+    "FAST2FULL_SLURM_GPU_PARTITION",
+    "FAST2FULL_SLURM_ACCOUNT",
+    "FAST2FULL_SLURM_STATUS_COMMAND",
+)
 SNAKEMAKE_TIMEOUT_S = 540
 
 
@@ -135,9 +139,26 @@ def test_localrules_name_real_rules():
 def test_dry_run_through_both_profiles(tmp_path):
     """The command as typed at the repository root builds the DAG with both profiles applied."""
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--directory", str(tmp_path),
-         "--configfile", str(ROOT / "config.yaml"), "--", "results/gen/ttbar/0.parquet", "results/gen/ttbar/1.parquet"],
-        cwd=ROOT, env=_snakemake_env(), capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            "slurm",
+            "-n",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            "--",
+            "results/gen/ttbar/0.parquet",
+            "results/gen/ttbar/1.parquet",
+        ],
+        cwd=ROOT,
+        env=_snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=SNAKEMAKE_TIMEOUT_S,
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
@@ -151,9 +172,23 @@ def test_dry_run_groups_simulation_chains():
     """Simulate -> skim of one chunk for both detectors: two chains, one submission (group fastsim).
     At the repository root: the cards `source` files relative to the working directory."""
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall", "--",
-         "results/skim/atlas_like/ttbar/0.parquet", "results/skim/cms_like/ttbar/0.parquet"],
-        cwd=ROOT, env=_snakemake_env(), capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            "slurm",
+            "-n",
+            "--forceall",
+            "--",
+            "results/skim/atlas_like/ttbar/0.parquet",
+            "results/skim/cms_like/ttbar/0.parquet",
+        ],
+        cwd=ROOT,
+        env=_snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=SNAKEMAKE_TIMEOUT_S,
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
@@ -180,7 +215,11 @@ def test_foreign_slurm_conf_is_left_alone(tmp_path, monkeypatch):
 
 def test_slurm_conf_is_single_node_without_accounting():
     conf = local_slurm.slurm_conf_text(2, 4000)
-    kv = dict(line.split("=", 1) for line in conf.splitlines() if line and not line.startswith(("#", "NodeName", "PartitionName")))
+    kv = dict(
+        line.split("=", 1)
+        for line in conf.splitlines()
+        if line and not line.startswith(("#", "NodeName", "PartitionName"))
+    )
     assert kv["AccountingStorageType"] == "accounting_storage/none"
     assert int(kv["MinJobAge"]) >= 300
     assert "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 RealMemory=4000" in conf
@@ -228,17 +267,36 @@ def test_generation_through_slurm_matches_local_run(slurm_cluster, tmp_path):
     runs = {"slurm": tmp_path / "slurm", "local": tmp_path / "local"}
     cmds = {
         # typed at the repository root; --directory keeps the outputs out of the checkout
-        "slurm": ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2",
-                  "--slurm-keep-successful-logs"],
+        "slurm": [
+            "--profile",
+            "slurm",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--slurm-keep-successful-logs",
+        ],
         "local": ["--cores", "2"],
     }
     logs = {}
     for name, workdir in runs.items():
         cfg = _tiny_config(workdir)
         res = subprocess.run(
-            [sys.executable, "-m", "snakemake", *cmds[name], "--directory", str(workdir), "--configfile", str(cfg),
-             "--", *targets],
-            cwd=ROOT, env=_snakemake_env(), capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S,
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                *cmds[name],
+                "--directory",
+                str(workdir),
+                "--configfile",
+                str(cfg),
+                "--",
+                *targets,
+            ],
+            cwd=ROOT,
+            env=_snakemake_env(),
+            capture_output=True,
+            text=True,
+            timeout=SNAKEMAKE_TIMEOUT_S,
         )
         logs[name] = res.stdout + res.stderr
         assert res.returncode == 0, f"{name} run failed:\n{logs[name][-4000:]}"

@@ -36,9 +36,26 @@ def dry_listing(tmp_path_factory) -> str:
     cfg.write_text(yaml.safe_dump(_config(events=300, chunks=2)))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--profile", "slurm", "--directory", str(work),
-         "--configfile", str(cfg), "--", *[f"results/gen/{p}/{c}.parquet" for p in ("ttbar", "wjets") for c in (0, 1)]],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-p",
+            "--profile",
+            "slurm",
+            "--directory",
+            str(work),
+            "--configfile",
+            str(cfg),
+            "--",
+            *[f"results/gen/{p}/{c}.parquet" for p in ("ttbar", "wjets") for c in (0, 1)],
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     return res.stdout + res.stderr
@@ -47,11 +64,11 @@ def dry_listing(tmp_path_factory) -> str:
 def test_parse_dry_run(dry_listing):
     jobs = sizing.parse_dry_run(dry_listing)
     assert sorted((j.rule, j.wildcards["process"], j.wildcards["chunk"]) for j in jobs) == [
-        ("pythia_generate", p, c) for p in ("ttbar", "wjets") for c in ("0", "1")]
+        ("pythia_generate", p, c) for p in ("ttbar", "wjets") for c in ("0", "1")
+    ]
     assert {j.group for j in jobs} == {"generate"}
     assert len({j.submission for j in jobs}) == 1  # 4 chunks <= group-components generate
-    assert all(j.resources["mem_mb"] == "2000" and j.benchmark.startswith("results/benchmarks/generate/")
-               for j in jobs)
+    assert all(j.resources["mem_mb"] == "2000" and j.benchmark.startswith("results/benchmarks/generate/") for j in jobs)
 
 
 def test_parse_counts_ungrouped_and_local_jobs():
@@ -74,7 +91,10 @@ Shell command: None
 """
     jobs = sizing.parse_dry_run(listing)
     assert [(j.rule, j.submission, j.local) for j in jobs] == [
-        ("tensorize_source", 0, False), ("publish_model", -1, True), ("all", -1, False)]
+        ("tensorize_source", 0, False),
+        ("publish_model", -1, True),
+        ("all", -1, False),
+    ]
     assert sizing.count_submissions(jobs) == 1
 
 
@@ -109,19 +129,37 @@ def test_cost_model_scales_per_event(dry_listing, tmp_path, paper_events, expect
 
 
 def test_linear_fit_separates_fixed_cost(tmp_path):
-    jobs = [sizing.DryJob(rule="train_point", wildcards={"arch": "dnn", "mode": "scratch", "size": str(n)},
-                          benchmark=f"b{n}.tsv") for n in (8, 16, 32)]
-    cfg = {"processes": {}, "training": {"max_steps": 10, "min_steps": 2, "seeds": [0], "learning_rates": [1e-3],
-                                         "batch_size": 64}}
+    jobs = [
+        sizing.DryJob(
+            rule="train_point", wildcards={"arch": "dnn", "mode": "scratch", "size": str(n)}, benchmark=f"b{n}.tsv"
+        )
+        for n in (8, 16, 32)
+    ]
+    cfg = {
+        "processes": {},
+        "training": {"max_steps": 10, "min_steps": 2, "seeds": [0], "learning_rates": [1e-3], "batch_size": 64},
+    }
     for n in (8, 16, 32):  # cpu = 5 s start-up + 0.1 s per member-sample (10 steps x n rows, no metrics.json)
         (tmp_path / f"b{n}.tsv").write_text(BENCH_HEADER + f"1\t0\t100\t0\t0\t0\t0\t0\t0\t{5 + 0.1 * 10 * n}\n")
     m = sizing.fit_models(jobs, cfg, tmp_path)[("train_target", "dnn")]
     assert m.intercept == pytest.approx(5.0) and m.slope == pytest.approx(0.1)
     # the paper-scale job: bounds at min_steps and at max_steps; zeroshot costs the start-up only
-    paper = {"processes": {}, "training": {"max_steps": 100, "min_steps": 20, "seeds": [0, 1], "learning_rates": [1e-3],
-                                           "batch_size": 64, "modes": ["dann"], "sizes": [1000]}}
-    big = [sizing.DryJob(rule="train_point", wildcards={"arch": "dnn", "mode": "dann", "size": "1000"}, submission=0),
-           sizing.DryJob(rule="train_zeroshot", wildcards={"arch": "dnn"}, submission=1)]
+    paper = {
+        "processes": {},
+        "training": {
+            "max_steps": 100,
+            "min_steps": 20,
+            "seeds": [0, 1],
+            "learning_rates": [1e-3],
+            "batch_size": 64,
+            "modes": ["dann"],
+            "sizes": [1000],
+        },
+    }
+    big = [
+        sizing.DryJob(rule="train_point", wildcards={"arch": "dnn", "mode": "dann", "size": "1000"}, submission=0),
+        sizing.DryJob(rule="train_zeroshot", wildcards={"arch": "dnn"}, submission=1),
+    ]
     est = {e.rule: e for e in sizing.estimate(big, paper, {("train_target", "dnn"): m})}
     assert est["train_point"].cpu_h * 3600 == pytest.approx(5 + 0.1 * 2 * 100 * 64 * sizing.DANN_STEP_FACTOR)
     assert est["train_point"].cpu_h_min * 3600 == pytest.approx(5 + 0.1 * 2 * 20 * 64 * sizing.DANN_STEP_FACTOR)

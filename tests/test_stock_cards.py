@@ -45,27 +45,32 @@ def delphes_eval(card: Path) -> dict[str, dict[str, str]]:
     m.eval("interp create -safe p")
 
     def source(name):
-        m.call("interp", "invokehidden", "p", "source", "-encoding", "utf-8",
-               os.path.abspath(card.parent / name))
+        m.call("interp", "invokehidden", "p", "source", "-encoding", "utf-8", os.path.abspath(card.parent / name))
         return ""
 
     m.createcommand("plain_source", source)
     m.eval("interp alias p ::__src {} plain_source")
-    m.call("p", "eval", r"""
+    m.call(
+        "p",
+        "eval",
+        r"""
         proc ::module {type name args} {lappend ::__modules $name; namespace eval ::$name {*}$args}
         proc ::add {name args} {uplevel 1 [list lappend $name {*}$args]}
         proc ::source {f} {uplevel 1 [list ::__src $f]}
         set ::__modules {}
-    """)
+    """,
+    )
     m.call("interp", "invokehidden", "p", "source", "-encoding", "utf-8", os.path.abspath(card))
     out: dict[str, dict[str, str]] = {}
     for name in m.splitlist(m.call("p", "eval", "set ::__modules")):
-        out[name] = {str(q).rsplit("::", 1)[1]: m.call("p", "eval", f"set {{{q}}}")
-                     for q in m.splitlist(m.call("p", "eval", f"info vars ::{name}::*"))}
+        out[name] = {
+            str(q).rsplit("::", 1)[1]: m.call("p", "eval", f"set {{{q}}}")
+            for q in m.splitlist(m.call("p", "eval", f"info vars ::{name}::*"))
+        }
     return out
 
 
-@functools.lru_cache(maxsize=None)       # the tally reuses the per-card runs of the same session
+@functools.cache  # the tally reuses the per-card runs of the same session
 def outcome(card: Path) -> tuple[str, str]:
     """('builds', '') or ('stops', kind + detail); anything but a CardError propagates."""
     try:
@@ -77,10 +82,10 @@ def outcome(card: Path) -> tuple[str, str]:
         for kind, pattern in STOP_KINDS.items():
             m = re.search(pattern, err.cause)
             if m:
-                if kind not in ("fragment", "no TreeWriter"):     # about the whole card
+                if kind not in ("fragment", "no TreeWriter"):  # about the whole card
                     assert err.line, f"a {kind} stop names the line: {err}"
                 return "stops", f"{kind}: {' '.join(m.groups()) if m.groups() else ''}".strip()
-        raise AssertionError(f"unexpected kind of stop for {card}: {err}")
+        raise AssertionError(f"unexpected kind of stop for {card}: {err}") from None
 
 
 @needs_cards

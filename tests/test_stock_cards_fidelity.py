@@ -32,8 +32,11 @@ CARDS = {"ATLAS": "delphes_card_ATLAS.tcl", "CMS": "delphes_card_CMS.tcl"}
 N_EVENTS = 1000
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(DELPHES is None, reason="real Delphes not found: no DelphesHepMC3 on PATH, no "
-                                               "$FAST2FULL_DELPHES and no ../shared/delphes/bin/DelphesHepMC3"),
+    pytest.mark.skipif(
+        DELPHES is None,
+        reason="real Delphes not found: no DelphesHepMC3 on PATH, no "
+        "$FAST2FULL_DELPHES and no ../shared/delphes/bin/DelphesHepMC3",
+    ),
     pytest.mark.skipif(not (STOCK / CARDS["ATLAS"]).is_file(), reason=f"no stock cards at {STOCK}"),
 ]
 
@@ -101,10 +104,8 @@ def test_stock_card_tau_tagging_and_fat_jets(trees, det, proc):
     _agree("jet tau-tag rate", flat(b, "Jet.TauTag") & 1, flat(r, "Jet.TauTag") & 1)
     _agree("jet |charge|", np.abs(flat(b, "Jet.Charge")), np.abs(flat(r, "Jet.Charge")))
     if det == "CMS":
-        _agree("fat jets per event", ak.to_numpy(ak.num(b["FatJet.PT"])),
-               ak.to_numpy(ak.num(r["FatJet.PT"])))
-        _agree("fat jet pT", ak.to_numpy(ak.flatten(b["FatJet.PT"])),
-               ak.to_numpy(ak.flatten(r["FatJet.PT"])))
+        _agree("fat jets per event", ak.to_numpy(ak.num(b["FatJet.PT"])), ak.to_numpy(ak.num(r["FatJet.PT"])))
+        _agree("fat jet pT", ak.to_numpy(ak.flatten(b["FatJet.PT"])), ak.to_numpy(ak.flatten(r["FatJet.PT"])))
 
 
 @pytest.mark.parametrize("proc", ["ttbar", "wjets"])
@@ -118,17 +119,16 @@ def test_tau_classification_equals_real_delphes_event_by_event(trees, proc):
     from fast2full.delphes.modules_tau import _visible_taus
 
     _, real = trees["ATLAS", proc]
-    leaves = ["Particle.PID", "Particle.Status", "Particle.PT", "Particle.Eta", "Particle.D1",
-              "Particle.D2"]
+    leaves = ["Particle.PID", "Particle.Status", "Particle.PT", "Particle.Eta", "Particle.D1", "Particle.D2"]
     p = uproot.open(real)["Delphes"].arrays(leaves, library="ak")
     counts = {excl: [] for excl in ((), (11, 13, 15))}
     for ev in range(len(p)):
         pid, st, pt, eta, d1, d2 = (ak.to_numpy(p[leaf][ev]) for leaf in leaves)
-        cand = np.flatnonzero((np.abs(pid) == 15) & (st != 1) & (pt > 1.0) & (np.abs(eta) <= 2.5)
-                              & (d1 >= 0) & (d2 >= d1))
-        for excl in counts:   # Pythia writes no W in tau decays: the W -> e/mu check never fires
-            counts[excl].append(sum(not np.isin(np.abs(pid[d1[i]:d2[i] + 1]), excl).any()
-                                    for i in cand))
+        cand = np.flatnonzero(
+            (np.abs(pid) == 15) & (st != 1) & (pt > 1.0) & (np.abs(eta) <= 2.5) & (d1 >= 0) & (d2 >= d1)
+        )
+        for excl in counts:  # Pythia writes no W in tau decays: the W -> e/mu check never fires
+            counts[excl].append(sum(not np.isin(np.abs(pid[d1[i] : d2[i] + 1]), excl).any() for i in cand))
     pq = Path(pythia_sample(proc, N_EVENTS, Path(real).parent)[0])
     events = read_generation(pq)
     gen = particles_to_coll(events)

@@ -82,23 +82,42 @@ def _tau_event(decay_pids, tau_pt=40.0):
     """One event: beams, a hard tau (status -23) at eta 0, phi 0, its decay products (sharing its
     momentum) just after it, and a far-away pion."""
     n_d = len(decay_pids)
-    rows = [(2212, -12, 0, 0, 6500, -1, -1), (2212, -12, 0, 0, -6500, -1, -1),
-            (15, -23, tau_pt, 0.0, 0.0, 0, 1)]
+    rows = [(2212, -12, 0, 0, 6500, -1, -1), (2212, -12, 0, 0, -6500, -1, -1), (15, -23, tau_pt, 0.0, 0.0, 0, 1)]
     for k, pid in enumerate(decay_pids):
         share = tau_pt / n_d
         rows.append((pid, 1, share, 0.01 * (k + 1), 0.0, 2, -1))
     rows.append((211, 1, -30.0, 1.0, 0.5, 0, 1))
     pid, status, px, py, pz, m1, m2 = (np.array(c) for c in zip(*rows))
-    e = np.sqrt(px ** 2 + py ** 2 + pz ** 2)
+    e = np.sqrt(px**2 + py**2 + pz**2)
     one = np.array([len(rows)])
-    particles = ak.unflatten(ak.zip({
-        "pid": pid.astype(np.int32), "status": status.astype(np.int32),
-        "px": px.astype(np.float32), "py": py.astype(np.float32), "pz": pz.astype(np.float32),
-        "e": e.astype(np.float32), "mass": np.zeros(len(rows), np.float32),
-        "mother1": m1.astype(np.int32), "mother2": m2.astype(np.int32)}), one)
+    particles = ak.unflatten(
+        ak.zip(
+            {
+                "pid": pid.astype(np.int32),
+                "status": status.astype(np.int32),
+                "px": px.astype(np.float32),
+                "py": py.astype(np.float32),
+                "pz": pz.astype(np.float32),
+                "e": e.astype(np.float32),
+                "mass": np.zeros(len(rows), np.float32),
+                "mother1": m1.astype(np.int32),
+                "mother2": m2.astype(np.int32),
+            }
+        ),
+        one,
+    )
     del n_d
-    return ak.zip({"event_id": np.array([0]), "process": np.array(["tau"]), "seed": np.array([1]),
-                   "weight": np.ones(1), "sigma_pb": np.ones(1), "particles": particles}, depth_limit=1)
+    return ak.zip(
+        {
+            "event_id": np.array([0]),
+            "process": np.array(["tau"]),
+            "seed": np.array([1]),
+            "weight": np.ones(1),
+            "sigma_pb": np.ones(1),
+            "particles": particles,
+        },
+        depth_limit=1,
+    )
 
 
 def _tagger(card, name):
@@ -124,7 +143,7 @@ def test_tau_tagging_matches_the_visible_tau(decay, flavour):
     if near.any():
         assert jets["tau_flavor"][near][0] == flavour
         assert jets["tau_weight"][near][0] == pytest.approx(0.6)
-        assert jets["charge"][near][0] == -1                      # tau- (PID 15)
+        assert jets["charge"][near][0] == -1  # tau- (PID 15)
     far = ~near
     assert np.all(jets["tau_flavor"][far] == 0) and np.allclose(jets["tau_weight"][far], 0.01)
 
@@ -164,10 +183,12 @@ def test_tau_tagging_efficiencies_over_many_events():
 
 def test_substructure_switches_are_accepted_and_said(tmp_path, caplog):
     card = tmp_path / "c.tcl"
-    card.write_text("set ExecutionPath {J TreeWriter}\nmodule FastJetFinder J {\n"
-                    "  set InputArray Delphes/stableParticles\n  set ComputeSoftDrop 1\n"
-                    "  set BetaSoftDrop 0.0\n}\nmodule TreeWriter TreeWriter {\n"
-                    "  add Branch J/jets Jet Jet\n}\n")
+    card.write_text(
+        "set ExecutionPath {J TreeWriter}\nmodule FastJetFinder J {\n"
+        "  set InputArray Delphes/stableParticles\n  set ComputeSoftDrop 1\n"
+        "  set BetaSoftDrop 0.0\n}\nmodule TreeWriter TreeWriter {\n"
+        "  add Branch J/jets Jet Jet\n}\n"
+    )
     Simulation.from_card(card)
     assert "c.tcl:4" in caplog.text and "ComputeSoftDrop" in caplog.text
     card.write_text(card.read_text().replace("ComputeSoftDrop 1", "ComputeAreas 1"))

@@ -13,8 +13,14 @@ def test_roundtrip_and_normalisation(tmp_path, ydim):
     mask = rng.random((n, N)) > 0.3
     x[~mask] = 0
     y = rng.random(n) if ydim is None else rng.random((n, ydim))
-    meta = {"task": "t", "domain": "d", "split": "train", "features": list("abc"), "units": ["GeV"] * 3,
-            "norm": {"mean": [5.0] * 3, "std": [2.0] * 3}}
+    meta = {
+        "task": "t",
+        "domain": "d",
+        "split": "train",
+        "features": list("abc"),
+        "units": ["GeV"] * 3,
+        "norm": {"mean": [5.0] * 3, "std": [2.0] * 3},
+    }
     p = tmp_path / "t.parquet"
     tensorio.write(p, x=x, mask=mask, y=y, baseline=y, weight=np.ones(n), event_id=np.arange(n), meta=meta)
     raw = tensorio.load(p, raw=True)
@@ -29,8 +35,14 @@ def test_roundtrip_and_normalisation(tmp_path, ydim):
 
 def test_nested_subsets(tmp_path):
     n = 100
-    ts = tensorio.TensorSet(np.zeros((n, 1, 1), np.float32), np.ones((n, 1), bool), np.arange(n, dtype=np.float32),
-                            np.zeros(n, np.float32), np.ones(n), np.arange(n))
+    ts = tensorio.TensorSet(
+        np.zeros((n, 1, 1), np.float32),
+        np.ones((n, 1), bool),
+        np.arange(n, dtype=np.float32),
+        np.zeros(n, np.float32),
+        np.ones(n),
+        np.arange(n),
+    )
     small, big = ts.nested(10, seed=3), ts.nested(20, seed=3)
     np.testing.assert_array_equal(big.event_id[:10], small.event_id)
     assert set(ts.nested(10, seed=4).event_id) != set(small.event_id)

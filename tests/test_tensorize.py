@@ -51,8 +51,9 @@ def _tensorize_all(domains: dict[str, list[Path]], outroot: Path, config: dict, 
     outs = {}
     for d in names:
         outs[d] = outroot / task / d
-        tensorize(domains[d], outs[d], config, task, d,
-                  norm_path=None if d == src else outroot / task / src / "norm.json")
+        tensorize(
+            domains[d], outs[d], config, task, d, norm_path=None if d == src else outroot / task / src / "norm.json"
+        )
     return outs
 
 
@@ -67,8 +68,20 @@ def _schema_signature(path: Path) -> tuple:
     meta = tensorio.read_meta(path)
     ts = tensorio.load(path, raw=True)
     shapes = tuple(a.shape[1:] for a in (ts.x, ts.mask, ts.y, ts.baseline, ts.weight, ts.event_id))
-    fixed = {k: meta[k] for k in ("features", "units", "feature_kinds", "targets", "max_objects", "n_features",
-                                  "baseline", "labels", "norm")}
+    fixed = {
+        k: meta[k]
+        for k in (
+            "features",
+            "units",
+            "feature_kinds",
+            "targets",
+            "max_objects",
+            "n_features",
+            "baseline",
+            "labels",
+            "norm",
+        )
+    }
     return (tuple((f.name, str(f.type)) for f in schema), sorted(meta), shapes, json.dumps(fixed, sort_keys=True))
 
 
@@ -94,8 +107,14 @@ def test_schema_identical_across_domains(synthetic_tensors, task):
         meta = tensorio.read_meta(d / "train.parquet")
         assert meta["norm"]["mean"] == norm["mean"] and meta["norm"]["domain"] == "atlas_like"
         tc = yaml.safe_load((ROOT / "config.yaml").read_text())["tensors"]["tasks"]
-        assert meta["max_objects"] == {"sigbkg": tc["sigbkg"]["max_objects"], "qg": 1 + tc["qg"]["max_constituents"],
-                                       "met": tc["met"]["max_objects"] + tc["met"]["max_candidates"]}[task]
+        assert (
+            meta["max_objects"]
+            == {
+                "sigbkg": tc["sigbkg"]["max_objects"],
+                "qg": 1 + tc["qg"]["max_constituents"],
+                "met": tc["met"]["max_objects"] + tc["met"]["max_candidates"],
+            }[task]
+        )
         assert len(meta["features"]) == len(meta["units"]) == meta["n_features"]
         assert ("class_balance" in meta) == (task != "met")
 
@@ -200,8 +219,10 @@ def test_qg_reweighting_gives_one_spectrum(synthetic_tensors):
 
     parts = [tensorio.load(synthetic_tensors["qg"]["atlas_like"] / f"{s}.parquet", raw=True) for s in SPLITS]
     pt, eta = (np.concatenate([p.aux[k] for p in parts]) for k in ("jet_pt", "jet_abs_eta"))
-    y, w, w0 = (np.concatenate([getattr(p, k) if k != "event_weight" else p.aux[k] for p in parts])
-                for k in ("y", "weight", "event_weight"))
+    y, w, w0 = (
+        np.concatenate([getattr(p, k) if k != "event_weight" else p.aux[k] for p in parts])
+        for k in ("y", "weight", "event_weight")
+    )
     edges = (F.QG_REWEIGHT_PT_EDGES_GEV, F.QG_REWEIGHT_ABS_ETA_EDGES)
     hq = np.histogram2d(pt[y == 1], eta[y == 1], bins=edges, weights=w[y == 1])[0]
     hg = np.histogram2d(pt[y == 0], eta[y == 0], bins=edges, weights=w[y == 0])[0]
@@ -210,8 +231,9 @@ def test_qg_reweighting_gives_one_spectrum(synthetic_tensors):
     np.testing.assert_allclose(w.sum(), w0[w > 0].sum(), rtol=1e-9)
     np.testing.assert_allclose(w[y == 1].sum(), w[y == 0].sum(), rtol=1e-9)
     # by hand: quarks 3 + 1, gluons 1 + 1 in two bins; target (3/4 + 1/2)/2, (1/4 + 1/2)/2; scale 3
-    f = common_spectrum_factors(np.array([30.0, 30, 30, 300, 30, 300]), np.zeros(6),
-                                np.array([1, 1, 1, 1, 0, 0]), np.ones(6))
+    f = common_spectrum_factors(
+        np.array([30.0, 30, 30, 300, 30, 300]), np.zeros(6), np.array([1, 1, 1, 1, 0, 0]), np.ones(6)
+    )
     np.testing.assert_allclose(f, [0.625, 0.625, 0.625, 1.125, 1.875, 1.125])
     # a bin holding one class only cannot be matched: its jets get weight 0
     f = common_spectrum_factors(np.array([30.0, 300, 30]), np.zeros(3), np.array([1, 1, 0]), np.ones(3))
@@ -240,8 +262,11 @@ def test_met_rows(synthetic_tensors, synthetic_domains):
     # objects, then the soft term's candidates, each block pT-ordered; candidates away from jets
     n_obj = ts.meta["task_config"]["max_objects"]
     for block in (slice(2 + 3, n_obj), slice(n_obj, None)):
-        obj_pt = np.where(ts.mask[:, block] & (hard[:, block] > 0) | (block.start == n_obj) & ts.mask[:, block],
-                          col["pt"][:, block], -1e9)
+        obj_pt = np.where(
+            ts.mask[:, block] & (hard[:, block] > 0) | (block.start == n_obj) & ts.mask[:, block],
+            col["pt"][:, block],
+            -1e9,
+        )
         assert (np.diff(obj_pt, axis=1) <= 0).all()
     cand = sum(col[f"is_pf_{t}"] for t in ("track", "photon", "neutral_hadron"))
     np.testing.assert_array_equal(cand[:, n_obj:] == 1, ts.mask[:, n_obj:])
@@ -265,12 +290,12 @@ def test_split_index_hash_properties():
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_splits_disjoint_and_independent_of_file_order(synthetic_domains, synthetic_tensors, tmp_path, config,
-                                                       task):
+def test_splits_disjoint_and_independent_of_file_order(synthetic_domains, synthetic_tensors, tmp_path, config, task):
     files = synthetic_domains["cms_like"]
     ref = synthetic_tensors[task]["cms_like"]
-    tensorize(files[::-1], tmp_path, config, task, "cms_like",
-              norm_path=synthetic_tensors[task]["atlas_like"] / "norm.json")
+    tensorize(
+        files[::-1], tmp_path, config, task, "cms_like", norm_path=synthetic_tensors[task]["atlas_like"] / "norm.json"
+    )
     keys = []
     for s in SPLITS:
         a, b = tensorio.load(ref / f"{s}.parquet", raw=True), tensorio.load(tmp_path / f"{s}.parquet", raw=True)
@@ -348,11 +373,23 @@ def test_empty_objects_file(tmp_path, config):
 
 def test_bad_norm_file(tmp_path, config, synthetic_domains, synthetic_tensors):
     with pytest.raises(InputError, match="norm.json.*differ from task met"):
-        tensorize(synthetic_domains["cms_like"], tmp_path / "out", config, "met", "cms_like",
-                  norm_path=synthetic_tensors["qg"]["atlas_like"] / "norm.json")
+        tensorize(
+            synthetic_domains["cms_like"],
+            tmp_path / "out",
+            config,
+            "met",
+            "cms_like",
+            norm_path=synthetic_tensors["qg"]["atlas_like"] / "norm.json",
+        )
     with pytest.raises(InputError, match="missing.json.*does not exist"):
-        tensorize(synthetic_domains["cms_like"], tmp_path / "out", config, "met", "cms_like",
-                  norm_path=tmp_path / "missing.json")
+        tensorize(
+            synthetic_domains["cms_like"],
+            tmp_path / "out",
+            config,
+            "met",
+            "cms_like",
+            norm_path=tmp_path / "missing.json",
+        )
     assert _no_outputs(tmp_path / "out")
 
 
@@ -384,22 +421,74 @@ def test_cli_tensorize_and_plot_features(synthetic_domains, tmp_path):
 
     out = tmp_path / "tensors"
     inputs = [str(p) for p in synthetic_domains["atlas_like"]]
-    assert main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "qg", "--domain", "atlas_like",
-                 "--outdir", str(out / "atlas_like"), "--inputs", *inputs]) == 0
-    assert main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "qg", "--domain", "cms_like",
-                 "--norm", str(out / "atlas_like" / "norm.json"), "--outdir", str(out / "cms_like"),
-                 "--inputs", *[str(p) for p in synthetic_domains["cms_like"]]]) == 0
-    assert sorted(p.name for p in (out / "atlas_like").iterdir()) == ["norm.json", "test.parquet", "train.parquet",
-                                                                      "val.parquet"]
+    assert (
+        main(
+            [
+                "tensorize",
+                "--config",
+                str(ROOT / "config.yaml"),
+                "--task",
+                "qg",
+                "--domain",
+                "atlas_like",
+                "--outdir",
+                str(out / "atlas_like"),
+                "--inputs",
+                *inputs,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "tensorize",
+                "--config",
+                str(ROOT / "config.yaml"),
+                "--task",
+                "qg",
+                "--domain",
+                "cms_like",
+                "--norm",
+                str(out / "atlas_like" / "norm.json"),
+                "--outdir",
+                str(out / "cms_like"),
+                "--inputs",
+                *[str(p) for p in synthetic_domains["cms_like"]],
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (out / "atlas_like").iterdir()) == [
+        "norm.json",
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
     fig = tmp_path / "figures" / "features_qg.pdf"
-    assert main(["plot-features", "--task", "qg", "--out", str(fig), "--inputs",
-                 str(out / "cms_like" / "train.parquet"), str(out / "atlas_like" / "train.parquet")]) == 0
+    assert (
+        main(
+            [
+                "plot-features",
+                "--task",
+                "qg",
+                "--out",
+                str(fig),
+                "--inputs",
+                str(out / "cms_like" / "train.parquet"),
+                str(out / "atlas_like" / "train.parquet"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in fig.parent.iterdir()) == ["features_qg.pdf", "features_qg.png"]
     assert fig.read_bytes()[:4] == b"%PDF" and fig.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     # a wrong task for the files is a clear error, no figure
     bad = tmp_path / "bad" / "features_met.pdf"
-    assert main(["plot-features", "--task", "met", "--out", str(bad), "--inputs",
-                 str(out / "cms_like" / "train.parquet")]) == 1
+    assert (
+        main(["plot-features", "--task", "met", "--out", str(bad), "--inputs", str(out / "cms_like" / "train.parquet")])
+        == 1
+    )
     assert not bad.parent.exists() or not any(bad.parent.iterdir())
 
 
@@ -407,8 +496,21 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
     from fast2full.cli import main
 
     missing = tmp_path / "gone.parquet"
-    rc = main(["tensorize", "--config", str(ROOT / "config.yaml"), "--task", "met", "--domain", "atlas_like",
-               "--outdir", str(tmp_path / "out"), "--inputs", str(missing)])
+    rc = main(
+        [
+            "tensorize",
+            "--config",
+            str(ROOT / "config.yaml"),
+            "--task",
+            "met",
+            "--domain",
+            "atlas_like",
+            "--outdir",
+            str(tmp_path / "out"),
+            "--inputs",
+            str(missing),
+        ]
+    )
     assert rc == 1 and "gone.parquet: objects file does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -419,8 +521,14 @@ def test_empty_split_is_written_with_warning(tmp_path, config, synthetic_tensors
     f = tmp_path / "train_only.parquet"
     ak.to_parquet(ev[s == 0], f)
     with caplog.at_level(logging.WARNING, logger="fast2full"):
-        summary = tensorize([f], tmp_path / "out", config, "met", "cms_like",
-                            norm_path=synthetic_tensors["met"]["atlas_like"] / "norm.json")
+        summary = tensorize(
+            [f],
+            tmp_path / "out",
+            config,
+            "met",
+            "cms_like",
+            norm_path=synthetic_tensors["met"]["atlas_like"] / "norm.json",
+        )
     assert summary["rows"]["val"] == summary["rows"]["test"] == 0 and summary["rows"]["train"] > 0
     assert "the val split is empty" in caplog.text
     assert len(tensorio.load(tmp_path / "out" / "test.parquet")) == 0

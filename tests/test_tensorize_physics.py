@@ -52,8 +52,9 @@ def generated(tmp_path_factory, config) -> dict:
         cfg["processes"][p]["events_per_chunk"] = n
         gen = run_generate(cfg, p, 0, d / f"gen_{p}.parquet")
         sim = d / f"sim_{p}.root"
-        simulate(ROOT / "cards" / "atlas_like.tcl", gen, sim, pileup_paths=[d / "minbias.parquet"],
-                 pileup_mean=PILEUP_MEAN)
+        simulate(
+            ROOT / "cards" / "atlas_like.tcl", gen, sim, pileup_paths=[d / "minbias.parquet"], pileup_mean=PILEUP_MEAN
+        )
         obj = d / f"obj_{p}.parquet"
         skim_delphes(str(sim), str(obj), cfg, p, chunk=0)
         out["gen"][p], out["sim"][p] = gen, sim
@@ -67,9 +68,14 @@ def generated(tmp_path_factory, config) -> dict:
 def _all_rows(root: Path, task: str):
     parts = [tensorio.load(root / task / f"{s}.parquet", raw=True) for s in SPLITS]
     cat = lambda get: np.concatenate([get(p) for p in parts])  # noqa: E731
-    return {"y": cat(lambda p: p.y), "w": cat(lambda p: p.weight), "w0": cat(lambda p: p.aux["event_weight"]),
-            "pt": cat(lambda p: p.aux["jet_pt"]), "eta": cat(lambda p: p.aux["jet_abs_eta"]),
-            "base": cat(lambda p: p.baseline)}
+    return {
+        "y": cat(lambda p: p.y),
+        "w": cat(lambda p: p.weight),
+        "w0": cat(lambda p: p.aux["event_weight"]),
+        "pt": cat(lambda p: p.aux["jet_pt"]),
+        "eta": cat(lambda p: p.aux["jet_abs_eta"]),
+        "base": cat(lambda p: p.baseline),
+    }
 
 
 def test_qg_kinematics_alone_do_not_separate_after_reweighting(generated):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 from pathlib import Path
 
 import awkward as ak
@@ -37,8 +36,11 @@ def real_objects(testdata, tmp_path_factory, config) -> dict[str, list[Path]]:
         f = d / f"{domain}_ttbar.parquet"
         skim_delphes(str(testdata / f"delphes_{card}_ttbar100.root"), str(f), config, "ttbar")
         ev = ak.from_parquet(f)
-        bkg = ak.with_field(ak.with_field(ev, np.zeros(len(ev), dtype=bool), "is_signal"),
-                            ak.enforce_type(ak.Array([RELABELLED] * len(ev)), "string"), "process")
+        bkg = ak.with_field(
+            ak.with_field(ev, np.zeros(len(ev), dtype=bool), "is_signal"),
+            ak.enforce_type(ak.Array([RELABELLED] * len(ev)), "string"),
+            "process",
+        )
         fb = d / f"{domain}_{RELABELLED}.parquet"
         ak.to_parquet(bkg, fb)
         out[domain] = [f, fb]
@@ -53,16 +55,23 @@ def _signature(path: Path) -> tuple:
 
     ts = tensorio.load(path, raw=True)
     meta = ts.meta
-    return (tuple((f.name, str(f.type)) for f in pq.read_schema(path)), sorted(meta),
-            tuple(a.shape[1:] for a in (ts.x, ts.mask, ts.y, ts.baseline, ts.weight, ts.event_id)),
-            tuple(meta[k] for k in ("features", "units", "targets", "max_objects", "n_features")), meta["norm"])
+    return (
+        tuple((f.name, str(f.type)) for f in pq.read_schema(path)),
+        sorted(meta),
+        tuple(a.shape[1:] for a in (ts.x, ts.mask, ts.y, ts.baseline, ts.weight, ts.event_id)),
+        tuple(meta[k] for k in ("features", "units", "targets", "max_objects", "n_features")),
+        meta["norm"],
+    )
 
 
-@pytest.mark.parametrize("task,domains", [
-    ("sigbkg", ["atlas_like", "cms_like"]),  # the Z->mumu PHYSLITE example has no event in the region
-    ("qg", ["atlas_like", "cms_like", "atlas_fullsim"]),
-    ("met", ["atlas_like", "cms_like", "atlas_fullsim"]),
-])
+@pytest.mark.parametrize(
+    "task,domains",
+    [
+        ("sigbkg", ["atlas_like", "cms_like"]),  # the Z->mumu PHYSLITE example has no event in the region
+        ("qg", ["atlas_like", "cms_like", "atlas_fullsim"]),
+        ("met", ["atlas_like", "cms_like", "atlas_fullsim"]),
+    ],
+)
 def test_real_domains_share_one_schema(real_objects, tmp_path, config, task, domains):
     norm = tmp_path / domains[0] / "norm.json"
     for d in domains:

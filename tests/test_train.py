@@ -3,10 +3,9 @@
 import json
 from pathlib import Path
 
+import lightning  # noqa: E402, F401  (a hard dependency: a broken import fails the run)
 import numpy as np
 import pytest
-
-import lightning  # noqa: E402, F401  (a hard dependency: a broken import fails the run)
 
 from fast2full import tensorio  # noqa: E402
 from fast2full.cli import main  # noqa: E402
@@ -15,15 +14,47 @@ from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
 from fast2full.train import JobSpec, TrainSettings, run_job, val_subset_size  # noqa: E402
 
 SOURCE, TARGET = "atlas_like", "cms_like"
-REQUIRED_KEYS = {"task", "arch", "target", "mode", "size", "n_train", "seed", "metric", "test_auc", "roc",
-                 "test_loss", "val_loss", "met_resolution", "baseline", "lr", "epochs", "steps", "steps_total",
-                 "n_params", "wall_time_s", "device", "pretrained_from", "model_size"}
+REQUIRED_KEYS = {
+    "task",
+    "arch",
+    "target",
+    "mode",
+    "size",
+    "n_train",
+    "seed",
+    "metric",
+    "test_auc",
+    "roc",
+    "test_loss",
+    "val_loss",
+    "met_resolution",
+    "baseline",
+    "lr",
+    "epochs",
+    "steps",
+    "steps_total",
+    "n_params",
+    "wall_time_s",
+    "device",
+    "pretrained_from",
+    "model_size",
+}
 TIMING_KEYS = {"wall_time_s", "startup_s"}
 
 
 def settings(**kw) -> TrainSettings:
-    base = dict(learning_rates=[3e-3], min_steps=10, max_steps=40, pretrain_min_steps=20, pretrain_max_steps=60,
-                val_every_steps=5, patience=2, batch_size=64, model_size="tiny", source=SOURCE)
+    base = dict(
+        learning_rates=[3e-3],
+        min_steps=10,
+        max_steps=40,
+        pretrain_min_steps=20,
+        pretrain_max_steps=60,
+        val_every_steps=5,
+        patience=2,
+        batch_size=64,
+        model_size="tiny",
+        source=SOURCE,
+    )
     return TrainSettings(**(base | kw))
 
 
@@ -31,14 +62,24 @@ def settings(**kw) -> TrainSettings:
 def tensors(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tensors")
     for task in ("sigbkg", "met"):
-        write_synthetic_tensors(root, task, {SOURCE: 0.0, TARGET: 0.2},
-                                sizes={"train": 300, "val": 100, "test": 200}, max_objects=6)
+        write_synthetic_tensors(
+            root, task, {SOURCE: 0.0, TARGET: 0.2}, sizes={"train": 300, "val": 100, "test": 200}, max_objects=6
+        )
     return root
 
 
 def _job(tensors, outdir, task="sigbkg", arch="dnn", mode="pretrain", size="all", pretrained=None, seeds=(0,)):
-    return JobSpec(task=task, arch=arch, target=SOURCE if mode == "pretrain" else TARGET, mode=mode, size=size,
-                   seeds=list(seeds), tensors=tensors, outdir=Path(outdir), pretrained_dir=pretrained)
+    return JobSpec(
+        task=task,
+        arch=arch,
+        target=SOURCE if mode == "pretrain" else TARGET,
+        mode=mode,
+        size=size,
+        seeds=list(seeds),
+        tensors=tensors,
+        outdir=Path(outdir),
+        pretrained_dir=pretrained,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +104,7 @@ def _untrained_val_loss(tensors, task, arch):
     return val_loss(m, val)
 
 
-@pytest.mark.parametrize("task,arch", [("sigbkg", "dnn"), ("sigbkg", "gnn"), ("sigbkg", "transformer"),
-                                       ("met", "dnn")])
+@pytest.mark.parametrize("task,arch", [("sigbkg", "dnn"), ("sigbkg", "gnn"), ("sigbkg", "transformer"), ("met", "dnn")])
 def test_pretrain_lowers_loss_and_beats_chance(tensors, tmp_path, task, arch):
     (m,) = run_job(_job(tensors, tmp_path, task=task, arch=arch), settings())
     assert REQUIRED_KEYS <= set(m)
@@ -80,7 +120,7 @@ def test_pretrain_lowers_loss_and_beats_chance(tensors, tmp_path, task, arch):
         assert m["baseline"]["test_auc"] is not None
     else:
         test = tensorio.load(tensors / "met" / SOURCE / "test.parquet")
-        zero_pred = float(np.sqrt(np.mean(test.y ** 2, axis=0)).mean())
+        zero_pred = float(np.sqrt(np.mean(test.y**2, axis=0)).mean())
         assert m["metric"] == "met_resolution" and m["test_auc"] is None and m["roc"] is None
         assert m["met_resolution"] < 0.8 * zero_pred
         assert m["baseline"]["met_resolution"] > 0
@@ -90,8 +130,7 @@ def test_pretrain_lowers_loss_and_beats_chance(tensors, tmp_path, task, arch):
 def test_finetune_modes_start_from_pretrained_weights(tensors, pretrained, tmp_path, mode):
     """With a vanishing learning rate every fine-tune mode reproduces the zero-shot model; scratch does not."""
     tiny_lr = settings(learning_rates=[1e-12], max_steps=12)
-    (zs,) = run_job(_job(tensors, tmp_path / "zs", mode="zeroshot", size=0, pretrained=pretrained["sigbkg"]),
-                    tiny_lr)
+    (zs,) = run_job(_job(tensors, tmp_path / "zs", mode="zeroshot", size=0, pretrained=pretrained["sigbkg"]), tiny_lr)
     assert zs["n_train"] == 0 and zs["lr"] is None and zs["steps"] == 0 and zs["size"] == 0
     (ft,) = run_job(_job(tensors, tmp_path / mode, mode=mode, size=50, pretrained=pretrained["sigbkg"]), tiny_lr)
     assert ft["pretrained_from"].endswith("seed0/model.ckpt") and ft["steps"] > 0
@@ -110,11 +149,19 @@ def test_freeze_job_leaves_backbone_unchanged(tensors, pretrained):
     state = torch.load(ckpt, weights_only=True)["state_dict"]
     train = tensorio.load(tensors / "sigbkg" / TARGET / "train.parquet")
     val = tensorio.load(tensors / "sigbkg" / TARGET / "val.parquet")
-    (res,) = train_members([Member(seed=0, lr=1e-2, state=state, train_rows=np.arange(100), val_rows=np.arange(50))],
-                           Data.from_set(train), Data.from_set(val), arch="dnn", task="sigbkg",
-                           n_features=train.x.shape[-1], max_objects=train.x.shape[-2], model_size="tiny",
-                           budget=Budget(min_steps=10, max_steps=20, val_every=2, patience=20), batch_size=32,
-                           freeze_backbone=True)
+    (res,) = train_members(
+        [Member(seed=0, lr=1e-2, state=state, train_rows=np.arange(100), val_rows=np.arange(50))],
+        Data.from_set(train),
+        Data.from_set(val),
+        arch="dnn",
+        task="sigbkg",
+        n_features=train.x.shape[-1],
+        max_objects=train.x.shape[-2],
+        model_size="tiny",
+        budget=Budget(min_steps=10, max_steps=20, val_every=2, patience=20),
+        batch_size=32,
+        freeze_backbone=True,
+    )
     assert res.steps == 20 and res.best_step >= 2
     for k, v in state.items():
         if k.startswith("backbone."):
@@ -127,8 +174,10 @@ def test_metrics_report_the_step_budget_and_predictions(tensors, pretrained, tmp
     per seed a predictions.parquet with the test events."""
     from fast2full import predictions as P
 
-    (m,) = run_job(_job(tensors, tmp_path / "dann", mode="dann", size=40, pretrained=pretrained["sigbkg"]),
-                   settings(min_steps=10, max_steps=400))
+    (m,) = run_job(
+        _job(tensors, tmp_path / "dann", mode="dann", size=40, pretrained=pretrained["sigbkg"]),
+        settings(min_steps=10, max_steps=400),
+    )
     assert m["stopped"] == "early_stopping" and not m["hit_cap"] and 10 <= m["steps"] < 400
     assert m["budget"] == {"min_steps": 10, "max_steps": 400, "val_every": 5, "patience": 2}
     assert m["n_unlabelled_pool"] == 300 and m["n_unlabelled"] == min(300, 64 * m["steps"])
@@ -150,9 +199,16 @@ def test_same_seed_same_metrics(tensors, pretrained, tmp_path, task, arch, mode)
     pre = None if mode == "scratch" else pretrained[task]
     if pre is not None and arch != "dnn":  # the pretrained fixture is a dnn: pretrain this arch here
         pre = tmp_path / "pre"
-        run_job(_job(tensors, pre, task=task, arch=arch, seeds=(1,)), settings(pretrain_min_steps=6, pretrain_max_steps=12))
-    runs = [run_job(_job(tensors, tmp_path / f"run{i}", task=task, arch=arch, mode=mode, size=40, pretrained=pre,
-                         seeds=(1,)), settings(max_steps=15))[0] for i in range(2)]
+        run_job(
+            _job(tensors, pre, task=task, arch=arch, seeds=(1,)), settings(pretrain_min_steps=6, pretrain_max_steps=12)
+        )
+    runs = [
+        run_job(
+            _job(tensors, tmp_path / f"run{i}", task=task, arch=arch, mode=mode, size=40, pretrained=pre, seeds=(1,)),
+            settings(max_steps=15),
+        )[0]
+        for i in range(2)
+    ]
     a, b = ({k: v for k, v in r.items() if k not in TIMING_KEYS} for r in runs)
     assert a == b
 
@@ -169,8 +225,9 @@ def test_two_seeds_use_different_subsets(tensors, tmp_path):
     assert all((tmp_path / f"seed{s}" / "metrics.json").is_file() for s in (0, 1))
 
 
-@pytest.mark.parametrize("n_train,n_val,expected", [(30, 100, 20), (100, 100, 50), (300, 100, 100),
-                                                    (None, 77, 77), (0, 5, 5)])
+@pytest.mark.parametrize(
+    "n_train,n_val,expected", [(30, 100, 20), (100, 100, 50), (300, 100, 100), (None, 77, 77), (0, 5, 5)]
+)
 def test_val_subset_size(n_train, n_val, expected):
     assert val_subset_size(n_train, n_val) == expected
 
@@ -188,9 +245,32 @@ def test_bad_job_specs(tensors, tmp_path):
 
 
 def _cli(config, tensors, outdir, mode="scratch", size="20", extra=()):
-    return main(["train", "--config", str(config), "--task", "sigbkg", "--arch", "dnn", "--target", TARGET,
-                 "--mode", mode, "--size", size, "--seeds", "0", "--tensors", str(tensors), "--outdir", str(outdir),
-                 "--model-size", "tiny", *extra])
+    return main(
+        [
+            "train",
+            "--config",
+            str(config),
+            "--task",
+            "sigbkg",
+            "--arch",
+            "dnn",
+            "--target",
+            TARGET,
+            "--mode",
+            mode,
+            "--size",
+            size,
+            "--seeds",
+            "0",
+            "--tensors",
+            str(tensors),
+            "--outdir",
+            str(outdir),
+            "--model-size",
+            "tiny",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture
@@ -200,8 +280,13 @@ def tiny_config(tmp_path, repo_root):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
     for det in cfg["detectors"].values():
         det["card"] = str(repo_root / det["card"])
-    cfg["training"] |= {"min_steps": 4, "max_steps": 8, "learning_rates": [0.003], "pretrain_min_steps": 4,
-                        "pretrain_max_steps": 8}
+    cfg["training"] |= {
+        "min_steps": 4,
+        "max_steps": 8,
+        "learning_rates": [0.003],
+        "pretrain_min_steps": 4,
+        "pretrain_max_steps": 8,
+    }
     p = tmp_path / "config.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return p
@@ -211,8 +296,18 @@ def test_cli_train_and_export(tiny_config, tensors, pretrained, tmp_path):
     assert _cli(tiny_config, tensors, tmp_path / "sc") == 0
     m = json.loads((tmp_path / "sc" / "seed0" / "metrics.json").read_text())
     assert m["model_size"] == "tiny" and m["n_train"] == 20 and m["lr"] == 0.003
-    assert main(["export-model", "--ckpt", str(pretrained["sigbkg"] / "seed0" / "model.ckpt"),
-                 "--out", str(tmp_path / "pub")]) == 0
+    assert (
+        main(
+            [
+                "export-model",
+                "--ckpt",
+                str(pretrained["sigbkg"] / "seed0" / "model.ckpt"),
+                "--out",
+                str(tmp_path / "pub"),
+            ]
+        )
+        == 0
+    )
     card = json.loads((tmp_path / "pub" / "model_card.json").read_text())
     assert card["task"] == "sigbkg" and card["source_domain"] == SOURCE and card["n_train"] == 300
     assert card["inputs"]["features"] == tensorio.read_meta(tensors / "sigbkg" / SOURCE / "test.parquet")["features"]
@@ -229,14 +324,41 @@ def test_cli_corrupt_tensor_file_fails_cleanly(tiny_config, tensors, tmp_path):
 
 
 def test_cli_several_points_in_one_process(tiny_config, tensors, pretrained, tmp_path):
-    args = ["train", "--config", str(tiny_config), "--task", "sigbkg", "--arch", "dnn", "--target", TARGET,
-            "--mode", "zeroshot", "scratch", "finetune", "--size", "20", "40", "--seeds", "0",
-            "--tensors", str(tensors), "--pretrained-dir", str(pretrained["sigbkg"]), "--model-size", "tiny"]
+    args = [
+        "train",
+        "--config",
+        str(tiny_config),
+        "--task",
+        "sigbkg",
+        "--arch",
+        "dnn",
+        "--target",
+        TARGET,
+        "--mode",
+        "zeroshot",
+        "scratch",
+        "finetune",
+        "--size",
+        "20",
+        "40",
+        "--seeds",
+        "0",
+        "--tensors",
+        str(tensors),
+        "--pretrained-dir",
+        str(pretrained["sigbkg"]),
+        "--model-size",
+        "tiny",
+    ]
     assert main([*args, "--outdir", str(tmp_path / "bad")]) == 1  # no {mode}/{size} placeholders
     assert main([*args, "--outdir", str(tmp_path / "{mode}" / "n{size}")]) == 0
     found = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("metrics.json"))
-    assert found == ["finetune/n20/seed0/metrics.json", "finetune/n40/seed0/metrics.json",
-                     "scratch/n20/seed0/metrics.json", "scratch/n40/seed0/metrics.json",
-                     "zeroshot/n0/seed0/metrics.json"]
+    assert found == [
+        "finetune/n20/seed0/metrics.json",
+        "finetune/n40/seed0/metrics.json",
+        "scratch/n20/seed0/metrics.json",
+        "scratch/n40/seed0/metrics.json",
+        "zeroshot/n0/seed0/metrics.json",
+    ]
     m = json.loads((tmp_path / "finetune" / "n40" / "seed0" / "metrics.json").read_text())
     assert m["mode"] == "finetune" and m["size"] == 40 and m["n_train"] == 40 and m["n_val"] == 20

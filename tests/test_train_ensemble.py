@@ -1,6 +1,5 @@
 """The vectorised ensemble equals training each member alone; the step budget and its report."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,15 @@ torch = pytest.importorskip("torch")
 from fast2full import tensorio  # noqa: E402
 from fast2full.common import Fast2FullError  # noqa: E402
 from fast2full.models.ensemble import (  # noqa: E402
-    STOP_CAP, STOP_EARLY, Budget, Data, Member, Net, SyncStream, VectorAdam, train_members,
+    STOP_CAP,
+    STOP_EARLY,
+    Budget,
+    Data,
+    Member,
+    Net,
+    SyncStream,
+    VectorAdam,
+    train_members,
 )
 from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
 
@@ -34,8 +41,9 @@ def _one_thread():
 def tensors(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tensors")
     for task in ("sigbkg", "met"):
-        write_synthetic_tensors(root, task, {SOURCE: 0.0, TARGET: 0.2},
-                                sizes={"train": 240, "val": 80, "test": 40}, max_objects=6)
+        write_synthetic_tensors(
+            root, task, {SOURCE: 0.0, TARGET: 0.2}, sizes={"train": 240, "val": 80, "test": 40}, max_objects=6
+        )
     return root
 
 
@@ -70,16 +78,36 @@ def _run(tensors, task, arch, ensemble, mode="scratch", budget=None, n=40, seeds
         pretrained = Net(arch, task, train.x.shape[-1], train.x.shape[-2], "tiny").state_dict()
     members = _members(task, arch, train, val, seeds, lrs, n, pretrained, dann=mode == "dann")
     budget = budget or Budget(min_steps=12, max_steps=40, val_every=3, patience=2)
-    return train_members(members, train, val, arch=arch, task=task, n_features=train.x.shape[-1],
-                         max_objects=train.x.shape[-2], model_size="tiny", budget=budget, batch_size=16,
-                         freeze_backbone=mode == "freeze", dann=mode == "dann", source=source,
-                         unlabelled=train, ensemble=ensemble)
+    return train_members(
+        members,
+        train,
+        val,
+        arch=arch,
+        task=task,
+        n_features=train.x.shape[-1],
+        max_objects=train.x.shape[-2],
+        model_size="tiny",
+        budget=budget,
+        batch_size=16,
+        freeze_backbone=mode == "freeze",
+        dann=mode == "dann",
+        source=source,
+        unlabelled=train,
+        ensemble=ensemble,
+    )
 
 
-@pytest.mark.parametrize("task,arch,mode", [("sigbkg", "dnn", "scratch"), ("sigbkg", "gnn", "scratch"),
-                                            ("met", "dnn", "finetune"),
-                                            ("sigbkg", "dnn", "freeze"), ("met", "gnn", "dann"),
-                                            ("sigbkg", "transformer", "dann")])
+@pytest.mark.parametrize(
+    "task,arch,mode",
+    [
+        ("sigbkg", "dnn", "scratch"),
+        ("sigbkg", "gnn", "scratch"),
+        ("met", "dnn", "finetune"),
+        ("sigbkg", "dnn", "freeze"),
+        ("met", "gnn", "dann"),
+        ("sigbkg", "transformer", "dann"),
+    ],
+)
 def test_ensemble_equals_separate_training(tensors, task, arch, mode):
     """Every member of the ensemble (own init, data order, dropout masks, Adam state, early stopping,
     best-check weights) ends where training it alone ends, within float tolerance."""
@@ -88,11 +116,18 @@ def test_ensemble_equals_separate_training(tensors, task, arch, mode):
     x, m = torch.from_numpy(val.x), torch.from_numpy(val.mask)
     sep = _run(tensors, task, arch, ensemble=False, mode=mode)
     assert len(ens) == len(sep) == 4
-    assert len({r.steps for r in ens}) > 1 or len({r.best_step for r in ens}) > 1, \
+    assert len({r.steps for r in ens}) > 1 or len({r.best_step for r in ens}) > 1, (
         "members should stop or peak at different steps for the test to mean anything"
+    )
     for a, b in zip(ens, sep):
-        assert (a.seed, a.lr, a.steps, a.best_step, a.stop, a.checks) == (b.seed, b.lr, b.steps, b.best_step,
-                                                                          b.stop, b.checks)
+        assert (a.seed, a.lr, a.steps, a.best_step, a.stop, a.checks) == (
+            b.seed,
+            b.lr,
+            b.steps,
+            b.best_step,
+            b.stop,
+            b.checks,
+        )
         assert a.best_val_loss == pytest.approx(b.best_val_loss, rel=RTOL, abs=ATOL)
         for h, g in zip(a.history, b.history):
             assert h["val_loss"] == pytest.approx(g["val_loss"], rel=RTOL, abs=ATOL)
@@ -117,15 +152,18 @@ def test_a_member_does_not_depend_on_its_companions(tensors):
 
 def test_budget_min_steps_and_cap(tensors):
     """No member stops before min_steps; a cap below convergence is reported as such."""
-    res = _run(tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=30, max_steps=60, val_every=5,
-                                                                       patience=1))
+    res = _run(
+        tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=30, max_steps=60, val_every=5, patience=1)
+    )
     assert all(r.steps >= 30 for r in res)
     assert all(r.steps % 5 == 0 or r.steps == 60 for r in res)
-    capped = _run(tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=7, max_steps=7, val_every=50,
-                                                                          patience=3))
+    capped = _run(
+        tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=7, max_steps=7, val_every=50, patience=3)
+    )
     assert all(r.stop == STOP_CAP and r.hit_cap and r.steps == 7 and r.checks == 1 for r in capped)
-    early = _run(tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=0, max_steps=10_000, val_every=2,
-                                                                         patience=1))
+    early = _run(
+        tensors, "sigbkg", "dnn", ensemble=True, budget=Budget(min_steps=0, max_steps=10_000, val_every=2, patience=1)
+    )
     assert all(r.stop == STOP_EARLY and r.steps < 10_000 for r in early)
     with pytest.raises(Fast2FullError, match="budget"):
         Budget(min_steps=10, max_steps=5, val_every=1, patience=1)
@@ -137,7 +175,7 @@ def test_vector_adam_is_torch_adam():
     stacked = torch.nn.Parameter(torch.stack([p1.detach().clone(), p2.detach().clone()]))
     ref = [torch.optim.Adam([p1], lr=1e-2), torch.optim.Adam([p2], lr=3e-3)]
     va = VectorAdam([stacked], torch.tensor([1e-2, 3e-3]))
-    for step in range(5):
+    for _step in range(5):
         g = torch.randn(2, 3, 4)
         for i, (p, o) in enumerate(zip((p1, p2), ref)):
             p.grad = g[i].clone()

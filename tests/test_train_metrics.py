@@ -7,8 +7,15 @@ from fast2full.train import baseline_metrics, classification_metrics
 
 def _set(score, y):
     n = len(y)
-    return tensorio.TensorSet(np.zeros((n, 1, 1), np.float32), np.ones((n, 1), bool), y.astype(np.float32),
-                              score.astype(np.float32), np.ones(n), np.arange(n), {"baseline": "HT"})
+    return tensorio.TensorSet(
+        np.zeros((n, 1, 1), np.float32),
+        np.ones((n, 1), bool),
+        y.astype(np.float32),
+        score.astype(np.float32),
+        np.ones(n),
+        np.arange(n),
+        {"baseline": "HT"},
+    )
 
 
 def test_auc_of_an_unbounded_discriminant_is_rank_based():

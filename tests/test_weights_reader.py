@@ -79,8 +79,10 @@ def test_real_delphes_tree_gives_the_same_physical_weights(repo_root, tmp_path, 
 
     exe = find_delphes(repo_root)
     if exe is None:
-        pytest.skip("real Delphes not found: no DelphesHepMC3 on PATH, no $FAST2FULL_DELPHES and no "
-                    "../shared/delphes/bin/DelphesHepMC3")
+        pytest.skip(
+            "real Delphes not found: no DelphesHepMC3 on PATH, no $FAST2FULL_DELPHES and no "
+            "../shared/delphes/bin/DelphesHepMC3"
+        )
     monkeypatch.setenv("DELPHES_ROOT_PYTHON", __import__("sys").executable)
     config = yaml.safe_load((repo_root / "config.yaml").read_text())
     config["processes"]["wjets"]["events_per_chunk"] = 20

@@ -18,22 +18,39 @@ SOURCE, TARGET = "atlas_like", "cms_like"
 
 
 def _settings():
-    return TrainSettings(learning_rates=[3e-3], min_steps=6, max_steps=15, pretrain_min_steps=6,
-                         pretrain_max_steps=15, patience=2, batch_size=64, model_size="tiny", source=SOURCE)
+    return TrainSettings(
+        learning_rates=[3e-3],
+        min_steps=6,
+        max_steps=15,
+        pretrain_min_steps=6,
+        pretrain_max_steps=15,
+        patience=2,
+        batch_size=64,
+        model_size="tiny",
+        source=SOURCE,
+    )
 
 
 def _reweight(root: Path, task: str, fn) -> None:
     """Rewrite every tensor file of ``task`` with weight = fn(y, event_id)."""
     for p in (root / task).glob("*/*.parquet"):
         ts = tensorio.load(p, raw=True)
-        tensorio.write(p, x=ts.x, mask=ts.mask, y=ts.y, baseline=ts.baseline,
-                       weight=fn(ts.y, ts.event_id), event_id=ts.event_id,
-                       meta={k: v for k, v in ts.meta.items() if k not in ("n_rows", "max_objects", "n_features")})
+        tensorio.write(
+            p,
+            x=ts.x,
+            mask=ts.mask,
+            y=ts.y,
+            baseline=ts.baseline,
+            weight=fn(ts.y, ts.event_id),
+            event_id=ts.event_id,
+            meta={k: v for k, v in ts.meta.items() if k not in ("n_rows", "max_objects", "n_features")},
+        )
 
 
 def _run(root: Path, out: Path, task: str) -> dict:
-    spec = JobSpec(task=task, arch="dnn", target=SOURCE, mode="pretrain", size="all", seeds=[0], tensors=root,
-                   outdir=out)
+    spec = JobSpec(
+        task=task, arch="dnn", target=SOURCE, mode="pretrain", size="all", seeds=[0], tensors=root, outdir=out
+    )
     return run_job(spec, _settings())[0]
 
 
@@ -44,8 +61,7 @@ def test_equal_weights_any_scale_identical(tmp_path, task):
     runs = {}
     for scale in (1.0, 3.7e-4):
         root = tmp_path / f"t{scale}"
-        write_synthetic_tensors(root, task, {SOURCE: 0.0}, sizes={"train": 200, "val": 80, "test": 120},
-                                max_objects=4)
+        write_synthetic_tensors(root, task, {SOURCE: 0.0}, sizes={"train": 200, "val": 80, "test": 120}, max_objects=4)
         _reweight(root, task, lambda y, e, s=scale: np.full(len(y), s))
         runs[scale] = _run(root, tmp_path / f"o{scale}", task)
     a, b = runs[1.0], runs[3.7e-4]
@@ -60,16 +76,16 @@ def test_equal_weights_any_scale_identical(tmp_path, task):
 
 def test_balanced_equal_weights_are_one():
     y = np.r_[np.ones(30), np.zeros(30)].astype(np.float32)
-    ts = tensorio.TensorSet(np.zeros((60, 1, 1), np.float32), np.ones((60, 1), bool), y, y, np.full(60, 0.02),
-                            np.arange(60))
+    ts = tensorio.TensorSet(
+        np.zeros((60, 1, 1), np.float32), np.ones((60, 1), bool), y, y, np.full(60, 0.02), np.arange(60)
+    )
     assert torch.equal(set_weights(ts), torch.ones(60))
 
 
 def test_weights_change_training_and_metrics(tmp_path):
     """Non-uniform weights reach the loss, the early-stopping loss and the metrics (the test can fail)."""
     root = tmp_path / "t"
-    write_synthetic_tensors(root, "sigbkg", {SOURCE: 0.0}, sizes={"train": 200, "val": 80, "test": 120},
-                            max_objects=4)
+    write_synthetic_tensors(root, "sigbkg", {SOURCE: 0.0}, sizes={"train": 200, "val": 80, "test": 120}, max_objects=4)
     base = _run(root, tmp_path / "o1", "sigbkg")
     _reweight(root, "sigbkg", lambda y, e: np.where(e % 3 == 0, 5.0, 0.2))
     rew = _run(root, tmp_path / "o2", "sigbkg")

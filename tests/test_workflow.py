@@ -11,24 +11,42 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def dry_run(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "-n", "--nolock", "--ignore-incomplete", "--cores", "1", *args], cwd=repo_root, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [*SNAKEMAKE, "-n", "--nolock", "--ignore-incomplete", "--cores", "1", *args],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_dry_run_lists_whole_dag(repo_root):
     res = dry_run(repo_root, "all", "--forceall")  # whatever results/ already holds
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
-    for rule in ["pythia_generate", "delphes_simulate", "delphes_skim", "physlite_skim", "tensorize_source",
-                 "tensorize_target", "train_pretrain", "train_target", "aggregate_results", "plot_features",
-                 "publish_model"]:
+    for rule in [
+        "pythia_generate",
+        "delphes_simulate",
+        "delphes_skim",
+        "physlite_skim",
+        "tensorize_source",
+        "tensorize_target",
+        "train_pretrain",
+        "train_target",
+        "aggregate_results",
+        "plot_features",
+        "publish_model",
+    ]:
         assert rule in out, f"rule {rule} missing from the DAG"
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("bogus_key", 1, "invalid key 'bogus_key'"),
-    ("simulator", "geant4", "invalid key 'simulator'"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("bogus_key", 1, "invalid key 'bogus_key'"),
+        ("simulator", "geant4", "invalid key 'simulator'"),
+    ],
+)
 def test_bad_config_fails_before_any_job(repo_root, tmp_path, key, value, message):
     cfg = yaml.safe_load((repo_root / "config.yaml").read_text())
     cfg[key] = value

@@ -76,8 +76,12 @@ def remove_stale_temporaries(final: Path, suffix: str) -> list[Path]:
                 p.unlink(missing_ok=True)
             removed.append(p)
     if removed:
-        log.warning("removed %d temporary file(s) a killed job left beside %s: %s", len(removed), final,
-                    ", ".join(p.name for p in removed))
+        log.warning(
+            "removed %d temporary file(s) a killed job left beside %s: %s",
+            len(removed),
+            final,
+            ", ".join(p.name for p in removed),
+        )
     return removed
 
 
@@ -118,8 +122,9 @@ class Progress:
     >>> p = Progress(total=1000, what="events", every_s=10); p.update(100); p.done()
     """
 
-    def __init__(self, total: int | None, what: str = "events", every_s: float = 5.0,
-                 logger: logging.Logger | None = None):
+    def __init__(
+        self, total: int | None, what: str = "events", every_s: float = 5.0, logger: logging.Logger | None = None
+    ):
         self.total, self.what, self.every_s = total, what, every_s
         self.log = logger or log
         self.n = 0
@@ -137,12 +142,15 @@ class Progress:
         rate = self.n / el if el > 0 else 0.0
         if self.total:
             left = (self.total - self.n) / rate if rate > 0 else float("nan")
-            return (f"{self.n}/{self.total} {self.what} ({100 * self.n / self.total:.0f}%), "
-                    f"{rate:.1f} {self.what}/s, {left:.0f} s left")
+            return (
+                f"{self.n}/{self.total} {self.what} ({100 * self.n / self.total:.0f}%), "
+                f"{rate:.1f} {self.what}/s, {left:.0f} s left"
+            )
         return f"{self.n} {self.what}, {rate:.1f} {self.what}/s"
 
     def done(self) -> float:
         el = time.perf_counter() - self.t0
-        self.log.info("done: %d %s in %.1f s (%.1f %s/s)", self.n, self.what, el,
-                      self.n / el if el > 0 else 0.0, self.what)
+        self.log.info(
+            "done: %d %s in %.1f s (%.1f %s/s)", self.n, self.what, el, self.n / el if el > 0 else 0.0, self.what
+        )
         return el

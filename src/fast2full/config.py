@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -41,15 +41,15 @@ class ConfigError(Fast2FullError):
 # ------------------------------------------------------------------------------------ frozen object
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+class FrozenDict(dict[str, Any]):
     """A ``dict`` that refuses every change (JSON-serialisable, picklable, hashable by identity)."""
 
     def _readonly(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("the configuration is read-only (change config.yaml or pass an overlay)")
 
-    __setitem__ = __delitem__ = _readonly  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-    __ior__ = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = _readonly
+    __ior__ = _readonly
 
     def __hash__(self) -> int:  # type: ignore[override]
         return id(self)
@@ -260,9 +260,11 @@ def coerce_strings(data: Any, schema: dict[str, Any], root: dict[str, Any] | Non
                 value = yaml.safe_load(data)
             except yaml.YAMLError:
                 return data
-            ok = {"integer": isinstance(value, int) and not isinstance(value, bool),
-                  "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-                  "boolean": isinstance(value, bool)}
+            ok = {
+                "integer": isinstance(value, int) and not isinstance(value, bool),
+                "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+                "boolean": isinstance(value, bool),
+            }
             if any(ok[t] for t in wanted):
                 return value
     return data
@@ -304,13 +306,13 @@ def validate(config: Mapping[str, Any], source: str = "config", base_dir: str | 
             raise ConfigError(f"{source}: invalid key 'detectors.{name}.card': card file {card} does not exist")
     fr = config.get("tensors", {}).get("split_fractions")
     if fr and abs(sum(fr.values()) - 1.0) > 1e-6:
-        raise ConfigError(f"{source}: invalid key 'tensors.split_fractions': fractions sum to "
-                          f"{sum(fr.values())}, not 1")
+        raise ConfigError(
+            f"{source}: invalid key 'tensors.split_fractions': fractions sum to {sum(fr.values())}, not 1"
+        )
     cmp = config.get("aggregate", {}).get("compare_size")
     sizes = config.get("training", {}).get("sizes", [])
     if cmp is not None and cmp not in sizes:
-        raise ConfigError(f"{source}: invalid key 'aggregate.compare_size': {cmp} is not one of "
-                          f"training.sizes {sizes}")
+        raise ConfigError(f"{source}: invalid key 'aggregate.compare_size': {cmp} is not one of training.sizes {sizes}")
     from fast2full.generate import check_unique_seeds  # the slices see one process: check all here
 
     try:
@@ -387,8 +389,17 @@ def _roles(config: Mapping[str, Any]) -> dict[str, Any]:
 
 #: training keys read by ``fast2full train`` (TrainSettings); tasks/archs/targets/skip only shape the plan
 #: training keys a training job depends on (fast2full.train.TrainSettings.KEYS; not `jobs`: that is wiring)
-TRAIN_KEYS = ("learning_rates", "min_steps", "max_steps", "pretrain_min_steps", "pretrain_max_steps",
-              "val_every_steps", "patience", "batch_size", "model_size")
+TRAIN_KEYS = (
+    "learning_rates",
+    "min_steps",
+    "max_steps",
+    "pretrain_min_steps",
+    "pretrain_max_steps",
+    "val_every_steps",
+    "patience",
+    "batch_size",
+    "model_size",
+)
 #: opendata keys the manifest depends on (not local_files, not the manifest path: those are wiring)
 MANIFEST_KEYS = ("release", "metadata_file", "samples", "retries", "backoff_s", "timeout_s", "min_rate_bytes_s")
 
@@ -417,25 +428,33 @@ def stage_slice(config: Mapping[str, Any], stage: str, **wc: str) -> dict[str, A
     if stage == "skim_physlite":
         sample = wc["sample"]
         od = c.get("opendata", {})
-        return {"selection": c["selection"],
-                "opendata": {**_pick(od, ["chunk_size", "timeout_s"]),
-                             "samples": {sample: _pick(od["samples"][sample], ["role"])}}}
+        return {
+            "selection": c["selection"],
+            "opendata": {
+                **_pick(od, ["chunk_size", "timeout_s"]),
+                "samples": {sample: _pick(od["samples"][sample], ["role"])},
+            },
+        }
     if stage == "tensorize":
         task = wc["task"]
         tensors = c.get("tensors", {})
-        out = {"selection": c["selection"],
-               "tensors": {**_pick(tensors, ["split_fractions"]),
-                           "tasks": _pick(tensors.get("tasks"), [task])}}
+        out = {
+            "selection": c["selection"],
+            "tensors": {**_pick(tensors, ["split_fractions"]), "tasks": _pick(tensors.get("tasks"), [task])},
+        }
         return {**out, **_roles(c)}
     if stage == "train":
         return {"domains": _pick(c["domains"], ["source"]), "training": _pick(c["training"], TRAIN_KEYS)}
     if stage == "aggregate":
-        return {"seed": c["seed"], "domains": c["domains"], "training": c["training"],
-                "aggregate": c.get("aggregate", {})}
+        return {
+            "seed": c["seed"],
+            "domains": c["domains"],
+            "training": c["training"],
+            "aggregate": c.get("aggregate", {}),
+        }
     raise ValueError(f"unknown stage {stage!r} (one of {STAGES})")
 
 
 def stage_json(config: Mapping[str, Any], stage: str, **wc: str) -> str:
     """:func:`stage_slice` as canonical JSON: the rule's ``params`` value and the ``--config-json``."""
     return json.dumps(thaw(stage_slice(config, stage, **wc)), sort_keys=True, separators=(",", ":"))
-

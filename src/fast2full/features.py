@@ -58,11 +58,26 @@ SIGBKG_FEATURES = KINEMATICS + OBJECT_EXTRAS + _onehot(OBJECT_TYPES)
 
 #: met: reconstructed objects, the MET and its soft term (and the soft term split by candidate kind),
 #: then the particle-flow candidates of the soft term.  Slot types, in one-hot order:
-MET_OBJECT_TYPES = ("met", "soft_term", "soft_pv_tracks", "soft_pu_tracks", "soft_neutrals",
-                    "jet", "electron", "muon", "photon", "pf_track", "pf_photon", "pf_neutral_hadron")
-MET_FEATURES = KINEMATICS + OBJECT_EXTRAS + (
-    _k("is_pu", "particle-flow track from a pile-up vertex (Delphes IsPU; 0 for every other slot)"),
-) + _onehot(MET_OBJECT_TYPES)
+MET_OBJECT_TYPES = (
+    "met",
+    "soft_term",
+    "soft_pv_tracks",
+    "soft_pu_tracks",
+    "soft_neutrals",
+    "jet",
+    "electron",
+    "muon",
+    "photon",
+    "pf_track",
+    "pf_photon",
+    "pf_neutral_hadron",
+)
+MET_FEATURES = (
+    KINEMATICS
+    + OBJECT_EXTRAS
+    + (_k("is_pu", "particle-flow track from a pile-up vertex (Delphes IsPU; 0 for every other slot)"),)
+    + _onehot(MET_OBJECT_TYPES)
+)
 
 #: qg: slot 0 is the tagged jet (jet observables only), slots 1.. its constituents (constituent
 #: features only); the other block is 0.  No other jet of the event enters.
@@ -80,10 +95,18 @@ QG_FEATURES = (
     _c("jet_abs_eta", "", "jet |eta| (jet slot only)", "is_jet"),
     _c("jet_mass", "GeV", "jet mass (jet slot only)", "is_jet"),
     _c("jet_ntrk", "", "tracks with pT > 0.5 GeV in the jet, xAOD NumTrkPt500 (jet slot only)", "is_jet"),
-    _c("jet_trk_width", "", "pT-weighted mean DeltaR of the jet's tracks with pT > 1 GeV, xAOD "
-                            "TrackWidthPt1000 (jet slot only)", "is_jet"),
-    _c("jet_trk_pt_frac", "", "scalar pT sum of the jet's pT > 0.5 GeV tracks / jet pT, xAOD "
-                              "SumPtTrkPt500 / pT (jet slot only)", "is_jet"),
+    _c(
+        "jet_trk_width",
+        "",
+        "pT-weighted mean DeltaR of the jet's tracks with pT > 1 GeV, xAOD TrackWidthPt1000 (jet slot only)",
+        "is_jet",
+    ),
+    _c(
+        "jet_trk_pt_frac",
+        "",
+        "scalar pT sum of the jet's pT > 0.5 GeV tracks / jet pT, xAOD SumPtTrkPt500 / pT (jet slot only)",
+        "is_jet",
+    ),
 )
 
 FEATURES: dict[str, tuple[Feature, ...]] = {"sigbkg": SIGBKG_FEATURES, "qg": QG_FEATURES, "met": MET_FEATURES}

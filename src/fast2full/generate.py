@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +92,25 @@ QUIET_SETTINGS = (
     "Next:numberShowLHA = 0",
 )
 
-PARTICLE_FIELDS = {"pid": "int32", "status": "int32", "px": "float32", "py": "float32",
-                   "pz": "float32", "e": "float32", "mass": "float32", "mother1": "int32",
-                   "mother2": "int32"}
-EVENT_FIELDS = {"event_id": "int64", "process": "string", "seed": "int64", "weight": "float64",
-                "sigma_pb": "float64", "particles": None}
+PARTICLE_FIELDS = {
+    "pid": "int32",
+    "status": "int32",
+    "px": "float32",
+    "py": "float32",
+    "pz": "float32",
+    "e": "float32",
+    "mass": "float32",
+    "mother1": "int32",
+    "mother2": "int32",
+}
+EVENT_FIELDS = {
+    "event_id": "int64",
+    "process": "string",
+    "seed": "int64",
+    "weight": "float64",
+    "sigma_pb": "float64",
+    "particles": None,
+}
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,7 @@ class ChunkSpec:
 # seeds, IDs and settings from the config
 # ---------------------------------------------------------------------------------------------
 
+
 def chunk_seed(global_seed: int, process: str, chunk: int) -> int:
     """The Pythia ``Random:seed`` of a chunk: stable_hash64(global seed, process, chunk) mapped into
     Pythia's valid range 1..900000000."""
@@ -123,8 +138,11 @@ def chunk_seed(global_seed: int, process: str, chunk: int) -> int:
 
 def all_chunk_seeds(config: dict[str, Any]) -> dict[tuple[str, int], int]:
     """(process, chunk) -> seed for every chunk the config asks for."""
-    return {(proc, c): chunk_seed(config["seed"], proc, c)
-            for proc, pc in config["processes"].items() for c in range(pc.get("chunks", 0))}
+    return {
+        (proc, c): chunk_seed(config["seed"], proc, c)
+        for proc, pc in config["processes"].items()
+        for c in range(pc.get("chunks", 0))
+    }
 
 
 def check_unique_seeds(config: dict[str, Any]) -> None:
@@ -135,7 +153,8 @@ def check_unique_seeds(config: dict[str, Any]) -> None:
         if s in seen:
             raise Fast2FullError(
                 f"config key 'seed': chunks {seen[s][0]}/{seen[s][1]} and {key[0]}/{key[1]} would share "
-                f"the Pythia seed {s}; choose another global seed")
+                f"the Pythia seed {s}; choose another global seed"
+            )
         seen[s] = key
 
 
@@ -145,8 +164,9 @@ def event_ids(process: str, chunk: int, n: int) -> np.ndarray:
         raise Fast2FullError(f"chunk index {chunk} out of range for event IDs (max {(1 << ID_CHUNK_BITS) - 1})")
     if n > (1 << ID_INDEX_BITS):
         raise Fast2FullError(f"{n} events per chunk exceed the event-ID limit of {1 << ID_INDEX_BITS}")
-    base = ((stable_hash64(process) % (1 << ID_PROCESS_BITS)) << (ID_CHUNK_BITS + ID_INDEX_BITS)) \
-        | (chunk << ID_INDEX_BITS)
+    base = ((stable_hash64(process) % (1 << ID_PROCESS_BITS)) << (ID_CHUNK_BITS + ID_INDEX_BITS)) | (
+        chunk << ID_INDEX_BITS
+    )
     return base | np.arange(n, dtype=np.int64)
 
 
@@ -155,24 +175,36 @@ def chunk_spec(config: dict[str, Any], process: str, chunk: int) -> ChunkSpec:
     own settings, then the seed (last, so a process cannot override it)."""
     procs = config.get("processes", {})
     if process not in procs:
-        raise Fast2FullError(f"config key 'processes': unknown process '{process}' "
-                             f"(known: {', '.join(sorted(procs))})")
+        raise Fast2FullError(f"config key 'processes': unknown process '{process}' (known: {', '.join(sorted(procs))})")
     pc = procs[process]
     if chunk < 0 or ("chunks" in pc and chunk >= pc["chunks"]):  # a job's slice has no chunks
-        raise Fast2FullError(f"config key 'processes.{process}.chunks': chunk {chunk} out of range "
-                             f"0..{pc.get('chunks', 0) - 1}")
+        raise Fast2FullError(
+            f"config key 'processes.{process}.chunks': chunk {chunk} out of range 0..{pc.get('chunks', 0) - 1}"
+        )
     gen = config["generation"]
     seed = chunk_seed(config["seed"], process, chunk)
-    settings = (*QUIET_SETTINGS, *gen.get("common_settings", []),
-                f"Beams:eCM = {float(gen['sqrt_s_gev'])!r}", *pc["settings"],
-                "Random:setSeed = on", f"Random:seed = {seed}")
-    return ChunkSpec(process=process, chunk=chunk, n_events=int(pc["events_per_chunk"]), seed=seed,
-                     settings=settings, max_abort_fraction=float(gen.get("max_abort_fraction", 0.05)))
+    settings = (
+        *QUIET_SETTINGS,
+        *gen.get("common_settings", []),
+        f"Beams:eCM = {float(gen['sqrt_s_gev'])!r}",
+        *pc["settings"],
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+    )
+    return ChunkSpec(
+        process=process,
+        chunk=chunk,
+        n_events=int(pc["events_per_chunk"]),
+        seed=seed,
+        settings=settings,
+        max_abort_fraction=float(gen.get("max_abort_fraction", 0.05)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Pythia
 # ---------------------------------------------------------------------------------------------
+
 
 def make_pythia(settings: tuple[str, ...] | list[str], process: str = "?"):
     """A configured and initialised ``pythia8mc.Pythia`` and its ``ResonanceDecayFilterHook``.
@@ -191,8 +223,10 @@ def make_pythia(settings: tuple[str, ...] | list[str], process: str = "?"):
         if not pythia.readString(s):
             raise Fast2FullError(f"process '{process}': Pythia rejected the setting '{s}'")
     if not pythia.init():
-        raise Fast2FullError(f"process '{process}': Pythia init() failed with the settings "
-                             f"{list(settings)} (see the PYTHIA Error lines above)")
+        raise Fast2FullError(
+            f"process '{process}': Pythia init() failed with the settings "
+            f"{list(settings)} (see the PYTHIA Error lines above)"
+        )
     return pythia, hook
 
 
@@ -205,12 +239,14 @@ def prune_mask(pid: np.ndarray, status: np.ndarray, pt: np.ndarray | None = None
     parton = ((abs_pid >= 1) & (abs_pid <= PDG_B)) | (abs_pid == PDG_GLUON)
     if pt is not None:
         parton &= pt >= PARTON_PT_MIN
-    return ((status > 0) | (status == STATUS_BEAM)
-            | ((abs_status >= STATUS_HARD_MIN) & (abs_status <= STATUS_HARD_MAX))
-            | np.isin(abs_pid, HEAVY_RESONANCES)
-            | (np.isin(abs_pid, HEAVY_QUARKS)
-               & (abs_status >= STATUS_PREHAD_MIN) & (abs_status <= STATUS_PREHAD_MAX))
-            | parton)
+    return (
+        (status > 0)
+        | (status == STATUS_BEAM)
+        | ((abs_status >= STATUS_HARD_MIN) & (abs_status <= STATUS_HARD_MAX))
+        | np.isin(abs_pid, HEAVY_RESONANCES)
+        | (np.isin(abs_pid, HEAVY_QUARKS) & (abs_status >= STATUS_PREHAD_MIN) & (abs_status <= STATUS_PREHAD_MAX))
+        | parton
+    )
 
 
 def _flat_particle_columns(prt: ak.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -230,9 +266,17 @@ def _flat_particle_columns(prt: ak.Array) -> tuple[np.ndarray, dict[str, np.ndar
     def col(content, name: str) -> np.ndarray:
         return np.asarray(content.content(name).data)[lo:hi]
 
-    cols = {"pid": col(rec, "id"), "status": col(rec, "status"), "mother1": col(rec, "mother1"),
-            "mother2": col(rec, "mother2"), "px": col(mom, "px"), "py": col(mom, "py"),
-            "pz": col(mom, "pz"), "e": col(mom, "e"), "mass": col(rec, "m")}
+    cols = {
+        "pid": col(rec, "id"),
+        "status": col(rec, "status"),
+        "mother1": col(rec, "mother1"),
+        "mother2": col(rec, "mother2"),
+        "px": col(mom, "px"),
+        "py": col(mom, "py"),
+        "pz": col(mom, "pz"),
+        "e": col(mom, "e"),
+        "mass": col(rec, "m"),
+    }
     return np.diff(offsets), cols
 
 
@@ -271,13 +315,15 @@ def prune_events(prt: ak.Array) -> ak.Array:
     for name in ("px", "py", "pz", "e", "mass"):
         columns[name] = flat[name][kept].astype(np.float32)
     columns["mother1"], columns["mother2"] = m1, m2
-    record = ak.contents.RecordArray([ak.contents.NumpyArray(columns[f]) for f in PARTICLE_FIELDS],
-                                     list(PARTICLE_FIELDS))
+    record = ak.contents.RecordArray(
+        [ak.contents.NumpyArray(columns[f]) for f in PARTICLE_FIELDS], list(PARTICLE_FIELDS)
+    )
     return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(out_offsets), record))
 
 
-def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None,
-                   on_batch: Callable[[int], None] | None = None) -> ak.Array:
+def generate_chunk(
+    spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None, on_batch: Callable[[int], None] | None = None
+) -> ak.Array:
     """Run Pythia for one chunk and return the contract-1 event records.
 
     Aborted events (``Pythia::next`` returned false; nextBatch "skip" mode drops them) are replaced
@@ -287,8 +333,7 @@ def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None,
     ``on_batch(n_asked)``: called after each batch (the benchmark runs bare nextBatch there).
     """
     pythia, hook = pythia if pythia is not None else make_pythia(spec.settings, spec.process)
-    log.info("Pythia %.3f initialised for %s chunk %d", pythia.parm("Pythia:versionNumber"),
-             spec.process, spec.chunk)
+    log.info("Pythia %.3f initialised for %s chunk %d", pythia.parm("Pythia:versionNumber"), spec.process, spec.chunk)
     max_aborts = spec.max_abort_fraction * spec.n_events
     parts: list[ak.Array] = []
     weights: list[np.ndarray] = []
@@ -303,7 +348,8 @@ def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None,
             raise Fast2FullError(
                 f"process '{spec.process}' chunk {spec.chunk}: {aborted} aborted events after "
                 f"{accepted + got} accepted, more than generation.max_abort_fraction = "
-                f"{spec.max_abort_fraction} of {spec.n_events}")
+                f"{spec.max_abort_fraction} of {spec.n_events}"
+            )
         if got:
             parts.append(prune_events(events.prt))
             # group weight 0 is the nominal event weight (bias2Selection weight included)
@@ -327,14 +373,17 @@ def generate_chunk(spec: ChunkSpec, batch: int = DEFAULT_BATCH, pythia=None,
     particles = ak.concatenate(parts) if len(parts) > 1 else parts[0]
     n = spec.n_events
     weight = np.concatenate(weights)
-    return ak.zip({
-        "event_id": event_ids(spec.process, spec.chunk, n),
-        "process": np.full(n, spec.process, dtype=object).astype(str),
-        "seed": np.full(n, spec.seed, dtype=np.int64),
-        "weight": weight,
-        "sigma_pb": np.full(n, sigma_pb, dtype=np.float64),
-        "particles": particles,
-    }, depth_limit=1)
+    return ak.zip(
+        {
+            "event_id": event_ids(spec.process, spec.chunk, n),
+            "process": np.full(n, spec.process, dtype=object).astype(str),
+            "seed": np.full(n, spec.seed, dtype=np.int64),
+            "weight": weight,
+            "sigma_pb": np.full(n, sigma_pb, dtype=np.float64),
+            "particles": particles,
+        },
+        depth_limit=1,
+    )
 
 
 def write_particles(events: ak.Array, path: str | os.PathLike) -> None:
@@ -343,8 +392,9 @@ def write_particles(events: ak.Array, path: str | os.PathLike) -> None:
         ak.to_parquet(events, tmp, compression="zstd")
 
 
-def run_generate(config: dict[str, Any], process: str, chunk: int, out: str | os.PathLike,
-                 batch: int = DEFAULT_BATCH) -> Path:
+def run_generate(
+    config: dict[str, Any], process: str, chunk: int, out: str | os.PathLike, batch: int = DEFAULT_BATCH
+) -> Path:
     """Generate one chunk of the config and write it to ``out`` (atomically)."""
     from fast2full.pythia_settings import check_config
 
@@ -362,6 +412,7 @@ def run_generate(config: dict[str, Any], process: str, chunk: int, out: str | os
 # ---------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------
+
 
 def read_particles(path: str | os.PathLike) -> ak.Array:
     """Read a generation parquet file; a missing, truncated or corrupt file, or one that does not

@@ -81,16 +81,16 @@ def hepevt_parents(mother1: np.ndarray, mother2: np.ndarray, status: np.ndarray)
 def _disjoint_parent_sets(parents: np.ndarray, n: int) -> np.ndarray:
     """Make the children's parent ranges disjoint: a range that overlaps one met earlier (in
     particle order) is replaced by that earlier range (its children join the earlier vertex)."""
-    owner = np.full(n, -1, np.int64)          # particle -> index of the range it ends in
+    owner = np.full(n, -1, np.int64)  # particle -> index of the range it ends in
     ranges: list[tuple[int, int]] = []
     out = parents.copy()
     for i in range(n):
         a, b = int(parents[i, 0]), int(parents[i, 1])
         if a < 0:
             continue
-        taken = owner[a:b + 1]
+        taken = owner[a : b + 1]
         if (taken < 0).all():
-            owner[a:b + 1] = len(ranges)
+            owner[a : b + 1] = len(ranges)
             ranges.append((a, b))
         elif len(set(taken.tolist())) == 1 and ranges[taken[0]] == (a, b):
             pass
@@ -110,8 +110,10 @@ def write_hepmc(events: ak.Array, path: str | os.PathLike, source: str = "?") ->
     counts = ak.to_numpy(ak.num(p, axis=1))
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    cols = {f: ak.to_numpy(ak.flatten(p[f], axis=1)) for f in
-            ("px", "py", "pz", "e", "mass", "pid", "status", "mother1", "mother2")}
+    cols = {
+        f: ak.to_numpy(ak.flatten(p[f], axis=1))
+        for f in ("px", "py", "pz", "e", "mass", "pid", "status", "mother1", "mother2")
+    }
     weights = ak.to_numpy(events.weight).astype(np.float64)
     sigma = ak.to_numpy(events.sigma_pb).astype(np.float64)
     event_ids = ak.to_numpy(events.event_id)
@@ -130,10 +132,16 @@ def write_hepmc(events: ak.Array, path: str | os.PathLike, source: str = "?") ->
                     raise Fast2FullError(f"{source}: event {i}: {exc}") from exc
                 ev.from_hepevt(
                     i,  # HepMC event numbers are C ints: the index in the chunk
-                    cols["px"][s].astype(np.float64), cols["py"][s].astype(np.float64),
-                    cols["pz"][s].astype(np.float64), cols["e"][s].astype(np.float64),
-                    cols["mass"][s].astype(np.float64), cols["pid"][s].astype(np.int32),
-                    hepmc_status(status), parents=parents, fortran=False)
+                    cols["px"][s].astype(np.float64),
+                    cols["py"][s].astype(np.float64),
+                    cols["pz"][s].astype(np.float64),
+                    cols["e"][s].astype(np.float64),
+                    cols["mass"][s].astype(np.float64),
+                    cols["pid"][s].astype(np.int32),
+                    hepmc_status(status),
+                    parents=parents,
+                    fortran=False,
+                )
                 ev.run_info = run_info
                 ev.set_units(pyhepmc.Units.GEV, pyhepmc.Units.MM)
                 ev.weights = [float(weights[i])]

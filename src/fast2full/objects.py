@@ -53,22 +53,40 @@ from fast2full.common import Fast2FullError
 SCHEMA_VERSION = 2
 
 #: collection -> {field: numpy dtype}; scalar fields at the top level use the key None
-JET_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32",
-              "btag": "bool", "flavor": "int32", "ntrk": "int32", "trk_width": "float32",
-              "sum_trk_pt": "float32"}
-LEPTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
-                 "rel_iso": "float32"}
+JET_FIELDS = {
+    "pt": "float32",
+    "eta": "float32",
+    "phi": "float32",
+    "mass": "float32",
+    "btag": "bool",
+    "flavor": "int32",
+    "ntrk": "int32",
+    "trk_width": "float32",
+    "sum_trk_pt": "float32",
+}
+LEPTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32", "rel_iso": "float32"}
 PHOTON_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "rel_iso": "float32"}
-PFLOW_FIELDS = {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32", "kind": "int32",
-                "is_pu": "bool"}
+PFLOW_FIELDS = {
+    "pt": "float32",
+    "eta": "float32",
+    "phi": "float32",
+    "charge": "int32",
+    "kind": "int32",
+    "is_pu": "bool",
+}
 MET_FIELDS = {"met": "float32", "phi": "float32"}
 
 #: ``pflow.kind`` codes
 PFLOW_TRACK, PFLOW_PHOTON, PFLOW_NEUTRAL_HADRON = 0, 1, 2
 PFLOW_KINDS = {"track": PFLOW_TRACK, "photon": PFLOW_PHOTON, "neutral_hadron": PFLOW_NEUTRAL_HADRON}
 
-COLLECTIONS = {"jets": JET_FIELDS, "electrons": LEPTON_FIELDS, "muons": LEPTON_FIELDS,
-               "photons": PHOTON_FIELDS, "pflow": PFLOW_FIELDS}
+COLLECTIONS = {
+    "jets": JET_FIELDS,
+    "electrons": LEPTON_FIELDS,
+    "muons": LEPTON_FIELDS,
+    "photons": PHOTON_FIELDS,
+    "pflow": PFLOW_FIELDS,
+}
 RECORDS = {"met": MET_FIELDS, "gen_met": MET_FIELDS}
 SCALARS = {"event_id": "int64", "weight": "float64", "process": "string", "is_signal": "bool"}
 
@@ -90,16 +108,33 @@ def _as_jagged(values, dtype: str) -> ak.Array:
     return ak.values_astype(arr, dtype)
 
 
-def build(*, event_id, weight, process, is_signal, jets: dict, electrons: dict, muons: dict,
-          photons: dict, met: dict, gen_met: dict, pflow: dict | None = None) -> ak.Array:
+def build(
+    *,
+    event_id,
+    weight,
+    process,
+    is_signal,
+    jets: dict,
+    electrons: dict,
+    muons: dict,
+    photons: dict,
+    met: dict,
+    gen_met: dict,
+    pflow: dict | None = None,
+) -> ak.Array:
     """Assemble an objects array from per-collection dicts of (jagged) arrays, casting every field
     to the contract's dtype.  Missing fields raise.  ``pflow=None``: a domain without particle-flow
     candidates (every event gets an empty list).  Use this in every reader."""
     n = len(event_id)
     if pflow is None:
-        pflow = {k: ak.Array(ak.contents.ListOffsetArray(
-            ak.index.Index64(np.zeros(n + 1, np.int64)), ak.contents.NumpyArray(np.zeros(0, dtype=dt))))
-            for k, dt in PFLOW_FIELDS.items()}
+        pflow = {
+            k: ak.Array(
+                ak.contents.ListOffsetArray(
+                    ak.index.Index64(np.zeros(n + 1, np.int64)), ak.contents.NumpyArray(np.zeros(0, dtype=dt))
+                )
+            )
+            for k, dt in PFLOW_FIELDS.items()
+        }
 
     def coll(d: dict, spec: dict, name: str):
         missing = set(spec) - set(d)
@@ -154,9 +189,11 @@ def check(events: ak.Array) -> None:
     as plain records, and no option types (missing values) anywhere."""
     fields = set(events.fields)
     if fields != set(FIELDS):
-        raise ObjectSchemaError(f"objects: fields {sorted(fields)} differ from the contract "
-                                f"{sorted(FIELDS)} (missing {sorted(set(FIELDS) - fields)}, "
-                                f"extra {sorted(fields - set(FIELDS))})")
+        raise ObjectSchemaError(
+            f"objects: fields {sorted(fields)} differ from the contract "
+            f"{sorted(FIELDS)} (missing {sorted(set(FIELDS) - fields)}, "
+            f"extra {sorted(fields - set(FIELDS))})"
+        )
     type_str = str(events.type)
     if "?" in type_str or "option[" in type_str:
         raise ObjectSchemaError(f"objects: missing values (option types) are not allowed: {type_str}")
@@ -169,8 +206,10 @@ def check(events: ak.Array) -> None:
         kind = type(sub.type.content)
         want = ak.types.ListType if name in COLLECTIONS else ak.types.RecordType
         if kind is not want:
-            raise ObjectSchemaError(f"objects.{name}: type {sub.type.content}, expected "
-                                    f"{'var * {...} (one list per event)' if name in COLLECTIONS else '{...}'}")
+            raise ObjectSchemaError(
+                f"objects.{name}: type {sub.type.content}, expected "
+                f"{'var * {...} (one list per event)' if name in COLLECTIONS else '{...}'}"
+            )
         if set(sub.fields) != set(spec):
             raise ObjectSchemaError(f"objects.{name}: fields {sorted(sub.fields)}, expected {sorted(spec)}")
         for f, dt in spec.items():
@@ -219,9 +258,9 @@ def _min_delta_r(a: ak.Array, b: ak.Array) -> ak.Array:
     na, nb = ak.to_numpy(ak.num(a, axis=1)), ak.to_numpy(ak.num(b, axis=1))
     a_eta, a_phi = ak.to_numpy(ak.flatten(a.eta)), ak.to_numpy(ak.flatten(a.phi))
     b_eta, b_phi = ak.to_numpy(ak.flatten(b.eta)), ak.to_numpy(ak.flatten(b.phi))
-    partners = np.repeat(nb, na)                      # b objects in the event of each a object
-    first_pair = np.cumsum(partners) - partners       # pairs are grouped by a object
-    first_b = np.repeat(np.cumsum(nb) - nb, na)       # index of the first b of that event
+    partners = np.repeat(nb, na)  # b objects in the event of each a object
+    first_pair = np.cumsum(partners) - partners  # pairs are grouped by a object
+    first_b = np.repeat(np.cumsum(nb) - nb, na)  # index of the first b of that event
     ia = np.repeat(np.arange(len(a_eta)), partners)
     ib = np.arange(len(ia)) - np.repeat(first_pair - first_b, partners)
     dphi = (a_phi[ia] - b_phi[ib] + np.pi) % (2 * np.pi) - np.pi
@@ -239,8 +278,11 @@ def overlap_removal(events: ak.Array) -> ak.Array:
     UniqueObjectFinder has already resolved most overlaps, so there this is nearly a no-op."""
     e, mu, g, j = events.electrons, events.muons, events.photons, events.jets
     g = g[(_min_delta_r(g, e) > OR_PHOTON_LEPTON_DR) & (_min_delta_r(g, mu) > OR_PHOTON_LEPTON_DR)]
-    keep_j = ((_min_delta_r(j, e) > OR_JET_EM_DR) & (_min_delta_r(j, g) > OR_JET_EM_DR)
-              & ~((_min_delta_r(j, mu) < OR_JET_MUON_DR) & (j.ntrk < OR_JET_MUON_MAX_NTRK)))
+    keep_j = (
+        (_min_delta_r(j, e) > OR_JET_EM_DR)
+        & (_min_delta_r(j, g) > OR_JET_EM_DR)
+        & ~((_min_delta_r(j, mu) < OR_JET_MUON_DR) & (j.ntrk < OR_JET_MUON_MAX_NTRK))
+    )
     out = {f: events[f] for f in events.fields}
     out["photons"], out["jets"] = g, j[keep_j]
     return ak.zip(out, depth_limit=1)
@@ -249,11 +291,22 @@ def overlap_removal(events: ak.Array) -> ak.Array:
 def empty() -> ak.Array:
     """An empty objects array with the contract's types (for tests and empty chunks)."""
     z = np.zeros(0)
-    jag = {k: ak.Array(np.zeros((0, 0), dtype=dt)) if dt != "bool" else ak.Array(np.zeros((0, 0), dtype=bool))
-           for k, dt in JET_FIELDS.items()}
+    jag = {
+        k: ak.Array(np.zeros((0, 0), dtype=dt)) if dt != "bool" else ak.Array(np.zeros((0, 0), dtype=bool))
+        for k, dt in JET_FIELDS.items()
+    }
     lep = {k: ak.Array(np.zeros((0, 0), dtype=dt)) for k, dt in LEPTON_FIELDS.items()}
     pho = {k: ak.Array(np.zeros((0, 0), dtype=dt)) for k, dt in PHOTON_FIELDS.items()}
     m = {k: z.astype("float32") for k in MET_FIELDS}
-    return build(event_id=z, weight=z, process=[],
-                 is_signal=np.zeros(0, dtype=bool), jets=jag, electrons=lep, muons=lep, photons=pho,
-                 met=m, gen_met=m)
+    return build(
+        event_id=z,
+        weight=z,
+        process=[],
+        is_signal=np.zeros(0, dtype=bool),
+        jets=jag,
+        electrons=lep,
+        muons=lep,
+        photons=pho,
+        met=m,
+        gen_met=m,
+    )

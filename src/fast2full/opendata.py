@@ -35,8 +35,7 @@ MANIFEST_VERSION = 1
 #: the atlasopenmagic URL protocol used for downloads and streaming (https through opendata.cern.ch)
 URL_PROTOCOL = "https"
 #: metadata fields copied to the top of each manifest sample (atlasopenmagic / API field names)
-NORMALISATION_FIELDS = ("cross_section_pb", "genFiltEff", "kFactor", "sumOfWeights", "sumOfWeightsSquared",
-                        "nEvents")
+NORMALISATION_FIELDS = ("cross_section_pb", "genFiltEff", "kFactor", "sumOfWeights", "sumOfWeightsSquared", "nEvents")
 #: the first bytes of every ROOT file
 ROOT_MAGIC = b"root"
 
@@ -55,15 +54,18 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: what we ask the server for (RFC 3230); the first one it answers is verified
 WANT_DIGEST = "adler32, sha-256;q=0.8, md5;q=0.5"
 
-OFFLINE_HINT = ("Without network access, set opendata.local_files.{sample} in the config to a list of "
-                "local PHYSLITE files or a directory of them (no network is then touched), or set "
-                "opendata.metadata_file to a metadata file saved on a node with internet "
-                "(fast2full manifest --save-metadata FILE).")
+OFFLINE_HINT = (
+    "Without network access, set opendata.local_files.{sample} in the config to a list of "
+    "local PHYSLITE files or a directory of them (no network is then touched), or set "
+    "opendata.metadata_file to a metadata file saved on a node with internet "
+    "(fast2full manifest --save-metadata FILE)."
+)
 
 
 # --------------------------------------------------------------------------------------------------
 # local files
 # --------------------------------------------------------------------------------------------------
+
 
 def local_files_for(config: dict, sample: str, base_dir: str | Path = ".") -> list[str] | None:
     """Files configured under ``opendata.local_files.<sample>`` (a list or a directory), or None.
@@ -89,6 +91,7 @@ def local_files_for(config: dict, sample: str, base_dir: str | Path = ".") -> li
 # --------------------------------------------------------------------------------------------------
 # manifest
 # --------------------------------------------------------------------------------------------------
+
 
 def _atom():
     """atlasopenmagic, pointed at ``ATLAS_API_BASE_URL`` as it is *now* (the package reads it at import)."""
@@ -130,8 +133,11 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
         # atlasopenmagic would ask the API for a dataset missing from the file: refuse instead
         absent = [f"{n} (dataset {s['dsid']})" for n, s in samples.items() if str(s["dsid"]) not in saved]
         if absent:
-            raise InputError(path, f"metadata file has no record of {', '.join(absent)}; save it again "
-                                   f"with these samples configured (fast2full manifest --save-metadata)")
+            raise InputError(
+                path,
+                f"metadata file has no record of {', '.join(absent)}; save it again "
+                f"with these samples configured (fast2full manifest --save-metadata)",
+            )
         source = {"kind": "metadata_file", "path": str(path)}
     else:
         if release != atom.get_current_release():
@@ -140,9 +146,10 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
             except ValueError as exc:
                 raise Fast2FullError(f"config: invalid key 'opendata.release': {exc}") from exc
             except Exception as exc:
-                raise Fast2FullError(f"cannot reach the ATLAS Open Data API at {atom_md.API_BASE_URL} "
-                                     f"({type(exc).__name__}: {exc}). "
-                                     + OFFLINE_HINT.format(sample="<sample>")) from exc
+                raise Fast2FullError(
+                    f"cannot reach the ATLAS Open Data API at {atom_md.API_BASE_URL} "
+                    f"({type(exc).__name__}: {exc}). " + OFFLINE_HINT.format(sample="<sample>")
+                ) from exc
         source = {"kind": "api", "url": atom_md.API_BASE_URL}
 
     out_samples: dict[str, dict] = {}
@@ -156,12 +163,16 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
         except ValueError as exc:
             offline = "ConnectionError" in str(exc) or "Max retries" in str(exc)
             hint = (" " + OFFLINE_HINT.format(sample=name)) if offline else ""
-            raise Fast2FullError(f"opendata sample '{name}' (dataset {dsid}, release {release}): "
-                                 f"{exc}{hint}") from exc
+            raise Fast2FullError(f"opendata sample '{name}' (dataset {dsid}, release {release}): {exc}{hint}") from exc
         max_files = int(spec.get("max_files", 1))
         if len(files) < max_files:
-            log.warning("sample %s: %d files requested (max_files) but dataset %s has only %d",
-                        name, max_files, dsid, len(files))
+            log.warning(
+                "sample %s: %d files requested (max_files) but dataset %s has only %d",
+                name,
+                max_files,
+                dsid,
+                len(files),
+            )
         meta = {k: v for k, v in info.items() if k not in ("file_list", "skims")}
         norm = _weight_per_pb(meta)
         chosen = files[:max_files]
@@ -177,14 +188,24 @@ def build_manifest(config: dict, metadata_file: str | None = None) -> dict:
             "n_files_in_dataset": len(files),
             "files": [{"index": i, **f} for i, f in enumerate(chosen)],
             # what a download of these files is checked against (docs/opendata.md, "Fetch")
-            "integrity": ("size and checksum from the API" if has_size and has_sum else
-                          "size from the API, no checksum" if has_size else
-                          "the API gives no per-file size or checksum: checked against the server's "
-                          "Content-Length/Content-Range and Digest headers and the ROOT file's own structure"),
+            "integrity": (
+                "size and checksum from the API"
+                if has_size and has_sum
+                else "size from the API, no checksum"
+                if has_size
+                else "the API gives no per-file size or checksum: checked against the server's "
+                "Content-Length/Content-Range and Digest headers and the ROOT file's own structure"
+            ),
             "metadata": _json_safe(meta),
         }
-        log.info("sample %s: dataset %s, %d of %d files (%s)", name, dsid, len(chosen), len(files),
-                 out_samples[name]["integrity"])
+        log.info(
+            "sample %s: dataset %s, %d of %d files (%s)",
+            name,
+            dsid,
+            len(chosen),
+            len(files),
+            out_samples[name]["integrity"],
+        )
     return {
         "version": MANIFEST_VERSION,
         "release": release,
@@ -227,8 +248,10 @@ def _probe_dataset(api: str, release: str, dsid: str, sample: str, timeout_s: fl
     try:
         r = requests.get(url, timeout=timeout_s, headers={"Accept": "application/json"})
     except requests.exceptions.RequestException as exc:
-        raise Fast2FullError(f"{what}: cannot reach the ATLAS Open Data API at {url} "
-                             f"({type(exc).__name__}: {exc}). " + OFFLINE_HINT.format(sample=sample)) from exc
+        raise Fast2FullError(
+            f"{what}: cannot reach the ATLAS Open Data API at {url} "
+            f"({type(exc).__name__}: {exc}). " + OFFLINE_HINT.format(sample=sample)
+        ) from exc
     ctype = r.headers.get("Content-Type", "none")
     try:
         body = r.json()
@@ -236,17 +259,25 @@ def _probe_dataset(api: str, release: str, dsid: str, sample: str, timeout_s: fl
         body = None
     if r.status_code == 404 and isinstance(body, dict):
         detail = body.get("detail", body)
-        raise DatasetNotInRelease(f"{what}: release {release} has no dataset {dsid} (the API at {url} answered "
-                                  f"HTTP 404: {detail}); check opendata.samples.{sample}.dsid")
+        raise DatasetNotInRelease(
+            f"{what}: release {release} has no dataset {dsid} (the API at {url} answered "
+            f"HTTP 404: {detail}); check opendata.samples.{sample}.dsid"
+        )
     if r.status_code != 200:
-        raise APIError(f"{what}: the metadata API at {url} answered HTTP {r.status_code} {r.reason} "
-                       f"(Content-Type {ctype}); body starts {_excerpt(r.content)}")
+        raise APIError(
+            f"{what}: the metadata API at {url} answered HTTP {r.status_code} {r.reason} "
+            f"(Content-Type {ctype}); body starts {_excerpt(r.content)}"
+        )
     if body is None:
-        raise APIError(f"{what}: the metadata API at {url} answered HTTP 200 but not JSON "
-                       f"(Content-Type {ctype}); body starts {_excerpt(r.content)}")
+        raise APIError(
+            f"{what}: the metadata API at {url} answered HTTP 200 but not JSON "
+            f"(Content-Type {ctype}); body starts {_excerpt(r.content)}"
+        )
     if not isinstance(body, dict) or not body:
-        raise APIError(f"{what}: the metadata API at {url} answered JSON that is not a dataset record "
-                       f"(body starts {_excerpt(r.content)})")
+        raise APIError(
+            f"{what}: the metadata API at {url} answered JSON that is not a dataset record "
+            f"(body starts {_excerpt(r.content)})"
+        )
     return body
 
 
@@ -272,17 +303,24 @@ def _file_entries(atom, atom_md, dsid: str, info: dict) -> list[dict]:
         checksum = entry.get("checksum")
         if checksum is not None:
             Checksum.parse(str(checksum))  # refuse a format we could not verify
-        out.append({"url": atom_md._apply_protocol(url, URL_PROTOCOL), "size": None if size is None else int(size),
-                    "checksum": None if checksum is None else str(checksum).lower()})
+        out.append(
+            {
+                "url": atom_md._apply_protocol(url, URL_PROTOCOL),
+                "size": None if size is None else int(size),
+                "checksum": None if checksum is None else str(checksum).lower(),
+            }
+        )
     return out
 
 
 def fetch_settings(od: dict) -> dict:
     """The download (and streaming) settings of config ``opendata``, defaults filled in."""
-    return {"retries": int(od.get("retries", DEFAULT_RETRIES)),
-            "backoff_s": float(od.get("backoff_s", DEFAULT_BACKOFF_S)),
-            "timeout_s": float(od.get("timeout_s", DEFAULT_TIMEOUT_S)),
-            "min_rate_bytes_s": float(od.get("min_rate_bytes_s", DEFAULT_MIN_RATE_BYTES_S))}
+    return {
+        "retries": int(od.get("retries", DEFAULT_RETRIES)),
+        "backoff_s": float(od.get("backoff_s", DEFAULT_BACKOFF_S)),
+        "timeout_s": float(od.get("timeout_s", DEFAULT_TIMEOUT_S)),
+        "min_rate_bytes_s": float(od.get("min_rate_bytes_s", DEFAULT_MIN_RATE_BYTES_S)),
+    }
 
 
 def _weight_per_pb(meta: dict) -> float | None:
@@ -294,8 +332,9 @@ def _weight_per_pb(meta: dict) -> float | None:
     return xs * eff * k / sw if sw else None
 
 
-def write_manifest(config: dict, out_path: str | Path, metadata_file: str | None = None,
-                   save_metadata: str | Path | None = None) -> dict:
+def write_manifest(
+    config: dict, out_path: str | Path, metadata_file: str | None = None, save_metadata: str | Path | None = None
+) -> dict:
     """Build the manifest and write it atomically to ``out_path``; optionally also save what
     atlasopenmagic returned (its ``save_metadata`` format) for offline nodes."""
     manifest = build_manifest(config, metadata_file=metadata_file)
@@ -336,6 +375,7 @@ def stream_urls(manifest: dict, sample: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # download
 # --------------------------------------------------------------------------------------------------
+
 
 class FetchError(Fast2FullError):
     """A download that could not be completed; nothing is left under the final name."""
@@ -420,7 +460,7 @@ def _root_end(path: Path) -> int | None:
     """The end-of-file pointer ``fEND`` of a ROOT file header, None if ``path`` is no ROOT file."""
     with open(path, "rb") as fh:
         head = fh.read(20)
-    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC or len(head) < 20:
+    if head[: len(ROOT_MAGIC)] != ROOT_MAGIC or len(head) < 20:
         return None
     version = int.from_bytes(head[4:8], "big")
     return int.from_bytes(head[12:20] if version >= 1_000_000 else head[12:16], "big")
@@ -438,15 +478,17 @@ def root_file_problem(path: str | Path) -> str | None:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(20)
-    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC:
+    if head[: len(ROOT_MAGIC)] != ROOT_MAGIC:
         return f"not a ROOT file (the first bytes are {head[:16]!r}, not 'root')"
     f_end = _root_end(path)
     if f_end is None:
         return f"not a ROOT file ({size} bytes: shorter than a ROOT header)"
     if f_end != size:
-        return (f"truncated ROOT file: its header says it ends at byte {f_end}, the file has {size} bytes"
-                if f_end > size else
-                f"ROOT file longer than its header says ({size} bytes, the header's end {f_end})")
+        return (
+            f"truncated ROOT file: its header says it ends at byte {f_end}, the file has {size} bytes"
+            if f_end > size
+            else f"ROOT file longer than its header says ({size} bytes, the header's end {f_end})"
+        )
     import uproot
 
     try:
@@ -467,11 +509,22 @@ class _Attempt(Exception):
         self.restart = restart
 
 
-def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, size: int | None = None,
-               retries: int = DEFAULT_RETRIES, backoff_s: float = DEFAULT_BACKOFF_S,
-               timeout_s: float = DEFAULT_TIMEOUT_S, max_total_s: float = DEFAULT_MAX_TOTAL_S,
-               min_rate_bytes_s: float = DEFAULT_MIN_RATE_BYTES_S, what: str = "", offline_hint: str = "",
-               session=None, sleep: Callable[[float], None] = time.sleep) -> Path:
+def fetch_file(
+    url: str,
+    out_path: str | Path,
+    *,
+    checksum: str | None = None,
+    size: int | None = None,
+    retries: int = DEFAULT_RETRIES,
+    backoff_s: float = DEFAULT_BACKOFF_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_total_s: float = DEFAULT_MAX_TOTAL_S,
+    min_rate_bytes_s: float = DEFAULT_MIN_RATE_BYTES_S,
+    what: str = "",
+    offline_hint: str = "",
+    session=None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
     """Download ``url`` to ``out_path``: the file the portal holds, or no file.  Returns ``out_path``.
 
     * at most ``retries + 1`` requests and ``max_total_s`` seconds; between attempts exponential
@@ -519,21 +572,26 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, s
                 if time.monotonic() - t0 + wait > max_total_s:
                     last_error += f"; gave up after {max_total_s:.0f} s"
                     break
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", label, attempt, retries + 1,
-                            last_error, wait)
+                log.warning(
+                    "%s: attempt %d/%d failed (%s); retrying in %.1f s", label, attempt, retries + 1, last_error, wait
+                )
                 sleep(wait)
             # resume only a .part that the sidecar says is a prefix of this URL's file (of this size)
             offset = 0
             side = _read_sidecar(sidecar) if part.exists() else None
             if part.exists():
-                same = (side is not None and side.get("url") == url
-                        and (size is None or side.get("size") in (None, size)))
+                same = (
+                    side is not None and side.get("url") == url and (size is None or side.get("size") in (None, size))
+                )
                 if same and (side.get("size") is None or part.stat().st_size <= side["size"]):
                     offset = part.stat().st_size
                 else:
-                    log.info("%s: discarding %s (%s); restarting from byte 0", label, part,
-                             "no sidecar" if side is None else f"it belongs to {side.get('url')}, "
-                             f"size {side.get('size')}")
+                    log.info(
+                        "%s: discarding %s (%s); restarting from byte 0",
+                        label,
+                        part,
+                        "no sidecar" if side is None else f"it belongs to {side.get('url')}, size {side.get('size')}",
+                    )
                     discard()
                     side = None
             headers = {"Accept-Encoding": "identity", "Want-Digest": WANT_DIGEST}
@@ -546,20 +604,27 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, s
                     if r.status_code in RETRY_STATUSES:
                         raise _Attempt(f"HTTP {r.status_code} {r.reason}")
                     if r.status_code not in (200, 206):
-                        raise fail(f"HTTP {r.status_code} {r.reason} (not retried); body starts "
-                                   f"{_excerpt(r.content)}")
+                        raise fail(f"HTTP {r.status_code} {r.reason} (not retried); body starts {_excerpt(r.content)}")
                     if r.status_code == 200 and offset:
                         log.info("%s: server ignored the Range request; restarting from byte 0", label)
                         offset = 0
                     total = _expected_total(r, offset)
                     if size is not None and total is not None and total != size:
-                        raise fail(f"the server announces {total} bytes, the manifest (API) {size}: not the "
-                                   f"file the manifest lists (not retried)")
+                        raise fail(
+                            f"the server announces {total} bytes, the manifest (API) {size}: not the "
+                            f"file the manifest lists (not retried)"
+                        )
                     known = size if size is not None else total
-                    if side is not None and side.get("size") is not None and known is not None \
-                            and side["size"] != known:
-                        raise _Attempt(f"the partial file belongs to a {side['size']}-byte file, the server "
-                                       f"now has {known} bytes", restart=True)
+                    if (
+                        side is not None
+                        and side.get("size") is not None
+                        and known is not None
+                        and side["size"] != known
+                    ):
+                        raise _Attempt(
+                            f"the partial file belongs to a {side['size']}-byte file, the server now has {known} bytes",
+                            restart=True,
+                        )
                     digest = parse_digest_header(r.headers.get("Digest"))
                     network_down = False
                     sidecar.write_text(json.dumps({"url": url, "size": known}))
@@ -586,8 +651,10 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, s
             if known is None:  # no size from anyone: the ROOT header's end-of-file record says it
                 f_end = _root_end(part)
                 if f_end is not None and f_end > got:
-                    last_error = (f"truncated ROOT file: its header says it ends at byte {f_end}, "
-                                  f"{got} bytes received (the server sent no size; resuming)")
+                    last_error = (
+                        f"truncated ROOT file: its header says it ends at byte {f_end}, "
+                        f"{got} bytes received (the server sent no size; resuming)"
+                    )
                     continue  # a prefix of this URL's file (the sidecar says so): resume from here
             problem = _verify_checksums(part, [c for c in (expected, digest) if c is not None])
             problem = problem or root_file_problem(part)
@@ -599,8 +666,15 @@ def fetch_file(url: str, out_path: str | Path, *, checksum: str | None = None, s
             sidecar.unlink(missing_ok=True)
             checks = [f"{c.algorithm} verified" for c in (expected, digest) if c is not None]
             el = time.monotonic() - t0
-            log.info("%s -> %s (%d bytes in %.1f s, %.2f MB/s%s, ROOT structure verified)", label, out, got, el,
-                     got / el / 1e6 if el > 0 else 0.0, "".join(f", {c}" for c in checks))
+            log.info(
+                "%s -> %s (%d bytes in %.1f s, %.2f MB/s%s, ROOT structure verified)",
+                label,
+                out,
+                got,
+                el,
+                got / el / 1e6 if el > 0 else 0.0,
+                "".join(f", {c}" for c in checks),
+            )
             return out
     finally:
         if own_session:
@@ -627,10 +701,17 @@ def _receive(r, part: Path, offset: int, timeout_s: float, min_rate: float, t0: 
                 if now - window_start >= timeout_s:
                     rate = window_bytes / (now - window_start)
                     if rate < min_rate:
-                        raise _Attempt(f"transfer too slow: {rate:.0f} bytes/s over {now - window_start:.1f} s "
-                                       f"(minimum {min_rate:.0f} bytes/s, opendata.min_rate_bytes_s)")
-                    log.info("%s: %d bytes so far, %.2f MB/s over the last %.0f s", part.name, fh.tell(),
-                             rate / 1e6, now - window_start)
+                        raise _Attempt(
+                            f"transfer too slow: {rate:.0f} bytes/s over {now - window_start:.1f} s "
+                            f"(minimum {min_rate:.0f} bytes/s, opendata.min_rate_bytes_s)"
+                        )
+                    log.info(
+                        "%s: %d bytes so far, %.2f MB/s over the last %.0f s",
+                        part.name,
+                        fh.tell(),
+                        rate / 1e6,
+                        now - window_start,
+                    )
                     window_start, window_bytes = now, 0
         finally:
             fh.flush()
@@ -661,8 +742,7 @@ def _verify_checksums(path: Path, checksums: list[Checksum]) -> str | None:
     return None
 
 
-def fetch_from_manifest(manifest_path: str | Path, sample: str, index: int, out_path: str | Path,
-                        **overrides) -> Path:
+def fetch_from_manifest(manifest_path: str | Path, sample: str, index: int, out_path: str | Path, **overrides) -> Path:
     """Download file ``index`` of ``sample`` listed in the manifest, with the manifest's fetch settings
     (``overrides``: retries, backoff_s, timeout_s, max_total_s)."""
     manifest = read_manifest(manifest_path)
@@ -676,10 +756,15 @@ def fetch_from_manifest(manifest_path: str | Path, sample: str, index: int, out_
         with atomic_output(out_path) as tmp:
             shutil.copyfile(src, tmp)
         return Path(out_path)
-    return fetch_file(url, out_path, checksum=entry.get("checksum"), size=entry.get("size"),
-                      what=f"sample '{sample}' file {index}", offline_hint=OFFLINE_HINT.format(sample=sample),
-                      **settings)
-
+    return fetch_file(
+        url,
+        out_path,
+        checksum=entry.get("checksum"),
+        size=entry.get("size"),
+        what=f"sample '{sample}' file {index}",
+        offline_hint=OFFLINE_HINT.format(sample=sample),
+        **settings,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -704,26 +789,38 @@ def _stream_probe(url: str, size: int | None, timeout_s: float, session) -> int:
             raise FetchError(f"HTTP {r.status_code} {r.reason} (not retried); body starts {_excerpt(r.content)}")
         total = _expected_total(r, 0)
         head = r.raw.read(20)
-    if head[:len(ROOT_MAGIC)] != ROOT_MAGIC:
+    if head[: len(ROOT_MAGIC)] != ROOT_MAGIC:
         raise FetchError(f"not a ROOT file (the first bytes are {head[:16]!r}) (not retried)")
     if len(head) < 20:
         raise _Attempt(f"connection ended after {len(head)} bytes of the ROOT header")
     if total is None:
-        raise FetchError("the server gives no file size (no Content-Range or Content-Length): a streamed "
-                         "read cannot be verified; download it instead (opendata.stream: false)")
+        raise FetchError(
+            "the server gives no file size (no Content-Range or Content-Length): a streamed "
+            "read cannot be verified; download it instead (opendata.stream: false)"
+        )
     if size is not None and total != size:
-        raise FetchError(f"the server announces {total} bytes, the manifest (API) {size}: not the file the "
-                         f"manifest lists (not retried)")
+        raise FetchError(
+            f"the server announces {total} bytes, the manifest (API) {size}: not the file the "
+            f"manifest lists (not retried)"
+        )
     version = int.from_bytes(head[4:8], "big")
     f_end = int.from_bytes(head[12:20] if version >= 1_000_000 else head[12:16], "big")
     if f_end != total:
-        raise FetchError(f"the ROOT header says the file ends at byte {f_end}, the server announces {total} "
-                         f"bytes (not retried)")
+        raise FetchError(
+            f"the ROOT header says the file ends at byte {f_end}, the server announces {total} bytes (not retried)"
+        )
     return total
 
 
-def stream_skim(manifest_path: str | Path, sample: str, index: int, out_path: str | Path, config: dict,
-                session=None, sleep: Callable[[float], None] = time.sleep) -> int:
+def stream_skim(
+    manifest_path: str | Path,
+    sample: str,
+    index: int,
+    out_path: str | Path,
+    config: dict,
+    session=None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """``opendata.stream``: skim file ``index`` of ``sample`` straight from its URL (uproot byte
     ranges, no download) with the download's semantics (:func:`fetch_file`):
 
@@ -758,8 +855,14 @@ def stream_skim(manifest_path: str | Path, sample: str, index: int, out_path: st
         for attempt in range(retries + 1):
             if attempt:
                 wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-                log.warning("%s: streamed attempt %d/%d failed (%s); retrying in %.1f s", label, attempt,
-                            retries + 1, last_error, wait)
+                log.warning(
+                    "%s: streamed attempt %d/%d failed (%s); retrying in %.1f s",
+                    label,
+                    attempt,
+                    retries + 1,
+                    last_error,
+                    wait,
+                )
                 sleep(wait)
             try:
                 size = _stream_probe(url, entry.get("size"), timeout_s, session)

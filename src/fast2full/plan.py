@@ -75,16 +75,25 @@ def training_points(config: Mapping[str, Any]) -> list[Point]:
             out += [Point(task, arch, source, "pretrain", FULL_SIZE, s) for s in tr["seeds"]]
             for target in task_targets(config, task):
                 out += [Point(task, arch, target, "zeroshot", 0, s) for s in tr["seeds"]]
-                out += [Point(task, arch, target, mode, size, s)
-                        for mode in tr["modes"] for size in tr["sizes"] for s in tr["seeds"]]
+                out += [
+                    Point(task, arch, target, mode, size, s)
+                    for mode in tr["modes"]
+                    for size in tr["sizes"]
+                    for s in tr["seeds"]
+                ]
     return out
 
 
 def expected_combinations(config: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     """Every configured (task, arch, target, mode) that gets a row in the factor table."""
     tr = config["training"]
-    return [(task, arch, target, mode) for task in tr["tasks"] for arch in tr["archs"]
-            for target in task_targets(config, task) for mode in tr["modes"]]
+    return [
+        (task, arch, target, mode)
+        for task in tr["tasks"]
+        for arch in tr["archs"]
+        for target in task_targets(config, task)
+        for mode in tr["modes"]
+    ]
 
 
 @dataclass(frozen=True)
@@ -156,12 +165,14 @@ class Paths:
 
 
 def seed_files(mode: str, learning_rates: Any, pretrain: bool = False) -> list[str]:
-    """Every file ``fast2full train`` writes in a point's ``seed{s}/`` folder (relative names): the
-    metrics and per-event predictions; for a trained mode the learning-rate grid and one loss history
-    per learning rate; for pretraining also the checkpoint."""
+    """The declared files ``fast2full train`` writes in a point's ``seed{s}/`` folder (relative names):
+    the metrics and per-event predictions; for a trained mode the learning-rate grid; for pretraining
+    also the checkpoint.  Not declared (yet): the per-learning-rate loss histories ``logs/lr*/`` —
+    their names follow ``training.learning_rates``, and outputs named by a setting would stop
+    Snakemake from rerunning the job when that setting changes."""
     out = ["metrics.json", "predictions.parquet"]
     if mode != "zeroshot":
-        out += ["grid.csv", *(f"logs/lr{float(lr):g}/metrics.csv" for lr in learning_rates)]
+        out.append("grid.csv")
     if pretrain:
         out.append("model.ckpt")
     return out
@@ -173,8 +184,10 @@ def parse_tensor_path(path: str) -> tuple[str, str, str]:
     p = PurePosixPath(str(path).replace("\\", "/"))
     split, domain, task = p.stem, p.parent.name, p.parent.parent.name
     if p.suffix != ".parquet" or split not in SPLITS or task not in TASKS or not domain:
-        raise ValueError(f"{path}: not a tensor file .../TASK/DOMAIN/SPLIT.parquet "
-                         f"(TASK one of {', '.join(TASKS)}, SPLIT one of {', '.join(SPLITS)})")
+        raise ValueError(
+            f"{path}: not a tensor file .../TASK/DOMAIN/SPLIT.parquet "
+            f"(TASK one of {', '.join(TASKS)}, SPLIT one of {', '.join(SPLITS)})"
+        )
     return task, domain, split
 
 

@@ -34,28 +34,66 @@ LOG_YMIN = 1e-4
 #: ratio panel y range
 RATIO_RANGE = (0.0, 2.0)
 #: Okabe & Ito (2008) colour-blind-safe palette
-OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
-             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
 PALETTE = [OKABE_ITO[c] for c in ("black", "blue", "orange", "green", "vermillion", "purple", "sky", "yellow")]
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 #: mathtext names of the variables in labels
-TEX = {"HT": r"$H_{\mathrm{T}}$", "ntrk": r"$n_{\mathrm{trk}}$", "MET": r"$E_{\mathrm{T}}^{\mathrm{miss}}$",
-       "pT": r"$p_{\mathrm{T}}$", "sqrt_s": "√s"}
+TEX = {
+    "HT": r"$H_{\mathrm{T}}$",
+    "ntrk": r"$n_{\mathrm{trk}}$",
+    "MET": r"$E_{\mathrm{T}}^{\mathrm{miss}}$",
+    "pT": r"$p_{\mathrm{T}}$",
+    "sqrt_s": "√s",
+}
 SQRT_S_TEV = 13
 #: training modes: colour, line style, marker, legend label, short name
 MODE_STYLE = {
     "scratch": {"color": OKABE_ITO["black"], "ls": "-", "marker": "o", "label": "from scratch", "short": "scratch"},
-    "finetune": {"color": OKABE_ITO["blue"], "ls": "--", "marker": "s", "label": "fine-tune (all layers)",
-                 "short": "fine-tune"},
-    "freeze": {"color": OKABE_ITO["orange"], "ls": "-.", "marker": "^", "label": "fine-tune (frozen backbone)",
-               "short": "frozen backbone"},
-    "dann": {"color": OKABE_ITO["green"], "ls": ":", "marker": "D", "label": "domain-adversarial (DANN)",
-             "short": "DANN"},
-    "zeroshot": {"color": OKABE_ITO["purple"], "ls": (0, (5, 1, 1, 1, 1, 1)), "marker": "X",
-                 "label": "zero-shot (source model)", "short": "zero-shot"},
-    "pretrain": {"color": OKABE_ITO["vermillion"], "ls": "-", "marker": "P", "label": "pretraining (source)",
-                 "short": "pretrain"},
+    "finetune": {
+        "color": OKABE_ITO["blue"],
+        "ls": "--",
+        "marker": "s",
+        "label": "fine-tune (all layers)",
+        "short": "fine-tune",
+    },
+    "freeze": {
+        "color": OKABE_ITO["orange"],
+        "ls": "-.",
+        "marker": "^",
+        "label": "fine-tune (frozen backbone)",
+        "short": "frozen backbone",
+    },
+    "dann": {
+        "color": OKABE_ITO["green"],
+        "ls": ":",
+        "marker": "D",
+        "label": "domain-adversarial (DANN)",
+        "short": "DANN",
+    },
+    "zeroshot": {
+        "color": OKABE_ITO["purple"],
+        "ls": (0, (5, 1, 1, 1, 1, 1)),
+        "marker": "X",
+        "label": "zero-shot (source model)",
+        "short": "zero-shot",
+    },
+    "pretrain": {
+        "color": OKABE_ITO["vermillion"],
+        "ls": "-",
+        "marker": "P",
+        "label": "pretraining (source)",
+        "short": "pretrain",
+    },
     "baseline": {"color": "#7f7f7f", "ls": (0, (1, 1)), "marker": "", "label": "rule-based", "short": "baseline"},
 }
 DOMAIN_STYLE = {
@@ -68,8 +106,11 @@ DOMAIN_STYLE = {
 def _rc() -> dict:
     from cycler import cycler
 
-    return {"axes.prop_cycle": cycler(color=PALETTE, linestyle=LINESTYLES), "mathtext.default": "regular",
-            "legend.frameon": False}
+    return {
+        "axes.prop_cycle": cycler(color=PALETTE, linestyle=LINESTYLES),
+        "mathtext.default": "regular",
+        "legend.frameon": False,
+    }
 
 
 def use_style(style: str = "ATLAS") -> None:
@@ -99,24 +140,48 @@ def style(name: str = "ATLAS") -> Iterator[None]:
 
 
 def label(ax, rlabel: str = "", llabel: str = "Simulation", fontsize: float = 12) -> None:
-    """"**Simulation**, sqrt(s) = 13 TeV" above the axes (left) and ``rlabel`` (right)."""
-    ax.text(0.0, 1.01, rf"$\mathbf{{{llabel}}}$, {TEX['sqrt_s']} = {SQRT_S_TEV} TeV", transform=ax.transAxes,
-            ha="left", va="bottom", fontsize=fontsize)
+    """ "**Simulation**, sqrt(s) = 13 TeV" above the axes (left) and ``rlabel`` (right)."""
+    ax.text(
+        0.0,
+        1.01,
+        rf"$\mathbf{{{llabel}}}$, {TEX['sqrt_s']} = {SQRT_S_TEV} TeV",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=fontsize,
+    )
     if rlabel:
         ax.text(1.0, 1.01, rlabel, transform=ax.transAxes, ha="right", va="bottom", fontsize=fontsize * 0.85)
 
 
 def skip_panel(ax, reason: str) -> None:
     """An empty panel that says why it is empty."""
-    ax.text(0.5, 0.5, "no data:\n" + reason, transform=ax.transAxes, ha="center", va="center", fontsize=10,
-            wrap=True, color="#7f7f7f")
+    ax.text(
+        0.5,
+        0.5,
+        "no data:\n" + reason,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=10,
+        wrap=True,
+        color="#7f7f7f",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def ratio_panel(rax, bins: np.ndarray, num: np.ndarray, num_err: np.ndarray, ref: np.ndarray,
-                ref_err: np.ndarray, color: str, draw_reference: bool = True,
-                limits: tuple[float, float] = RATIO_RANGE) -> None:
+def ratio_panel(
+    rax,
+    bins: np.ndarray,
+    num: np.ndarray,
+    num_err: np.ndarray,
+    ref: np.ndarray,
+    ref_err: np.ndarray,
+    color: str,
+    draw_reference: bool = True,
+    limits: tuple[float, float] = RATIO_RANGE,
+) -> None:
     """``num / ref`` per bin with ``num``'s error; bins where either is empty are masked (not drawn
     as 0 or infinity); the reference's own relative uncertainty is a grey band around 1; points
     outside ``limits`` are drawn as triangles at the edge."""
@@ -128,12 +193,12 @@ def ratio_panel(rax, bins: np.ndarray, num: np.ndarray, num_err: np.ndarray, ref
     centres = 0.5 * (bins[1:] + bins[:-1])
     if draw_reference:
         lo, hi = 1.0 - rel_ref, 1.0 + rel_ref
-        rax.stairs(hi, bins, baseline=lo, fill=True, color="#bbbbbb", alpha=0.6, lw=0,
-                   label="reference stat. unc.")
+        rax.stairs(hi, bins, baseline=lo, fill=True, color="#bbbbbb", alpha=0.6, lw=0, label="reference stat. unc.")
         rax.axhline(1.0, color="#7f7f7f", lw=0.8, ls="--")
     inside = ok & (r >= limits[0]) & (r <= limits[1])
-    rax.errorbar(centres[inside], r[inside], yerr=re[inside], xerr=0.5 * np.diff(bins)[inside], fmt="o", ms=3,
-                 color=color, lw=1)
+    rax.errorbar(
+        centres[inside], r[inside], yerr=re[inside], xerr=0.5 * np.diff(bins)[inside], fmt="o", ms=3, color=color, lw=1
+    )
     span = limits[1] - limits[0]
     above, below = ok & (r > limits[1]), ok & (r < limits[0])
     rax.plot(centres[above], np.full(above.sum(), limits[1] - 0.04 * span), "^", color=color, ms=5)
@@ -200,39 +265,64 @@ def _per_row(values_fn):
 
 PLOTS: dict[str, list[FeaturePlot]] = {
     "sigbkg": [
-        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31),
-                    lambda ts: _per_object(ts, "pt", "is_jet"), True),
+        FeaturePlot(
+            f"jet {TEX['pT']} [GeV]", np.linspace(25, 400, 31), lambda ts: _per_object(ts, "pt", "is_jet"), True
+        ),
         FeaturePlot(f"{TEX['MET']} [GeV]", np.linspace(0, 300, 31), lambda ts: _per_object(ts, "pt", "is_met"), True),
-        FeaturePlot("number of b-tagged jets", np.arange(-0.5, 6.5, 1.0),
-                    _per_row(lambda ts: (ts.x[:, :, _col(ts, "btag")] * ts.mask).sum(axis=1))),
+        FeaturePlot(
+            "number of b-tagged jets",
+            np.arange(-0.5, 6.5, 1.0),
+            _per_row(lambda ts: (ts.x[:, :, _col(ts, "btag")] * ts.mask).sum(axis=1)),
+        ),
     ],
     # qg rows: slot 0 the tagged jet's observables, slots 1.. its constituents (weights: the quark/gluon
     # reweighting to one (pT, |eta|) spectrum included)
     "qg": [
-        FeaturePlot(f"jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23),
-                    lambda ts: _per_object(ts, "jet_pt", slot=0), True),
-        FeaturePlot(f"jet {TEX['ntrk']} ({TEX['pT']} > 0.5 GeV)", np.arange(-0.5, 40.5, 2.0),
-                    lambda ts: _per_object(ts, "jet_ntrk", slot=0)),
-        FeaturePlot("jet track width", np.linspace(0, 0.4, 21),
-                    lambda ts: _per_object(ts, "jet_trk_width", slot=0)),
-        FeaturePlot(f"jet track $\\sum$ {TEX['pT']} / {TEX['pT']}", np.linspace(0, 1.5, 31),
-                    lambda ts: _per_object(ts, "jet_trk_pt_frac", slot=0)),
-        FeaturePlot("number of constituents", np.arange(-0.5, 40.5, 2.0),
-                    _per_row(lambda ts: ts.mask[:, 1:].sum(axis=1))),
-        FeaturePlot("constituent $\\Delta R$ to the jet axis", np.linspace(0, 0.4, 21),
-                    lambda ts: _per_object(ts, "c_dr", "is_jet", invert=True)),
+        FeaturePlot(
+            f"jet {TEX['pT']} [GeV]", np.linspace(25, 300, 23), lambda ts: _per_object(ts, "jet_pt", slot=0), True
+        ),
+        FeaturePlot(
+            f"jet {TEX['ntrk']} ({TEX['pT']} > 0.5 GeV)",
+            np.arange(-0.5, 40.5, 2.0),
+            lambda ts: _per_object(ts, "jet_ntrk", slot=0),
+        ),
+        FeaturePlot("jet track width", np.linspace(0, 0.4, 21), lambda ts: _per_object(ts, "jet_trk_width", slot=0)),
+        FeaturePlot(
+            f"jet track $\\sum$ {TEX['pT']} / {TEX['pT']}",
+            np.linspace(0, 1.5, 31),
+            lambda ts: _per_object(ts, "jet_trk_pt_frac", slot=0),
+        ),
+        FeaturePlot(
+            "number of constituents", np.arange(-0.5, 40.5, 2.0), _per_row(lambda ts: ts.mask[:, 1:].sum(axis=1))
+        ),
+        FeaturePlot(
+            "constituent $\\Delta R$ to the jet axis",
+            np.linspace(0, 0.4, 21),
+            lambda ts: _per_object(ts, "c_dr", "is_jet", invert=True),
+        ),
     ],
     # met rows: MET, its soft term (+ its split), the selected objects, then the soft term's candidates
     "met": [
-        FeaturePlot(f"reconstructed {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
-                    lambda ts: _per_object(ts, "pt", "is_met"), True),
-        FeaturePlot("soft term [GeV]", np.linspace(0, 100, 26),
-                    lambda ts: _per_object(ts, "pt", "is_soft_term"), True),
-        FeaturePlot(f"true {TEX['MET']} [GeV]", np.linspace(0, 300, 31),
-                    _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])), True),
+        FeaturePlot(
+            f"reconstructed {TEX['MET']} [GeV]",
+            np.linspace(0, 300, 31),
+            lambda ts: _per_object(ts, "pt", "is_met"),
+            True,
+        ),
+        FeaturePlot("soft term [GeV]", np.linspace(0, 100, 26), lambda ts: _per_object(ts, "pt", "is_soft_term"), True),
+        FeaturePlot(
+            f"true {TEX['MET']} [GeV]",
+            np.linspace(0, 300, 31),
+            _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])),
+            True,
+        ),
         FeaturePlot("number of soft-term candidates", np.arange(-0.5, 50.5, 2.0), _per_row(_n_candidates)),
-        FeaturePlot("soft-term pile-up tracks [GeV]", np.linspace(0, 60, 31),
-                    lambda ts: _per_object(ts, "pt", "is_soft_pu_tracks"), True),
+        FeaturePlot(
+            "soft-term pile-up tracks [GeV]",
+            np.linspace(0, 60, 31),
+            lambda ts: _per_object(ts, "pt", "is_soft_pu_tracks"),
+            True,
+        ),
     ],
 }
 
@@ -246,7 +336,7 @@ def _hist(values: np.ndarray, weights: np.ndarray, bins: np.ndarray) -> tuple[np
     over = float(weights[values >= bins[-1]].sum() / tot) if tot > 0 else 0.0
     v = np.clip(values, bins[0], bins[-1] - 1e-9 * (bins[-1] - bins[0]))
     h, _ = np.histogram(v, bins=bins, weights=weights)
-    e2, _ = np.histogram(v, bins=bins, weights=weights ** 2)
+    e2, _ = np.histogram(v, bins=bins, weights=weights**2)
     if tot <= 0:
         return np.zeros_like(h), np.zeros_like(h), 0.0, 0.0
     return h / tot, np.sqrt(e2) / tot, under, over
@@ -270,8 +360,13 @@ def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: s
     import mplhep as hep
 
     specs = PLOTS[task]
-    fig, axes = plt.subplots(2, len(specs), figsize=(6.5 * len(specs), 6.5), sharex="col",
-                             gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05, "wspace": 0.3})
+    fig, axes = plt.subplots(
+        2,
+        len(specs),
+        figsize=(6.5 * len(specs), 6.5),
+        sharex="col",
+        gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05, "wspace": 0.3},
+    )
     for j, spec in enumerate(specs):
         ax, rax = axes[0, j], axes[1, j]
         ref = ref_err = None
@@ -295,8 +390,15 @@ def plot_features(inputs: list[str | Path], out: str | Path, task: str, style: s
         else:
             ax.set_ylim(bottom=0.0)
         ax.set_ylabel("normalised entries")
-        ax.text(0.02, 0.97, "under-/overflow in the first/last bin:\n" + ", ".join(flows), transform=ax.transAxes,
-                ha="left", va="top", fontsize=7)
+        ax.text(
+            0.02,
+            0.97,
+            "under-/overflow in the first/last bin:\n" + ", ".join(flows),
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=7,
+        )
         rax.set_xlabel(spec.label)
         rax.set_ylabel("ratio to source")
         rax.set_xlim(spec.bins[0], spec.bins[-1])

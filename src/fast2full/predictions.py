@@ -46,8 +46,7 @@ SCHEMA_VERSION = 1
 META_KEY = b"fast2full"
 FILENAME = "predictions.parquet"
 CLASSIFICATION_COLUMNS = ("event_id", "weight", "label", "score", "baseline")
-REGRESSION_COLUMNS = ("event_id", "weight", "target_x", "target_y", "pred_x", "pred_y", "baseline_x",
-                      "baseline_y")
+REGRESSION_COLUMNS = ("event_id", "weight", "target_x", "target_y", "pred_x", "pred_y", "baseline_x", "baseline_y")
 #: task -> kind
 KIND = {"sigbkg": "classification", "qg": "classification", "met": "regression"}
 
@@ -90,15 +89,24 @@ class Predictions:
             raise ValueError(f"predictions: weight has shape {np.asarray(self.weight).shape}, expected {(n,)}")
 
     def subset(self, idx: np.ndarray) -> Predictions:
-        return Predictions(self.task, self.event_id[idx], self.weight[idx], self.truth[idx], self.pred[idx],
-                           self.baseline[idx], dict(self.meta))
+        return Predictions(
+            self.task,
+            self.event_id[idx],
+            self.weight[idx],
+            self.truth[idx],
+            self.pred[idx],
+            self.baseline[idx],
+            dict(self.meta),
+        )
 
 
 def write(path: str | os.PathLike, pred: Predictions, provenance: dict | None = None) -> Path:
     """Write ``pred`` to ``path`` atomically (no partial file on error)."""
     path = Path(path)
-    cols: dict[str, pa.Array] = {"event_id": pa.array(np.asarray(pred.event_id, dtype=np.int64)),
-                                 "weight": pa.array(np.asarray(pred.weight, dtype=np.float64))}
+    cols: dict[str, pa.Array] = {
+        "event_id": pa.array(np.asarray(pred.event_id, dtype=np.int64)),
+        "weight": pa.array(np.asarray(pred.weight, dtype=np.float64)),
+    }
     f32 = lambda a: pa.array(np.asarray(a, dtype=np.float32))  # noqa: E731
     if pred.kind == "classification":
         cols |= {"label": f32(pred.truth), "score": f32(pred.pred), "baseline": f32(pred.baseline)}
@@ -142,8 +150,15 @@ def read(path: str | os.PathLike) -> Predictions:
     else:
         truth, pred, base = (np.stack([col(f"{p}_x"), col(f"{p}_y")], axis=1) for p in ("target", "pred", "baseline"))
     extra = {k: v for k, v in meta.items() if k not in ("schema_version", "task", "kind")}
-    return Predictions(task, col("event_id").astype(np.int64), col("weight").astype(np.float64),
-                       truth.astype(np.float64), pred.astype(np.float64), base.astype(np.float64), extra)
+    return Predictions(
+        task,
+        col("event_id").astype(np.int64),
+        col("weight").astype(np.float64),
+        truth.astype(np.float64),
+        pred.astype(np.float64),
+        base.astype(np.float64),
+        extra,
+    )
 
 
 def path_for(metrics_path: str | os.PathLike) -> Path:
@@ -158,9 +173,14 @@ def from_tensorset(task: str, ts, pred: np.ndarray, baseline: np.ndarray | None 
     oriented baseline score (default ``ts.baseline``: pass ``sign * ts.baseline`` where the baseline's
     direction was reversed on the validation split).
     """
-    return Predictions(task, np.asarray(ts.event_id), np.asarray(ts.weight, dtype=np.float64),
-                       np.asarray(ts.y, dtype=np.float64), np.asarray(pred, dtype=np.float64),
-                       np.asarray(ts.baseline if baseline is None else baseline, dtype=np.float64))
+    return Predictions(
+        task,
+        np.asarray(ts.event_id),
+        np.asarray(ts.weight, dtype=np.float64),
+        np.asarray(ts.y, dtype=np.float64),
+        np.asarray(pred, dtype=np.float64),
+        np.asarray(ts.baseline if baseline is None else baseline, dtype=np.float64),
+    )
 
 
 __all__ = ["Predictions", "write", "read", "path_for", "from_tensorset", "FILENAME", "SCHEMA_VERSION"]

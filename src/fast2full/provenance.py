@@ -43,10 +43,17 @@ def git_commit(where: str | None = None) -> str:
         return env
     cwd = Path(where) if where else Path(fast2full.__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return UNKNOWN
     return f"{head}-dirty" if dirty else head or UNKNOWN
@@ -54,14 +61,19 @@ def git_commit(where: str | None = None) -> str:
 
 def provenance(config: dict | None = None) -> dict[str, str]:
     """The provenance record of an output made with ``config``."""
-    return {"fast2full_version": fast2full.__version__, "git_commit": git_commit(),
-            "config_digest": config_digest(config)}
+    return {
+        "fast2full_version": fast2full.__version__,
+        "git_commit": git_commit(),
+        "config_digest": config_digest(config),
+    }
 
 
 def markdown(prov: dict) -> str:
     """One Markdown line: ``fast2full 0.1.0, commit `abc…`, config `sha256:…```."""
-    return (f"fast2full {prov.get('fast2full_version', UNKNOWN)}, commit `{prov.get('git_commit', UNKNOWN)}`, "
-            f"config `{prov.get('config_digest', UNKNOWN)}`")
+    return (
+        f"fast2full {prov.get('fast2full_version', UNKNOWN)}, commit `{prov.get('git_commit', UNKNOWN)}`, "
+        f"config `{prov.get('config_digest', UNKNOWN)}`"
+    )
 
 
 __all__ = ["provenance", "config_digest", "git_commit", "markdown", "KEYS"]

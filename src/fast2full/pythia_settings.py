@@ -35,8 +35,20 @@ _LINE = re.compile(r"^\s*([^\s=]+)\s*(?:=\s*|\s+)(.*?)\s*$")
 FLAG_TRUE = ("on", "true", "yes", "1", "ok")
 FLAG_FALSE = ("off", "false", "no", "0")
 #: particle-data properties that take a list of PDG codes
-PARTICLE_INT_LISTS = ("onifany", "onifall", "onifmatch", "offifany", "offifall", "offifmatch",
-                      "onposifany", "onposifall", "onposifmatch", "onnegifany", "onnegifall", "onnegifmatch")
+PARTICLE_INT_LISTS = (
+    "onifany",
+    "onifall",
+    "onifmatch",
+    "offifany",
+    "offifall",
+    "offifmatch",
+    "onposifany",
+    "onposifall",
+    "onposifmatch",
+    "onnegifany",
+    "onnegifall",
+    "onnegifmatch",
+)
 #: particle-data properties with a real value, and the ParticleData getter that reads them back
 PARTICLE_PARMS = {"m0": "m0", "mwidth": "mWidth", "mmin": "mMin", "mmax": "mMax", "tau0": "tau0"}
 #: relative tolerance of the read-back comparison of real values (Pythia stores doubles)
@@ -103,9 +115,11 @@ def _check_setting(pythia, key: str, value: str) -> str | None:
         return f"Pythia rejected it (out of the allowed range of {key}?)"
     got = read(key)
     if kind in ("parm", "pvec"):
-        same = (len(got) == len(want) and all(math.isclose(a, b, rel_tol=REL_TOL, abs_tol=0.0)
-                                               for a, b in zip(got, want))) if kind == "pvec" \
+        same = (
+            (len(got) == len(want) and all(math.isclose(a, b, rel_tol=REL_TOL, abs_tol=0.0) for a, b in zip(got, want)))
+            if kind == "pvec"
             else math.isclose(got, want, rel_tol=REL_TOL, abs_tol=0.0)
+        )
     elif kind == "word":
         same = got.strip() == want.strip()
     else:
@@ -163,12 +177,14 @@ def new_pythia():
 def config_lines(config: dict, processes: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
     """(config key, process, line) of every Pythia line of the config (common settings once per run)."""
     gen = config.get("generation", {}) or {}
-    out = [(f"generation.common_settings[{i}]", "every process", s)
-           for i, s in enumerate(gen.get("common_settings", []) or [])]
+    out = [
+        (f"generation.common_settings[{i}]", "every process", s)
+        for i, s in enumerate(gen.get("common_settings", []) or [])
+    ]
     if "sqrt_s_gev" in gen:
         out.append(("generation.sqrt_s_gev", "every process", f"Beams:eCM = {float(gen['sqrt_s_gev'])!r}"))
     procs = config.get("processes", {}) or {}
-    for name in (procs if processes is None else processes):
+    for name in procs if processes is None else processes:
         for i, s in enumerate((procs.get(name) or {}).get("settings", []) or []):
             out.append((f"processes.{name}.settings[{i}]", name, s))
     return out

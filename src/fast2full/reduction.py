@@ -40,11 +40,11 @@ DEFAULT_CONFIDENCE = 0.6827
 class Bound(enum.StrEnum):
     """How a crossing size (or factor) is known."""
 
-    EXACT = "exact"        # interpolated inside the curve's range
-    LOWER = "lower"        # the true value is larger than the number quoted (beyond the range)
-    UPPER = "upper"        # the true value is smaller than the number quoted (before the range)
-    NEVER = "never"        # the curve never reaches the level in range (crossing beyond the range)
-    NONE = "n/a"           # no number: missing input, saturated, or not applicable
+    EXACT = "exact"  # interpolated inside the curve's range
+    LOWER = "lower"  # the true value is larger than the number quoted (beyond the range)
+    UPPER = "upper"  # the true value is smaller than the number quoted (before the range)
+    NEVER = "never"  # the curve never reaches the level in range (crossing beyond the range)
+    NONE = "n/a"  # no number: missing input, saturated, or not applicable
 
 
 def isotonic_fit(y: np.ndarray, weights: np.ndarray | None = None, increasing: bool = True) -> np.ndarray:
@@ -73,8 +73,9 @@ def isotonic_fit(y: np.ndarray, weights: np.ndarray | None = None, increasing: b
     return np.max(inner, axis=-2)
 
 
-def first_crossing(log_n: np.ndarray, curve: np.ndarray, level: np.ndarray,
-                   higher_is_better: bool) -> tuple[np.ndarray, np.ndarray]:
+def first_crossing(
+    log_n: np.ndarray, curve: np.ndarray, level: np.ndarray, higher_is_better: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """The first size at which a monotone curve reaches ``level``, linear in ``log n``.
 
     ``curve`` has shape (..., K) (monotone in the better direction), ``level`` shape (...); the
@@ -108,6 +109,7 @@ def first_crossing(log_n: np.ndarray, curve: np.ndarray, level: np.ndarray,
 # resampling
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Resample:
     """One bootstrap shared by every curve of a comparison.
@@ -124,8 +126,11 @@ class Resample:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, n_boot: int, n_seeds: int, test_events: bool = False) -> Resample:
-        w = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot) if n_boot > 0 else \
-            np.zeros((0, n_seeds))
+        w = (
+            rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot)
+            if n_boot > 0
+            else np.zeros((0, n_seeds))
+        )
         return cls(np.asarray(w, dtype=float), test_events)
 
     @property
@@ -149,13 +154,19 @@ class Curve:
     full: bool = False
 
     @classmethod
-    def from_lists(cls, sizes: Sequence[float], values: Sequence[Sequence[float]],
-                   seeds: Sequence[Sequence[int]] | None = None,
-                   reps: Sequence[np.ndarray | None] | None = None, full: bool = False) -> Curve:
+    def from_lists(
+        cls,
+        sizes: Sequence[float],
+        values: Sequence[Sequence[float]],
+        seeds: Sequence[Sequence[int]] | None = None,
+        reps: Sequence[np.ndarray | None] | None = None,
+        full: bool = False,
+    ) -> Curve:
         sizes_a = np.asarray(sizes, dtype=float)
         vals_in = [np.asarray(v, dtype=float) for v in values]
-        seeds_in = [np.asarray(s, dtype=int) for s in seeds] if seeds is not None else \
-            [np.arange(len(v)) for v in vals_in]
+        seeds_in = (
+            [np.asarray(s, dtype=int) for s in seeds] if seeds is not None else [np.arange(len(v)) for v in vals_in]
+        )
         reps_in = list(reps) if reps is not None else [None] * len(vals_in)
         vals, sds, rps = [], [], []
         for v, s, r in zip(vals_in, seeds_in, reps_in):
@@ -175,8 +186,9 @@ class Curve:
         sizes_a = sizes_a[order]
         if np.any(np.diff(sizes_a) <= 0):
             raise ValueError(f"learning-curve sizes must be distinct, got {sizes_a.tolist()}")
-        return cls(sizes_a, tuple(vals[i] for i in order), tuple(sds[i] for i in order),
-                   tuple(rps[i] for i in order), full)
+        return cls(
+            sizes_a, tuple(vals[i] for i in order), tuple(sds[i] for i in order), tuple(rps[i] for i in order), full
+        )
 
     @property
     def mean(self) -> np.ndarray:
@@ -207,8 +219,11 @@ class Curve:
         out = np.empty((boot.n_boot, len(self)))
         for k, (v, s, r) in enumerate(zip(self.values, self.seeds, self.reps)):
             vals = np.broadcast_to(v, (boot.n_boot, len(v))) if r is None or not boot.test_events else r.T
-            w = boot.seed_weights[:, s] if s.size and s.max() < boot.seed_weights.shape[1] else \
-                np.ones((boot.n_boot, len(v)))
+            w = (
+                boot.seed_weights[:, s]
+                if s.size and s.max() < boot.seed_weights.shape[1]
+                else np.ones((boot.n_boot, len(v)))
+            )
             ws = w.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 m = (w * vals).sum(axis=1) / ws
@@ -242,6 +257,7 @@ class Curve:
 # estimates
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Estimate:
     """A factor (or size) with its bootstrap interval and how it is bounded.
@@ -273,8 +289,7 @@ class Estimate:
             rel = ">" if self.bound is Bound.LOWER else "<"
             frac = self.extra.get("open_frac")
             other = f" in {frac:.0%} of replicates" if frac is not None else ""
-            return (f"inconclusive: {rel} {fmt(self.value)} at the mean, beyond the other end of the "
-                    f"range{other}")
+            return f"inconclusive: {rel} {fmt(self.value)} at the mean, beyond the other end of the range{other}"
         if self.bound is Bound.LOWER:
             edge = self.low if has_interval and self.low < self.value else self.value
             return f"> {fmt(edge)}"
@@ -316,8 +331,9 @@ def _quantiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def interval(samples: np.ndarray, censor: np.ndarray, confidence: float,
-             censor_sign_low: int) -> tuple[float, float, bool, bool]:
+def interval(
+    samples: np.ndarray, censor: np.ndarray, confidence: float, censor_sign_low: int
+) -> tuple[float, float, bool, bool]:
     """Central interval of ``samples`` with censored replicates kept at the range's edge.
 
     ``censor`` holds first_crossing's bound codes per replicate; ``censor_sign_low`` is the code
@@ -340,16 +356,33 @@ def _no_spread(samples: np.ndarray) -> bool:
 NO_SPREAD_NOTE = "bound not quoted: no uncertainty estimate (bootstrap without spread)"
 
 
-def _finish(value: float, code: int, samples: np.ndarray, codes: np.ndarray, confidence: float,
-            n_boot: int, is_size: bool = False, censor_sign_low: int = 1, single_point: bool = False,
-            extra: dict | None = None, spread: bool = True) -> Estimate:
+def _finish(
+    value: float,
+    code: int,
+    samples: np.ndarray,
+    codes: np.ndarray,
+    confidence: float,
+    n_boot: int,
+    is_size: bool = False,
+    censor_sign_low: int = 1,
+    single_point: bool = False,
+    extra: dict | None = None,
+    spread: bool = True,
+) -> Estimate:
     bound = _BOUND_OF[code]
     if bound is Bound.EXACT and single_point:
         bound = Bound.UPPER
     if n_boot == 0:
         if bound is not Bound.EXACT:
-            return Estimate(NAN, NAN, NAN, Bound.NONE, "bound not quoted: bootstrap off (aggregate.bootstrap = 0)",
-                            is_size=is_size, extra=extra or {})
+            return Estimate(
+                NAN,
+                NAN,
+                NAN,
+                Bound.NONE,
+                "bound not quoted: bootstrap off (aggregate.bootstrap = 0)",
+                is_size=is_size,
+                extra=extra or {},
+            )
         return Estimate(value, NAN, NAN, bound, is_size=is_size, extra=extra or {})
     lo, hi, lo_open, hi_open = interval(samples, codes, confidence, censor_sign_low)
     if not spread and bound is not Bound.EXACT:
@@ -367,8 +400,15 @@ def _finish(value: float, code: int, samples: np.ndarray, codes: np.ndarray, con
 # the factors
 # --------------------------------------------------------------------------------------------------
 
-def matched_size_factor(scratch: Curve, transfer: Curve, k: int, higher_is_better: bool,
-                        boot: Resample | None = None, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+
+def matched_size_factor(
+    scratch: Curve,
+    transfer: Curve,
+    k: int,
+    higher_is_better: bool,
+    boot: Resample | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Estimate:
     """Factor ``n*/n`` of the transfer point ``k`` (size ``n``) against the monotone scratch curve.
 
     The bootstrap (``boot``) resamples seeds and, where the curves carry them, test events; in each
@@ -392,12 +432,25 @@ def matched_size_factor(scratch: Curve, transfer: Curve, k: int, higher_is_bette
     else:
         spread = False
     # crossing before the scratch range (-1) gives the smallest factors
-    return _finish(float(n_star) / n, int(b), samples, codes, confidence, n_boot, censor_sign_low=-1,
-                   single_point=len(scratch) == 1, spread=spread)
+    return _finish(
+        float(n_star) / n,
+        int(b),
+        samples,
+        codes,
+        confidence,
+        n_boot,
+        censor_sign_low=-1,
+        single_point=len(scratch) == 1,
+        spread=spread,
+    )
 
 
-def paper_level(s_full: np.ndarray | float, baseline: np.ndarray | float | None, higher_is_better: bool,
-                fraction: float = PAPER_PERFORMANCE_FRACTION) -> np.ndarray:
+def paper_level(
+    s_full: np.ndarray | float,
+    baseline: np.ndarray | float | None,
+    higher_is_better: bool,
+    fraction: float = PAPER_PERFORMANCE_FRACTION,
+) -> np.ndarray:
     """The level ``L`` the transfer curve must reach (see the module docstring)."""
     s_full = np.asarray(s_full, dtype=float)
     if higher_is_better:
@@ -406,10 +459,16 @@ def paper_level(s_full: np.ndarray | float, baseline: np.ndarray | float | None,
     return b - fraction * (b - s_full)
 
 
-def paper_factor(scratch: Curve, transfer: Curve, higher_is_better: bool, baseline: float | None = None,
-                 boot: Resample | None = None, confidence: float = DEFAULT_CONFIDENCE,
-                 fraction: float = PAPER_PERFORMANCE_FRACTION,
-                 baseline_reps: np.ndarray | None = None) -> tuple[Estimate, Estimate]:
+def paper_factor(
+    scratch: Curve,
+    transfer: Curve,
+    higher_is_better: bool,
+    baseline: float | None = None,
+    boot: Resample | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    fraction: float = PAPER_PERFORMANCE_FRACTION,
+    baseline_reps: np.ndarray | None = None,
+) -> tuple[Estimate, Estimate]:
     """The paper's factor ``n_full / n_99`` and the size ``n_99`` itself (see the module docstring).
 
     ``baseline`` is the rule-based baseline's metric (needed for lower-is-better metrics);
@@ -427,8 +486,9 @@ def paper_factor(scratch: Curve, transfer: Curve, higher_is_better: bool, baseli
         if baseline is None or not np.isfinite(baseline):
             return none("no rule-based baseline: threshold undefined"), none("no baseline", is_size=True)
         if sign * (s_full - baseline) <= 0:
-            note = (f"no factor: scratch on the full split ({s_full:.4g}) does not improve on the "
-                    f"baseline ({baseline:.4g})")
+            note = (
+                f"no factor: scratch on the full split ({s_full:.4g}) does not improve on the baseline ({baseline:.4g})"
+            )
             return none(note), none("n/a", is_size=True)
     level = paper_level(s_full, baseline, higher_is_better, fraction)
     log_n = np.log(transfer.sizes)
@@ -451,20 +511,36 @@ def paper_factor(scratch: Curve, transfer: Curve, higher_is_better: bool, baseli
     else:
         spread = False
     if b == 1:
-        note = "not reached: the transfer curve stays below 99 % of scratch-on-full" if higher_is_better else \
-            "not reached: the transfer curve stays short of 99 % of scratch-on-full's gain over the baseline"
+        note = (
+            "not reached: the transfer curve stays below 99 % of scratch-on-full"
+            if higher_is_better
+            else "not reached: the transfer curve stays short of 99 % of scratch-on-full's gain over the baseline"
+        )
         if not transfer.full:
             note += f" up to n = {transfer.sizes[-1]:.0f} (this mode has no full-split point)"
         lo, hi = _quantiles(samples, confidence) if n_boot else (NAN, NAN)
-        return (Estimate(NAN, lo, hi, Bound.NEVER, note, extra=extra),
-                Estimate(NAN, NAN, NAN, Bound.NEVER, "never in range", is_size=True))
+        return (
+            Estimate(NAN, lo, hi, Bound.NEVER, note, extra=extra),
+            Estimate(NAN, NAN, NAN, Bound.NEVER, "never in range", is_size=True),
+        )
     single = len(transfer) == 1
-    n99_est = _finish(float(n99), b, np.where(np.isinf(n_samples), np.nan, n_samples), codes, confidence,
-                      n_boot, is_size=True, censor_sign_low=-1, single_point=single, spread=spread)
+    n99_est = _finish(
+        float(n99),
+        b,
+        np.where(np.isinf(n_samples), np.nan, n_samples),
+        codes,
+        confidence,
+        n_boot,
+        is_size=True,
+        censor_sign_low=-1,
+        single_point=single,
+        spread=spread,
+    )
     # n_99 at or before the smallest size -> the factor is a lower bound
     f_code = {0: 0, -1: 1}[b] if not single else 1
-    factor = _finish(float(n_full / n99), f_code, samples, codes, confidence, n_boot, censor_sign_low=1,
-                     extra=extra, spread=spread)
+    factor = _finish(
+        float(n_full / n99), f_code, samples, codes, confidence, n_boot, censor_sign_low=1, extra=extra, spread=spread
+    )
     return factor, n99_est
 
 
@@ -474,8 +550,12 @@ def baseline_crossing(curve: Curve, baseline: float | None, higher_is_better: bo
         return none("no baseline", is_size=True)
     if len(curve) == 0:
         return Estimate(NAN, NAN, NAN, Bound.NEVER, "missing", is_size=True)
-    n, b = first_crossing(np.log(curve.sizes), curve.monotone(higher_is_better=higher_is_better),
-                          np.asarray(float(baseline)), higher_is_better)
+    n, b = first_crossing(
+        np.log(curve.sizes),
+        curve.monotone(higher_is_better=higher_is_better),
+        np.asarray(float(baseline)),
+        higher_is_better,
+    )
     b = int(b)
     if b == 1:
         return Estimate(NAN, NAN, NAN, Bound.NEVER, "never in range", is_size=True)
@@ -493,8 +573,15 @@ class Saturation:
     reason: str
 
 
-def saturation(scratch: Curve, transfer: Curve, k: int, higher_is_better: bool, boot: Resample | None,
-               confidence: float = DEFAULT_CONFIDENCE, _check_seeds: bool = True) -> Saturation:
+def saturation(
+    scratch: Curve,
+    transfer: Curve,
+    k: int,
+    higher_is_better: bool,
+    boot: Resample | None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    _check_seeds: bool = True,
+) -> Saturation:
     """Whether the transfer point ``k`` and scratch are both on their plateau (module docstring).
 
     Needs a bootstrap with spread: agreement "within the uncertainty" is never claimed from a zero

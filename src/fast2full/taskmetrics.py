@@ -48,8 +48,14 @@ def _bin_label(lo: float, hi: float) -> str:
     return f"{lo:g}-{hi:g}" if math.isfinite(hi) else f">{lo:g}"
 
 
-def auc_in_bins(score: np.ndarray, y: np.ndarray, weight: np.ndarray, var: np.ndarray,
-                edges=QG_PT_BINS_GEV, baseline: np.ndarray | None = None) -> dict[str, Any]:
+def auc_in_bins(
+    score: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    var: np.ndarray,
+    edges=QG_PT_BINS_GEV,
+    baseline: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Weighted AUC inclusive and per bin of ``var`` (qg: the jet pT in GeV), with the baseline's.
 
     Returns ``{"edges", "inclusive": {n, auc, baseline_auc}, "bins": [{bin, lo, hi, n, auc,
@@ -60,10 +66,11 @@ def auc_in_bins(score: np.ndarray, y: np.ndarray, weight: np.ndarray, var: np.nd
     def one(sel):
         n = int(sel.sum())
         ok = n >= MIN_ROWS_PER_BIN
-        return {"n": n,
-                "auc": weighted_auc(score[sel], y[sel], weight[sel]) if ok else None,
-                "baseline_auc": weighted_auc(baseline[sel], y[sel], weight[sel])
-                if ok and baseline is not None else None}
+        return {
+            "n": n,
+            "auc": weighted_auc(score[sel], y[sel], weight[sel]) if ok else None,
+            "baseline_auc": weighted_auc(baseline[sel], y[sel], weight[sel]) if ok and baseline is not None else None,
+        }
 
     score, y, weight = np.asarray(score), np.asarray(y), np.asarray(weight, dtype=np.float64)
     bins = []
@@ -73,8 +80,9 @@ def auc_in_bins(score: np.ndarray, y: np.ndarray, weight: np.ndarray, var: np.nd
     return {"edges": [float(e) for e in edges], "inclusive": one(np.ones(len(y), dtype=bool)), "bins": bins}
 
 
-def met_resolution_components(pred: np.ndarray, true: np.ndarray,
-                              weight: np.ndarray | None = None) -> dict[str, float | None]:
+def met_resolution_components(
+    pred: np.ndarray, true: np.ndarray, weight: np.ndarray | None = None
+) -> dict[str, float | None]:
     """Weighted RMS of ``pred - true`` per component (x, y) in GeV, and their mean."""
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
     if len(pred) == 0:
@@ -86,8 +94,9 @@ def met_resolution_components(pred: np.ndarray, true: np.ndarray,
     return {"x": float(rms[0]), "y": float(rms[1]), "mean": float(rms.mean())}
 
 
-def met_resolution_in_bins(pred: np.ndarray, true: np.ndarray, reco: np.ndarray,
-                           weight: np.ndarray | None = None, edges=MET_TRUE_BINS_GEV) -> dict[str, Any]:
+def met_resolution_in_bins(
+    pred: np.ndarray, true: np.ndarray, reco: np.ndarray, weight: np.ndarray | None = None, edges=MET_TRUE_BINS_GEV
+) -> dict[str, Any]:
     """MET resolution of ``pred`` and of the reconstructed MET ``reco`` (both (n, 2) x/y in GeV)
     against ``true``, inclusive and in bins of the true MET magnitude, with the relative improvement
     ``1 - res(pred) / res(reco)`` per component (positive = better than the reconstructed MET)."""
@@ -127,5 +136,12 @@ def evaluate_binned(task: str, ts, prediction: np.ndarray) -> dict[str, Any] | N
     return None
 
 
-__all__ = ["QG_PT_BINS_GEV", "MET_TRUE_BINS_GEV", "weighted_auc", "auc_in_bins", "met_resolution_components",
-           "met_resolution_in_bins", "evaluate_binned"]
+__all__ = [
+    "QG_PT_BINS_GEV",
+    "MET_TRUE_BINS_GEV",
+    "weighted_auc",
+    "auc_in_bins",
+    "met_resolution_components",
+    "met_resolution_in_bins",
+    "evaluate_binned",
+]

@@ -61,14 +61,25 @@ def _fixed(values: np.ndarray) -> pa.Array:
     return arr
 
 
-def write(path: str | Path, *, x: np.ndarray, mask: np.ndarray, y: np.ndarray, baseline: np.ndarray,
-          weight: np.ndarray, event_id: np.ndarray, meta: dict, aux: dict[str, np.ndarray] | None = None) -> None:
+def write(
+    path: str | Path,
+    *,
+    x: np.ndarray,
+    mask: np.ndarray,
+    y: np.ndarray,
+    baseline: np.ndarray,
+    weight: np.ndarray,
+    event_id: np.ndarray,
+    meta: dict,
+    aux: dict[str, np.ndarray] | None = None,
+) -> None:
     """Write one tensor file (call inside :func:`fast2full.common.atomic_output`); ``aux``: optional
     per-row evaluation columns (``aux_<name>``, float64)."""
     n = len(x)
     aux = aux or {}
-    if not (len(mask) == len(y) == len(baseline) == len(weight) == len(event_id) == n) or \
-            any(len(v) != n for v in aux.values()):
+    if not (len(mask) == len(y) == len(baseline) == len(weight) == len(event_id) == n) or any(
+        len(v) != n for v in aux.values()
+    ):
         raise ValueError("tensor columns differ in length")
     if x.ndim != 3 or mask.shape != x.shape[:2]:
         raise ValueError(f"x must be (n, N, F) and mask (n, N); got {x.shape}, {mask.shape}")
@@ -81,8 +92,14 @@ def write(path: str | Path, *, x: np.ndarray, mask: np.ndarray, y: np.ndarray, b
         "event_id": pa.array(event_id.astype(np.int64)),
         **{f"{AUX_PREFIX}{k}": pa.array(np.asarray(v, dtype=np.float64)) for k, v in aux.items()},
     }
-    meta = {"schema_version": SCHEMA_VERSION, **meta, "aux": sorted(aux), "n_rows": int(n),
-            "max_objects": int(x.shape[1]), "n_features": int(x.shape[2])}
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        **meta,
+        "aux": sorted(aux),
+        "n_rows": int(n),
+        "max_objects": int(x.shape[1]),
+        "n_features": int(x.shape[2]),
+    }
     table = pa.table(cols).replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
     pq.write_table(table, path, compression="zstd")
 
@@ -124,11 +141,19 @@ class TensorSet:
     def __len__(self) -> int:
         return len(self.x)
 
-    def subset(self, idx: np.ndarray) -> "TensorSet":
-        return TensorSet(self.x[idx], self.mask[idx], self.y[idx], self.baseline[idx], self.weight[idx],
-                         self.event_id[idx], dict(self.meta), {k: v[idx] for k, v in self.aux.items()})
+    def subset(self, idx: np.ndarray) -> TensorSet:
+        return TensorSet(
+            self.x[idx],
+            self.mask[idx],
+            self.y[idx],
+            self.baseline[idx],
+            self.weight[idx],
+            self.event_id[idx],
+            dict(self.meta),
+            {k: v[idx] for k, v in self.aux.items()},
+        )
 
-    def nested(self, n: int | None, seed: int) -> "TensorSet":
+    def nested(self, n: int | None, seed: int) -> TensorSet:
         """The first ``n`` rows of a fixed per-seed shuffle: the size-n set is inside the size-2n set."""
         order = np.random.default_rng(seed).permutation(len(self))
         return self.subset(order if n is None else order[: min(n, len(self))])
@@ -137,8 +162,12 @@ class TensorSet:
         """(x, mask, y, weight) as torch tensors sharing memory with the numpy arrays."""
         import torch
 
-        return (torch.from_numpy(self.x), torch.from_numpy(self.mask), torch.from_numpy(self.y),
-                torch.from_numpy(self.weight.astype(np.float32)))
+        return (
+            torch.from_numpy(self.x),
+            torch.from_numpy(self.mask),
+            torch.from_numpy(self.y),
+            torch.from_numpy(self.weight.astype(np.float32)),
+        )
 
 
 def load(path: str | Path, raw: bool = False) -> TensorSet:
@@ -167,9 +196,17 @@ def load(path: str | Path, raw: bool = False) -> TensorSet:
                 on = raw_x[:, :, names.index(flag.lstrip("!"))] > 0.5
                 x[:, :, i] = np.where(~on if flag.startswith("!") else on, x[:, :, i], 0.0)
         x[~mask] = 0.0
-    return TensorSet(x=x, mask=mask, y=_to_numpy(table["y"]).astype(np.float32),
-                     baseline=_to_numpy(table["baseline"]).astype(np.float32),
-                     weight=_to_numpy(table["weight"]).astype(np.float64),
-                     event_id=_to_numpy(table["event_id"]).astype(np.int64), meta=meta,
-                     aux={c[len(AUX_PREFIX):]: _to_numpy(table[c]).astype(np.float64)
-                          for c in table.column_names if c.startswith(AUX_PREFIX)})
+    return TensorSet(
+        x=x,
+        mask=mask,
+        y=_to_numpy(table["y"]).astype(np.float32),
+        baseline=_to_numpy(table["baseline"]).astype(np.float32),
+        weight=_to_numpy(table["weight"]).astype(np.float64),
+        event_id=_to_numpy(table["event_id"]).astype(np.int64),
+        meta=meta,
+        aux={
+            c[len(AUX_PREFIX) :]: _to_numpy(table[c]).astype(np.float64)
+            for c in table.column_names
+            if c.startswith(AUX_PREFIX)
+        },
+    )

@@ -134,8 +134,7 @@ def _objects_of(coll: ak.Array, kind: str, types: tuple[str, ...], with_pu: bool
 
 def _met_object(met: ak.Array) -> ak.Array:
     counts = np.ones(len(met), dtype=np.int64)
-    return ak.zip({"pt": ak.unflatten(ak.to_numpy(met.met), counts),
-                   "phi": ak.unflatten(ak.to_numpy(met.phi), counts)})
+    return ak.zip({"pt": ak.unflatten(ak.to_numpy(met.met), counts), "phi": ak.unflatten(ak.to_numpy(met.phi), counts)})
 
 
 def _pad(objs: ak.Array, names: list[str], n_max: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,14 +159,15 @@ def _counts_by_process(process: np.ndarray, keep: np.ndarray | None = None) -> d
     return {str(k): int(v) for k, v in zip(names, counts)}
 
 
-def _flow(process: np.ndarray, weight: np.ndarray, keep: np.ndarray | None = None,
-          names: list[str] | None = None) -> dict[str, dict]:
+def _flow(
+    process: np.ndarray, weight: np.ndarray, keep: np.ndarray | None = None, names: list[str] | None = None
+) -> dict[str, dict]:
     """Cut-flow entries per process: ``{"n": rows, "sum_w": weight in pb, "ess": (sum w)^2 / sum w^2}``
     (:func:`fast2full.weights.count_summary`); ``names``: processes to list even when none pass."""
     p = process if keep is None else process[keep]
     w = np.asarray(weight, dtype=np.float64) if keep is None else np.asarray(weight, dtype=np.float64)[keep]
     out = {}
-    for name in (names if names is not None else np.unique(p)):
+    for name in names if names is not None else np.unique(p):
         s = W.count_summary(w[p == name])
         out[str(name)] = {"n": s["n"], "sum_w": s["sum_w"], "ess": s["ess"]}
     return out
@@ -184,8 +184,11 @@ def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     n_lep = ak.to_numpy(ak.num(events.electrons) + ak.num(events.muons))
     n_jet = ak.to_numpy(ak.num(events.jets))
     n_b = ak.to_numpy(ak.sum(events.jets.btag, axis=1))
-    steps = {"lepton": n_lep == region["n_leptons"], "jets": n_jet >= region["min_jets"],
-             "btag": n_b >= region["min_btags"]}
+    steps = {
+        "lepton": n_lep == region["n_leptons"],
+        "jets": n_jet >= region["min_jets"],
+        "btag": n_b >= region["min_btags"],
+    }
     w_ev = ak.to_numpy(events.weight)
     procs = sorted(set(process.tolist()))
     cutflow = {p: {"all": e} for p, e in _flow(process, w_ev, names=procs).items()}
@@ -196,18 +199,29 @@ def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
             cutflow[p][name] = e
     ev = events[keep]
     types = F.OBJECT_TYPES
-    objs = ak.concatenate([
-        _objects_of(_met_object(ev.met), "met", types),
-        _objects_of(ev.electrons, "electron", types),
-        _objects_of(ev.muons, "muon", types),
-        _objects_of(ev.jets, "jet", types),
-        _objects_of(ev.photons, "photon", types),
-    ], axis=1)
+    objs = ak.concatenate(
+        [
+            _objects_of(_met_object(ev.met), "met", types),
+            _objects_of(ev.electrons, "electron", types),
+            _objects_of(ev.muons, "muon", types),
+            _objects_of(ev.jets, "jet", types),
+            _objects_of(ev.photons, "photon", types),
+        ],
+        axis=1,
+    )
     x, mask = _pad(objs, F.names("sigbkg"), n_max)
     ht = ak.to_numpy(ak.sum(ev.jets.pt, axis=1)).astype(np.float32)
-    return Rows(x=x, mask=mask, y=ak.to_numpy(ev.is_signal).astype(np.float32), baseline=ht,
-                weight=ak.to_numpy(ev.weight), event_id=ak.to_numpy(ev.event_id), process=process[keep],
-                sub=np.zeros(len(ev), dtype=np.int64), cutflow=cutflow)
+    return Rows(
+        x=x,
+        mask=mask,
+        y=ak.to_numpy(ev.is_signal).astype(np.float32),
+        baseline=ht,
+        weight=ak.to_numpy(ev.weight),
+        event_id=ak.to_numpy(ev.event_id),
+        process=process[keep],
+        sub=np.zeros(len(ev), dtype=np.int64),
+        cutflow=cutflow,
+    )
 
 
 def _flat_dr(jet_eta: np.ndarray, jet_phi: np.ndarray, c_eta: np.ndarray, c_phi: np.ndarray):
@@ -217,8 +231,9 @@ def _flat_dr(jet_eta: np.ndarray, jet_phi: np.ndarray, c_eta: np.ndarray, c_phi:
     return deta, dphi, np.hypot(deta, dphi)
 
 
-def jet_constituents(jets: ak.Array, pflow: ak.Array, delta_r: float = F.QG_CONSTITUENT_DELTA_R,
-                     pt_min: float = 0.0, chunk: int = 20_000) -> ak.Array:
+def jet_constituents(
+    jets: ak.Array, pflow: ak.Array, delta_r: float = F.QG_CONSTITUENT_DELTA_R, pt_min: float = 0.0, chunk: int = 20_000
+) -> ak.Array:
     """Per jet (``jets``: one record per row, ``pflow``: that row's event candidates, both length n):
     the particle-flow candidates within ``delta_r`` of the jet axis with pT > ``pt_min``, tracks from
     pile-up vertices left out (``is_pu``), pT-ordered.  Records: pt, rel_pt, log_pt, deta (times the
@@ -226,19 +241,28 @@ def jet_constituents(jets: ak.Array, pflow: ak.Array, delta_r: float = F.QG_CONS
     stays bounded by ``chunk`` rows' candidates."""
     out = []
     for start in range(0, len(jets), chunk):
-        j, c = jets[start:start + chunk], pflow[start:start + chunk]
+        j, c = jets[start : start + chunk], pflow[start : start + chunk]
         counts = ak.to_numpy(ak.num(c))
         je = np.repeat(ak.to_numpy(j.eta).astype(np.float64), counts)
         jp = np.repeat(ak.to_numpy(j.phi).astype(np.float64), counts)
         jpt = np.repeat(ak.to_numpy(j.pt).astype(np.float64), counts)
         cpt = ak.to_numpy(ak.flatten(c.pt)).astype(np.float64)
-        deta, dphi, dr = _flat_dr(je, jp, ak.to_numpy(ak.flatten(c.eta)).astype(np.float64),
-                                  ak.to_numpy(ak.flatten(c.phi)).astype(np.float64))
+        deta, dphi, dr = _flat_dr(
+            je, jp, ak.to_numpy(ak.flatten(c.eta)).astype(np.float64), ak.to_numpy(ak.flatten(c.phi)).astype(np.float64)
+        )
         keep = (dr < delta_r) & (cpt > pt_min) & ~ak.to_numpy(ak.flatten(c.is_pu))
-        rec = ak.zip({"pt": cpt, "rel_pt": cpt / jpt, "log_pt": np.log(np.maximum(cpt, 1e-3)),
-                      "deta": deta * np.where(je < 0, -1.0, 1.0), "dphi": dphi, "dr": dr,
-                      "charge": ak.to_numpy(ak.flatten(c.charge)).astype(np.float64),
-                      "kind": ak.to_numpy(ak.flatten(c.kind))})
+        rec = ak.zip(
+            {
+                "pt": cpt,
+                "rel_pt": cpt / jpt,
+                "log_pt": np.log(np.maximum(cpt, 1e-3)),
+                "deta": deta * np.where(je < 0, -1.0, 1.0),
+                "dphi": dphi,
+                "dr": dr,
+                "charge": ak.to_numpy(ak.flatten(c.charge)).astype(np.float64),
+                "kind": ak.to_numpy(ak.flatten(c.kind)),
+            }
+        )
         row = np.repeat(np.arange(len(j)), counts)
         sel = ak.unflatten(rec[keep], np.bincount(row[keep], minlength=len(j)))
         out.append(sel[ak.argsort(sel.pt, axis=1, ascending=False, stable=True)])
@@ -247,9 +271,14 @@ def jet_constituents(jets: ak.Array, pflow: ak.Array, delta_r: float = F.QG_CONS
     return out[0] if len(out) == 1 else ak.concatenate(out, axis=0)
 
 
-def common_spectrum_factors(pt: np.ndarray, abs_eta: np.ndarray, y: np.ndarray, w: np.ndarray,
-                            pt_edges=F.QG_REWEIGHT_PT_EDGES_GEV,
-                            eta_edges=F.QG_REWEIGHT_ABS_ETA_EDGES) -> np.ndarray:
+def common_spectrum_factors(
+    pt: np.ndarray,
+    abs_eta: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    pt_edges=F.QG_REWEIGHT_PT_EDGES_GEV,
+    eta_edges=F.QG_REWEIGHT_ABS_ETA_EDGES,
+) -> np.ndarray:
     """Per-row factors that give quark (y = 1) and gluon (y = 0) jets one common (pT, |eta|) spectrum.
 
     With H_c the ``w``-weighted 2-d histogram of class c and S_c its sum, the target shape is
@@ -286,8 +315,14 @@ def common_spectrum_factors(pt: np.ndarray, abs_eta: np.ndarray, y: np.ndarray, 
 def qg_reweight_factors(pt, abs_eta, y, w, cfg) -> np.ndarray:
     """:func:`common_spectrum_factors` with the binning of ``tensors.tasks.qg.reweight``."""
     rw = cfg.get("reweight", {}) or {}
-    return common_spectrum_factors(pt, abs_eta, y, w, tuple(rw.get("pt_edges", F.QG_REWEIGHT_PT_EDGES_GEV)),
-                                   tuple(rw.get("abs_eta_edges", F.QG_REWEIGHT_ABS_ETA_EDGES)))
+    return common_spectrum_factors(
+        pt,
+        abs_eta,
+        y,
+        w,
+        tuple(rw.get("pt_edges", F.QG_REWEIGHT_PT_EDGES_GEV)),
+        tuple(rw.get("abs_eta_edges", F.QG_REWEIGHT_ABS_ETA_EDGES)),
+    )
 
 
 def apply_qg_reweighting(rows: Rows, cfg) -> None:
@@ -317,11 +352,13 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     types = tuple(cfg.get("constituent_types", F.QG_CONSTITUENT_TYPES))
     unknown = set(types) - set(objects.PFLOW_KINDS)
     if unknown:
-        raise Fast2FullError(f"config tensors.tasks.qg.constituent_types: unknown {sorted(unknown)} "
-                             f"(known: {sorted(objects.PFLOW_KINDS)})")
+        raise Fast2FullError(
+            f"config tensors.tasks.qg.constituent_types: unknown {sorted(unknown)} "
+            f"(known: {sorted(objects.PFLOW_KINDS)})"
+        )
     jets = events.jets
     flav = abs(jets.flavor)
-    is_quark = (flav == F.LIGHT_QUARK_FLAVORS[0])
+    is_quark = flav == F.LIGHT_QUARK_FLAVORS[0]
     for f in F.LIGHT_QUARK_FLAVORS[1:]:
         is_quark = is_quark | (flav == f)
     labelled = is_quark | (flav == F.GLUON_FLAVOR)
@@ -339,16 +376,29 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     cons = jet_constituents(tagged, pf, pt_min=float(cfg.get("constituent_pt_min", 0.0)))
     jpt = ak.to_numpy(tagged.pt).astype(np.float32)
     jet_slot = {name: np.zeros(len(jpt), np.float32) for name in F.names("qg")}
-    jet_slot.update({"is_jet": np.ones(len(jpt), np.float32), "jet_pt": jpt,
-                     "jet_abs_eta": np.abs(ak.to_numpy(tagged.eta)).astype(np.float32),
-                     "jet_mass": ak.to_numpy(tagged.mass).astype(np.float32),
-                     "jet_ntrk": ak.to_numpy(tagged.ntrk).astype(np.float32),
-                     "jet_trk_width": ak.to_numpy(tagged.trk_width).astype(np.float32),
-                     "jet_trk_pt_frac": (ak.to_numpy(tagged.sum_trk_pt) / np.maximum(jpt, 1e-3)).astype(np.float32)})
+    jet_slot.update(
+        {
+            "is_jet": np.ones(len(jpt), np.float32),
+            "jet_pt": jpt,
+            "jet_abs_eta": np.abs(ak.to_numpy(tagged.eta)).astype(np.float32),
+            "jet_mass": ak.to_numpy(tagged.mass).astype(np.float32),
+            "jet_ntrk": ak.to_numpy(tagged.ntrk).astype(np.float32),
+            "jet_trk_width": ak.to_numpy(tagged.trk_width).astype(np.float32),
+            "jet_trk_pt_frac": (ak.to_numpy(tagged.sum_trk_pt) / np.maximum(jpt, 1e-3)).astype(np.float32),
+        }
+    )
     zero = _f32(cons.pt * 0)
     cfields = {name: zero for name in F.names("qg")}
-    cfields.update({"c_rel_pt": _f32(cons.rel_pt), "c_log_pt": _f32(cons.log_pt), "c_deta": _f32(cons.deta),
-                    "c_dphi": _f32(cons.dphi), "c_dr": _f32(cons.dr), "c_charge": _f32(cons.charge)})
+    cfields.update(
+        {
+            "c_rel_pt": _f32(cons.rel_pt),
+            "c_log_pt": _f32(cons.log_pt),
+            "c_deta": _f32(cons.deta),
+            "c_dphi": _f32(cons.dphi),
+            "c_dr": _f32(cons.dr),
+            "c_charge": _f32(cons.charge),
+        }
+    )
     for t in F.QG_CONSTITUENT_TYPES:
         cfields[f"is_{t}"] = _f32(cons.kind == objects.PFLOW_KINDS[t])
     first = ak.unflatten(ak.zip(jet_slot), np.ones(len(jpt), dtype=np.int64))
@@ -373,15 +423,26 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     for p in procs:
         r = proc_rows == p
         sw = w_event[r].sum()
-        summary[p] = {"quark_fraction": float(row_y[r].mean()) if r.any() else None,
-                      "weighted_quark_fraction": float((w_event * row_y)[r].sum() / sw) if r.any() and sw else None,
-                      "mean_constituents": float(ncons[r].mean()) if r.any() else None}
+        summary[p] = {
+            "quark_fraction": float(row_y[r].mean()) if r.any() else None,
+            "weighted_quark_fraction": float((w_event * row_y)[r].sum() / sw) if r.any() and sw else None,
+            "mean_constituents": float(ncons[r].mean()) if r.any() else None,
+        }
     # weight: the event weight here; tensorize multiplies it by the task's process scale, then applies
     # the quark/gluon reweighting (apply_qg_reweighting) to the weights training sees
-    return Rows(x=x, mask=mask, y=row_y, baseline=-ntrk_tagged.astype(np.float32),
-                weight=w_event, event_id=ak.to_numpy(events.event_id)[row_ev],
-                process=proc_rows, sub=row_k.astype(np.int64), cutflow=cutflow, summary=summary,
-                aux={"jet_pt": jpt, "jet_abs_eta": jet_slot["jet_abs_eta"], "event_weight": w_event})
+    return Rows(
+        x=x,
+        mask=mask,
+        y=row_y,
+        baseline=-ntrk_tagged.astype(np.float32),
+        weight=w_event,
+        event_id=ak.to_numpy(events.event_id)[row_ev],
+        process=proc_rows,
+        sub=row_k.astype(np.int64),
+        cutflow=cutflow,
+        summary=summary,
+        aux={"jet_pt": jpt, "jet_abs_eta": jet_slot["jet_abs_eta"], "event_weight": w_event},
+    )
 
 
 def _kind_in(kind: ak.Array, kinds: np.ndarray) -> ak.Array:
@@ -390,8 +451,10 @@ def _kind_in(kind: ak.Array, kinds: np.ndarray) -> ak.Array:
 
 
 def _vec_sum(coll: ak.Array) -> tuple[np.ndarray, np.ndarray]:
-    return (ak.to_numpy(ak.sum(coll.pt * np.cos(coll.phi), axis=1)).astype(np.float64),
-            ak.to_numpy(ak.sum(coll.pt * np.sin(coll.phi), axis=1)).astype(np.float64))
+    return (
+        ak.to_numpy(ak.sum(coll.pt * np.cos(coll.phi), axis=1)).astype(np.float64),
+        ak.to_numpy(ak.sum(coll.pt * np.sin(coll.phi), axis=1)).astype(np.float64),
+    )
 
 
 def _term(mpx: np.ndarray, mpy: np.ndarray, present: np.ndarray | None = None) -> ak.Array:
@@ -434,25 +497,36 @@ def build_met(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     soft = soft_candidates(events)
     has_pf = ak.to_numpy(ak.num(events.pflow)) > 0
     parts = {}
-    for name, sel in (("soft_pv_tracks", (soft.kind == objects.PFLOW_TRACK) & ~soft.is_pu),
-                      ("soft_pu_tracks", (soft.kind == objects.PFLOW_TRACK) & soft.is_pu),
-                      ("soft_neutrals", soft.kind != objects.PFLOW_TRACK)):
+    for name, sel in (
+        ("soft_pv_tracks", (soft.kind == objects.PFLOW_TRACK) & ~soft.is_pu),
+        ("soft_pu_tracks", (soft.kind == objects.PFLOW_TRACK) & soft.is_pu),
+        ("soft_neutrals", soft.kind != objects.PFLOW_TRACK),
+    ):
         sx, sy = _vec_sum(soft[sel])
         parts[name] = _objects_of(_term(-sx, -sy, has_pf), name, types, with_pu=True)
-    terms = ak.concatenate([
-        _objects_of(_met_object(events.met), "met", types, with_pu=True),
-        _objects_of(_term(hx, hy), "soft_term", types, with_pu=True),
-        *parts.values()], axis=1)
-    hard = ak.concatenate([
-        _objects_of(events.electrons, "electron", types, with_pu=True),
-        _objects_of(events.muons, "muon", types, with_pu=True),
-        _objects_of(events.photons, "photon", types, with_pu=True),
-        _objects_of(events.jets, "jet", types, with_pu=True),
-    ], axis=1)
+    terms = ak.concatenate(
+        [
+            _objects_of(_met_object(events.met), "met", types, with_pu=True),
+            _objects_of(_term(hx, hy), "soft_term", types, with_pu=True),
+            *parts.values(),
+        ],
+        axis=1,
+    )
+    hard = ak.concatenate(
+        [
+            _objects_of(events.electrons, "electron", types, with_pu=True),
+            _objects_of(events.muons, "muon", types, with_pu=True),
+            _objects_of(events.photons, "photon", types, with_pu=True),
+            _objects_of(events.jets, "jet", types, with_pu=True),
+        ],
+        axis=1,
+    )
     hard = hard[ak.argsort(hard.pt, axis=1, ascending=False, stable=True)]
     x_obj, m_obj = _pad(ak.concatenate([terms, hard], axis=1), F.names("met"), n_obj)
-    cand = ak.concatenate([_objects_of(soft[soft.kind == k], f"pf_{t}", types, with_pu=True)
-                           for t, k in objects.PFLOW_KINDS.items()], axis=1)
+    cand = ak.concatenate(
+        [_objects_of(soft[soft.kind == k], f"pf_{t}", types, with_pu=True) for t, k in objects.PFLOW_KINDS.items()],
+        axis=1,
+    )
     cand = cand[ak.argsort(cand.pt, axis=1, ascending=False, stable=True)]
     x_c, m_c = _pad(cand, F.names("met"), n_cand)
     x, mask = np.concatenate([x_obj, x_c], axis=1), np.concatenate([m_obj, m_c], axis=1)
@@ -462,11 +536,22 @@ def build_met(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     summary = {}
     for p in cutflow:
         r = process == p
-        summary[p] = {"mean_true_met_gev": float(gen[r].mean()) if r.any() else None,
-                      "mean_soft_candidates": float(nsoft[r].mean()) if r.any() else None}
-    return Rows(x=x, mask=mask, y=_xy(events.gen_met), baseline=_xy(events.met),
-                weight=ak.to_numpy(events.weight), event_id=ak.to_numpy(events.event_id), process=process,
-                sub=np.zeros(n, dtype=np.int64), cutflow=cutflow, summary=summary)
+        summary[p] = {
+            "mean_true_met_gev": float(gen[r].mean()) if r.any() else None,
+            "mean_soft_candidates": float(nsoft[r].mean()) if r.any() else None,
+        }
+    return Rows(
+        x=x,
+        mask=mask,
+        y=_xy(events.gen_met),
+        baseline=_xy(events.met),
+        weight=ak.to_numpy(events.weight),
+        event_id=ak.to_numpy(events.event_id),
+        process=process,
+        sub=np.zeros(n, dtype=np.int64),
+        cutflow=cutflow,
+        summary=summary,
+    )
 
 
 BUILDERS = {"sigbkg": build_sigbkg, "qg": build_qg, "met": build_met}
@@ -483,8 +568,13 @@ def _applies(vals: np.ndarray, names: list[str], flag: str | None) -> np.ndarray
     return ~on if flag.startswith("!") else on
 
 
-def compute_norm(x: np.ndarray, mask: np.ndarray, kinds: list[str], slot_flags: list[str | None] | None = None,
-                 names: list[str] | None = None) -> dict[str, list[float]]:
+def compute_norm(
+    x: np.ndarray,
+    mask: np.ndarray,
+    kinds: list[str],
+    slot_flags: list[str | None] | None = None,
+    names: list[str] | None = None,
+) -> dict[str, list[float]]:
     """Masked per-feature mean/std over real objects; categorical features get mean 0, std 1.
 
     A feature with a slot flag (:attr:`fast2full.features.Feature.slot_flag`) uses only the slots it
@@ -515,8 +605,7 @@ def read_norm(path: str | Path, task: str) -> dict:
     if not isinstance(d, dict) or not {"mean", "std", "features"} <= set(d):
         raise InputError(path, "normalisation file lacks keys mean/std/features")
     if d["features"] != F.names(task):
-        raise InputError(path, f"normalisation features {d['features']} differ from task {task}'s "
-                               f"{F.names(task)}")
+        raise InputError(path, f"normalisation features {d['features']} differ from task {task}'s {F.names(task)}")
     if len(d["mean"]) != len(d["features"]) or len(d["std"]) != len(d["features"]):
         raise InputError(path, "normalisation mean/std lengths differ from the number of features")
     return d
@@ -536,13 +625,21 @@ def excluded_processes(config: dict, task: str) -> set[str]:
 
 def _class_balance(y: np.ndarray, w: np.ndarray) -> dict:
     n1 = int((y == 1).sum())
-    return {"counts": {"0": int(len(y) - n1), "1": n1},
-            "weighted": {"0": float(w[y != 1].sum()), "1": float(w[y == 1].sum())},
-            "fraction_1": float(n1 / len(y)) if len(y) else None}
+    return {
+        "counts": {"0": int(len(y) - n1), "1": n1},
+        "weighted": {"0": float(w[y != 1].sum()), "1": float(w[y == 1].sum())},
+        "fraction_1": float(n1 / len(y)) if len(y) else None,
+    }
 
 
-def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: str, domain: str,
-              norm_path: str | Path | None = None) -> dict:
+def tensorize(
+    inputs: list[str | Path],
+    outdir: str | Path,
+    config: dict,
+    task: str,
+    domain: str,
+    norm_path: str | Path | None = None,
+) -> dict:
     """Write ``{outdir}/{train,val,test}.parquet`` (and ``norm.json`` for the source); return a summary.
 
     Raises Fast2FullError/InputError (naming the files) for bad inputs or when no rows survive the
@@ -563,20 +660,31 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
     keep = ~np.isin(process, list(excl))
     if task == "qg":
         keep &= ~ak.to_numpy(events.is_signal).astype(bool)
-    log.info("%s/%s: %d events read, %d after dropping processes %s", task, domain, len(events),
-             int(keep.sum()), sorted(excl) + (["signal"] if task == "qg" else []))
+    log.info(
+        "%s/%s: %d events read, %d after dropping processes %s",
+        task,
+        domain,
+        len(events),
+        int(keep.sum()),
+        sorted(excl) + (["signal"] if task == "qg" else []),
+    )
     events, process = events[keep], process[keep]
     if len(events) == 0:
-        raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} (no events of "
-                             f"the task's processes; excluded: {sorted(excl)})")
+        raise Fast2FullError(
+            f"tensorize {task}/{domain}: no rows after selection in {names} (no events of "
+            f"the task's processes; excluded: {sorted(excl)})"
+        )
 
     pw_mode = task_cfg.get("process_weights", W.DEFAULT_PROCESS_WEIGHTS[task])
     pw_scale = W.process_scale(process, ak.to_numpy(events.weight), pw_mode)
     rows = BUILDERS[task](events, process, task_cfg)
     # the tensors' weight column: pb per event (cross_section) or mean 1 per process (sample);
     # the cut-flows stay in pb (fast2full.weights.DEFAULT_PROCESS_WEIGHTS)
-    rows.weight = rows.weight * np.array([pw_scale[p] for p in rows.process], dtype=np.float64) \
-        if len(rows.process) else rows.weight
+    rows.weight = (
+        rows.weight * np.array([pw_scale[p] for p in rows.process], dtype=np.float64)
+        if len(rows.process)
+        else rows.weight
+    )
     if task == "qg":  # last: the reweighting matches the spectra of the weights training sees
         apply_qg_reweighting(rows, task_cfg)
     for p, c in sorted(rows.cutflow.items()):
@@ -584,29 +692,36 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
     for p, c in sorted(rows.summary.items()):
         log.info("%s/%s %s: %s", task, domain, p, ", ".join(f"{k}={v}" for k, v in c.items()))
     if len(rows.x) == 0:
-        raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} "
-                             f"(cutflow {rows.cutflow})")
+        raise Fast2FullError(f"tensorize {task}/{domain}: no rows after selection in {names} (cutflow {rows.cutflow})")
     proc_code = np.unique(rows.process, return_inverse=True)[1]
     order = np.lexsort((rows.sub, rows.event_id, proc_code))
     keys = np.stack([proc_code[order], rows.event_id[order], rows.sub[order]], axis=1)
     n_dup = int((keys[1:] == keys[:-1]).all(axis=1).sum())
     if n_dup:
-        log.warning("%s/%s: %d rows repeat a (process, event_id) of another row: the readers should give "
-                    "unique event IDs per process (the row order is then not canonical)", task, domain, n_dup)
+        log.warning(
+            "%s/%s: %d rows repeat a (process, event_id) of another row: the readers should give "
+            "unique event IDs per process (the row order is then not canonical)",
+            task,
+            domain,
+            n_dup,
+        )
     split = split_index(rows.process, rows.event_id, fractions)[order]
 
     def take(a: np.ndarray) -> np.ndarray:
         return a[order]
 
-    x, mask, y, base, w, eid, proc = (take(a) for a in (rows.x, rows.mask, rows.y, rows.baseline, rows.weight,
-                                                        rows.event_id, rows.process))
+    x, mask, y, base, w, eid, proc = (
+        take(a) for a in (rows.x, rows.mask, rows.y, rows.baseline, rows.weight, rows.event_id, rows.process)
+    )
     aux = {k: take(np.asarray(v)) for k, v in rows.aux.items()}
     norm_domain = domain
     if norm is None:
         tr = split == 0
         if not tr.any():
-            raise Fast2FullError(f"tensorize {task}/{domain}: the train split is empty (only {len(x)} rows in "
-                                 f"{names}); cannot compute the normalisation")
+            raise Fast2FullError(
+                f"tensorize {task}/{domain}: the train split is empty (only {len(x)} rows in "
+                f"{names}); cannot compute the normalisation"
+            )
         stats = compute_norm(x[tr], mask[tr], F.kinds(task), F.slot_flags(task), F.names(task))
     else:
         stats = {"mean": [float(v) for v in norm["mean"]], "std": [float(v) for v in norm["std"]]}
@@ -615,37 +730,58 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
 
     classification = task in F.LABELS
     if classification and len(np.unique(y)) < 2:
-        log.warning("%s/%s: only one class (label %s) in %d rows; files are written anyway", task, domain,
-                    sorted(set(np.unique(y).tolist())), len(y))
+        log.warning(
+            "%s/%s: only one class (label %s) in %d rows; files are written anyway",
+            task,
+            domain,
+            sorted(set(np.unique(y).tolist())),
+            len(y),
+        )
     base_meta = {
-        "task": task, "domain": domain,
-        "features": F.names(task), "units": F.units(task), "feature_kinds": F.kinds(task),
-        "targets": F.TARGETS[task], "target_units": F.TARGET_UNITS[task],
-        "labels": F.LABELS.get(task), "baseline": F.BASELINES[task],
+        "task": task,
+        "domain": domain,
+        "features": F.names(task),
+        "units": F.units(task),
+        "feature_kinds": F.kinds(task),
+        "targets": F.TARGETS[task],
+        "target_units": F.TARGET_UNITS[task],
+        "labels": F.LABELS.get(task),
+        "baseline": F.BASELINES[task],
         "norm": {**stats, "domain": norm_domain},
-        "padding": {"value": PAD_VALUE, "where": "x slots with mask False; objects beyond max_objects "
-                                                  "are dropped (the lowest in the row's order)"},
+        "padding": {
+            "value": PAD_VALUE,
+            "where": "x slots with mask False; objects beyond max_objects are dropped (the lowest in the row's order)",
+        },
         "selection": config.get("selection", {}),
         "task_config": task_cfg,
         "excluded_processes": sorted(excl) + (["signal (is_signal)"] if task == "qg" else []),
         "split_method": {"fractions": fractions, "hash": f"splitmix64(event_id ^ sha256({SPLIT_SALT!r}, process))"},
         "cutflow": rows.cutflow,
-        "process_weights": {"mode": pw_mode, "scale": pw_scale,
-                            "weight_units": "pb per event" if pw_mode == "cross_section" else
-                            "relative: mean 1 per process over its events before the task's selection "
-                            "(each process sums to its event count); the cut-flow is in pb"},
+        "process_weights": {
+            "mode": pw_mode,
+            "scale": pw_scale,
+            "weight_units": "pb per event"
+            if pw_mode == "cross_section"
+            else "relative: mean 1 per process over its events before the task's selection "
+            "(each process sums to its event count); the cut-flow is in pb",
+        },
         "task_summary": rows.summary,
         "inputs": sorted(str(p) for p in inputs),
         # which particle-flow candidate kinds this domain's objects carry (PHYSLITE: none)
-        "pflow_kinds_present": sorted(k for k, v in objects.PFLOW_KINDS.items()
-                                      if bool(ak.any(events.pflow.kind == v))),
+        "pflow_kinds_present": sorted(
+            k for k, v in objects.PFLOW_KINDS.items() if bool(ak.any(events.pflow.kind == v))
+        ),
     }
     if task == "qg":
         rw = task_cfg.get("reweight", {}) or {}
-        base_meta["weight"] = ("event weight x quark/gluon reweighting to one common (pT, |eta|) spectrum "
-                               "(tensorize.common_spectrum_factors); aux_event_weight holds the event weight")
-        base_meta["reweight"] = {"pt_edges": list(rw.get("pt_edges", F.QG_REWEIGHT_PT_EDGES_GEV)),
-                                 "abs_eta_edges": list(rw.get("abs_eta_edges", F.QG_REWEIGHT_ABS_ETA_EDGES))}
+        base_meta["weight"] = (
+            "event weight x quark/gluon reweighting to one common (pT, |eta|) spectrum "
+            "(tensorize.common_spectrum_factors); aux_event_weight holds the event weight"
+        )
+        base_meta["reweight"] = {
+            "pt_edges": list(rw.get("pt_edges", F.QG_REWEIGHT_PT_EDGES_GEV)),
+            "abs_eta_edges": list(rw.get("abs_eta_edges", F.QG_REWEIGHT_ABS_ETA_EDGES)),
+        }
     summary: dict = {"task": task, "domain": domain, "rows": {}, "outdir": str(outdir)}
     outdir = Path(outdir)
     with contextlib.ExitStack() as stack:
@@ -653,23 +789,49 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
             sel = split == i
             if not sel.any():
                 log.warning("%s/%s: the %s split is empty", task, domain, s)
-            meta = {**base_meta, "split": s, "processes": _counts_by_process(proc, sel),
-                    # rows, total weight (pb) and effective sample size per process and per class
-                    "sample_sizes": {"all": W.count_summary(w[sel], y[sel] if classification else None),
-                                     "processes": _flow(proc, w, sel)}}
+            meta = {
+                **base_meta,
+                "split": s,
+                "processes": _counts_by_process(proc, sel),
+                # rows, total weight (pb) and effective sample size per process and per class
+                "sample_sizes": {
+                    "all": W.count_summary(w[sel], y[sel] if classification else None),
+                    "processes": _flow(proc, w, sel),
+                },
+            }
             if classification:
                 meta["class_balance"] = _class_balance(y[sel], w[sel])
             tmp = stack.enter_context(atomic_output(outdir / f"{s}.parquet"))
-            tensorio.write(tmp, x=x[sel], mask=mask[sel], y=y[sel], baseline=base[sel], weight=w[sel],
-                           event_id=eid[sel], meta=meta, aux={k: v[sel] for k, v in aux.items()})
+            tensorio.write(
+                tmp,
+                x=x[sel],
+                mask=mask[sel],
+                y=y[sel],
+                baseline=base[sel],
+                weight=w[sel],
+                event_id=eid[sel],
+                meta=meta,
+                aux={k: v[sel] for k, v in aux.items()},
+            )
             summary["rows"][s] = int(sel.sum())
-            log.info("%s/%s %s: %d rows (ESS %.1f)%s", task, domain, s, int(sel.sum()),
-                     meta["sample_sizes"]["all"]["ess"],
-                     f", class balance {meta['class_balance']['counts']}" if classification else "")
+            log.info(
+                "%s/%s %s: %d rows (ESS %.1f)%s",
+                task,
+                domain,
+                s,
+                int(sel.sum()),
+                meta["sample_sizes"]["all"]["ess"],
+                f", class balance {meta['class_balance']['counts']}" if classification else "",
+            )
         if norm is None:
             tmp = stack.enter_context(atomic_output(outdir / "norm.json"))
-            tmp.write_text(json.dumps({"task": task, "domain": domain, "features": F.names(task),
-                                       "kinds": F.kinds(task), **stats}, indent=1) + "\n")
+            tmp.write_text(
+                json.dumps(
+                    {"task": task, "domain": domain, "features": F.names(task), "kinds": F.kinds(task), **stats},
+                    indent=1,
+                )
+                + "\n"
+            )
     summary["norm"] = stats
     return summary
 
@@ -677,8 +839,7 @@ def tensorize(inputs: list[str | Path], outdir: str | Path, config: dict, task: 
 # --------------------------------------------------------------------------------------- synthetic
 
 
-def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None = None,
-                      first_id: int = 0) -> ak.Array:
+def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None = None, first_id: int = 0) -> ak.Array:
     """A small synthetic objects array (for tests and benchmarks; not physics).
 
     ttbar-like processes get more jets and b-tags and one lepton more often; jets carry random light
@@ -696,15 +857,20 @@ def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None
         return ak.unflatten(make(tot), counts)
 
     def kin(counts, pt_scale):
-        return {"pt": jag(counts, lambda t: 20.0 + rng.exponential(pt_scale, t)),
-                "eta": jag(counts, lambda t: rng.uniform(-2.8, 2.8, t)),
-                "phi": jag(counts, lambda t: rng.uniform(-np.pi, np.pi, t))}
+        return {
+            "pt": jag(counts, lambda t: 20.0 + rng.exponential(pt_scale, t)),
+            "eta": jag(counts, lambda t: rng.uniform(-2.8, 2.8, t)),
+            "phi": jag(counts, lambda t: rng.uniform(-np.pi, np.pi, t)),
+        }
 
-    jets = {**kin(nj, 40.0), "mass": jag(nj, lambda t: rng.exponential(8.0, t)),
-            "btag": jag(nj, lambda t: rng.random(t) < (0.3 if sig else 0.08)),
-            "flavor": jag(nj, lambda t: rng.choice([0, 1, 2, 3, 4, 5, 21, -1, -2], t)),
-            "ntrk": jag(nj, lambda t: rng.poisson(12, t)),
-            "trk_width": jag(nj, lambda t: rng.exponential(0.08, t))}
+    jets = {
+        **kin(nj, 40.0),
+        "mass": jag(nj, lambda t: rng.exponential(8.0, t)),
+        "btag": jag(nj, lambda t: rng.random(t) < (0.3 if sig else 0.08)),
+        "flavor": jag(nj, lambda t: rng.choice([0, 1, 2, 3, 4, 5, 21, -1, -2], t)),
+        "ntrk": jag(nj, lambda t: rng.poisson(12, t)),
+        "trk_width": jag(nj, lambda t: rng.exponential(0.08, t)),
+    }
     jets["sum_trk_pt"] = jets["pt"] * jag(nj, lambda t: rng.uniform(0.2, 0.9, t))
     # particle-flow candidates: a few per jet around its axis (DeltaR ~ 0.15) plus soft ones anywhere
     per_jet = jag(nj, lambda t: rng.poisson(6.0, t))
@@ -712,26 +878,49 @@ def synthetic_objects(n: int, process: str, seed: int, *, is_signal: bool | None
     near_eta = np.repeat(ak.to_numpy(ak.flatten(jets["eta"])), ak.to_numpy(ak.flatten(per_jet)))
     near_phi = np.repeat(ak.to_numpy(ak.flatten(jets["phi"])), ak.to_numpy(ak.flatten(per_jet)))
     tot_near = len(near_eta)
-    near = {"eta": near_eta + rng.normal(0, 0.15, tot_near),
-            "phi": (near_phi + rng.normal(0, 0.15, tot_near) + np.pi) % (2 * np.pi) - np.pi,
-            "pt": 0.5 + rng.exponential(5.0, tot_near)}
-    soft = {"eta": rng.uniform(-2.5, 2.5, int(n_soft.sum())), "phi": rng.uniform(-np.pi, np.pi, int(n_soft.sum())),
-            "pt": 0.5 + rng.exponential(1.0, int(n_soft.sum()))}
+    near = {
+        "eta": near_eta + rng.normal(0, 0.15, tot_near),
+        "phi": (near_phi + rng.normal(0, 0.15, tot_near) + np.pi) % (2 * np.pi) - np.pi,
+        "pt": 0.5 + rng.exponential(5.0, tot_near),
+    }
+    soft = {
+        "eta": rng.uniform(-2.5, 2.5, int(n_soft.sum())),
+        "phi": rng.uniform(-np.pi, np.pi, int(n_soft.sum())),
+        "pt": 0.5 + rng.exponential(1.0, int(n_soft.sum())),
+    }
     nc = n_near + n_soft
-    pflow = {k: ak.concatenate([ak.unflatten(near[k], n_near), ak.unflatten(soft[k], n_soft)], axis=1)
-             for k in ("pt", "eta", "phi")}
+    pflow = {
+        k: ak.concatenate([ak.unflatten(near[k], n_near), ak.unflatten(soft[k], n_soft)], axis=1)
+        for k in ("pt", "eta", "phi")
+    }
     pflow["charge"] = jag(nc, lambda t: rng.choice([-1, 0, 0, 1], t))
     pflow["is_pu"] = jag(nc, lambda t: rng.random(t) < 0.1)
-    pflow["kind"] = ak.where(pflow["charge"] != 0, objects.PFLOW_TRACK,
-                             ak.where(pflow["pt"] > 2.0, objects.PFLOW_PHOTON, objects.PFLOW_NEUTRAL_HADRON))
+    pflow["kind"] = ak.where(
+        pflow["charge"] != 0,
+        objects.PFLOW_TRACK,
+        ak.where(pflow["pt"] > 2.0, objects.PFLOW_PHOTON, objects.PFLOW_NEUTRAL_HADRON),
+    )
     pflow["is_pu"] = pflow["is_pu"] & (pflow["charge"] != 0)
     order = ak.argsort(pflow["pt"], axis=1, ascending=False)
     pflow = {k: v[order] for k, v in pflow.items()}
-    lep = lambda c: {**kin(c, 30.0), "charge": jag(c, lambda t: rng.choice([-1, 1], t)),  # noqa: E731
-                     "rel_iso": jag(c, lambda t: rng.exponential(0.05, t))}
+    lep = lambda c: {  # noqa: E731
+        **kin(c, 30.0),
+        "charge": jag(c, lambda t: rng.choice([-1, 1], t)),
+        "rel_iso": jag(c, lambda t: rng.exponential(0.05, t)),
+    }
     pho = {**kin(ng, 20.0), "rel_iso": jag(ng, lambda t: rng.exponential(0.05, t))}
     met = {"met": rng.exponential(40.0, n), "phi": rng.uniform(-np.pi, np.pi, n)}
     gen_met = {"met": met["met"] * rng.normal(1.0, 0.2, n).clip(0), "phi": met["phi"] + rng.normal(0, 0.2, n)}
-    return objects.build(event_id=np.arange(first_id, first_id + n), weight=np.ones(n), process=process,
-                         is_signal=np.full(n, sig), jets=jets, electrons=lep(ne), muons=lep(nm), photons=pho,
-                         met=met, gen_met=gen_met, pflow=pflow)
+    return objects.build(
+        event_id=np.arange(first_id, first_id + n),
+        weight=np.ones(n),
+        process=process,
+        is_signal=np.full(n, sig),
+        jets=jets,
+        electrons=lep(ne),
+        muons=lep(nm),
+        photons=pho,
+        met=met,
+        gen_met=gen_met,
+        pflow=pflow,
+    )

@@ -83,13 +83,25 @@ class TrainSettings:
     def __post_init__(self) -> None:
         for lo, hi in (("min_steps", "max_steps"), ("pretrain_min_steps", "pretrain_max_steps")):
             if getattr(self, lo) > getattr(self, hi):
-                raise Fast2FullError(f"training.{lo} ({getattr(self, lo)}) is above training.{hi} ({getattr(self, hi)})")
+                raise Fast2FullError(
+                    f"training.{lo} ({getattr(self, lo)}) is above training.{hi} ({getattr(self, hi)})"
+                )
 
-    KEYS = ("learning_rates", "min_steps", "max_steps", "pretrain_min_steps", "pretrain_max_steps",
-            "val_every_steps", "patience", "batch_size", "model_size", "dann_weight")
+    KEYS = (
+        "learning_rates",
+        "min_steps",
+        "max_steps",
+        "pretrain_min_steps",
+        "pretrain_max_steps",
+        "val_every_steps",
+        "patience",
+        "batch_size",
+        "model_size",
+        "dann_weight",
+    )
 
     @classmethod
-    def from_config(cls, config: dict, **overrides: Any) -> "TrainSettings":
+    def from_config(cls, config: dict, **overrides: Any) -> TrainSettings:
         tr = config.get("training", {})
         kw: dict[str, Any] = {k: tr[k] for k in cls.KEYS if k in tr}
         if "domains" in config:
@@ -145,9 +157,12 @@ def budget_for(mode: str, n_val: int, settings: TrainSettings):
     from fast2full.models.ensemble import Budget
 
     pre = mode == "pretrain"
-    return Budget(min_steps=settings.pretrain_min_steps if pre else settings.min_steps,
-                  max_steps=settings.pretrain_max_steps if pre else settings.max_steps,
-                  val_every=check_interval(n_val, settings), patience=settings.patience)
+    return Budget(
+        min_steps=settings.pretrain_min_steps if pre else settings.min_steps,
+        max_steps=settings.pretrain_max_steps if pre else settings.max_steps,
+        val_every=check_interval(n_val, settings),
+        patience=settings.patience,
+    )
 
 
 def val_subset_size(n_train: int | None, n_val: int) -> int:
@@ -167,8 +182,13 @@ def quiet_lightning() -> None:
     """Silence Lightning's start-up chatter and the warnings that do not apply to in-memory tensors."""
     import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: override afterwards)
 
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning",
-                 "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in (
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning",
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -238,16 +258,24 @@ def baseline_metrics(ts, task: str, orient=None) -> dict[str, Any]:
     name = ts.meta.get("baseline")
     name = name if isinstance(name, str) else json.dumps(name) if name else "baseline"
     if task == "met":
-        return {"name": name, "test_auc": None, "met_resolution": met_resolution(ts.baseline, ts.y, ts.weight),
-                "met_resolution_unweighted": met_resolution(ts.baseline, ts.y)}
+        return {
+            "name": name,
+            "test_auc": None,
+            "met_resolution": met_resolution(ts.baseline, ts.y, ts.weight),
+            "met_resolution_unweighted": met_resolution(ts.baseline, ts.y),
+        }
     sign = 1.0
     if orient is not None:
         val_auc = W.auc(orient.baseline, orient.y, orient.weight)
         if val_auc is not None and val_auc < 0.5:
             sign = -1.0
             name = f"{name} [reversed: lower is more signal-like on the validation split]"
-    return {"name": name, "test_auc": W.auc(sign * ts.baseline, ts.y, ts.weight), "met_resolution": None,
-            "test_auc_unweighted": W.auc(sign * ts.baseline, ts.y)}
+    return {
+        "name": name,
+        "test_auc": W.auc(sign * ts.baseline, ts.y, ts.weight),
+        "met_resolution": None,
+        "test_auc_unweighted": W.auc(sign * ts.baseline, ts.y),
+    }
 
 
 def sample_sizes(ts) -> dict[str, Any]:
@@ -268,8 +296,12 @@ def evaluate(module, ts, with_prediction: bool = False) -> dict[str, Any]:
     module.eval()
     dev = next(module.parameters()).device
     with torch.no_grad():
-        out = torch.cat([module(x[i:i + EVAL_BATCH].to(dev), m[i:i + EVAL_BATCH].to(dev)).float().cpu()
-                         for i in range(0, len(x), EVAL_BATCH)])
+        out = torch.cat(
+            [
+                module(x[i : i + EVAL_BATCH].to(dev), m[i : i + EVAL_BATCH].to(dev)).float().cpu()
+                for i in range(0, len(x), EVAL_BATCH)
+            ]
+        )
         loss = float(module.task_loss(out, y, b, set_weights(ts)))
         pred = module.to_prediction(out, b).numpy()
     res: dict[str, Any] = {"test_loss": loss}
@@ -278,8 +310,12 @@ def evaluate(module, ts, with_prediction: bool = False) -> dict[str, Any]:
         res["test_auc_unweighted"] = W.auc(pred, ts.y)
         res["met_resolution"] = None
     else:
-        res |= {"test_auc": None, "roc": None, "met_resolution": met_resolution(pred, ts.y, ts.weight),
-                "met_resolution_unweighted": met_resolution(pred, ts.y)}
+        res |= {
+            "test_auc": None,
+            "roc": None,
+            "met_resolution": met_resolution(pred, ts.y, ts.weight),
+            "met_resolution_unweighted": met_resolution(pred, ts.y),
+        }
     if with_prediction:
         res["prediction"] = pred
     return res
@@ -306,8 +342,10 @@ def _tensor_path(tensors: Path | dict[tuple[str, str, str], Path], task: str, do
         try:
             return Path(tensors[(task, domain, split)])
         except KeyError:
-            raise Fast2FullError(f"no {task}/{domain}/{split} tensor file among the job's --inputs "
-                                 f"({', '.join(str(p) for p in tensors.values())})") from None
+            raise Fast2FullError(
+                f"no {task}/{domain}/{split} tensor file among the job's --inputs "
+                f"({', '.join(str(p) for p in tensors.values())})"
+            ) from None
     return Path(tensors) / task / domain / f"{split}.parquet"
 
 
@@ -331,31 +369,64 @@ def _load_split(tensors: Path, task: str, domain: str, split: str, cache: dict |
 
 def _check_compatible(card: dict, meta: dict, ckpt: Path, path: Path) -> None:
     inp = card.get("inputs", {})
-    if list(inp.get("features", [])) != list(meta.get("features", [])) or \
-            inp.get("max_objects") != meta.get("max_objects") or inp.get("n_features") != meta.get("n_features"):
-        raise InputError(path, f"tensor features/shape {meta.get('features')} x {meta.get('max_objects')} do not "
-                               f"match the pretrained model {ckpt} ({inp.get('features')} x {inp.get('max_objects')})")
+    if (
+        list(inp.get("features", [])) != list(meta.get("features", []))
+        or inp.get("max_objects") != meta.get("max_objects")
+        or inp.get("n_features") != meta.get("n_features")
+    ):
+        raise InputError(
+            path,
+            f"tensor features/shape {meta.get('features')} x {meta.get('max_objects')} do not "
+            f"match the pretrained model {ckpt} ({inp.get('features')} x {inp.get('max_objects')})",
+        )
     norm_a, norm_b = inp.get("norm"), meta.get("norm")
-    if norm_a and norm_b and not (np.allclose(norm_a["mean"], norm_b["mean"], rtol=1e-5)
-                                  and np.allclose(norm_a["std"], norm_b["std"], rtol=1e-5)):
-        raise InputError(path, f"tensor normalisation differs from the pretrained model's ({ckpt}): "
-                               "tensorize every domain with the source normalisation")
+    if (
+        norm_a
+        and norm_b
+        and not (
+            np.allclose(norm_a["mean"], norm_b["mean"], rtol=1e-5)
+            and np.allclose(norm_a["std"], norm_b["std"], rtol=1e-5)
+        )
+    ):
+        raise InputError(
+            path,
+            f"tensor normalisation differs from the pretrained model's ({ckpt}): "
+            "tensorize every domain with the source normalisation",
+        )
 
 
 def _model_config(arch: str, settings: TrainSettings, meta: dict) -> dict:
-    return {"arch": arch, "model_size": settings.model_size, "n_features": int(meta["n_features"]),
-            "max_objects": int(meta["max_objects"]), "features": list(meta.get("features", [])),
-            "units": list(meta.get("units", [])), "norm": meta.get("norm"), "targets": meta.get("targets")}
+    return {
+        "arch": arch,
+        "model_size": settings.model_size,
+        "n_features": int(meta["n_features"]),
+        "max_objects": int(meta["max_objects"]),
+        "features": list(meta.get("features", [])),
+        "units": list(meta.get("units", [])),
+        "norm": meta.get("norm"),
+        "targets": meta.get("targets"),
+    }
 
 
 def _card(spec: JobSpec, settings: TrainSettings, meta: dict, metrics: dict) -> dict:
     return {
-        "task": spec.task, "arch": spec.arch, "model_size": settings.model_size,
-        "source_domain": spec.target, "seed": metrics["seed"], "n_train": metrics["n_train"],
-        "lr": metrics["lr"], "epochs": metrics["epochs"], "n_params": metrics["n_params"],
-        "inputs": {"features": list(meta.get("features", [])), "units": list(meta.get("units", [])),
-                   "max_objects": int(meta["max_objects"]), "n_features": int(meta["n_features"]),
-                   "norm": meta.get("norm"), "normalised": "x' = (x - mean) / std on real objects; padded slots 0"},
+        "task": spec.task,
+        "arch": spec.arch,
+        "model_size": settings.model_size,
+        "source_domain": spec.target,
+        "seed": metrics["seed"],
+        "n_train": metrics["n_train"],
+        "lr": metrics["lr"],
+        "epochs": metrics["epochs"],
+        "n_params": metrics["n_params"],
+        "inputs": {
+            "features": list(meta.get("features", [])),
+            "units": list(meta.get("units", [])),
+            "max_objects": int(meta["max_objects"]),
+            "n_features": int(meta["n_features"]),
+            "norm": meta.get("norm"),
+            "normalised": "x' = (x - mean) / std on real objects; padded slots 0",
+        },
         "targets": meta.get("targets"),
         "metrics": {k: metrics[k] for k in ("test_auc", "met_resolution", "test_loss", "val_loss")},
         "baseline": metrics["baseline"],
@@ -417,8 +488,14 @@ def _initial_state(spec: JobSpec, settings: TrainSettings, meta: dict, seed: int
     from fast2full.models.ensemble import Net
 
     torch.manual_seed(seed)
-    net = Net(spec.arch, spec.task, int(meta["n_features"]), int(meta["max_objects"]), settings.model_size,
-              dann=spec.mode == "dann")
+    net = Net(
+        spec.arch,
+        spec.task,
+        int(meta["n_features"]),
+        int(meta["max_objects"]),
+        settings.model_size,
+        dann=spec.mode == "dann",
+    )
     state = net.state_dict()
     if pretrained is not None:
         for k in state:
@@ -430,16 +507,21 @@ def _initial_state(spec: JobSpec, settings: TrainSettings, meta: dict, seed: int
 def _task_module(spec: JobSpec, settings: TrainSettings, meta: dict, state: dict, lr: float | None):
     from fast2full.models import TaskModule, build_backbone
 
-    module = TaskModule(build_backbone(spec.arch, int(meta["n_features"]), int(meta["max_objects"]),
-                                       settings.model_size), spec.task, lr=lr or 1e-3,
-                        freeze_backbone=spec.mode == "freeze", dann_weight=settings.dann_weight,
-                        model_config=_model_config(spec.arch, settings, meta))
+    module = TaskModule(
+        build_backbone(spec.arch, int(meta["n_features"]), int(meta["max_objects"]), settings.model_size),
+        spec.task,
+        lr=lr or 1e-3,
+        freeze_backbone=spec.mode == "freeze",
+        dann_weight=settings.dann_weight,
+        model_config=_model_config(spec.arch, settings, meta),
+    )
     module.load_state_dict({k: v for k, v in state.items() if not k.startswith("domain_head.")})
     return module
 
 
-def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None, cache: dict | None = None
-            ) -> list[dict]:
+def run_job(
+    spec: JobSpec, settings: TrainSettings, t_start: float | None = None, cache: dict | None = None
+) -> list[dict]:
     """Run every seed of one training point (all seeds x learning rates as one ensemble); write
     metrics.json and predictions.parquet (+ model.ckpt for pretrain) per seed.
 
@@ -449,7 +531,6 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     t_start = time.perf_counter() if t_start is None else t_start
     quiet_lightning()
     set_threads(settings.threads)
-    import torch
 
     from fast2full import predictions as P
     from fast2full.models import load_pretrained, n_params
@@ -468,13 +549,23 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
     baseline = baseline_metrics(test, spec.task, orient=val_all)
     sign = baseline_sign(spec.task, val_all)
     startup_s = time.perf_counter() - t_start
-    log.info("%s/%s/%s/%s/n%s: start-up (imports + tensors) %.2f s", spec.task, spec.arch, spec.target, spec.mode,
-             spec.size, startup_s)
+    log.info(
+        "%s/%s/%s/%s/n%s: start-up (imports + tensors) %.2f s",
+        spec.task,
+        spec.arch,
+        spec.target,
+        spec.mode,
+        spec.size,
+        startup_s,
+    )
     device = pick_device(settings.accelerator)
     t_job = time.perf_counter()
 
-    ckpts = {s: Path(spec.pretrained_dir) / f"seed{s}" / "model.ckpt" for s in spec.seeds} \
-        if spec.pretrained_dir and spec.mode != "scratch" and spec.mode != "pretrain" else {}
+    ckpts = (
+        {s: Path(spec.pretrained_dir) / f"seed{s}" / "model.ckpt" for s in spec.seeds}
+        if spec.pretrained_dir and spec.mode != "scratch" and spec.mode != "pretrain"
+        else {}
+    )
     pretrained = {s: _pretrained_state(p, spec, meta) for s, p in ckpts.items()}
 
     # ---- train every seed x learning rate together
@@ -495,8 +586,9 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
             subsets[seed] = (rows, vrows)
             init = _initial_state(spec, settings, meta, seed, pretrained.get(seed))
             for lr in settings.learning_rates:
-                members.append(Member(seed=seed, lr=float(lr), state=init, train_rows=rows,
-                                      val_rows=None if full else vrows))
+                members.append(
+                    Member(seed=seed, lr=float(lr), state=init, train_rows=rows, val_rows=None if full else vrows)
+                )
         n_val_used = len(subsets[spec.seeds[0]][1])
         budget = budget_for(spec.mode, n_val_used, settings)
         progress = Progress(total=budget.max_steps, what="steps", logger=log)
@@ -508,13 +600,25 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
 
         val_data = Data.from_set(val_all, device)
         results = train_members(
-            members, Data.from_set(train_all, device), val_data, arch=spec.arch, task=spec.task,
-            n_features=int(meta["n_features"]), max_objects=int(meta["max_objects"]), model_size=settings.model_size,
-            budget=budget, batch_size=settings.batch_size, freeze_backbone=spec.mode == "freeze",
-            dann=spec.mode == "dann", dann_weight=settings.dann_weight,
+            members,
+            Data.from_set(train_all, device),
+            val_data,
+            arch=spec.arch,
+            task=spec.task,
+            n_features=int(meta["n_features"]),
+            max_objects=int(meta["max_objects"]),
+            model_size=settings.model_size,
+            budget=budget,
+            batch_size=settings.batch_size,
+            freeze_backbone=spec.mode == "freeze",
+            dann=spec.mode == "dann",
+            dann_weight=settings.dann_weight,
             source=Data.from_set(source_train, device) if source_train is not None else None,
             unlabelled=Data.from_set(train_all, device) if spec.mode == "dann" else None,
-            ensemble=settings.ensemble, device=device, on_check=on_check)
+            ensemble=settings.ensemble,
+            device=device,
+            on_check=on_check,
+        )
         progress.done()
         for r in results:
             fits[r.seed].append(r)
@@ -547,59 +651,110 @@ def run_job(spec: JobSpec, settings: TrainSettings, t_start: float | None = None
         n_mem = max(len(spec.seeds) * len(settings.learning_rates), 1)
         eff_batch = min(settings.batch_size, n_train) if n_train else 0
         metrics: dict[str, Any] = {
-            "task": spec.task, "arch": spec.arch, "target": spec.target, "mode": spec.mode,
-            "size": spec.size if spec.size == "all" else int(spec.size), "n_train": int(n_train),
-            "capped": bool(capped), "n_val": len(val), "n_test": len(test), "seed": int(seed),
+            "task": spec.task,
+            "arch": spec.arch,
+            "target": spec.target,
+            "mode": spec.mode,
+            "size": spec.size if spec.size == "all" else int(spec.size),
+            "n_train": int(n_train),
+            "capped": bool(capped),
+            "n_val": len(val),
+            "n_test": len(test),
+            "seed": int(seed),
             "metric": "met_resolution" if spec.task == "met" else "auc",
-            "test_auc": ev["test_auc"], "roc": ev["roc"], "test_loss": ev["test_loss"], "val_loss": v_loss,
-            "met_resolution": ev["met_resolution"], "baseline": baseline,
+            "test_auc": ev["test_auc"],
+            "roc": ev["roc"],
+            "test_loss": ev["test_loss"],
+            "val_loss": v_loss,
+            "met_resolution": ev["met_resolution"],
+            "baseline": baseline,
             "test_auc_unweighted": ev.get("test_auc_unweighted"),
             "met_resolution_unweighted": ev.get("met_resolution_unweighted"),
             # effective sample sizes (sum w)^2 / sum w^2 next to the row counts (fast2full.weights)
             "ess_train": round(W.ess(train.weight), 3) if train is not None else 0.0,
             "ess_val": round(W.ess(val.weight), 3),
             "ess_test": round(W.ess(test.weight), 3),
-            "sample_sizes": {"train": sample_sizes(train) if train is not None else None,
-                             "val": sample_sizes(val), "test": sample_sizes(test)},
+            "sample_sizes": {
+                "train": sample_sizes(train) if train is not None else None,
+                "val": sample_sizes(val),
+                "test": sample_sizes(test),
+            },
             "lr": chosen.lr if chosen else None,
             # the budget in optimiser steps: steps of the chosen run, how it ended, the whole grid
-            "steps": chosen.steps if chosen else 0, "best_step": chosen.best_step if chosen else None,
-            "stopped": chosen.stop if chosen else None, "hit_cap": bool(chosen.hit_cap) if chosen else False,
+            "steps": chosen.steps if chosen else 0,
+            "best_step": chosen.best_step if chosen else None,
+            "stopped": chosen.stop if chosen else None,
+            "hit_cap": bool(chosen.hit_cap) if chosen else False,
             "checks": chosen.checks if chosen else 0,
             "epochs": round(chosen.steps * eff_batch / n_train, 3) if chosen else 0,
             "best_epoch": round(chosen.best_step * eff_batch / n_train, 3) if chosen else None,
             "steps_total": sum(f.steps for f in fits[seed]),
             "budget": vars(budget).copy() if budget else None,
-            "grid": [{"lr": f.lr, "best_val_loss": f.best_val_loss, "best_step": f.best_step, "steps": f.steps,
-                      "stopped": f.stop, "hit_cap": f.hit_cap} for f in fits[seed]],
+            "grid": [
+                {
+                    "lr": f.lr,
+                    "best_val_loss": f.best_val_loss,
+                    "best_step": f.best_step,
+                    "steps": f.steps,
+                    "stopped": f.stop,
+                    "hit_cap": f.hit_cap,
+                }
+                for f in fits[seed]
+            ],
             # DANN: the unlabelled target-train events (labels unused) and source events the run saw
             "n_unlabelled": chosen.n_unlabelled_seen if chosen else 0,
             "n_unlabelled_pool": len(train_all) if spec.mode == "dann" else 0,
             "n_source": chosen.n_source_seen if chosen else 0,
-            "n_params": n_params(module), "n_params_trainable": n_params(module, trainable_only=True)
-            if spec.mode != "zeroshot" else 0,
+            "n_params": n_params(module),
+            "n_params_trainable": n_params(module, trainable_only=True) if spec.mode != "zeroshot" else 0,
             "ensemble_members": n_mem if spec.mode != "zeroshot" else 0,
             # the job's training time shared out over its seeds, plus this seed's evaluation
             "wall_time_s": round(train_s / len(spec.seeds) + time.perf_counter() - t_seed, 3),
-            "startup_s": round(startup_s, 3), "device": device if spec.mode != "zeroshot" else "cpu",
+            "startup_s": round(startup_s, 3),
+            "device": device if spec.mode != "zeroshot" else "cpu",
             "pretrained_from": str(ckpts[seed]) if seed in ckpts else None,
-            "model_size": settings.model_size, "threads": settings.threads,
+            "model_size": settings.model_size,
+            "threads": settings.threads,
             "provenance": settings.provenance,
         }
-        P.write(seed_dir / P.FILENAME, P.from_tensorset(spec.task, test, ev["prediction"], sign * test.baseline
-                                                         if spec.task != "met" else None),
-                provenance=settings.provenance)
+        P.write(
+            seed_dir / P.FILENAME,
+            P.from_tensorset(spec.task, test, ev["prediction"], sign * test.baseline if spec.task != "met" else None),
+            provenance=settings.provenance,
+        )
         if spec.mode == "pretrain":
             save_checkpoint(module, seed_dir / "model.ckpt", _card(spec, settings, meta, metrics))
         _write_json(seed_dir / "metrics.json", metrics)
         out.append(metrics)
         main = metrics["met_resolution"] if spec.task == "met" else metrics["test_auc"]
-        log.info("seed %d: n_train=%d lr=%s steps=%s (%s) %s=%s (baseline %s)", seed, n_train, metrics["lr"],
-                 metrics["steps"], metrics["stopped"], metrics["metric"], main,
-                 baseline["met_resolution"] if spec.task == "met" else baseline["test_auc"])
+        log.info(
+            "seed %d: n_train=%d lr=%s steps=%s (%s) %s=%s (baseline %s)",
+            seed,
+            n_train,
+            metrics["lr"],
+            metrics["steps"],
+            metrics["stopped"],
+            metrics["metric"],
+            main,
+            baseline["met_resolution"] if spec.task == "met" else baseline["test_auc"],
+        )
     return out
 
 
-__all__ = ["TrainSettings", "JobSpec", "run_job", "evaluate", "val_subset_size", "baseline_metrics",
-           "classification_metrics", "met_resolution", "quiet_lightning", "set_threads", "MODES", "run_jobs",
-           "budget_for", "check_interval", "pick_device"]
+__all__ = [
+    "TrainSettings",
+    "JobSpec",
+    "run_job",
+    "evaluate",
+    "val_subset_size",
+    "baseline_metrics",
+    "classification_metrics",
+    "met_resolution",
+    "quiet_lightning",
+    "set_threads",
+    "MODES",
+    "run_jobs",
+    "budget_for",
+    "check_interval",
+    "pick_device",
+]

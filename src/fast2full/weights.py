@@ -84,16 +84,21 @@ def count_summary(weight: np.ndarray, y: np.ndarray | None = None) -> dict[str, 
     out: dict[str, Any] = {"n": int(len(w)), "sum_w": float(w.sum()), "ess": round(ess(w), 3)}
     if y is not None:
         y = np.asarray(y)
-        out["classes"] = {str(c): {"n": int((y == c).sum()), "sum_w": float(w[y == c].sum()),
-                                   "ess": round(ess(w[y == c]), 3)} for c in (0, 1)}
+        out["classes"] = {
+            str(c): {"n": int((y == c).sum()), "sum_w": float(w[y == c].sum()), "ess": round(ess(w[y == c]), 3)}
+            for c in (0, 1)
+        }
     return out
 
 
 # --------------------------------------------------------------------------------------- normalisation
 
 
-def physical_weight(gen_weight: np.ndarray, sigma_pb: np.ndarray | float, sum_gen_weight: float,
-                    ) -> np.ndarray:
+def physical_weight(
+    gen_weight: np.ndarray,
+    sigma_pb: np.ndarray | float,
+    sum_gen_weight: float,
+) -> np.ndarray:
     """Per-event weight in pb: ``gen_weight * sigma_pb / sum_gen_weight``.
 
     ``sigma_pb``: the cross-section (filter efficiency included) of the sample the events belong to;
@@ -221,8 +226,9 @@ def auc(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> f
     return float(np.sum(ws * (below + 0.5 * wb)) / (tot_s * tot_b))
 
 
-def roc(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None,
-        points: int = ROC_POINTS) -> dict[str, list[float]] | None:
+def roc(
+    score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, points: int = ROC_POINTS
+) -> dict[str, list[float]] | None:
     """Weighted ROC curve ``{"fpr": [...], "tpr": [...]}`` (at most ``points`` points, from (0, 0) to
     (1, 1)); None if a class has no positive total weight."""
     ws, wb = _by_score(score, y, weight)
@@ -249,5 +255,17 @@ def resolution(pred: np.ndarray, true: np.ndarray, weight: np.ndarray | None = N
     return float(np.sqrt(np.maximum((w[:, None] * d2.reshape(len(w), -1)).sum(axis=0) / tot, 0.0)).mean())
 
 
-__all__ = ["WeightError", "ess", "count_summary", "physical_weight", "process_scale", "training_weights",
-           "weighted_mean", "bce_with_logits", "mse", "auc", "roc", "resolution"]
+__all__ = [
+    "WeightError",
+    "ess",
+    "count_summary",
+    "physical_weight",
+    "process_scale",
+    "training_weights",
+    "weighted_mean",
+    "bce_with_logits",
+    "mse",
+    "auc",
+    "roc",
+    "resolution",
+]

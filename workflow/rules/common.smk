@@ -16,9 +16,14 @@ def stage_config(stage, **fixed):
     """A params function: the job's config slice as canonical JSON (fast2full.config.stage_slice),
     narrowed by the wildcards the stage names.  As a param, Snakemake reruns the job when its slice
     changes; the command receives it as --config-json (never the config file by path)."""
-    names = {"generate": ["process"], "skim_delphes": ["process"], "skim_physlite": ["sample"],
-             "tensorize": ["task"]}.get(stage, [])
+    names = {
+        "generate": ["process"],
+        "skim_delphes": ["process"],
+        "skim_physlite": ["sample"],
+        "tensorize": ["task"],
+    }.get(stage, [])
     return lambda w: stage_json(config, stage, **{n: w[n] for n in names}, **fixed)
+
 
 PROCESSES = list(config["processes"])
 PHYSICS_PROCESSES = [p for p, c in config["processes"].items() if c.get("role") != "pileup"]

@@ -2,20 +2,20 @@ rule pythia_generate:
     """Generate one chunk of 13 TeV pp events with Pythia8 -> particle-level parquet."""
     output:
         PATHS.gen("{process}", "{chunk}"),
-    params:
-        config=stage_config("generate"),
     log:
         PATHS.log("generate", "{process}", "{chunk}"),
     benchmark:
         PATHS.bench("generate", "{process}", "{chunk}")
+    group:
+        "generate"
+    conda:
+        "../../envs/generate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../../envs/generate.yaml"
-    group:
-        "generate"
+    params:
+        config=stage_config("generate"),
     shell:
         "fast2full --log {log} generate --config-json {params.config:q} --process {wildcards.process}"
         " --chunk {wildcards.chunk} --out {output}"
@@ -31,11 +31,11 @@ rule hepmc_export:
         PATHS.log("export_hepmc", "{process}", "{chunk}"),
     benchmark:
         PATHS.bench("export_hepmc", "{process}", "{chunk}")
+    conda:
+        "../../envs/generate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/generate.yaml"
     shell:
         "fast2full --log {log} export-hepmc --in {input} --out {output}"

@@ -5,18 +5,18 @@ rule opendata_manifest:
         lambda w: [f] if (f := config.get("opendata", {}).get("metadata_file")) else [],
     output:
         MANIFEST,
-    params:
-        config=stage_config("manifest"),
     log:
         PATHS.log("opendata", "manifest"),
     benchmark:
         PATHS.bench("opendata", "manifest")
+    conda:
+        "../../envs/skim.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
-    conda:
-        "../../envs/skim.yaml"
+    params:
+        config=stage_config("manifest"),
     shell:
         "fast2full --log {log} manifest --config-json {params.config:q} --out {output}"
 
@@ -31,12 +31,12 @@ rule opendata_fetch:
         PATHS.log("opendata", "fetch", "{sample}", "{index}"),
     benchmark:
         PATHS.bench("opendata", "fetch", "{sample}", "{index}")
+    conda:
+        "../../envs/skim.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=120,
-    conda:
-        "../../envs/skim.yaml"
     shell:
         "fast2full --log {log} fetch --manifest {input.manifest} --sample {wildcards.sample}"
         " --index {wildcards.index} --out {output}"

@@ -8,20 +8,20 @@ if config["simulator"] == "builtin":
             pileup=pileup_inputs,
         output:
             PATHS.sim("{detector}", "{process}", "{chunk}"),
-        params:
-            config=stage_config("simulate"),
-            card=lambda w: config["detectors"][w.detector]["card"],
-            pileup=lambda w, input: " ".join(f"--pileup {f}" for f in input.pileup),
         log:
             PATHS.log("simulate", "{detector}", "{process}", "{chunk}"),
         benchmark:
             PATHS.bench("simulate", "{detector}", "{process}", "{chunk}")
+        conda:
+            "../../envs/simulate.yaml"
         threads: 1
         resources:
             mem_mb=3000,
             runtime=60,
-        conda:
-            "../../envs/simulate.yaml"
+        params:
+            config=stage_config("simulate"),
+            card=lambda w: config["detectors"][w.detector]["card"],
+            pileup=lambda w, input: " ".join(f"--pileup {f}" for f in input.pileup),
         shell:
             "fast2full --log {log} simulate --config-json {params.config:q} --card {params.card}"
             " --in {input.events} {params.pileup} --out {output}"
@@ -37,19 +37,19 @@ else:
             card=lambda w: card_files(config["detectors"][w.detector]["card"]),
         output:
             PATHS.sim("{detector}", "{process}", "{chunk}"),
-        params:
-            config=stage_config("simulate"),
-            card=lambda w: config["detectors"][w.detector]["card"],
         log:
             PATHS.log("simulate", "{detector}", "{process}", "{chunk}"),
         benchmark:
             PATHS.bench("simulate", "{detector}", "{process}", "{chunk}")
+        conda:
+            "../../envs/delphes.yaml"
         threads: 1
         resources:
             mem_mb=3000,
             runtime=120,
-        conda:
-            "../../envs/delphes.yaml"
+        params:
+            config=stage_config("simulate"),
+            card=lambda w: config["detectors"][w.detector]["card"],
         shell:
             "fast2full --log {log} simulate --simulator delphes --config-json {params.config:q}"
             " --card {params.card} --in {input.events} --out {output}"

@@ -4,19 +4,19 @@ rule physlite_skim:
         physlite_input,
     output:
         PATHS.skim(FULLSIM, "{sample}", "{file}"),
-    params:
-        config=stage_config("skim_physlite"),
-        source=physlite_args,
     log:
         PATHS.log("skim", FULLSIM, "{sample}", "{file}"),
     benchmark:
         PATHS.bench("skim", FULLSIM, "{sample}", "{file}")
+    conda:
+        "../../envs/skim.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/skim.yaml"
+    params:
+        config=stage_config("skim_physlite"),
+        source=physlite_args,
     shell:
         "fast2full --log {log} skim --source physlite --config-json {params.config:q}"
         " --sample {wildcards.sample} {params.source} --out {output}"
@@ -28,18 +28,18 @@ rule delphes_skim:
         PATHS.sim("{detector}", "{process}", "{chunk}"),
     output:
         PATHS.skim("{detector}", "{process}", "{chunk}"),
-    params:
-        config=stage_config("skim_delphes"),
     log:
         PATHS.log("skim", "{detector}", "{process}", "{chunk}"),
     benchmark:
         PATHS.bench("skim", "{detector}", "{process}", "{chunk}")
+    conda:
+        "../../envs/skim.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/skim.yaml"
+    params:
+        config=stage_config("skim_delphes"),
     shell:
         "fast2full --log {log} skim --source delphes --config-json {params.config:q}"
         " --sample {wildcards.process} --in {input} --out {output}"

@@ -5,20 +5,20 @@ rule tensorize_source:
     output:
         splits=PATHS.tensor_files("{task}", SOURCE),
         norm=PATHS.norm("{task}", SOURCE),
-    params:
-        config=stage_config("tensorize"),
-        outdir=lambda w: PATHS.tensor_dir(w.task, SOURCE),
-        domain=SOURCE,
     log:
         PATHS.log("tensorize", "{task}", SOURCE),
     benchmark:
         PATHS.bench("tensorize", "{task}", SOURCE)
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=stage_config("tensorize"),
+        outdir=lambda w: PATHS.tensor_dir(w.task, SOURCE),
+        domain=SOURCE,
     shell:
         "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {params.domain} --outdir {params.outdir} --inputs {input}"
@@ -31,21 +31,21 @@ rule tensorize_target:
         norm=PATHS.norm("{task}", SOURCE),
     output:
         PATHS.tensor_files("{task}", "{domain}"),
-    params:
-        config=stage_config("tensorize"),
-        outdir=lambda w: PATHS.tensor_dir(w.task, w.domain),
-    wildcard_constraints:
-        domain="|".join(t for t in TARGETS if t != SOURCE),
     log:
         PATHS.log("tensorize", "{task}", "{domain}"),
     benchmark:
         PATHS.bench("tensorize", "{task}", "{domain}")
+    wildcard_constraints:
+        domain="|".join(t for t in TARGETS if t != SOURCE),
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=stage_config("tensorize"),
+        outdir=lambda w: PATHS.tensor_dir(w.task, w.domain),
     shell:
         "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {wildcards.domain} --norm {input.norm} --outdir {params.outdir} --inputs {input.objects}"
@@ -57,17 +57,21 @@ rule plot_features:
         lambda w: [PATHS.tensor(w.task, d, "train") for d in feature_domains(w.task)],
     output:
         pdf=PATHS.figure("features_{task}.pdf"),
-        png=report(PATHS.figure("features_{task}.png"), caption="../report/features.rst",
-                   category=lambda w: REPORT_TASKS[w.task], subcategory="Input features (figs. 1-3)"),
+        png=report(
+            PATHS.figure("features_{task}.png"),
+            caption="../report/features.rst",
+            category=lambda w: REPORT_TASKS[w.task],
+            subcategory="Input features (figs. 1-3)",
+        ),
     log:
         PATHS.log("plot_features", "{task}"),
     benchmark:
         PATHS.bench("plot_features", "{task}")
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "fast2full --log {log} plot-features --task {wildcards.task} --out {output.pdf} --inputs {input}"

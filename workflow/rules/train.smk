@@ -4,24 +4,27 @@ rule train_pretrain:
     input:
         lambda w: tensor_files(w.task, SOURCE),
     output:
-        expand(f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
-               seed=SEEDS, f=plan.seed_files("pretrain", TR["learning_rates"], pretrain=True)),
-    params:
-        config=stage_config("train"),
-        outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
-        source=SOURCE,
-        seeds=SEED_ARGS,
+        expand(
+            f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
+            seed=SEEDS,
+            f=plan.seed_files("pretrain", TR["learning_rates"], pretrain=True),
+        ),
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.log",
     benchmark:
         f"{BENCH}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=stage_config("train"),
+        outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        source=SOURCE,
+        seeds=SEED_ARGS,
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {params.source} --mode pretrain --size all --seeds {params.seeds}"
@@ -37,6 +40,19 @@ rule train_target:
         pretrained=pretrained_ckpts,
     output:
         target_outputs("{task}", "{arch}", "{target}"),
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}.tsv"
+    wildcard_constraints:
+        target=NON_SOURCE if JOBS == "target" else NEVER,
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
@@ -44,19 +60,6 @@ rule train_target:
         modes=" ".join(TARGET_MODES),
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
-    wildcard_constraints:
-        target=NON_SOURCE if JOBS == "target" else NEVER,
-    log:
-        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}.log",
-    benchmark:
-        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=1,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
@@ -71,23 +74,23 @@ rule train_zeroshot:
         pretrained=pretrained_ckpts,
     output:
         point_files("{task}", "{arch}", "{target}", "zeroshot", 0),
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/zeroshot.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/zeroshot.tsv"
+    wildcard_constraints:
+        target=NON_SOURCE if JOBS != "target" else NEVER,
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "zeroshot", 0),
-    wildcard_constraints:
-        target=NON_SOURCE if JOBS != "target" else NEVER,
-    log:
-        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/zeroshot.log",
-    benchmark:
-        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/zeroshot.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
@@ -101,28 +104,32 @@ rule train_mode:
         tensors=target_tensors,
         pretrained=pretrained_ckpts,
     output:
-        [f"{RESULTS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{size}/seed{s}/{f}"
-         for size in TR["sizes"] for s in SEEDS for f in plan.seed_files("trained", TR["learning_rates"])],
+        [
+            f"{RESULTS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{size}/seed{s}/{f}"
+            for size in TR["sizes"]
+            for s in SEEDS
+            for f in plan.seed_files("trained", TR["learning_rates"])
+        ],
+    log:
+        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.log",
+    benchmark:
+        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.tsv"
+    wildcard_constraints:
+        target=NON_SOURCE,
+        mode="|".join(TRAINED_MODES) if JOBS == "mode" else NEVER,
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, "{size}"),
-    wildcard_constraints:
-        target=NON_SOURCE,
-        mode="|".join(TRAINED_MODES) if JOBS == "mode" else NEVER,
-    log:
-        f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.log",
-    benchmark:
-        f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=1,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
@@ -138,26 +145,26 @@ rule train_point:
         pretrained=pretrained_ckpts,
     output:
         point_files("{task}", "{arch}", "{target}", "{mode}", "{size}"),
-    params:
-        config=stage_config("train"),
-        seeds=SEED_ARGS,
-        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
-        outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
-    wildcard_constraints:
-        target=NON_SOURCE,
-        mode="|".join(TRAINED_MODES),
-        size="|".join(str(s) for s in TR["sizes"]) if JOBS == "point" else NEVER,
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.log",
     benchmark:
         f"{BENCH}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{{size}}.tsv"
+    wildcard_constraints:
+        target=NON_SOURCE,
+        mode="|".join(TRAINED_MODES),
+        size="|".join(str(s) for s in TR["sizes"]) if JOBS == "point" else NEVER,
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        config=stage_config("train"),
+        seeds=SEED_ARGS,
+        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
     shell:
         "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
@@ -175,11 +182,11 @@ rule publish_model:
         f"{LOGS}/publish_model/{{task}}_{{arch}}_seed{{seed}}.log",
     benchmark:
         f"{BENCH}/publish_model/{{task}}_{{arch}}_seed{{seed}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/train.yaml"
     shell:
         "fast2full --log {log} export-model --ckpt {input} --out {output}"

@@ -77,8 +77,12 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         round_table(df).to_csv(tmp, index=False)
 
 
-def aggregate(metrics_paths: Sequence[str | os.PathLike], config: dict, summary_dir: str | os.PathLike,
-              figure_dir: str | os.PathLike) -> dict[str, Path]:
+def aggregate(
+    metrics_paths: Sequence[str | os.PathLike],
+    config: dict,
+    summary_dir: str | os.PathLike,
+    figure_dir: str | os.PathLike,
+) -> dict[str, Path]:
     """Run the whole aggregation; returns the written summary files by name.
 
     Every file is written atomically; the figure directory is built beside its final name and
@@ -92,8 +96,10 @@ def aggregate(metrics_paths: Sequence[str | os.PathLike], config: dict, summary_
     preds = load_predictions(table)
     tables = reduction_tables(table, config, settings, preds)
     prov = provenance(config)
-    out = {name: summary_dir / name for name in
-           ("metrics.parquet", "metrics.csv", "curves.csv", "reduction_factors.csv", "summary.md")}
+    out = {
+        name: summary_dir / name
+        for name in ("metrics.parquet", "metrics.csv", "curves.csv", "reduction_factors.csv", "summary.md")
+    }
     with atomic_output(figure_dir, suffix="") as tmp:
         tmp.mkdir()
         _, skipped = make_figures(tables, table, rocs, config, settings, tmp)
@@ -106,11 +112,32 @@ def aggregate(metrics_paths: Sequence[str | os.PathLike], config: dict, summary_
     _write_csv(tables.factors, out["reduction_factors.csv"])
     with atomic_output(out["summary.md"]) as tmp:
         tmp.write_text(summary_markdown(tables, table, config, settings, prov, skipped))
-    log.info("aggregate: %d results (%d with predictions), %d combinations, %d skipped panels -> %s, %s",
-             len(table), len(preds), len(tables.factors), len(skipped), summary_dir, figure_dir)
+    log.info(
+        "aggregate: %d results (%d with predictions), %d combinations, %d skipped panels -> %s, %s",
+        len(table),
+        len(preds),
+        len(tables.factors),
+        len(skipped),
+        summary_dir,
+        figure_dir,
+    )
     return out
 
 
-__all__ = ["aggregate", "AggregateSettings", "compare_size", "load_metrics", "read_metrics_file", "curve_points",
-           "CurvePoints", "expected_combinations", "reduction_tables", "task_targets", "baseline_value", "Tables",
-           "roc_on_grid", "short_name", "round_table"]
+__all__ = [
+    "aggregate",
+    "AggregateSettings",
+    "compare_size",
+    "load_metrics",
+    "read_metrics_file",
+    "curve_points",
+    "CurvePoints",
+    "expected_combinations",
+    "reduction_tables",
+    "task_targets",
+    "baseline_value",
+    "Tables",
+    "roc_on_grid",
+    "short_name",
+    "round_table",
+]

@@ -43,8 +43,18 @@ from fast2full.reduction import (
 log = logging.getLogger("fast2full.aggregate")
 
 #: per-seed columns a learning curve carries
-CURVE_COLUMNS = ("value", "test_loss", "steps", "steps_total", "steps_incl_pretrain", "n_train", "capped", "seed",
-                 "ess_train", "ess_test")
+CURVE_COLUMNS = (
+    "value",
+    "test_loss",
+    "steps",
+    "steps_total",
+    "steps_incl_pretrain",
+    "n_train",
+    "capped",
+    "seed",
+    "ess_train",
+    "ess_test",
+)
 GROUP_KEYS = ["task", "arch", "target", "mode"]
 
 
@@ -86,8 +96,7 @@ class CurvePoints:
         return np.array([np.nanmean(v) if np.isfinite(v).any() else np.nan for v in self.columns[column]])
 
     def std(self, column: str) -> np.ndarray:
-        return np.array([np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else np.nan
-                         for v in self.columns[column]])
+        return np.array([np.nanstd(v, ddof=1) if np.isfinite(v).sum() > 1 else np.nan for v in self.columns[column]])
 
     @property
     def n_runs(self) -> int:
@@ -96,12 +105,12 @@ class CurvePoints:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def curve(self, column: str = "value", seed_pos: dict[int, int] | None = None,
-              reps: dict[str, np.ndarray] | None = None) -> Curve:
+    def curve(
+        self, column: str = "value", seed_pos: dict[int, int] | None = None, reps: dict[str, np.ndarray] | None = None
+    ) -> Curve:
         if not self.tokens:
             return Curve(np.array([]), ())
-        seeds = [np.array([(seed_pos or {}).get(int(s), int(s)) for s in v], dtype=int)
-                 for v in self.columns["seed"]]
+        seeds = [np.array([(seed_pos or {}).get(int(s), int(s)) for s in v], dtype=int) for v in self.columns["seed"]]
         rp = None
         if reps is not None and column == "value":
             rp = [np.stack([reps[p] for p in ps]) if all(p in reps for p in ps) else None for ps in self.paths]
@@ -113,16 +122,19 @@ def group_rows(table: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
     return {tuple(k): g for k, g in table.groupby(GROUP_KEYS, sort=False)}
 
 
-def rows_of(table: pd.DataFrame, task: str, arch: str, target: str, mode: str,
-            groups: dict[tuple, pd.DataFrame] | None = None) -> pd.DataFrame:
+def rows_of(
+    table: pd.DataFrame, task: str, arch: str, target: str, mode: str, groups: dict[tuple, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     if groups is not None:
         return groups.get((task, arch, target, mode), table.iloc[:0])
-    return table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                 & (table["mode"] == mode)]
+    return table[
+        (table["task"] == task) & (table["arch"] == arch) & (table["target"] == target) & (table["mode"] == mode)
+    ]
 
 
-def curve_points(table: pd.DataFrame, task: str, arch: str, target: str, mode: str,
-                 groups: dict[tuple, pd.DataFrame] | None = None) -> CurvePoints:
+def curve_points(
+    table: pd.DataFrame, task: str, arch: str, target: str, mode: str, groups: dict[tuple, pd.DataFrame] | None = None
+) -> CurvePoints:
     """The rows of one learning curve, x = events actually used.
 
     Sizes capped to the same number of events (a pool smaller than the requested size) collapse to
@@ -148,12 +160,19 @@ def curve_points(table: pd.DataFrame, task: str, arch: str, target: str, mode: s
         kept.append((x, is_full, token, g))
     full = kept[-1][1]
     if any(k[1] for k in kept[:-1]):  # a full point smaller than a numeric size: a data inconsistency
-        log.warning("%s/%s/%s/%s: the full-split point is not the largest; not used as the full split",
-                    task, arch, target, mode)
+        log.warning(
+            "%s/%s/%s/%s: the full-split point is not the largest; not used as the full split", task, arch, target, mode
+        )
         full = False
     cols = {c: [k[3][c].to_numpy(float) for k in kept] for c in CURVE_COLUMNS}
-    return CurvePoints([k[2] for k in kept], np.array([k[0] for k in kept]), cols,
-                       [k[3]["path"].to_numpy(str) for k in kept], full, collapsed)
+    return CurvePoints(
+        [k[2] for k in kept],
+        np.array([k[0] for k in kept]),
+        cols,
+        [k[3]["path"].to_numpy(str) for k in kept],
+        full,
+        collapsed,
+    )
 
 
 def baseline_value(table: pd.DataFrame, task: str, target: str, metric: str) -> tuple[str, float | None]:
@@ -170,31 +189,41 @@ def baseline_value(table: pd.DataFrame, task: str, target: str, metric: str) -> 
 def baselines(table: pd.DataFrame, config: dict) -> dict[tuple[str, str], tuple[str, float | None]]:
     """:func:`baseline_value` for every configured (task, target)."""
     tr = config["training"]
-    return {(t, g): baseline_value(table, t, g, metric_of(table, t))
-            for t in tr["tasks"] for g in task_targets(config, t)}
+    return {
+        (t, g): baseline_value(table, t, g, metric_of(table, t)) for t in tr["tasks"] for g in task_targets(config, t)
+    }
 
 
 # --------------------------------------------------------------------------------------------------
 # the bootstrap of one (task, target)
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class TestBoot:
     """The bootstrap of one (task, target): seed weights, and test-event replicates where possible."""
 
     resample: Resample
-    reps: dict[str, np.ndarray]          # metrics path -> (B,) metric on each test-event replicate
-    baseline_reps: np.ndarray | None     # (B,) the rule-based baseline on each replicate
-    how: str                             # "seeds + test events (N events)" or "seeds only: <reason>"
-    weighted: bool | None = None         # whether the metric in metrics.json is event-weighted
+    reps: dict[str, np.ndarray]  # metrics path -> (B,) metric on each test-event replicate
+    baseline_reps: np.ndarray | None  # (B,) the rule-based baseline on each replicate
+    how: str  # "seeds + test events (N events)" or "seeds only: <reason>"
+    weighted: bool | None = None  # whether the metric in metrics.json is event-weighted
 
 
-def test_bootstrap(table: pd.DataFrame, preds: dict[str, Predictions], task: str, target: str,
-                   seed_weights: np.ndarray, rng: np.random.Generator, settings: AggregateSettings) -> TestBoot:
+def test_bootstrap(
+    table: pd.DataFrame,
+    preds: dict[str, Predictions],
+    task: str,
+    target: str,
+    seed_weights: np.ndarray,
+    rng: np.random.Generator,
+    settings: AggregateSettings,
+) -> TestBoot:
     """Draw the test-event replicates of every result of (task, target), or say why not."""
     n_boot = seed_weights.shape[0]
-    sel = table[(table["task"] == task) & (table["target"] == target) & (table["mode"] != "pretrain")
-                & table["value"].notna()]
+    sel = table[
+        (table["task"] == task) & (table["target"] == target) & (table["mode"] != "pretrain") & table["value"].notna()
+    ]
 
     def seeds_only(reason: str) -> TestBoot:
         return TestBoot(Resample(seed_weights, False), {}, None, f"seeds only: {reason}")
@@ -225,8 +254,10 @@ def test_bootstrap(table: pd.DataFrame, preds: dict[str, Predictions], task: str
             weighted = w
             break
     if weighted is None:
-        return seeds_only(f"{have[0]}: the metric recomputed from predictions.parquet "
-                          f"({testboot.central(first):.4g}) does not reproduce metrics.json ({value:.4g})")
+        return seeds_only(
+            f"{have[0]}: the metric recomputed from predictions.parquet "
+            f"({testboot.central(first):.4g}) does not reproduce metrics.json ({value:.4g})"
+        )
     reps = {p: testboot.replicates(a, counts, weighted) for p, a in aligned.items()}
     base = testboot.replicates(first, counts, weighted, which="baseline")
     how = f"seeds + test events ({len(ref_ids)} events{', weighted' if weighted else ''})"
@@ -237,9 +268,15 @@ def test_bootstrap(table: pd.DataFrame, preds: dict[str, Predictions], task: str
 # the tables
 # --------------------------------------------------------------------------------------------------
 
+
 def _est_columns(prefix: str, est: Estimate) -> dict:
-    return {prefix: est.value, f"{prefix}_low": est.low, f"{prefix}_high": est.high,
-            f"{prefix}_bound": est.bound.value, f"{prefix}_display": est.display()}
+    return {
+        prefix: est.value,
+        f"{prefix}_low": est.low,
+        f"{prefix}_high": est.high,
+        f"{prefix}_bound": est.bound.value,
+        f"{prefix}_display": est.display(),
+    }
 
 
 def _fmt(mean: float, lo: float = math.nan, hi: float = math.nan) -> str:
@@ -267,8 +304,9 @@ class Tables:
     boots: dict[tuple[str, str], TestBoot]
 
 
-def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSettings,
-                     preds: dict[str, Predictions] | None = None) -> Tables:
+def reduction_tables(
+    table: pd.DataFrame, config: dict, settings: AggregateSettings, preds: dict[str, Predictions] | None = None
+) -> Tables:
     """One row per configured combination (factors), one per learning-curve point, and the
     bootstrap used per (task, target)."""
     rng = np.random.default_rng(settings.seed)
@@ -281,8 +319,11 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
     groups = group_rows(table)
     metrics = {t: metric_of(table, t) for t in config["training"]["tasks"]}
     base = baselines(table, config)
-    boots = {(t, g): test_bootstrap(table, preds or {}, t, g, seed_w, rng, settings)
-             for t in config["training"]["tasks"] for g in task_targets(config, t)}
+    boots = {
+        (t, g): test_bootstrap(table, preds or {}, t, g, seed_w, rng, settings)
+        for t in config["training"]["tasks"]
+        for g in task_targets(config, t)
+    }
     factors, points = [], []
     prog = Progress(total=len(combos), what="curves", logger=log)
     for task, arch, target, mode in combos:
@@ -299,15 +340,23 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
         zs_lo, zs_hi = band(zs, boot, settings.confidence)
         bname, bval = base[(task, target)]
         row: dict[str, Any] = {
-            "task": task, "arch": arch, "target": target, "mode": mode, "metric": metric,
-            "higher_is_better": hib, "n_points": len(curve), "n_runs": mode_pts.n_runs,
+            "task": task,
+            "arch": arch,
+            "target": target,
+            "mode": mode,
+            "metric": metric,
+            "higher_is_better": hib,
+            "n_points": len(curve),
+            "n_runs": mode_pts.n_runs,
             "status": "ok" if len(curve) else "missing",
-            "full_split": bool(curve.full), "n_full": curve.n_full,
+            "full_split": bool(curve.full),
+            "n_full": curve.n_full,
             "scratch_full": float(scratch.mean[-1]) if scratch.full else math.nan,
             "zeroshot": float(zs.mean[0]) if len(zs) else math.nan,
             "zeroshot_low": float(zs_lo[0]) if len(zs) else math.nan,
             "zeroshot_high": float(zs_hi[0]) if len(zs) else math.nan,
-            "baseline_name": bname, "baseline_value": bval if bval is not None else math.nan,
+            "baseline_name": bname,
+            "baseline_value": bval if bval is not None else math.nan,
             "bootstrap": tb.how,
         }
         transfer = mode in TRANSFER_MODES
@@ -319,8 +368,11 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
                 row.update(_est_columns(key, none("reference" if mode == "scratch" else "n/a")))
                 continue
             if s in mode_pts.collapsed:
-                into = "the full split" if mode_pts.full and np.isclose(mode_pts.collapsed[s], mode_pts.x[-1]) \
+                into = (
+                    "the full split"
+                    if mode_pts.full and np.isclose(mode_pts.collapsed[s], mode_pts.x[-1])
                     else "a smaller size"
+                )
                 note = f"capped: same {mode_pts.collapsed[s]:.0f} events as {into}"
                 row.update(_est_columns(key, none(note)))
                 continue
@@ -336,8 +388,15 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
                 est = matched_size_factor(scratch, curve, k, hib, boot, settings.confidence)
             row.update(_est_columns(key, est))
         if transfer:
-            pf, n99 = paper_factor(scratch, curve, hib, baseline=bval, boot=boot, confidence=settings.confidence,
-                                   baseline_reps=tb.baseline_reps)
+            pf, n99 = paper_factor(
+                scratch,
+                curve,
+                hib,
+                baseline=bval,
+                boot=boot,
+                confidence=settings.confidence,
+                baseline_reps=tb.baseline_reps,
+            )
         else:
             pf = n99 = none("n/a")
         row.update(_est_columns("paper_factor", pf))
@@ -351,24 +410,51 @@ def reduction_tables(table: pd.DataFrame, config: dict, settings: AggregateSetti
         loss_mean, loss_std = mode_pts.mean("test_loss"), mode_pts.std("test_loss")
         steps = {c: mode_pts.mean(c) for c in ("steps", "steps_total", "steps_incl_pretrain")}
         for k, tok in enumerate(mode_pts.tokens):
-            points.append({
-                "task": task, "arch": arch, "target": target, "mode": mode, "size": tok,
-                "n_train": float(mode_pts.x[k]), "full": tok == FULL or (mode_pts.full and k == len(mode_pts) - 1),
-                "capped": bool(np.nanmax(mode_pts.columns["capped"][k]) > 0),
-                "metric": metric, "mean": curve.mean[k], "std": curve.std[k], "n_seeds": int(curve.n_seeds[k]),
-                "band_low": lo[k], "band_high": hi[k],
-                "test_loss_mean": loss_mean[k], "test_loss_std": loss_std[k],
-                "steps_mean": steps["steps"][k], "steps_total_mean": steps["steps_total"][k],
-                "steps_incl_pretrain_mean": steps["steps_incl_pretrain"][k],
-                # effective sample sizes (sum w)^2 / sum w^2 of the training subset and the test split
-                "ess_train_mean": mode_pts.mean("ess_train")[k], "ess_test_mean": mode_pts.mean("ess_test")[k],
-                "factor": row.get(f"factor_n{tok}", math.nan) if transfer else math.nan,
-                "factor_display": row.get(f"factor_n{tok}_display", "") if transfer else "",
-            })
+            points.append(
+                {
+                    "task": task,
+                    "arch": arch,
+                    "target": target,
+                    "mode": mode,
+                    "size": tok,
+                    "n_train": float(mode_pts.x[k]),
+                    "full": tok == FULL or (mode_pts.full and k == len(mode_pts) - 1),
+                    "capped": bool(np.nanmax(mode_pts.columns["capped"][k]) > 0),
+                    "metric": metric,
+                    "mean": curve.mean[k],
+                    "std": curve.std[k],
+                    "n_seeds": int(curve.n_seeds[k]),
+                    "band_low": lo[k],
+                    "band_high": hi[k],
+                    "test_loss_mean": loss_mean[k],
+                    "test_loss_std": loss_std[k],
+                    "steps_mean": steps["steps"][k],
+                    "steps_total_mean": steps["steps_total"][k],
+                    "steps_incl_pretrain_mean": steps["steps_incl_pretrain"][k],
+                    # effective sample sizes (sum w)^2 / sum w^2 of the training subset and the test split
+                    "ess_train_mean": mode_pts.mean("ess_train")[k],
+                    "ess_test_mean": mode_pts.mean("ess_test")[k],
+                    "factor": row.get(f"factor_n{tok}", math.nan) if transfer else math.nan,
+                    "factor_display": row.get(f"factor_n{tok}_display", "") if transfer else "",
+                }
+            )
         prog.update()
     return Tables(pd.DataFrame(factors), pd.DataFrame(points), boots)
 
 
-__all__ = ["CurvePoints", "curve_points", "reduction_tables", "expected_combinations", "task_targets",
-           "baseline_value", "baselines", "metric_of", "rows_of", "group_rows", "Tables", "TestBoot", "band",
-           "Bound"]
+__all__ = [
+    "CurvePoints",
+    "curve_points",
+    "reduction_tables",
+    "expected_combinations",
+    "task_targets",
+    "baseline_value",
+    "baselines",
+    "metric_of",
+    "rows_of",
+    "group_rows",
+    "Tables",
+    "TestBoot",
+    "band",
+    "Bound",
+]

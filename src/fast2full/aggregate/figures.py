@@ -26,8 +26,7 @@ METRIC_LABEL = {
     "met_resolution": f"{TEX['MET']} resolution [GeV]",
     "met_relative": f"{TEX['MET']} resolution / reco. {TEX['MET']} resolution",
 }
-TASK_LABEL = {"sigbkg": r"$t\bar{t}$ vs. background", "qg": "quark vs. gluon jets",
-              "met": f"{TEX['MET']} regression"}
+TASK_LABEL = {"sigbkg": r"$t\bar{t}$ vs. background", "qg": "quark vs. gluon jets", "met": f"{TEX['MET']} regression"}
 #: figure kinds (file-name prefixes); the report caption has one paragraph per kind
 KINDS = ("curve", "curves", "compute", "roc", "modes", "loss")
 
@@ -72,8 +71,9 @@ def _band_text(tables: Tables, task: str, target: str, n_seeds: int, confidence:
     return f"bands: {confidence:.0%} bootstrap interval of the mean ({what}, {n_seeds} seeds)"
 
 
-def draw_curves(ax: Any, tables: Tables, task: str, arch: str, target: str, modes: Sequence[str],
-                relative_to: float | None = None) -> tuple[bool, list[float]]:
+def draw_curves(
+    ax: Any, tables: Tables, task: str, arch: str, target: str, modes: Sequence[str], relative_to: float | None = None
+) -> tuple[bool, list[float]]:
     """Seed mean and bootstrap band per mode vs events used; the full-split point is marked with a
     larger open marker.  Returns (anything drawn, x values)."""
     drawn, xs = False, []
@@ -154,8 +154,17 @@ def _panel_reason(table: pd.DataFrame, task: str, arch: str, target: str) -> str
     return "no learning-curve point with a usable metric"
 
 
-def curve_figure(tables: Tables, table: pd.DataFrame, config: dict, settings: AggregateSettings, task: str,
-                 arch: str, target: str, modes: Sequence[str], skips: Skips) -> Any:
+def curve_figure(
+    tables: Tables,
+    table: pd.DataFrame,
+    config: dict,
+    settings: AggregateSettings,
+    task: str,
+    arch: str,
+    target: str,
+    modes: Sequence[str],
+    skips: Skips,
+) -> Any:
     import matplotlib.pyplot as plt
 
     metric = metric_of(table, task)
@@ -180,19 +189,34 @@ def curve_figure(tables: Tables, table: pd.DataFrame, config: dict, settings: Ag
         ax.set_xlabel("Target training events (circled: full train split)", fontsize=14)
         ax.set_ylabel(METRIC_LABEL["met_relative" if rel else metric], fontsize=14)
         label(ax, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}", fontsize=11)
-        _legend_with_band(ax, _band_text(tables, task, target, n_seeds, settings.confidence), fontsize=9,
-                          loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+        _legend_with_band(
+            ax,
+            _band_text(tables, task, target, n_seeds, settings.confidence),
+            fontsize=9,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=2,
+        )
     return fig
 
 
-def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings: AggregateSettings, task: str,
-                    targets: Sequence[str], modes: Sequence[str], skips: Skips) -> Any:
+def overview_figure(
+    tables: Tables,
+    table: pd.DataFrame,
+    config: dict,
+    settings: AggregateSettings,
+    task: str,
+    targets: Sequence[str],
+    modes: Sequence[str],
+    skips: Skips,
+) -> Any:
     import matplotlib.pyplot as plt
 
     archs = list(config["training"]["archs"])
     metric = metric_of(table, task)
-    fig, axes = plt.subplots(len(archs), len(targets), figsize=(7 * len(targets), 5 * len(archs)),
-                             squeeze=False, sharey="col")
+    fig, axes = plt.subplots(
+        len(archs), len(targets), figsize=(7 * len(targets), 5 * len(archs)), squeeze=False, sharey="col"
+    )
     legend_ax = None
     for i, arch in enumerate(archs):
         for j, target in enumerate(targets):
@@ -203,8 +227,9 @@ def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings:
                 skips(ax, f"curves_{task} {arch}/{target}", _panel_reason(table, task, arch, target))
                 continue
             legend_ax = legend_ax or ax
-            _hlines(ax, _factor_row(tables, task, arch, target, modes[0]),
-                    baseline_value(table, task, target, metric), None)
+            _hlines(
+                ax, _factor_row(tables, task, arch, target, modes[0]), baseline_value(table, task, target, metric), None
+            )
             _size_axis(ax, xs, _n_full(tables, task, arch, target))
             if i == len(archs) - 1:
                 ax.set_xlabel("Target training events", fontsize=14)
@@ -222,21 +247,32 @@ def overview_figure(tables: Tables, table: pd.DataFrame, config: dict, settings:
         uniq["full train split"] = plt.Line2D([], [], marker="o", ms=11, mfc="none", mec="k", ls="none")
         if len(tables.points) and (tables.points["capped"] & ~tables.points["full"]).any():
             uniq["capped at the pool size"] = plt.Line2D([], [], marker="s", ms=9, mfc="white", mec="k", ls="none")
-        fig.legend(list(uniq.values()), list(uniq.keys()), loc="lower center", ncol=min(len(uniq), 3),
-                   fontsize=10, bbox_to_anchor=(0.5, 1.0), title=TASK_LABEL.get(task, task), title_fontsize=13)
+        fig.legend(
+            list(uniq.values()),
+            list(uniq.keys()),
+            loc="lower center",
+            ncol=min(len(uniq), 3),
+            fontsize=10,
+            bbox_to_anchor=(0.5, 1.0),
+            title=TASK_LABEL.get(task, task),
+            title_fontsize=13,
+        )
     return fig
 
 
-def compute_figure(tables: Tables, table: pd.DataFrame, task: str, arch: str, target: str,
-                   modes: Sequence[str], skips: Skips) -> Any:
+def compute_figure(
+    tables: Tables, table: pd.DataFrame, task: str, arch: str, target: str, modes: Sequence[str], skips: Skips
+) -> Any:
     import matplotlib.pyplot as plt
 
     metric = metric_of(table, task)
     fig, axes = plt.subplots(1, 2, figsize=(16, 6.5), squeeze=False)
     pts_all = tables.points
-    for ax, col, xl in zip(axes[0], ("steps_mean", "steps_incl_pretrain_mean"),
-                           ("Optimiser steps on the target (selected run)",
-                            "Optimiser steps incl. LR grid and pretraining")):
+    for ax, col, xl in zip(
+        axes[0],
+        ("steps_mean", "steps_incl_pretrain_mean"),
+        ("Optimiser steps on the target (selected run)", "Optimiser steps incl. LR grid and pretraining"),
+    ):
         drawn = False
         for mode in modes:
             pts = _points(tables, task, arch, target, mode) if len(pts_all) else pts_all
@@ -274,8 +310,9 @@ def fpr_at_tpr(fpr: Sequence[float], tpr: Sequence[float], grid: np.ndarray) -> 
     return np.interp(grid, uniq, f[first])
 
 
-def roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str, target: str,
-               modes: Sequence[str], skips: Skips) -> Any:
+def roc_figure(
+    table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str, target: str, modes: Sequence[str], skips: Skips
+) -> Any:
     """Background rejection 1/eps_B (log) against signal efficiency eps_S, at the full split (or the
     largest size) per mode and for the zero-shot model; seeds averaged in eps_B at fixed eps_S."""
     import matplotlib.pyplot as plt
@@ -284,8 +321,13 @@ def roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str,
     fig, ax = plt.subplots(figsize=(8, 7))
     drawn = False
     for mode in ["zeroshot", *modes]:
-        sel = table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                    & (table["mode"] == mode) & table["path"].isin(list(rocs))]
+        sel = table[
+            (table["task"] == task)
+            & (table["arch"] == arch)
+            & (table["target"] == target)
+            & (table["mode"] == mode)
+            & table["path"].isin(list(rocs))
+        ]
         if sel.empty:
             continue
         if mode != "zeroshot":
@@ -294,10 +336,18 @@ def roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str,
         with np.errstate(divide="ignore"):
             rej = np.where(f > 0, 1.0 / f, np.nan)
         st = MODE_STYLE[mode]
-        size = "" if mode == "zeroshot" else (", full split" if sel["full"].any() else
-                                              f", n={int(sel['n_train'].iloc[0])}")
-        ax.plot(grid, rej, color=st["color"], ls=st["ls"],
-                label=f"{st['label']}{size} (AUC {sel['test_auc'].mean():.3f}, {len(sel)} seeds)")
+        size = (
+            ""
+            if mode == "zeroshot"
+            else (", full split" if sel["full"].any() else f", n={int(sel['n_train'].iloc[0])}")
+        )
+        ax.plot(
+            grid,
+            rej,
+            color=st["color"],
+            ls=st["ls"],
+            label=f"{st['label']}{size} (AUC {sel['test_auc'].mean():.3f}, {len(sel)} seeds)",
+        )
         drawn = True
     if not drawn:
         skips(ax, f"roc_{task}_{arch}_{target}", "no ROC curve in metrics.json")
@@ -312,8 +362,9 @@ def roc_figure(table: pd.DataFrame, rocs: dict[str, dict], task: str, arch: str,
     return fig
 
 
-def modes_figure(tables: Tables, table: pd.DataFrame, config: dict, task: str, target: str, n_cmp: int,
-                 skips: Skips) -> Any:
+def modes_figure(
+    tables: Tables, table: pd.DataFrame, config: dict, task: str, target: str, n_cmp: int, skips: Skips
+) -> Any:
     import matplotlib.pyplot as plt
 
     tr = config["training"]
@@ -328,21 +379,32 @@ def modes_figure(tables: Tables, table: pd.DataFrame, config: dict, task: str, t
         for mode in modes:
             if mode == "zeroshot":
                 row = _factor_row(tables, task, arch, target, "scratch")
-                vals = (row["zeroshot"], row["zeroshot_low"], row["zeroshot_high"]) if row is not None else \
-                    (np.nan,) * 3
+                vals = (
+                    (row["zeroshot"], row["zeroshot_low"], row["zeroshot_high"]) if row is not None else (np.nan,) * 3
+                )
             else:
                 pts = _points(tables, task, arch, target, mode)
                 pts = pts[pts["size"] == str(n_cmp)] if len(pts) else pts
-                vals = (pts["mean"].iloc[0], pts["band_low"].iloc[0], pts["band_high"].iloc[0]) if len(pts) else \
-                    (np.nan,) * 3
+                vals = (
+                    (pts["mean"].iloc[0], pts["band_low"].iloc[0], pts["band_high"].iloc[0])
+                    if len(pts)
+                    else (np.nan,) * 3
+                )
             means.append(vals[0])
             lo.append(vals[0] - vals[1] if np.isfinite(vals[1]) else 0.0)
             hi.append(vals[2] - vals[0] if np.isfinite(vals[2]) else 0.0)
         xs = np.arange(len(modes)) + (i - (len(archs) - 1) / 2) * width
         ok = np.isfinite(means)
         if ok.any():
-            ax.errorbar(xs[ok], np.asarray(means)[ok], yerr=[np.asarray(lo)[ok], np.asarray(hi)[ok]], fmt="os^"[i % 3],
-                        capsize=3, color=PALETTE[(i + 1) % len(PALETTE)], label=arch.upper())
+            ax.errorbar(
+                xs[ok],
+                np.asarray(means)[ok],
+                yerr=[np.asarray(lo)[ok], np.asarray(hi)[ok]],
+                fmt="os^"[i % 3],
+                capsize=3,
+                color=PALETTE[(i + 1) % len(PALETTE)],
+                label=arch.upper(),
+            )
             drawn = True
     if not drawn:
         skips(ax, f"modes_{task}_{target}_n{n_cmp}", f"no result at n = {n_cmp}")
@@ -359,6 +421,7 @@ def modes_figure(tables: Tables, table: pd.DataFrame, config: dict, task: str, t
 
 
 # ------------------------------------------------------------------------------- training losses
+
 
 def read_loss_log(metrics_path: str, lr: float) -> pd.DataFrame | None:
     """The epoch-level train and validation losses of the selected learning rate's run, from the
@@ -380,16 +443,16 @@ def read_loss_log(metrics_path: str, lr: float) -> pd.DataFrame | None:
     return df.groupby("step", as_index=False)[cols].mean()
 
 
-def loss_figure(table: pd.DataFrame, task: str, arch: str, target: str, modes: Sequence[str],
-                skips: Skips) -> Any:
+def loss_figure(table: pd.DataFrame, task: str, arch: str, target: str, modes: Sequence[str], skips: Skips) -> Any:
     """Train (solid) and validation (dashed) loss vs optimiser step of the selected learning rate,
     one panel per mode, one colour per size, first seed."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.8), squeeze=False, sharey=True)
     for ax, mode in zip(axes[0], modes):
-        sel = table[(table["task"] == task) & (table["arch"] == arch) & (table["target"] == target)
-                    & (table["mode"] == mode)]
+        sel = table[
+            (table["task"] == task) & (table["arch"] == arch) & (table["target"] == target) & (table["mode"] == mode)
+        ]
         where = f"loss_{task}_{arch}_{target} {mode}"
         if sel.empty:
             skips(ax, where, "no results")
@@ -406,28 +469,50 @@ def loss_figure(table: pd.DataFrame, task: str, arch: str, target: str, modes: S
             for col, ls in (("train_loss", "-"), ("val_loss", "--")):
                 if col in df:
                     d = df[["step", col]].dropna()
-                    ax.plot(d["step"], d[col], color=c, ls=ls, lw=1.3,
-                            label=f"{size} ({int(r.n_train)} ev.)" if col == "train_loss" else None)
+                    ax.plot(
+                        d["step"],
+                        d[col],
+                        color=c,
+                        ls=ls,
+                        lw=1.3,
+                        label=f"{size} ({int(r.n_train)} ev.)" if col == "train_loss" else None,
+                    )
             drawn = True
         if not drawn:
             skips(ax, where, "no training log (seed*/logs/lr*/metrics.csv)")
             continue
         ax.set_xlabel("Optimiser step", fontsize=13)
         ax.set_yscale("log")
-        ax.text(0.03, 0.97, f"{MODE_STYLE[mode]['label']}, seed {seed}", transform=ax.transAxes, ha="left",
-                va="top", fontsize=10)
+        ax.text(
+            0.03,
+            0.97,
+            f"{MODE_STYLE[mode]['label']}, seed {seed}",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=10,
+        )
         ax.legend(fontsize=8, loc="upper right", title="solid: train, dashed: validation", title_fontsize=8)
     axes[0, 0].set_ylabel("Loss", fontsize=13)
     label(axes[0, 0], fontsize=10)
-    axes[0, -1].text(1.0, 1.01, f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}",
-                     transform=axes[0, -1].transAxes, ha="right", va="bottom", fontsize=10)
+    axes[0, -1].text(
+        1.0,
+        1.01,
+        f"{TASK_LABEL.get(task, task)}, {arch.upper()}, {DOMAIN_LABELS.get(target, target)}",
+        transform=axes[0, -1].transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=10,
+    )
     return fig
 
 
 # ------------------------------------------------------------------------------- all figures
 
-def make_figures(tables: Tables, table: pd.DataFrame, rocs: dict[str, dict], config: dict,
-                 settings: AggregateSettings, outdir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+
+def make_figures(
+    tables: Tables, table: pd.DataFrame, rocs: dict[str, dict], config: dict, settings: AggregateSettings, outdir: Path
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """Every figure; returns (files written, skipped panels with their reasons)."""
     tr = config["training"]
     modes = ["scratch"] + [m for m in tr["modes"] if m != "scratch"]
@@ -438,27 +523,40 @@ def make_figures(tables: Tables, table: pd.DataFrame, rocs: dict[str, dict], con
     prog = Progress(total=len(combos), what="figure sets", logger=log)
     with style():
         for task, arch, target in combos:
-            written += savefig(curve_figure(tables, table, config, settings, task, arch, target, modes, skips),
-                               outdir / f"curve_{task}_{arch}_{target}.pdf")
-            written += savefig(compute_figure(tables, table, task, arch, target, modes, skips),
-                               outdir / f"compute_{task}_{arch}_{target}.pdf")
+            written += savefig(
+                curve_figure(tables, table, config, settings, task, arch, target, modes, skips),
+                outdir / f"curve_{task}_{arch}_{target}.pdf",
+            )
+            written += savefig(
+                compute_figure(tables, table, task, arch, target, modes, skips),
+                outdir / f"compute_{task}_{arch}_{target}.pdf",
+            )
             if metric_of(table, task) == "auc":
-                written += savefig(roc_figure(table, rocs, task, arch, target, modes, skips),
-                                   outdir / f"roc_{task}_{arch}_{target}.pdf")
-            written += savefig(loss_figure(table, task, arch, target, modes, skips),
-                               outdir / f"loss_{task}_{arch}_{target}.pdf")
+                written += savefig(
+                    roc_figure(table, rocs, task, arch, target, modes, skips),
+                    outdir / f"roc_{task}_{arch}_{target}.pdf",
+                )
+            written += savefig(
+                loss_figure(table, task, arch, target, modes, skips), outdir / f"loss_{task}_{arch}_{target}.pdf"
+            )
             prog.update()
         for task in tr["tasks"]:
             for arch in tr["archs"]:
-                written += savefig(loss_figure(table, task, arch, source, ["pretrain"], skips),
-                                   outdir / f"loss_{task}_{arch}_{source}_pretrain.pdf")
+                written += savefig(
+                    loss_figure(table, task, arch, source, ["pretrain"], skips),
+                    outdir / f"loss_{task}_{arch}_{source}_pretrain.pdf",
+                )
             targets = task_targets(config, task)
             if targets:
-                written += savefig(overview_figure(tables, table, config, settings, task, targets, modes, skips),
-                                   outdir / f"curves_{task}.pdf")
+                written += savefig(
+                    overview_figure(tables, table, config, settings, task, targets, modes, skips),
+                    outdir / f"curves_{task}.pdf",
+                )
         n_cmp = compare_size(config, settings)
         for task in tr["tasks"]:
             for target in task_targets(config, task):
-                written += savefig(modes_figure(tables, table, config, task, target, n_cmp, skips),
-                                   outdir / f"modes_{task}_{target}_n{n_cmp}.pdf")
+                written += savefig(
+                    modes_figure(tables, table, config, task, target, n_cmp, skips),
+                    outdir / f"modes_{task}_{target}_n{n_cmp}.pdf",
+                )
     return written, skips.items

@@ -37,11 +37,42 @@ TRANSFER_MODES = plan.TRANSFER_MODES
 FULL = plan.FULL_SIZE
 REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
 TABLE_COLUMNS = (
-    "task", "arch", "target", "mode", "size", "size_value", "full", "n_train", "ess_train", "capped", "n_unlabelled",
-    "seed", "metric", "value", "test_auc", "test_loss", "val_loss", "met_resolution", "n_test", "ess_test",
+    "task",
+    "arch",
+    "target",
+    "mode",
+    "size",
+    "size_value",
+    "full",
+    "n_train",
+    "ess_train",
+    "capped",
+    "n_unlabelled",
+    "seed",
+    "metric",
+    "value",
+    "test_auc",
+    "test_loss",
+    "val_loss",
+    "met_resolution",
+    "n_test",
+    "ess_test",
     "baseline_name",
-    "baseline_test_auc", "baseline_met_resolution", "lr", "epochs", "steps", "steps_total", "steps_incl_pretrain",
-    "n_params", "wall_time_s", "device", "pretrained_from", "model_size", "git_commit", "config_digest", "path",
+    "baseline_test_auc",
+    "baseline_met_resolution",
+    "lr",
+    "epochs",
+    "steps",
+    "steps_total",
+    "steps_incl_pretrain",
+    "n_params",
+    "wall_time_s",
+    "device",
+    "pretrained_from",
+    "model_size",
+    "git_commit",
+    "config_digest",
+    "path",
 )
 
 
@@ -87,8 +118,12 @@ def compare_size(config: dict, settings: AggregateSettings) -> int:
     if settings.compare_size is None:
         return sizes[0]
     if int(settings.compare_size) not in sizes:
-        log.warning("config aggregate.compare_size %s is not one of training.sizes %s: using %d",
-                    settings.compare_size, sizes, sizes[0])
+        log.warning(
+            "config aggregate.compare_size %s is not one of training.sizes %s: using %d",
+            settings.compare_size,
+            sizes,
+            sizes[0],
+        )
         return sizes[0]
     return int(settings.compare_size)
 
@@ -130,22 +165,43 @@ def _row(rec: dict, path: Path) -> dict:
     n_train = rec.get("n_train")
     prov = rec.get("provenance") or {}
     row = {
-        "task": str(rec["task"]), "arch": str(rec["arch"]), "target": str(rec["target"]),
-        "mode": str(rec["mode"]), "size": str(size),
-        "size_value": float(size) if size != FULL else float("nan"), "full": size == FULL,
+        "task": str(rec["task"]),
+        "arch": str(rec["arch"]),
+        "target": str(rec["target"]),
+        "mode": str(rec["mode"]),
+        "size": str(size),
+        "size_value": float(size) if size != FULL else float("nan"),
+        "full": size == FULL,
         "n_train": _num(n_train) if n_train is not None else (float(size) if size != FULL else float("nan")),
-        "capped": bool(rec.get("capped", False)), "seed": int(rec["seed"]), "metric": str(rec["metric"]),
+        "capped": bool(rec.get("capped", False)),
+        "seed": int(rec["seed"]),
+        "metric": str(rec["metric"]),
         "value": _num(rec.get(METRIC_KEY[rec["metric"]])),
         "baseline_name": str(base.get("name") or ""),
         "baseline_test_auc": _num(base.get("test_auc")),
         "baseline_met_resolution": _num(base.get("met_resolution")),
-        "device": str(rec.get("device") or ""), "pretrained_from": str(rec.get("pretrained_from") or ""),
+        "device": str(rec.get("device") or ""),
+        "pretrained_from": str(rec.get("pretrained_from") or ""),
         "model_size": str(rec.get("model_size") or ""),
-        "git_commit": str(prov.get("git_commit") or ""), "config_digest": str(prov.get("config_digest") or ""),
+        "git_commit": str(prov.get("git_commit") or ""),
+        "config_digest": str(prov.get("config_digest") or ""),
         "path": str(path),
     }
-    for k in ("test_auc", "test_loss", "val_loss", "met_resolution", "lr", "epochs", "steps",
-              "steps_total", "n_params", "wall_time_s", "n_test", "ess_train", "ess_test"):
+    for k in (
+        "test_auc",
+        "test_loss",
+        "val_loss",
+        "met_resolution",
+        "lr",
+        "epochs",
+        "steps",
+        "steps_total",
+        "n_params",
+        "wall_time_s",
+        "n_test",
+        "ess_train",
+        "ess_test",
+    ):
         row[k] = _num(rec.get(k))
     # DANN: unlabelled target events its domain head saw (0 for the other modes; absent in old files)
     row["n_unlabelled"] = _num(rec.get("n_unlabelled", 0))
@@ -156,8 +212,13 @@ def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
     """``steps_incl_pretrain``: all optimiser steps a result cost (``steps_total``, the whole
     learning-rate grid on the target) plus, for modes that start from the source model, the mean
     ``steps_total`` of the pretraining runs of the same task and architecture."""
-    pre = (table[table["mode"] == "pretrain"].groupby(["task", "arch"])["steps_total"].mean()
-           .rename("_pretrain_steps").reset_index())
+    pre = (
+        table[table["mode"] == "pretrain"]
+        .groupby(["task", "arch"])["steps_total"]
+        .mean()
+        .rename("_pretrain_steps")
+        .reset_index()
+    )
     out = table.drop(columns=["steps_incl_pretrain"], errors="ignore").merge(pre, on=["task", "arch"], how="left")
     uses_source = ~out["mode"].isin(["scratch", "pretrain"])
     out["steps_incl_pretrain"] = out["steps_total"] + np.where(uses_source, out["_pretrain_steps"].fillna(0.0), 0.0)
@@ -182,8 +243,10 @@ def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict
         dup = table.duplicated(["task", "arch", "target", "mode", "size", "seed"], keep=False)
         if dup.any():
             first = table[dup].iloc[0]
-            raise Fast2FullError(f"{first['path']}: duplicate result for {first['task']}/{first['arch']}/"
-                                 f"{first['target']}/{first['mode']}/n{first['size']}/seed{first['seed']}")
+            raise Fast2FullError(
+                f"{first['path']}: duplicate result for {first['task']}/{first['arch']}/"
+                f"{first['target']}/{first['mode']}/n{first['size']}/seed{first['seed']}"
+            )
         for p in table.loc[table["value"].isna(), "path"]:
             log.warning("%s: the primary metric is null; the point is left out of the curves", p)
     return table, rocs

@@ -18,54 +18,104 @@ from fast2full.provenance import markdown as provenance_line
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     def cell(x: Any) -> str:
         return str(x).replace("|", "\\|")
+
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def summary_markdown(tables: Tables, table: pd.DataFrame, config: dict, settings: AggregateSettings,
-                     provenance: dict, skipped_panels: Sequence[tuple[str, str]] = ()) -> str:
+def summary_markdown(
+    tables: Tables,
+    table: pd.DataFrame,
+    config: dict,
+    settings: AggregateSettings,
+    provenance: dict,
+    skipped_panels: Sequence[tuple[str, str]] = (),
+) -> str:
     factors, points = tables.factors, tables.points
     tokens = size_tokens(config)
-    out = ["# fast2full results summary", "",
-           f"Provenance: {provenance_line(provenance)}.", "",
-           f"{len(table)} training results (metrics.json) aggregated; "
-           f"{len(factors)} configured task × arch × target × mode combinations; "
-           f"seeds {', '.join(str(s) for s in config['training']['seeds'])}.", ""]
+    out = [
+        "# fast2full results summary",
+        "",
+        f"Provenance: {provenance_line(provenance)}.",
+        "",
+        f"{len(table)} training results (metrics.json) aggregated; "
+        f"{len(factors)} configured task × arch × target × mode combinations; "
+        f"seeds {', '.join(str(s) for s in config['training']['seeds'])}.",
+        "",
+    ]
     commits = sorted(set(c for c in table.get("git_commit", pd.Series(dtype=str)) if c))
     if commits:
         out += [f"Training results made at commit(s): {', '.join('`' + c + '`' for c in commits)}.", ""]
-    out += ["## Uncertainty", "",
-            f"Intervals: central {settings.confidence:.1%} of {settings.bootstrap} bootstrap replicates.", ""]
+    out += [
+        "## Uncertainty",
+        "",
+        f"Intervals: central {settings.confidence:.1%} of {settings.bootstrap} bootstrap replicates.",
+        "",
+    ]
     out += [f"- `{t}/{g}`: {b.how}" for (t, g), b in tables.boots.items()] + [""]
     out += ["## Data-reduction factors", ""]
-    header = ["task", "arch", "target", "mode", "zero-shot", "paper factor", "n₉₉"] \
-        + [f"factor @ n={s}" for s in tokens] + ["baseline match"]
+    header = (
+        ["task", "arch", "target", "mode", "zero-shot", "paper factor", "n₉₉"]
+        + [f"factor @ n={s}" for s in tokens]
+        + ["baseline match"]
+    )
     rows = []
     for _, r in factors.iterrows():
-        rows.append([r["task"], r["arch"], r["target"], r["mode"],
-                     _fmt(r["zeroshot"], r["zeroshot_low"], r["zeroshot_high"]),
-                     r["paper_factor_display"], r["paper_n99_display"]]
-                    + [r[f"factor_n{s}_display"] for s in tokens] + [r["baseline_match_display"]])
+        rows.append(
+            [
+                r["task"],
+                r["arch"],
+                r["target"],
+                r["mode"],
+                _fmt(r["zeroshot"], r["zeroshot_low"], r["zeroshot_high"]),
+                r["paper_factor_display"],
+                r["paper_n99_display"],
+            ]
+            + [r[f"factor_n{s}_display"] for s in tokens]
+            + [r["baseline_match_display"]]
+        )
     out += [md_table(header, rows), ""]
     if len(factors):
         bl = factors.drop_duplicates(["task", "target"])[["task", "target", "baseline_name", "baseline_value"]]
-        out += ["Rule-based baselines: " + "; ".join(
-            f"{b.task}/{b.target}: {b.baseline_name or 'none'}"
-            + (f" = {b.baseline_value:.4g}" if np.isfinite(b.baseline_value) else "")
-            for b in bl.itertuples()) + ".", ""]
+        out += [
+            "Rule-based baselines: "
+            + "; ".join(
+                f"{b.task}/{b.target}: {b.baseline_name or 'none'}"
+                + (f" = {b.baseline_value:.4g}" if np.isfinite(b.baseline_value) else "")
+                for b in bl.itertuples()
+            )
+            + ".",
+            "",
+        ]
     out += ["## Definitions", "", definitions.summary_section(), ""]
     if len(points):
         out += ["## Learning-curve points (seed mean [bootstrap interval])", ""]
+
         def _ess(v) -> str:  # effective sample size (sum w)^2 / sum w^2; "-" for metrics without it
             return f"{v:.0f}" if np.isfinite(v) else "-"
 
-        prow = [[p.task, p.arch, p.target, p.mode, p.size,
-                 f"{p.n_train:.0f}" + (" (full split)" if p.full else " (capped)" if p.capped else ""),
-                 _ess(p.ess_train_mean), _ess(p.ess_test_mean), p.n_seeds, _fmt(p.mean, p.band_low, p.band_high)]
-                for p in points.itertuples()]
-        out += [md_table(["task", "arch", "target", "mode", "size", "n_train", "ESS train", "ESS test", "seeds",
-                          "metric"], prow), ""]
+        prow = [
+            [
+                p.task,
+                p.arch,
+                p.target,
+                p.mode,
+                p.size,
+                f"{p.n_train:.0f}" + (" (full split)" if p.full else " (capped)" if p.capped else ""),
+                _ess(p.ess_train_mean),
+                _ess(p.ess_test_mean),
+                p.n_seeds,
+                _fmt(p.mean, p.band_low, p.band_high),
+            ]
+            for p in points.itertuples()
+        ]
+        out += [
+            md_table(
+                ["task", "arch", "target", "mode", "size", "n_train", "ESS train", "ESS test", "seeds", "metric"], prow
+            ),
+            "",
+        ]
     skip = config["training"].get("skip", {}) or {}
     out += ["## Skipped combinations", ""]
     out += [f"- `{k}`: {v}" for k, v in skip.items()] if skip else ["None."]
@@ -73,7 +123,13 @@ def summary_markdown(tables: Tables, table: pd.DataFrame, config: dict, settings
     out += [f"- `{where}`: {why}" for where, why in skipped_panels] if skipped_panels else ["None."]
     missing = factors[factors["status"] == "missing"] if len(factors) else factors
     out += ["", "## Missing results", ""]
-    out += [f"- `{r.task}/{r.arch}/{r.target}/{r.mode}`: no metrics.json with a usable metric"
-            for r in missing.itertuples()] if len(missing) else ["None."]
+    out += (
+        [
+            f"- `{r.task}/{r.arch}/{r.target}/{r.mode}`: no metrics.json with a usable metric"
+            for r in missing.itertuples()
+        ]
+        if len(missing)
+        else ["None."]
+    )
     out.append("")
     return "\n".join(out)

@@ -50,10 +50,10 @@ def resolution_replicates(pred: np.ndarray, truth: np.ndarray, weights: np.ndarr
     """MET resolution (RMS of predicted minus true per component, mean of x and y) for each row of
     ``weights`` (B, n); the same formula as :func:`fast2full.train.met_resolution` with weights."""
     w = np.atleast_2d(np.asarray(weights, dtype=float))
-    d2 = (np.asarray(pred, float) - np.asarray(truth, float)) ** 2      # (n, 2)
+    d2 = (np.asarray(pred, float) - np.asarray(truth, float)) ** 2  # (n, 2)
     tot = w.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ms = (w @ d2) / tot                                             # (B, 2)
+        ms = (w @ d2) / tot  # (B, 2)
     return np.sqrt(np.maximum(ms, 0.0)).mean(axis=1)
 
 

@@ -43,18 +43,29 @@ COMMANDS = {
     "validate-config": "validate_config",
 }
 
-EPILOG = ("Run `fast2full COMMAND --help` for a command's options.  Snakemake calls these commands with "
-          "each job's config slice (--config-json); by hand, pass --config config.yaml [--config overlay.yaml].  "
-          "Exit status: 0 done, 1 bad input or runtime error, 2 usage error.")
+EPILOG = (
+    "Run `fast2full COMMAND --help` for a command's options.  Snakemake calls these commands with "
+    "each job's config slice (--config-json); by hand, pass --config config.yaml [--config overlay.yaml].  "
+    "Exit status: 0 done, 1 bad input or runtime error, 2 usage error."
+)
 
 
 def _add_global(p: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    p.add_argument("--log", metavar="FILE", default=default,
-                   help="write everything the command prints (messages, tracebacks, Pythia/FastJet/Delphes "
-                        "output) to FILE; the terminal then shows warnings and errors only")
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                   help="debug messages too")
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        default=default,
+        help="write everything the command prints (messages, tracebacks, Pythia/FastJet/Delphes "
+        "output) to FILE; the terminal then shows warnings and errors only",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="debug messages too",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,9 +106,12 @@ def _log_to_file(path: str, verbose: bool) -> IO[str]:
 
 
 def _log_to_stderr(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        handlers=[logging.StreamHandler(sys.stderr)], force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(sys.stderr)],
+        force=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,18 @@ HELP = "ask atlasopenmagic (or a saved metadata file) for the PHYSLITE samples a
 def add_arguments(p):
     add_config(p, "section opendata")
     p.add_argument("--out", required=True, help="manifest JSON to write (results/opendata/manifest.json)")
-    p.add_argument("--metadata-file", default=None,
-                   help="read metadata from this atlasopenmagic save_metadata file instead of the API "
-                        "(default: config opendata.metadata_file)")
-    p.add_argument("--save-metadata", default=None, metavar="FILE",
-                   help="also save what atlasopenmagic returned (JSON) for use on offline nodes")
+    p.add_argument(
+        "--metadata-file",
+        default=None,
+        help="read metadata from this atlasopenmagic save_metadata file instead of the API "
+        "(default: config opendata.metadata_file)",
+    )
+    p.add_argument(
+        "--save-metadata",
+        default=None,
+        metavar="FILE",
+        help="also save what atlasopenmagic returned (JSON) for use on offline nodes",
+    )
 
 
 def run(args) -> int:

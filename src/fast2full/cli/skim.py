@@ -6,25 +6,38 @@ SOURCES = ("delphes", "physlite")
 
 
 def add_arguments(p):
-    p.add_argument("--source", required=True, choices=SOURCES,
-                   help="delphes: a Delphes ROOT tree (fast simulation); physlite: ATLAS PHYSLITE (full simulation)")
+    p.add_argument(
+        "--source",
+        required=True,
+        choices=SOURCES,
+        help="delphes: a Delphes ROOT tree (fast simulation); physlite: ATLAS PHYSLITE (full simulation)",
+    )
     add_config(p, "its 'selection' is applied")
-    p.add_argument("--sample", required=True,
-                   help="process (delphes) or Open Data sample (physlite) name; its config role sets is_signal")
+    p.add_argument(
+        "--sample",
+        required=True,
+        help="process (delphes) or Open Data sample (physlite) name; its config role sets is_signal",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--in", dest="in_path", help="input ROOT file (a local path or, for physlite, a URL)")
-    src.add_argument("--manifest", help="physlite streaming: the Open Data manifest; with --index, the skim "
-                                        "reads that file's URL remotely (opendata.stream)")
+    src.add_argument(
+        "--manifest",
+        help="physlite streaming: the Open Data manifest; with --index, the skim "
+        "reads that file's URL remotely (opendata.stream)",
+    )
     p.add_argument("--index", type=int, default=None, help="with --manifest: the file index within the sample")
     p.add_argument("--out", required=True, help="output objects parquet (written atomically)")
-    p.add_argument("--chunk", type=int, default=None,
-                   help="delphes only: generation chunk index for the event IDs "
-                        "(default: the input file's stem when it is an integer, else 0)")
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="delphes only: generation chunk index for the event IDs "
+        "(default: the input file's stem when it is an integer, else 0)",
+    )
 
 
 def run(args) -> int:
     import logging
-
 
     log = logging.getLogger("fast2full")
     config = get_config(args)

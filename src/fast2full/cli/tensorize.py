@@ -9,8 +9,9 @@ def add_arguments(p):
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--domain", required=True, help="domain name stored in the metadata (atlas_like, ...)")
     p.add_argument("--outdir", required=True, help="writes {outdir}/{train,val,test}.parquet (+ norm.json)")
-    p.add_argument("--norm", default=None,
-                   help="source domain's norm.json; without it this is the source and norm.json is written")
+    p.add_argument(
+        "--norm", default=None, help="source domain's norm.json; without it this is the source and norm.json is written"
+    )
     p.add_argument("--inputs", nargs="+", required=True, help="objects parquet files")
 
 

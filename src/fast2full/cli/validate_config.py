@@ -1,13 +1,22 @@
-HELP = ("validate a config (a base file and overlays, deep-merged) against the schema, check its card files "
-        "exist and its Pythia settings read back; optionally print the merged result")
+HELP = (
+    "validate a config (a base file and overlays, deep-merged) against the schema, check its card files "
+    "exist and its Pythia settings read back; optionally print the merged result"
+)
 
 
 def add_arguments(p):
-    p.add_argument("config", nargs="+", metavar="FILE",
-                   help="config YAML: the first is the base, each further file is deep-merged over it "
-                        "(as snakemake --configfile)")
-    p.add_argument("--print", action="store_true", dest="show",
-                   help="print the merged config with the schema defaults filled in (YAML)")
+    p.add_argument(
+        "config",
+        nargs="+",
+        metavar="FILE",
+        help="config YAML: the first is the base, each further file is deep-merged over it (as snakemake --configfile)",
+    )
+    p.add_argument(
+        "--print",
+        action="store_true",
+        dest="show",
+        help="print the merged config with the schema defaults filled in (YAML)",
+    )
 
 
 def run(args) -> int:

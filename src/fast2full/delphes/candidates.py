@@ -24,18 +24,28 @@ P4 = ("px", "py", "pz", "e")
 
 #: default values of optional columns when collections with different columns are merged
 DEFAULTS: dict[str, tuple[type, float]] = {
-    "pid": (np.int32, 0), "charge": (np.int32, 0), "status": (np.int32, 1), "is_pu": (np.int32, 0),
-    "uid": (np.int64, -1), "res": (np.float64, 0.0), "d0": (np.float64, 0.0),
-    "dz": (np.float64, 0.0), "eta_pos": (np.float64, np.nan), "phi_pos": (np.float64, np.nan),
-    "eem": (np.float64, 0.0), "ehad": (np.float64, 0.0), "etrk": (np.float64, 0.0),
+    "pid": (np.int32, 0),
+    "charge": (np.int32, 0),
+    "status": (np.int32, 1),
+    "is_pu": (np.int32, 0),
+    "uid": (np.int64, -1),
+    "res": (np.float64, 0.0),
+    "d0": (np.float64, 0.0),
+    "dz": (np.float64, 0.0),
+    "eta_pos": (np.float64, np.nan),
+    "phi_pos": (np.float64, np.nan),
+    "eem": (np.float64, 0.0),
+    "ehad": (np.float64, 0.0),
+    "etrk": (np.float64, 0.0),
 }
 
 
 class Coll:
     """Candidates of many events: flat numpy ``cols`` grouped by event, with per-event ``counts``."""
 
-    def __init__(self, counts: np.ndarray, cols: dict[str, np.ndarray],
-                 ids: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(
+        self, counts: np.ndarray, cols: dict[str, np.ndarray], ids: tuple[np.ndarray, np.ndarray] | None = None
+    ):
         self.counts = np.asarray(counts, dtype=np.int64)
         self.cols = cols
         self._ids = ids
@@ -127,8 +137,7 @@ class Coll:
         """The candidates at ``sel`` (boolean mask or sorted flat indices), keeping event grouping."""
         sel = np.asarray(sel)
         idx = np.flatnonzero(sel) if sel.dtype == bool else sel.astype(np.int64)
-        counts = np.bincount(self.evt[idx], minlength=self.n_events) if len(idx) else \
-            np.zeros(self.n_events, np.int64)
+        counts = np.bincount(self.evt[idx], minlength=self.n_events) if len(idx) else np.zeros(self.n_events, np.int64)
         ids = None
         if self._ids is not None:
             owner, uid = self._ids

@@ -36,9 +36,11 @@ log = logging.getLogger("fast2full.delphes")
 #: seconds a card may take to evaluate before it is stopped (an endless loop in a card)
 EVAL_TIME_LIMIT_S = 20.0
 
-TK_HINT = ("reading a Delphes card needs Python's Tcl binding (the standard module tkinter / "
-           "_tkinter), which this Python lacks: install it (Debian/Ubuntu: apt-get install python3-tk; "
-           "Fedora: dnf install python3-tkinter; conda: conda install tk) or use a Python built with Tk")
+TK_HINT = (
+    "reading a Delphes card needs Python's Tcl binding (the standard module tkinter / "
+    "_tkinter), which this Python lacks: install it (Debian/Ubuntu: apt-get install python3-tk; "
+    "Fedora: dnf install python3-tkinter; conda: conda install tk) or use a Python built with Tk"
+)
 
 
 class CardError(Fast2FullError):
@@ -69,7 +71,7 @@ def _tcl():
         raise Fast2FullError(TK_HINT) from None
     try:
         interp = tkinter.Tcl()
-        interp.tk.wantobjects(False)   # results as Tcl strings, as Delphes reads them
+        interp.tk.wantobjects(False)  # results as Tcl strings, as Delphes reads them
         return interp
     except Exception as exc:  # pragma: no cover - a broken Tcl installation (no init.tcl...)
         raise Fast2FullError(f"{TK_HINT} (tkinter.Tcl() failed: {exc})") from None
@@ -106,7 +108,7 @@ class Word:
 
 
 def _is_list(text: str) -> bool:
-    return any(c in text for c in " \t\n{}\"\\")
+    return any(c in text for c in ' \t\n{}"\\')
 
 
 @dataclass
@@ -274,11 +276,27 @@ proc ::source {args} {
 }
 """
 
-_NOT_IN_SAFE = ("exec", "open", "file", "socket", "load", "cd", "pwd", "glob", "exit", "fconfigure",
-                "encoding", "unload", "interp")
-_LOCATION = re.compile(r'^\s*\((?:file "(?P<file>(?:[^"\\]|\\.)*)" line (?P<fline>\d+)|in namespace eval '
-                       r'"(?P<ns>[^"]*)" script line (?P<nline>\d+)|procedure "(?P<proc>[^"]*)" line \d+)'
-                       r'\)', re.M)
+_NOT_IN_SAFE = (
+    "exec",
+    "open",
+    "file",
+    "socket",
+    "load",
+    "cd",
+    "pwd",
+    "glob",
+    "exit",
+    "fconfigure",
+    "encoding",
+    "unload",
+    "interp",
+)
+_LOCATION = re.compile(
+    r'^\s*\((?:file "(?P<file>(?:[^"\\]|\\.)*)" line (?P<fline>\d+)|in namespace eval '
+    r'"(?P<ns>[^"]*)" script line (?P<nline>\d+)|procedure "(?P<proc>[^"]*)" line \d+)'
+    r"\)",
+    re.M,
+)
 
 
 @dataclass
@@ -296,19 +314,23 @@ class _Evaluator:
         self.master = _tcl()
         self.slave = "card"
         self.master.eval(f"interp create -safe {self.slave}")
-        for cmd in ("after", "vwait", "update"):     # could block the evaluation (no time limit)
+        for cmd in ("after", "vwait", "update"):  # could block the evaluation (no time limit)
             self.master.eval(f"interp hide {self.slave} {cmd}")
         self.error: CardError | None = None
-        self.stack: list[str] = []                 # files being sourced (loop check)
+        self.stack: list[str] = []  # files being sourced (loop check)
         self.files: list[str] = []
-        self.shown: dict[str, str] = {}            # absolute path -> path as the user sees it
+        self.shown: dict[str, str] = {}  # absolute path -> path as the user sees it
         self.mods: dict[str, Module] = {}
-        self.mod_offset: dict[str, int] = {}       # module -> line of its body's first line - 1
+        self.mod_offset: dict[str, int] = {}  # module -> line of its body's first line - 1
         self.mod_stack: list[str] = []
         self.mod_body: dict[str, str] = {}
-        self.defs: dict[str, _Def] = {}            # qualified variable -> where last set / first added
-        for name, fn in (("record", self._record), ("module", self._module),
-                         ("module_end", self._module_end), ("source", self._source)):
+        self.defs: dict[str, _Def] = {}  # qualified variable -> where last set / first added
+        for name, fn in (
+            ("record", self._record),
+            ("module", self._module),
+            ("module_end", self._module_end),
+            ("source", self._source),
+        ):
             self.master.createcommand(f"__f2f_py_{name}", self._guard(fn))
             self.master.eval(f"interp alias {self.slave} ::__f2f_{name} {{}} __f2f_py_{name}")
         self.master.call(self.slave, "eval", _SETUP)
@@ -323,6 +345,7 @@ class _Evaluator:
             except CardError as exc:
                 self.error = exc
                 raise RuntimeError(exc.cause) from None
+
         return call
 
     def _where(self, loc: str) -> tuple[str, int | None]:
@@ -350,9 +373,16 @@ class _Evaluator:
             # Delphes: "module 'X' is already configured. Only first entry will be used." -- the
             # first type stays, the new body still runs in the same namespace (parameters merge)
             old = self.mods[name]
-            log.warning("%s:%s: module '%s' is already configured (%s at %s:%s): Delphes keeps the "
-                        "first type, the body's parameters are merged", path, line, name, old.type,
-                        old.path, old.line)
+            log.warning(
+                "%s:%s: module '%s' is already configured (%s at %s:%s): Delphes keeps the "
+                "first type, the body's parameters are merged",
+                path,
+                line,
+                name,
+                old.type,
+                old.path,
+                old.line,
+            )
         else:
             self.mods[name] = Module(mtype, name, path, line or 0)
             self.mod_body[name] = ""
@@ -377,26 +407,30 @@ class _Evaluator:
         absolute = os.path.abspath(target)
         if absolute in self.stack:
             where = origin or (str(target), None)
-            raise CardError(where[0], where[1], f"recursive 'source' of {target} (a card sources "
-                                                "itself, directly or not)")
+            raise CardError(
+                where[0], where[1], f"recursive 'source' of {target} (a card sources itself, directly or not)"
+            )
         if not target.is_file():
             if origin is None:
                 raise CardError(target, None, "card file not found")
-            raise CardError(origin[0], origin[1], f"sourced file not found: {target} (Delphes "
-                            f"resolves 'source' relative to the top-level card's folder "
-                            f"{self.top.parent})")
+            raise CardError(
+                origin[0],
+                origin[1],
+                f"sourced file not found: {target} (Delphes "
+                f"resolves 'source' relative to the top-level card's folder "
+                f"{self.top.parent})",
+            )
         try:
             target.read_text()
         except UnicodeDecodeError as exc:
             raise CardError(target, None, f"not a text file ({exc})") from None
         self.shown[absolute] = str(target)
-        for name in self.mod_stack:                # a file sourced inside a module body
+        for name in self.mod_stack:  # a file sourced inside a module body
             self.mod_body[name] += "\n" + target.read_text(errors="replace")
         self.files.append(str(target))
         self.stack.append(absolute)
         try:
-            self.master.call("interp", "invokehidden", self.slave, "source", "-encoding", "utf-8",
-                             absolute)
+            self.master.call("interp", "invokehidden", self.slave, "source", "-encoding", "utf-8", absolute)
         finally:
             self.stack.pop()
 
@@ -405,8 +439,9 @@ class _Evaluator:
         import tkinter
 
         end = time.time() + EVAL_TIME_LIMIT_S
-        self.master.eval(f"interp limit {self.slave} time -seconds {int(end)} -milliseconds "
-                         f"{int(end % 1 * 1000)} -granularity 100")
+        self.master.eval(
+            f"interp limit {self.slave} time -seconds {int(end)} -milliseconds {int(end % 1 * 1000)} -granularity 100"
+        )
         try:
             try:
                 self._eval_file(self.top, None)
@@ -416,7 +451,7 @@ class _Evaluator:
             if self.error is not None:
                 raise self.error from None
             raise self._tcl_error(str(exc)) from None
-        if self.error is not None:                 # caught by the card's own `catch`
+        if self.error is not None:  # caught by the card's own `catch`
             raise self.error
 
     def _tcl_error(self, message: str) -> CardError:
@@ -427,8 +462,11 @@ class _Evaluator:
             if m.group("file") is not None:
                 path, line = self._show(m.group("file").replace('\\"', '"')), int(m.group("fline"))
                 break
-            if m.group("ns") is not None and k + 1 < len(matches) and \
-                    matches[k + 1].group("proc") in ("::module", "module"):
+            if (
+                m.group("ns") is not None
+                and k + 1 < len(matches)
+                and matches[k + 1].group("proc") in ("::module", "module")
+            ):
                 name = m.group("ns").lstrip(":")
                 if name in self.mods:
                     path, line = self.mods[name].path, self.mod_offset[name] + int(m.group("nline"))
@@ -439,8 +477,10 @@ class _Evaluator:
             cause += f" (in: {first.group(1).strip()[:100]})"
         cmd = re.match(r'invalid command name "([^"]*)"', message)
         if cmd and cmd.group(1) in _NOT_IN_SAFE:
-            cause += (" — cards are evaluated in a safe Tcl interpreter: no exec, open, file, socket "
-                      "or other access to programs and files (only 'source')")
+            cause += (
+                " — cards are evaluated in a safe Tcl interpreter: no exec, open, file, socket "
+                "or other access to programs and files (only 'source')"
+            )
         elif "time limit exceeded" in message:
             cause = f"card evaluation stopped after {EVAL_TIME_LIMIT_S:.0f} s (an endless loop?)"
         return CardError(path, line, f"Tcl error: {cause}")
@@ -454,12 +494,12 @@ class _Evaluator:
         modules = {}
         for name, mod in self.mods.items():
             mod.params, mod.helpers = {}, {}
-            qvars = self.master.splitlist(self.master.call(
-                self.slave, "eval", f"::info vars ::{name}::*"))
+            qvars = self.master.splitlist(self.master.call(self.slave, "eval", f"::info vars ::{name}::*"))
             for q in sorted(map(str, qvars), key=lambda q: (self.defs[q].line if q in self.defs else 0, q)):
                 if self.master.call(self.slave, "eval", f"::array exists {{{q}}}") in (1, "1", True):
-                    raise CardError(mod.path, mod.line, f"module {mod.type} {name}: variable "
-                                    f"'{q}' is a Tcl array, not a parameter")
+                    raise CardError(
+                        mod.path, mod.line, f"module {mod.type} {name}: variable '{q}' is a Tcl array, not a parameter"
+                    )
                 pname = q.rsplit("::", 1)[1]
                 param = self._param(pname, q, mod.path, mod.line)
                 params = known.get(mod.type)
@@ -470,7 +510,7 @@ class _Evaluator:
                     mod.params[pname] = param
             modules[name] = mod
         globals_ = {}
-        for q, d in self.defs.items():
+        for q, _d in self.defs.items():
             if q.count("::") == 1 and q.startswith("::") and q[2:] not in globals_:
                 pname = q[2:]
                 if pname.startswith("__f2f_"):
@@ -538,8 +578,7 @@ def parse_card(path: str | Path) -> Card:
     """Evaluate a Delphes card into a :class:`Card`: its ExecutionPath must name defined modules."""
     card = evaluate_card(path)
     if "ExecutionPath" not in card.globals:
-        kind = "a fragment meant to be 'source'd by a card?" if card.modules or card.globals else \
-            "an empty card?"
+        kind = "a fragment meant to be 'source'd by a card?" if card.modules or card.globals else "an empty card?"
         raise CardError(path, None, f"no 'set ExecutionPath {{...}}' ({kind})")
     ep = card.globals["ExecutionPath"]
     if not card.execution_path:
@@ -561,5 +600,15 @@ def card_dependencies(card: str | Path) -> list[str]:
     return evaluate_card(card).files
 
 
-__all__ = ["Card", "CardError", "Module", "Param", "Word", "card_dependencies", "evaluate_card",
-           "parse_card", "resolve_source", "split_list"]
+__all__ = [
+    "Card",
+    "CardError",
+    "Module",
+    "Param",
+    "Word",
+    "card_dependencies",
+    "evaluate_card",
+    "parse_card",
+    "resolve_source",
+    "split_list",
+]

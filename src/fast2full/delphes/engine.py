@@ -45,8 +45,7 @@ def read_generation(path: str | Path) -> ak.Array:
         except FileNotFoundError:
             raise InputError(path, "generation file not found") from None
         except Exception as exc:  # pyarrow raises several types for corrupt/truncated files
-            raise InputError(path, f"cannot read the generation parquet ({type(exc).__name__}: "
-                                   f"{exc})") from None
+            raise InputError(path, f"cannot read the generation parquet ({type(exc).__name__}: {exc})") from None
     missing = [f for f in EVENT_FIELDS if f not in events.fields]
     if missing:
         raise InputError(path, f"not a generation file: missing fields {missing}")
@@ -66,12 +65,22 @@ def particles_to_coll(events: ak.Array, uid0: int = 0) -> Coll:
 
     pid = col("pid", np.int32)
     n = len(pid)
-    return Coll(counts, {
-        "px": col("px", np.float64), "py": col("py", np.float64), "pz": col("pz", np.float64),
-        "e": col("e", np.float64), "pid": pid, "status": col("status", np.int32),
-        "charge": pdg_charge(pid), "uid": np.arange(uid0, uid0 + n, dtype=np.int64),
-        "mother1": col("mother1", np.int32), "mother2": col("mother2", np.int32),
-        "is_pu": np.zeros(n, np.int32)})
+    return Coll(
+        counts,
+        {
+            "px": col("px", np.float64),
+            "py": col("py", np.float64),
+            "pz": col("pz", np.float64),
+            "e": col("e", np.float64),
+            "pid": pid,
+            "status": col("status", np.int32),
+            "charge": pdg_charge(pid),
+            "uid": np.arange(uid0, uid0 + n, dtype=np.int64),
+            "mother1": col("mother1", np.int32),
+            "mother2": col("mother2", np.int32),
+            "is_pu": np.zeros(n, np.int32),
+        },
+    )
 
 
 def input_arrays(gen: Coll) -> dict[str, Coll]:
@@ -81,8 +90,11 @@ def input_arrays(gen: Coll) -> dict[str, Coll]:
     # a lepton or neutrino of a W/Z decay that did not radiate keeps its hard-process status 23.
     stable = st > 0
     parton = np.isin(np.abs(gen["pid"]), PARTON_PIDS) & ~stable
-    return {"Delphes/allParticles": gen, "Delphes/stableParticles": gen.take(stable),
-            "Delphes/partons": gen.take(parton)}
+    return {
+        "Delphes/allParticles": gen,
+        "Delphes/stableParticles": gen.take(stable),
+        "Delphes/partons": gen.take(parton),
+    }
 
 
 @dataclass
@@ -102,15 +114,21 @@ class Simulation:
     def has_pileup_merger(self) -> bool:
         return any(m.spec.type == "PileUpMerger" for m in self.modules)
 
-    def run_batch(self, events: ak.Array, rng: np.random.Generator, uid0: int,
-                  pileup: Coll | None = None, pileup_mean: float | None = None) -> Context:
+    def run_batch(
+        self,
+        events: ak.Array,
+        rng: np.random.Generator,
+        uid0: int,
+        pileup: Coll | None = None,
+        pileup_mean: float | None = None,
+    ) -> Context:
         gen = particles_to_coll(events, uid0)
-        ctx = Context(n_events=len(events), rng=rng, next_uid=uid0 + len(gen), pileup=pileup,
-                      pileup_mean=pileup_mean)
+        ctx = Context(n_events=len(events), rng=rng, next_uid=uid0 + len(gen), pileup=pileup, pileup_mean=pileup_mean)
         ctx.arrays.update(input_arrays(gen))
         if pileup_mean and not self.has_pileup_merger:
             ctx.arrays["Delphes/stableParticles"] = merge_pileup(
-                ctx, ctx.arrays["Delphes/stableParticles"], pileup, pileup_mean)
+                ctx, ctx.arrays["Delphes/stableParticles"], pileup, pileup_mean
+            )
         for m in self.modules:
             m.process(ctx)
         return ctx
@@ -124,9 +142,14 @@ class Simulation:
         return CardError(self.card.path, None, cause)
 
 
-def simulate(card: str | Path, events_path: str | Path, out: str | Path,
-             pileup_paths: list[str | Path] | None = None, pileup_mean: float | None = None,
-             batch_size: int = 500) -> int:
+def simulate(
+    card: str | Path,
+    events_path: str | Path,
+    out: str | Path,
+    pileup_paths: list[str | Path] | None = None,
+    pileup_mean: float | None = None,
+    batch_size: int = 500,
+) -> int:
     """Simulate one generation chunk through ``card`` and write the Delphes tree to ``out``.
 
     ``pileup_mean`` (the config's ``pileup.mean``) overrides a PileUpMerger's MeanPileUp; without a
@@ -141,7 +164,7 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     skip, max_events = sim.global_int("SkipEvents"), sim.global_int("MaxEvents")
     if skip < 0 or max_events < 0:
         raise sim.card_error("SkipEvents and MaxEvents must be zero or positive")
-    events = events[skip:skip + max_events] if max_events else events[skip:]
+    events = events[skip : skip + max_events] if max_events else events[skip:]
     pileup = None
     if pileup_paths:
         pu_events = [read_generation(p) for p in pileup_paths]
@@ -151,11 +174,13 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
     seed0 = int(events.seed[0]) if len(events) else 0
     # a card's own non-zero RandomSeed enters the seed too (Delphes seeds gRandom from it)
     card_seed = sim.global_int("RandomSeed")
-    rng = np.random.default_rng(stable_hash64("simulate", seed0, sim.card.name, card_seed)
-                                if card_seed else stable_hash64("simulate", seed0, sim.card.name))
+    rng = np.random.default_rng(
+        stable_hash64("simulate", seed0, sim.card.name, card_seed)
+        if card_seed
+        else stable_hash64("simulate", seed0, sim.card.name)
+    )
     n = len(events)
-    log.info("simulating %d events of %s with %s (%d modules) -> %s", n, events_path, card,
-             len(sim.modules), out)
+    log.info("simulating %d events of %s with %s (%d modules) -> %s", n, events_path, card, len(sim.modules), out)
     progress = Progress(n, "events", logger=log)
     import uproot
 
@@ -164,11 +189,12 @@ def simulate(card: str | Path, events_path: str | Path, out: str | Path,
             tree = None
             uid0 = 0
             for start in range(0, max(n, 1), batch_size):
-                batch = events[start:start + batch_size]
+                batch = events[start : start + batch_size]
                 ctx = sim.run_batch(batch, rng, uid0, pileup, pileup_mean)
                 uid0 = ctx.next_uid
-                data = build_tree(ctx.branches, ak.to_numpy(batch.event_id),
-                                  ak.to_numpy(batch.weight), ak.to_numpy(batch.sigma_pb))
+                data = build_tree(
+                    ctx.branches, ak.to_numpy(batch.event_id), ak.to_numpy(batch.weight), ak.to_numpy(batch.sigma_pb)
+                )
                 if tree is None:
                     tree = make_tree(f, data)
                 if len(batch):

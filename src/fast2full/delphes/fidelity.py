@@ -38,10 +38,27 @@ MATCH_DR = 0.2
 FLAVOR_CLASSES = {"b": (5,), "c": (4,), "light": (1, 2, 3), "gluon": (21,), "none": (0,)}
 
 _BRANCHES = [
-    "Jet.PT", "Jet.Eta", "Jet.Phi", "Jet.Mass", "Jet.NCharged", "Jet.NNeutrals", "Jet.Flavor",
-    "Jet.BTag", "GenJet.PT", "GenJet.Eta", "GenJet.Phi",
-    "MissingET.MET", "MissingET.Phi", "GenMissingET.MET", "GenMissingET.Phi",
-    "Electron.PT", "Muon.PT", "Photon.PT", "Track_size", "EFlowTrack_size", "EFlowPhoton_size",
+    "Jet.PT",
+    "Jet.Eta",
+    "Jet.Phi",
+    "Jet.Mass",
+    "Jet.NCharged",
+    "Jet.NNeutrals",
+    "Jet.Flavor",
+    "Jet.BTag",
+    "GenJet.PT",
+    "GenJet.Eta",
+    "GenJet.Phi",
+    "MissingET.MET",
+    "MissingET.Phi",
+    "GenMissingET.MET",
+    "GenMissingET.Phi",
+    "Electron.PT",
+    "Muon.PT",
+    "Photon.PT",
+    "Track_size",
+    "EFlowTrack_size",
+    "EFlowPhoton_size",
     "EFlowNeutralHadron_size",
 ]
 
@@ -109,25 +126,54 @@ def observables(path) -> dict[str, np.ndarray]:
 
 
 #: observables compared by mean (and KS where noted), and by resolution
-MEAN_KEYS = ["jet_n", "jet_lead_pt", "jet_mass", "jet_ncharged", "jet_nneutrals", "met", "electron_n",
-             "electron_pt", "muon_n", "muon_pt",
-             "photon_n", "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n"]
-KS_KEYS = ["jet_n", "jet_lead_pt", "jet_pt", "met", "electron_pt", "muon_pt", "photon_pt",
-           "track_n", "eflowtrack_n", "eflowphoton_n", "eflowneutralhadron_n",
-           "met_minus_gen_x", "met_minus_gen_y"]
-RATE_KEYS = ([f"flavor_frac_{k}" for k in FLAVOR_CLASSES] + [f"btag_rate_{k}" for k in FLAVOR_CLASSES]
-             + ["met_minus_gen_x_tail", "met_minus_gen_y_tail"])
+MEAN_KEYS = [
+    "jet_n",
+    "jet_lead_pt",
+    "jet_mass",
+    "jet_ncharged",
+    "jet_nneutrals",
+    "met",
+    "electron_n",
+    "electron_pt",
+    "muon_n",
+    "muon_pt",
+    "photon_n",
+    "track_n",
+    "eflowtrack_n",
+    "eflowphoton_n",
+    "eflowneutralhadron_n",
+]
+KS_KEYS = [
+    "jet_n",
+    "jet_lead_pt",
+    "jet_pt",
+    "met",
+    "electron_pt",
+    "muon_pt",
+    "photon_pt",
+    "track_n",
+    "eflowtrack_n",
+    "eflowphoton_n",
+    "eflowneutralhadron_n",
+    "met_minus_gen_x",
+    "met_minus_gen_y",
+]
+RATE_KEYS = (
+    [f"flavor_frac_{k}" for k in FLAVOR_CLASSES]
+    + [f"btag_rate_{k}" for k in FLAVOR_CLASSES]
+    + ["met_minus_gen_x_tail", "met_minus_gen_y_tail"]
+)
 RES_KEYS = ["met_minus_gen_x", "met_minus_gen_y"]
 
 
 @dataclass
 class Row:
     observable: str
-    kind: str           # mean | resolution | ks
+    kind: str  # mean | resolution | ks
     builtin: float
     real: float
-    stat: float         # standard error of the difference (mean, resolution); n/a for ks
-    tol: float          # relative tolerance (mean, resolution) or p-value threshold (ks)
+    stat: float  # standard error of the difference (mean, resolution); n/a for ks
+    tol: float  # relative tolerance (mean, resolution) or p-value threshold (ks)
     passed: bool
     n_builtin: int
     n_real: int
@@ -138,10 +184,14 @@ class Row:
 
     def line(self) -> str:
         if self.kind == "ks":
-            return (f"{self.observable:<28}{'ks p':<11}{self.builtin:>10.3g}{'':>10}{'':>8}"
-                    f"{'ok' if self.passed else 'FAIL':>6}")
-        return (f"{self.observable:<28}{self.kind:<11}{self.builtin:>10.4g}{self.real:>10.4g}"
-                f"{100 * self.rel:>+7.1f}%{'ok' if self.passed else 'FAIL':>6}")
+            return (
+                f"{self.observable:<28}{'ks p':<11}{self.builtin:>10.3g}{'':>10}{'':>8}"
+                f"{'ok' if self.passed else 'FAIL':>6}"
+            )
+        return (
+            f"{self.observable:<28}{self.kind:<11}{self.builtin:>10.4g}{self.real:>10.4g}"
+            f"{100 * self.rel:>+7.1f}%{'ok' if self.passed else 'FAIL':>6}"
+        )
 
 
 def _mean_row(name, b, r, tol) -> Row:
@@ -160,8 +210,15 @@ def _res_row(name, b, r, tol, width) -> Row:
     return Row(name, "resolution", float(wb), float(wr), se, tol, ok, len(b), len(r))
 
 
-def compare(builtin_path, real_path, mean_tol: float = 0.05, res_tol: float = 0.10,
-            ks_p: float = 0.01, ks_min: int = 50, min_entries: int = 30) -> list[Row]:
+def compare(
+    builtin_path,
+    real_path,
+    mean_tol: float = 0.05,
+    res_tol: float = 0.10,
+    ks_p: float = 0.01,
+    ks_min: int = 50,
+    min_entries: int = 30,
+) -> list[Row]:
     """Compare a builtin-engine tree with a real-Delphes tree of the same events (module docstring)."""
     from scipy.stats import ks_2samp
 
@@ -179,11 +236,10 @@ def compare(builtin_path, real_path, mean_tol: float = 0.05, res_tol: float = 0.
         rows.append(_res_row(k, b[k], r[k], res_tol, _half_width))
     for k in KS_KEYS:
         if min(len(b[k]), len(r[k])) >= ks_min:
-            with warnings.catch_warnings():   # scipy: exact p-value too costly -> asymptotic
+            with warnings.catch_warnings():  # scipy: exact p-value too costly -> asymptotic
                 warnings.simplefilter("ignore", RuntimeWarning)
                 p = float(ks_2samp(b[k], r[k]).pvalue)
-            rows.append(Row(k, "ks", p, float("nan"), float("nan"), ks_p, p > ks_p, len(b[k]),
-                            len(r[k])))
+            rows.append(Row(k, "ks", p, float("nan"), float("nan"), ks_p, p > ks_p, len(b[k]), len(r[k])))
     return rows
 
 

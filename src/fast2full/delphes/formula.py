@@ -38,28 +38,57 @@ _ERF = np.vectorize(math.erf, otypes=[float])
 _ERFC = np.vectorize(math.erfc, otypes=[float])
 
 _FUNCS: dict[str, tuple[Callable, int]] = {
-    "abs": (np.abs, 1), "fabs": (np.abs, 1), "sqrt": (np.sqrt, 1), "exp": (np.exp, 1),
-    "log": (np.log, 1), "log10": (np.log10, 1), "sin": (np.sin, 1), "cos": (np.cos, 1),
-    "tan": (np.tan, 1), "sinh": (np.sinh, 1), "cosh": (np.cosh, 1), "tanh": (np.tanh, 1),
-    "atan": (np.arctan, 1), "atan2": (np.arctan2, 2), "pow": (np.power, 2),
-    "min": (np.minimum, 2), "max": (np.maximum, 2), "erf": (_ERF, 1), "erfc": (_ERFC, 1),
+    "abs": (np.abs, 1),
+    "fabs": (np.abs, 1),
+    "sqrt": (np.sqrt, 1),
+    "exp": (np.exp, 1),
+    "log": (np.log, 1),
+    "log10": (np.log10, 1),
+    "sin": (np.sin, 1),
+    "cos": (np.cos, 1),
+    "tan": (np.tan, 1),
+    "sinh": (np.sinh, 1),
+    "cosh": (np.cosh, 1),
+    "tanh": (np.tanh, 1),
+    "atan": (np.arctan, 1),
+    "atan2": (np.arctan2, 2),
+    "pow": (np.power, 2),
+    "min": (np.minimum, 2),
+    "max": (np.maximum, 2),
+    "erf": (_ERF, 1),
+    "erfc": (_ERFC, 1),
 }
 # ROOT's TMath spellings of the same functions
-_FUNCS.update({
-    "TMath::Abs": _FUNCS["abs"], "TMath::Sqrt": _FUNCS["sqrt"], "TMath::Exp": _FUNCS["exp"],
-    "TMath::Log": _FUNCS["log"], "TMath::Log10": _FUNCS["log10"], "TMath::Power": _FUNCS["pow"],
-    "TMath::Min": _FUNCS["min"], "TMath::Max": _FUNCS["max"], "TMath::CosH": _FUNCS["cosh"],
-    "TMath::SinH": _FUNCS["sinh"], "TMath::TanH": _FUNCS["tanh"], "TMath::Erf": _FUNCS["erf"],
-    "TMath::Erfc": _FUNCS["erfc"], "TMath::ATan": _FUNCS["atan"], "TMath::ATan2": _FUNCS["atan2"],
-})
+_FUNCS.update(
+    {
+        "TMath::Abs": _FUNCS["abs"],
+        "TMath::Sqrt": _FUNCS["sqrt"],
+        "TMath::Exp": _FUNCS["exp"],
+        "TMath::Log": _FUNCS["log"],
+        "TMath::Log10": _FUNCS["log10"],
+        "TMath::Power": _FUNCS["pow"],
+        "TMath::Min": _FUNCS["min"],
+        "TMath::Max": _FUNCS["max"],
+        "TMath::CosH": _FUNCS["cosh"],
+        "TMath::SinH": _FUNCS["sinh"],
+        "TMath::TanH": _FUNCS["tanh"],
+        "TMath::Erf": _FUNCS["erf"],
+        "TMath::Erfc": _FUNCS["erfc"],
+        "TMath::ATan": _FUNCS["atan"],
+        "TMath::ATan2": _FUNCS["atan2"],
+    }
+)
 _CONSTS = {"pi": np.pi, "TMath::Pi()": np.pi}
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<pi>TMath::Pi\(\))
   | (?P<name>(?:TMath::)?[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\|\||&&|<=|>=|==|!=|[-+*/%^()<>!,])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 class FormulaError(Fast2FullError):
@@ -95,8 +124,9 @@ class _Parser:
 
     def take(self, expected: str | None = None) -> tuple[str, str]:
         if self.i >= len(self.toks):
-            raise FormulaError(f"formula '{self.text}': unexpected end" +
-                               (f", expected '{expected}'" if expected else ""))
+            raise FormulaError(
+                f"formula '{self.text}': unexpected end" + (f", expected '{expected}'" if expected else "")
+            )
         tok = self.toks[self.i]
         if expected is not None and tok[1] != expected:
             raise FormulaError(f"formula '{self.text}': expected '{expected}', got '{tok[1]}'")
@@ -128,9 +158,18 @@ class _Parser:
     def cmp(self) -> Node:
         def c(f):
             return lambda a, b: np.asarray(f(a, b), dtype=float)
-        return self._binary(self.add, {"<": c(np.less), "<=": c(np.less_equal), ">": c(np.greater),
-                                       ">=": c(np.greater_equal), "==": c(np.equal),
-                                       "!=": c(np.not_equal)})
+
+        return self._binary(
+            self.add,
+            {
+                "<": c(np.less),
+                "<=": c(np.less_equal),
+                ">": c(np.greater),
+                ">=": c(np.greater_equal),
+                "==": c(np.equal),
+                "!=": c(np.not_equal),
+            },
+        )
 
     def add(self) -> Node:
         return self._binary(self.mul, {"+": np.add, "-": np.subtract})
@@ -168,8 +207,9 @@ class _Parser:
         if kind == "name":
             if self.peek() == "(":
                 if val not in _FUNCS:
-                    raise FormulaError(f"formula '{self.text}': unknown function '{val}' "
-                                       f"(supported: {', '.join(sorted(_FUNCS))})")
+                    raise FormulaError(
+                        f"formula '{self.text}': unknown function '{val}' (supported: {', '.join(sorted(_FUNCS))})"
+                    )
                 fn, nargs = _FUNCS[val]
                 self.take("(")
                 args = [self.or_()]
@@ -178,8 +218,7 @@ class _Parser:
                     args.append(self.or_())
                 self.take(")")
                 if len(args) != nargs:
-                    raise FormulaError(f"formula '{self.text}': {val} takes {nargs} argument(s), "
-                                       f"got {len(args)}")
+                    raise FormulaError(f"formula '{self.text}': {val} takes {nargs} argument(s), got {len(args)}")
                 if nargs == 1:
                     a0 = args[0]
                     return lambda v: fn(a0(v))
@@ -191,8 +230,7 @@ class _Parser:
             if val in _CONSTS:
                 c = _CONSTS[val]
                 return lambda v: c
-            raise FormulaError(f"formula '{self.text}': unknown variable '{val}' "
-                               f"(supported: {', '.join(VARIABLES)})")
+            raise FormulaError(f"formula '{self.text}': unknown variable '{val}' (supported: {', '.join(VARIABLES)})")
         if val == "(":
             node = self.or_()
             self.take(")")

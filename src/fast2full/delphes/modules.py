@@ -33,9 +33,9 @@ class Context:
     rng: np.random.Generator
     arrays: dict[str, Coll] = field(default_factory=dict)
     next_uid: int = 0
-    pileup: Coll | None = None          # minimum-bias particles to draw from (PileUpMerger)
-    pileup_mean: float | None = None    # config override of the card's MeanPileUp
-    branches: dict[str, object] = field(default_factory=dict)   # filled by TreeWriter
+    pileup: Coll | None = None  # minimum-bias particles to draw from (PileUpMerger)
+    pileup_mean: float | None = None  # config override of the card's MeanPileUp
+    branches: dict[str, object] = field(default_factory=dict)  # filled by TreeWriter
 
     def new_uids(self, n: int) -> np.ndarray:
         out = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
@@ -55,9 +55,12 @@ class Module:
         self.name = spec.name
         for pname, p in spec.params.items():
             if pname not in self.PARAMS:
-                raise CardError(p.path, p.line,
-                                f"module {spec.type} {spec.name}: unknown parameter '{pname}' "
-                                f"(supported: {', '.join(sorted(self.PARAMS))})")
+                raise CardError(
+                    p.path,
+                    p.line,
+                    f"module {spec.type} {spec.name}: unknown parameter '{pname}' "
+                    f"(supported: {', '.join(sorted(self.PARAMS))})",
+                )
         self.setup()
 
     # -- parameter access ------------------------------------------------------------------------
@@ -87,8 +90,9 @@ class Module:
             return Formula(text)
         except FormulaError as exc:
             line = p.line if p else self.spec.line
-            raise CardError(self.spec.path, line, f"module {self.spec.type} {self.name}: parameter "
-                                                  f"'{name}': {exc}") from None
+            raise CardError(
+                self.spec.path, line, f"module {self.spec.type} {self.name}: parameter '{name}': {exc}"
+            ) from None
 
     def words(self, name: str) -> list:
         p = self._p(name)
@@ -100,8 +104,11 @@ class Module:
         p = self._p(name)
         if p is None or (allowed is not None and p.as_float() == allowed):
             return
-        raise CardError(p.path, p.line, f"module {self.spec.type} {self.name}: parameter '{name}' "
-                                        f"is not supported by the builtin engine: {why}")
+        raise CardError(
+            p.path,
+            p.line,
+            f"module {self.spec.type} {self.name}: parameter '{name}' is not supported by the builtin engine: {why}",
+        )
 
     def out(self, name: str, default: str) -> str:
         return f"{self.name}/{self.s(name, default)}"
@@ -109,9 +116,12 @@ class Module:
     def get(self, ctx: Context, ref: str, param: str) -> Coll:
         if ref not in ctx.arrays:
             p = self._p(param)
-            raise CardError(self.spec.path, p.line if p else self.spec.line,
-                            f"module {self.spec.type} {self.name}: input array '{ref}' is not produced"
-                            f" by any module that runs before it")
+            raise CardError(
+                self.spec.path,
+                p.line if p else self.spec.line,
+                f"module {self.spec.type} {self.name}: input array '{ref}' is not produced"
+                f" by any module that runs before it",
+            )
         return ctx.arrays[ref]
 
     def setup(self) -> None:  # pragma: no cover - overridden
@@ -121,11 +131,24 @@ class Module:
         raise NotImplementedError
 
 
-def _eval(formula: Formula, c: Coll, eta: np.ndarray, phi: np.ndarray, pt: np.ndarray | None = None,
-          energy: np.ndarray | None = None) -> np.ndarray:
-    return formula(len(c), pt=c.pt if pt is None else pt, eta=eta, phi=phi,
-                   energy=c["e"] if energy is None else energy, d0=c["d0"], dz=c["dz"],
-                   ctgTheta=_ctg_theta(c))
+def _eval(
+    formula: Formula,
+    c: Coll,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    pt: np.ndarray | None = None,
+    energy: np.ndarray | None = None,
+) -> np.ndarray:
+    return formula(
+        len(c),
+        pt=c.pt if pt is None else pt,
+        eta=eta,
+        phi=phi,
+        energy=c["e"] if energy is None else energy,
+        d0=c["d0"],
+        dz=c["dz"],
+        ctgTheta=_ctg_theta(c),
+    )
 
 
 def _ctg_theta(c: Coll) -> np.ndarray:
@@ -135,7 +158,7 @@ def _ctg_theta(c: Coll) -> np.ndarray:
 
 def _set_pt_eta_phi_m(pt, eta, phi, m) -> dict[str, np.ndarray]:
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    return {"px": px, "py": py, "pz": pz, "e": np.sqrt(px ** 2 + py ** 2 + pz ** 2 + m ** 2)}
+    return {"px": px, "py": py, "pz": pz, "e": np.sqrt(px**2 + py**2 + pz**2 + m**2)}
 
 
 def _set_pt_eta_phi_e(pt, eta, phi, e) -> dict[str, np.ndarray]:
@@ -156,10 +179,23 @@ class ParticlePropagator(Module):
     exists is refused (there are no vertex positions to subtract)."""
 
     TYPE = "ParticlePropagator"
-    PARAMS = dict.fromkeys(["InputArray", "OutputArray", "NeutralOutputArray",
-                            "ChargedHadronOutputArray", "ElectronOutputArray", "MuonOutputArray",
-                            "Radius", "RadiusMax", "HalfLength", "HalfLengthMax", "Bz",
-                            "BeamSpotInputArray"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "InputArray",
+            "OutputArray",
+            "NeutralOutputArray",
+            "ChargedHadronOutputArray",
+            "ElectronOutputArray",
+            "MuonOutputArray",
+            "Radius",
+            "RadiusMax",
+            "HalfLength",
+            "HalfLengthMax",
+            "Bz",
+            "BeamSpotInputArray",
+        ],
+        "",
+    )
 
     def setup(self):
         self.radius = self.f("Radius", 1.0)
@@ -185,14 +221,14 @@ class ParticlePropagator(Module):
         eta_pos, phi_pos = eta.copy(), phi.copy()
         if charged.any():
             ch = np.flatnonzero(charged)
-            r = pt[ch] / (q[ch] * self.bz * C_LIGHT_GEV)        # signed helix radius [m]
+            r = pt[ch] / (q[ch] * self.bz * C_LIGHT_GEV)  # signed helix radius [m]
             ra = np.abs(r)
             with np.errstate(divide="ignore", invalid="ignore"):
                 # turning angle to reach the endcap |z| = HalfLength
                 psi_z = np.where(pz[ch] != 0, self.half_length * pt[ch] / (ra * np.abs(pz[ch])), np.inf)
                 # turning angle to reach the barrel radius (if the circle gets there)
                 reaches = 2 * ra >= self.radius
-                cos_a = np.clip(1 - self.radius ** 2 / (2 * ra * ra), -1, 1)
+                cos_a = np.clip(1 - self.radius**2 / (2 * ra * ra), -1, 1)
                 psi_r = np.where(reaches, np.arccos(cos_a), np.inf)
             psi = np.minimum(psi_r, psi_z)
             # a looper with pz == 0 never leaves: put it half a turn out (Delphes' t_z = 1e99)
@@ -212,16 +248,18 @@ class ParticlePropagator(Module):
         ctx.arrays[self.out("NeutralOutputArray", "neutralParticles")] = c.take(~isq)
         ctx.arrays[self.out("ElectronOutputArray", "electrons")] = c.take(isq & (apid == 11))
         ctx.arrays[self.out("MuonOutputArray", "muons")] = c.take(isq & (apid == 13))
-        ctx.arrays[self.out("ChargedHadronOutputArray", "chargedHadrons")] = \
-            c.take(isq & (apid != 11) & (apid != 13))
+        ctx.arrays[self.out("ChargedHadronOutputArray", "chargedHadrons")] = c.take(isq & (apid != 11) & (apid != 13))
 
 
 def _no_beam_spot(m: Module, ctx: Context) -> None:
     """Delphes' optional ``BeamSpotInputArray``: absent -> beam spot at the origin (as here)."""
     name = m.s("BeamSpotInputArray", "BeamSpotFilter/beamSpotParticle")
     if name in ctx.arrays:
-        m.refuse("BeamSpotInputArray", f"array '{name}' exists, but contract-1 particles have no "
-                                       "vertex positions, so a beam spot cannot be subtracted")
+        m.refuse(
+            "BeamSpotInputArray",
+            f"array '{name}' exists, but contract-1 particles have no "
+            "vertex positions, so a beam spot cannot be subtracted",
+        )
 
 
 class Efficiency(Module):
@@ -275,15 +313,29 @@ class TrackSmearing(Module):
     ParticlePropagator."""
 
     TYPE = "TrackSmearing"
-    PARAMS = dict.fromkeys(["InputArray", "OutputArray", "Bz", "D0ResolutionFormula",
-                            "DZResolutionFormula", "PResolutionFormula", "CtgThetaResolutionFormula",
-                            "PhiResolutionFormula", "ApplyToPileUp", "BeamSpotInputArray"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "InputArray",
+            "OutputArray",
+            "Bz",
+            "D0ResolutionFormula",
+            "DZResolutionFormula",
+            "PResolutionFormula",
+            "CtgThetaResolutionFormula",
+            "PhiResolutionFormula",
+            "ApplyToPileUp",
+            "BeamSpotInputArray",
+        ],
+        "",
+    )
 
     def setup(self):
-        self.res = {k: self.formula(f"{k}ResolutionFormula", "0.0")
-                    for k in ("D0", "DZ", "P", "CtgTheta", "Phi")}
-        self.refuse("Bz", "it only moves the track's reference point (Track.X/Y/Z), which needs "
-                          "production vertices and is not written")
+        self.res = {k: self.formula(f"{k}ResolutionFormula", "0.0") for k in ("D0", "DZ", "P", "CtgTheta", "Phi")}
+        self.refuse(
+            "Bz",
+            "it only moves the track's reference point (Track.X/Y/Z), which needs "
+            "production vertices and is not written",
+        )
 
     def process(self, ctx):
         c = self.get(ctx, self.s("InputArray", "ParticlePropagator/stableParticles"), "InputArray")
@@ -300,8 +352,14 @@ class TrackSmearing(Module):
         ph = (phi + z["Phi"] + np.pi) % (2 * np.pi) - np.pi
         keep = ok & (p >= 0)
         sin_t = 1.0 / np.sqrt(1.0 + ctg * ctg)
-        cols = {"px": p * np.cos(ph) * sin_t, "py": p * np.sin(ph) * sin_t, "pz": p * ctg * sin_t,
-                "e": np.sqrt(p * p + m * m), "d0": c["d0"] + z["D0"], "dz": c["dz"] + z["DZ"]}
+        cols = {
+            "px": p * np.cos(ph) * sin_t,
+            "py": p * np.sin(ph) * sin_t,
+            "pz": p * ctg * sin_t,
+            "e": np.sqrt(p * p + m * m),
+            "d0": c["d0"] + z["D0"],
+            "dz": c["dz"] + z["DZ"],
+        }
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["res"] = np.where(p > 0, err["P"] / p, 0.0)
         ctx.arrays[self.out("OutputArray", "stableParticles")] = c.with_cols(**cols).take(keep)
@@ -332,7 +390,8 @@ class EnergySmearing(Module):
         eta_p, phi_p = c.pos_eta_phi()
         res = _eval(self.res, c, eta_p, phi_p, pt=pt, energy=e) / e0
         ctx.arrays[self.out("OutputArray", "stableParticles")] = c.with_cols(
-            res=res, **_set_pt_eta_phi_e(pt, eta, phi, e))
+            res=res, **_set_pt_eta_phi_e(pt, eta, phi, e)
+        )
 
 
 class EnergyScale(Module):
@@ -348,8 +407,7 @@ class EnergyScale(Module):
         c = self.get(ctx, self.s("InputArray", "FastJetFinder/jets"), "InputArray")
         s = _eval(self.scale, c, c.eta, c.phi)
         s = np.where(s > 0, s, 1.0)
-        ctx.arrays[self.out("OutputArray", "jets")] = c.with_cols(**{k: c[k] * s for k in
-                                                                     ("px", "py", "pz", "e")})
+        ctx.arrays[self.out("OutputArray", "jets")] = c.with_cols(**{k: c[k] * s for k in ("px", "py", "pz", "e")})
 
 
 class Merger(Module):
@@ -367,9 +425,15 @@ class Merger(Module):
         n = np.ones(ctx.n_events, np.int64)
         mom = {k: per_event_sum(merged, merged[k]) for k in ("px", "py", "pz", "e")}
         ctx.arrays[self.out("MomentumOutputArray", "momentum")] = Coll(n, mom)
-        ctx.arrays[self.out("EnergyOutputArray", "energy")] = Coll(n, {
-            "px": per_event_sum(merged, merged.pt), "py": np.zeros(ctx.n_events),
-            "pz": np.zeros(ctx.n_events), "e": per_event_sum(merged, merged["e"])})
+        ctx.arrays[self.out("EnergyOutputArray", "energy")] = Coll(
+            n,
+            {
+                "px": per_event_sum(merged, merged.pt),
+                "py": np.zeros(ctx.n_events),
+                "pz": np.zeros(ctx.n_events),
+                "e": per_event_sum(merged, merged["e"]),
+            },
+        )
 
 
 class PdgCodeFilter(Module):
@@ -377,8 +441,21 @@ class PdgCodeFilter(Module):
     ``PTMin``, or failing the optional status / charge / not-pile-up requirements."""
 
     TYPE = "PdgCodeFilter"
-    PARAMS = dict.fromkeys(["InputArray", "OutputArray", "PTMin", "Invert", "RequireNotPileup",
-                            "RequireStatus", "Status", "RequireCharge", "Charge", "PdgCode"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "InputArray",
+            "OutputArray",
+            "PTMin",
+            "Invert",
+            "RequireNotPileup",
+            "RequireStatus",
+            "Status",
+            "RequireCharge",
+            "Charge",
+            "PdgCode",
+        ],
+        "",
+    )
 
     def setup(self):
         p = self._p("PdgCode")
@@ -415,12 +492,28 @@ class Calorimeter(Module):
     builtin engine rescales once.)"""
 
     TYPE = "Calorimeter"
-    PARAMS = dict.fromkeys(["ParticleInputArray", "TrackInputArray", "TowerOutputArray",
-                            "PhotonOutputArray", "EFlowTrackOutputArray", "EFlowPhotonOutputArray",
-                            "EFlowNeutralHadronOutputArray", "EtaPhiBins", "EnergyFraction",
-                            "ECalEnergyMin", "HCalEnergyMin", "ECalEnergySignificanceMin",
-                            "HCalEnergySignificanceMin", "SmearTowerCenter", "ECalResolutionFormula",
-                            "HCalResolutionFormula", "TimingEnergyMin"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "ParticleInputArray",
+            "TrackInputArray",
+            "TowerOutputArray",
+            "PhotonOutputArray",
+            "EFlowTrackOutputArray",
+            "EFlowPhotonOutputArray",
+            "EFlowNeutralHadronOutputArray",
+            "EtaPhiBins",
+            "EnergyFraction",
+            "ECalEnergyMin",
+            "HCalEnergyMin",
+            "ECalEnergySignificanceMin",
+            "HCalEnergySignificanceMin",
+            "SmearTowerCenter",
+            "ECalResolutionFormula",
+            "HCalResolutionFormula",
+            "TimingEnergyMin",
+        ],
+        "",
+    )
 
     def setup(self):
         words = self.words("EtaPhiBins")
@@ -458,8 +551,11 @@ class Calorimeter(Module):
         self.ecal_sig = self.f("ECalEnergySignificanceMin", 0.0)
         self.hcal_sig = self.f("HCalEnergySignificanceMin", 0.0)
         self.smear_center = self.b("SmearTowerCenter", True)
-        self.refuse("TimingEnergyMin", "it only selects the hits that set the tower time "
-                                       "(Tower.T, Jet.T), which the builtin engine does not compute")
+        self.refuse(
+            "TimingEnergyMin",
+            "it only selects the hits that set the tower time "
+            "(Tower.T, Jet.T), which the builtin engine does not compute",
+        )
 
     def _frac(self, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         apid = np.abs(pid)
@@ -484,10 +580,8 @@ class Calorimeter(Module):
         return f(len(e), pt=np.zeros_like(e), eta=eta, phi=np.zeros_like(e), energy=e)
 
     def process(self, ctx):
-        parts = self.get(ctx, self.s("ParticleInputArray", "ParticlePropagator/particles"),
-                         "ParticleInputArray")
-        tracks = self.get(ctx, self.s("TrackInputArray", "ParticlePropagator/tracks"),
-                          "TrackInputArray")
+        parts = self.get(ctx, self.s("ParticleInputArray", "ParticlePropagator/particles"), "ParticleInputArray")
+        tracks = self.get(ctx, self.s("TrackInputArray", "ParticlePropagator/tracks"), "TrackInputArray")
         ncomb = len(self.comb)
         n = ctx.n_events
         # --- particle hits
@@ -504,7 +598,7 @@ class Calorimeter(Module):
         t_key = np.where(t_hit, tracks.evt * ncomb + t_tow, -1)
         keys, inv = np.unique(np.concatenate([p_key[hit], t_key[t_hit]]), return_inverse=True)
         nt = len(keys)
-        p_inv, t_inv = inv[:hit.sum()], inv[hit.sum():]
+        p_inv, t_inv = inv[: hit.sum()], inv[hit.sum() :]
         pe = parts["e"][hit]
         ecal_true = np.bincount(p_inv, weights=pe * fe[hit], minlength=nt)
         hcal_true = np.bincount(p_inv, weights=pe * fh[hit], minlength=nt)
@@ -541,9 +635,15 @@ class Calorimeter(Module):
             e = (e_em + e_had)[idx]
             counts = np.bincount(tevt[idx], minlength=n)
             cols = _set_pt_eta_phi_e(e / np.cosh(eta[idx]), eta[idx], phi[idx], e)
-            cols.update(eem=e_em[idx], ehad=e_had[idx], uid=tower_uid[idx],
-                        pid=np.full(len(idx), pid, np.int32), charge=np.zeros(len(idx), np.int32),
-                        eta_pos=eta[idx], phi_pos=phi[idx])
+            cols.update(
+                eem=e_em[idx],
+                ehad=e_had[idx],
+                uid=tower_uid[idx],
+                pid=np.full(len(idx), pid, np.int32),
+                charge=np.zeros(len(idx), np.int32),
+                eta_pos=eta[idx],
+                phi_pos=phi[idx],
+            )
             remap = np.full(nt, -1, np.int64)
             remap[idx] = np.arange(len(idx))
             o = remap[towner]
@@ -552,7 +652,8 @@ class Calorimeter(Module):
         is_tower = energy > 0
         ctx.arrays[self.out("TowerOutputArray", "towers")] = towers(is_tower, ecal, hcal, 0)
         ctx.arrays[self.out("PhotonOutputArray", "photons")] = towers(
-            is_tower & (n_photon_hits > 0) & (n_track_hits == 0), ecal, hcal, 22)
+            is_tower & (n_photon_hits > 0) & (n_track_hits == 0), ecal, hcal, 22
+        )
 
         # --- energy flow
         te = tracks["e"][t_hit]
@@ -577,24 +678,22 @@ class Calorimeter(Module):
         def neutral(cal, cal_sigma, tr, tr_sig, emin, sigmin):
             neu = np.maximum(cal - tr, 0.0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                significance = neu / np.sqrt(tr_sig ** 2 + cal_sigma ** 2)
+                significance = neu / np.sqrt(tr_sig**2 + cal_sigma**2)
                 significance = np.where(neu > 0, significance, 0.0)
-                w_t = np.where(tr_sig > 0, 1 / tr_sig ** 2, 0.0)
-                w_c = np.where(cal_sigma > 0, 1 / cal_sigma ** 2, 0.0)
+                w_t = np.where(tr_sig > 0, 1 / tr_sig**2, 0.0)
+                w_c = np.where(cal_sigma > 0, 1 / cal_sigma**2, 0.0)
                 best = (w_t * tr + w_c * cal) / (w_t + w_c)
                 rescale = np.where(tr > 0, best / tr, 1.0)
             excess = (neu > emin) & (significance > sigmin)
             rescale = np.where(excess | ~np.isfinite(rescale), 1.0, rescale)
             return neu, excess, rescale
 
-        e_neu, e_exc, e_scale = neutral(ecal, ecal_sigma, ecal_tr, ecal_tr_sig, self.ecal_min,
-                                        self.ecal_sig)
-        h_neu, h_exc, h_scale = neutral(hcal, hcal_sigma, hcal_tr, hcal_tr_sig, self.hcal_min,
-                                        self.hcal_sig)
-        ctx.arrays[self.out("EFlowPhotonOutputArray", "eflowPhotons")] = towers(
-            e_exc, e_neu, np.zeros(nt), 22)
+        e_neu, e_exc, e_scale = neutral(ecal, ecal_sigma, ecal_tr, ecal_tr_sig, self.ecal_min, self.ecal_sig)
+        h_neu, h_exc, h_scale = neutral(hcal, hcal_sigma, hcal_tr, hcal_tr_sig, self.hcal_min, self.hcal_sig)
+        ctx.arrays[self.out("EFlowPhotonOutputArray", "eflowPhotons")] = towers(e_exc, e_neu, np.zeros(nt), 22)
         ctx.arrays[self.out("EFlowNeutralHadronOutputArray", "eflowNeutralHadrons")] = towers(
-            h_exc, np.zeros(nt), h_neu, 0)
+            h_exc, np.zeros(nt), h_neu, 0
+        )
         # eflow tracks: tracks inside the calorimeter acceptance with ECAL-only, HCAL-only or no
         # calorimeter fractions (a track with both fractions non-zero is dropped, as in Delphes)
         scale = np.ones(int(t_hit.sum()))
@@ -606,7 +705,8 @@ class Calorimeter(Module):
         ef = tracks.take(keep_t)
         s = sc_full[keep_t]
         ctx.arrays[self.out("EFlowTrackOutputArray", "eflowTracks")] = ef.with_cols(
-            **{kk: ef[kk] * s for kk in ("px", "py", "pz", "e")})
+            **{kk: ef[kk] * s for kk in ("px", "py", "pz", "e")}
+        )
 
 
 class Isolation(Module):
@@ -618,13 +718,25 @@ class Isolation(Module):
     uncorrected ratio."""
 
     TYPE = "Isolation"
-    PARAMS = dict.fromkeys(["CandidateInputArray", "IsolationInputArray", "OutputArray", "DeltaRMax",
-                            "PTRatioMax", "PTSumMax", "UsePTSum", "UseRhoCorrection", "DeltaRMin",
-                            "UseMiniCone", "PTMin"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "CandidateInputArray",
+            "IsolationInputArray",
+            "OutputArray",
+            "DeltaRMax",
+            "PTRatioMax",
+            "PTSumMax",
+            "UsePTSum",
+            "UseRhoCorrection",
+            "DeltaRMin",
+            "UseMiniCone",
+            "PTMin",
+        ],
+        "",
+    )
 
     def process(self, ctx):
-        cand = self.get(ctx, self.s("CandidateInputArray", "Calorimeter/electrons"),
-                        "CandidateInputArray")
+        cand = self.get(ctx, self.s("CandidateInputArray", "Calorimeter/electrons"), "CandidateInputArray")
         iso = self.get(ctx, self.s("IsolationInputArray", "Delphes/partons"), "IsolationInputArray")
         iso = iso.take(iso.pt > self.f("PTMin", 0.5))
         dr_max, dr_min = self.f("DeltaRMax", 0.5), self.f("DeltaRMin", 0.01)
@@ -654,8 +766,14 @@ class Isolation(Module):
             keep = (sum_rho if use_rho else sum_dbeta) <= self.f("PTSumMax", 5.0)
         else:
             keep = (ratio_rho if use_rho else ratio_dbeta) <= self.f("PTRatioMax", 0.1)
-        out = cand.with_cols(iso_var=ratio_dbeta, iso_var_rho=ratio_rho, sum_pt_charged=ch_nopu,
-                             sum_pt_neutral=neu, sum_pt_charged_pu=ch_pu, sum_pt=sum_all)
+        out = cand.with_cols(
+            iso_var=ratio_dbeta,
+            iso_var_rho=ratio_rho,
+            sum_pt_charged=ch_nopu,
+            sum_pt_neutral=neu,
+            sum_pt_charged_pu=ch_pu,
+            sum_pt=sum_all,
+        )
         ctx.arrays[self.out("OutputArray", "electrons")] = out.take(keep)
 
 
@@ -676,15 +794,19 @@ class FastJetFinder(Module):
     trimming, areas...) are not supported (an unknown-parameter error)."""
 
     TYPE = "FastJetFinder"
-    PARAMS = dict.fromkeys(["InputArray", "OutputArray", "JetAlgorithm", "ParameterR", "JetPTMin",
-                            "ConstituentsOutputArray"], "")
+    PARAMS = dict.fromkeys(
+        ["InputArray", "OutputArray", "JetAlgorithm", "ParameterR", "JetPTMin", "ConstituentsOutputArray"], ""
+    )
 
     def setup(self):
         alg = self.i("JetAlgorithm", 6)
         if alg not in _JET_ALGOS:
-            raise CardError(self.spec.path, self._p("JetAlgorithm").line,
-                            f"module FastJetFinder {self.name}: JetAlgorithm {alg} is not supported "
-                            f"(supported: {sorted(_JET_ALGOS)}: kt, Cambridge/Aachen, anti-kt)")
+            raise CardError(
+                self.spec.path,
+                self._p("JetAlgorithm").line,
+                f"module FastJetFinder {self.name}: JetAlgorithm {alg} is not supported "
+                f"(supported: {sorted(_JET_ALGOS)}: kt, Cambridge/Aachen, anti-kt)",
+            )
         self.alg = _JET_ALGOS[alg]
         self.r = self.f("ParameterR", 0.5)
         self.ptmin = self.f("JetPTMin", 10.0)
@@ -696,8 +818,21 @@ class FastJetFinder(Module):
         ctx.arrays[self.out("ConstituentsOutputArray", "constituents")] = c.take(np.unique(const_idx))
 
 
-JET_FLOAT_COLS = ("px", "py", "pz", "e", "ptd", "ehad_over_eem", "delta_eta", "delta_phi",
-                  "mean_sq_dr", "charged_energy_fraction", "neutral_energy_fraction", "eem", "ehad")
+JET_FLOAT_COLS = (
+    "px",
+    "py",
+    "pz",
+    "e",
+    "ptd",
+    "ehad_over_eem",
+    "delta_eta",
+    "delta_phi",
+    "mean_sq_dr",
+    "charged_energy_fraction",
+    "neutral_energy_fraction",
+    "eem",
+    "ehad",
+)
 JET_INT_COLS = ("ncharged", "nneutrals", "charge", "flavor", "flavor_algo", "btag", "btag_algo")
 
 
@@ -712,8 +847,9 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
         cols = {k: np.zeros(0) for k in JET_FLOAT_COLS}
         cols.update({k: np.zeros(0, np.int32) for k in JET_INT_COLS})
         return Coll(np.zeros(n, np.int64), cols), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    arr = ak.unflatten(ak.zip({"px": c["px"], "py": c["py"], "pz": c["pz"], "E": c["e"]},
-                              with_name="Momentum4D"), c.counts)
+    arr = ak.unflatten(
+        ak.zip({"px": c["px"], "py": c["py"], "pz": c["pz"], "E": c["e"]}, with_name="Momentum4D"), c.counts
+    )
     seq = fastjet.ClusterSequence(arr, fastjet.JetDefinition(getattr(fastjet, algorithm), r))
     jets = seq.inclusive_jets(min_pt=ptmin)
     cidx = seq.constituent_index(min_pt=ptmin)
@@ -759,15 +895,28 @@ def cluster(c: Coll, algorithm: str, r: float, ptmin: float) -> tuple[Coll, np.n
     np.maximum.at(dphi, const_jet, np.abs(delta_phi(cphi, jphi[const_jet])))
     # Delphes' running maxima over the pT-ordered jets of an event (see FastJetFinder)
     deta, dphi = _running_max(deta, jet_evt), _running_max(dphi, jet_evt)
-    cols = {"px": jpx, "py": jpy, "pz": jpz, "e": je,
-            "ncharged": jsum(is_ch).astype(np.int32), "nneutrals": jsum(~is_ch).astype(np.int32),
-            "charge": jsum(cch).astype(np.int32), "ptd": np.zeros(nj),
-            "ehad_over_eem": ehad_over_eem, "delta_eta": deta, "delta_phi": dphi,
-            "mean_sq_dr": np.zeros(nj),
-            "charged_energy_fraction": ch_frac, "neutral_energy_fraction": neu_frac,
-            "eem": eem, "ehad": ehad,
-            "flavor": np.zeros(nj, np.int32), "flavor_algo": np.zeros(nj, np.int32),
-            "btag": np.zeros(nj, np.int32), "btag_algo": np.zeros(nj, np.int32)}
+    cols = {
+        "px": jpx,
+        "py": jpy,
+        "pz": jpz,
+        "e": je,
+        "ncharged": jsum(is_ch).astype(np.int32),
+        "nneutrals": jsum(~is_ch).astype(np.int32),
+        "charge": jsum(cch).astype(np.int32),
+        "ptd": np.zeros(nj),
+        "ehad_over_eem": ehad_over_eem,
+        "delta_eta": deta,
+        "delta_phi": dphi,
+        "mean_sq_dr": np.zeros(nj),
+        "charged_energy_fraction": ch_frac,
+        "neutral_energy_fraction": neu_frac,
+        "eem": eem,
+        "ehad": ehad,
+        "flavor": np.zeros(nj, np.int32),
+        "flavor_algo": np.zeros(nj, np.int32),
+        "btag": np.zeros(nj, np.int32),
+        "btag_algo": np.zeros(nj, np.int32),
+    }
     # id table of a jet: its constituents' id tables
     owner, ids = c.ids()
     pos = np.full(len(c), -1, np.int64)
@@ -806,17 +955,32 @@ class JetFlavorAssociation(Module):
     ImportArray requires."""
 
     TYPE = "JetFlavorAssociation"
-    PARAMS = dict.fromkeys(["PartonInputArray", "ParticleInputArray", "ParticleLHEFInputArray",
-                            "JetInputArray", "DeltaR", "PartonPTMin", "PartonEtaMax"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "PartonInputArray",
+            "ParticleInputArray",
+            "ParticleLHEFInputArray",
+            "JetInputArray",
+            "DeltaR",
+            "PartonPTMin",
+            "PartonEtaMax",
+        ],
+        "",
+    )
 
     def setup(self):
         from fast2full.generate import PARTON_PT_MIN
 
         if self.f("PartonPTMin", 0.0) < PARTON_PT_MIN:
-            log.warning("%s: JetFlavorAssociation %s: PartonPTMin %g GeV is below the %g GeV down to "
-                        "which generation stores shower partons: softer partons are missing from "
-                        "the record, so Flavor can differ from Delphes run on the full record",
-                        self.spec.path, self.name, self.f("PartonPTMin", 0.0), PARTON_PT_MIN)
+            log.warning(
+                "%s: JetFlavorAssociation %s: PartonPTMin %g GeV is below the %g GeV down to "
+                "which generation stores shower partons: softer partons are missing from "
+                "the record, so Flavor can differ from Delphes run on the full record",
+                self.spec.path,
+                self.name,
+                self.f("PartonPTMin", 0.0),
+                PARTON_PT_MIN,
+            )
 
     def process(self, ctx):
         ref = self.s("JetInputArray", "FastJetFinder/jets")
@@ -826,17 +990,22 @@ class JetFlavorAssociation(Module):
         lhef = self.s("ParticleLHEFInputArray", "Delphes/allParticlesLHEF")
         if lhef in ctx.arrays:
             p = self._p("ParticleLHEFInputArray")
-            raise CardError(self.spec.path, p.line if p else self.spec.line,
-                            f"module JetFlavorAssociation {self.name}: ParticleLHEFInputArray "
-                            f"'{lhef}' exists, so Delphes would compute FlavorAlgo/FlavorPhys from "
-                            f"LHEF partons; those definitions are not implemented in the builtin "
-                            f"engine")
+            raise CardError(
+                self.spec.path,
+                p.line if p else self.spec.line,
+                f"module JetFlavorAssociation {self.name}: ParticleLHEFInputArray "
+                f"'{lhef}' exists, so Delphes would compute FlavorAlgo/FlavorPhys from "
+                f"LHEF partons; those definitions are not implemented in the builtin "
+                f"engine",
+            )
         ppt = partons.pt
         # Delphes' PartonClassifier: quarks d..b and gluons only
         apid0 = np.abs(partons["pid"])
-        partons = partons.take((((apid0 >= 1) & (apid0 <= 5)) | (apid0 == 21)) &
-                               (ppt > self.f("PartonPTMin", 0.0)) &
-                               (np.abs(partons.eta) <= self.f("PartonEtaMax", 2.5)))
+        partons = partons.take(
+            (((apid0 >= 1) & (apid0 <= 5)) | (apid0 == 21))
+            & (ppt > self.f("PartonPTMin", 0.0))
+            & (np.abs(partons.eta) <= self.f("PartonEtaMax", 2.5))
+        )
         ia, jb = pairs(jets, partons)
         dr = delta_r(jets.eta[ia], jets.phi[ia], partons.eta[jb], partons.phi[jb])
         ok = dr <= self.f("DeltaR", 0.5)
@@ -847,8 +1016,7 @@ class JetFlavorAssociation(Module):
         np.maximum.at(best, ia, code)
         flavor = np.where(best == 0, 21, np.where(best < 0, 0, best))
         # Delphes sets the flavour on the jets in place: it shows up in the input array itself
-        ctx.arrays[ref] = jets.with_cols(flavor=flavor.astype(np.int32),
-                                         flavor_algo=np.zeros(len(jets), np.int32))
+        ctx.arrays[ref] = jets.with_cols(flavor=flavor.astype(np.int32), flavor_algo=np.zeros(len(jets), np.int32))
 
 
 class BTagging(Module):
@@ -910,8 +1078,7 @@ class UniqueObjectFinder(Module):
             clash[owner[np.isin(ids, taken)]] = True
             kept = c.take(~clash)
             ctx.arrays[f"{self.name}/{w[k + 1].text}"] = kept
-            ko, kid = (np.flatnonzero(kept["uid"] >= 0), kept["uid"][kept["uid"] >= 0]) if use_uid \
-                else kept.ids()
+            ko, kid = (np.flatnonzero(kept["uid"] >= 0), kept["uid"][kept["uid"] >= 0]) if use_uid else kept.ids()
             taken = np.union1d(taken, kid)
 
 
@@ -929,18 +1096,43 @@ class PileUpMerger(Module):
     not simulated either (every vertex at the origin)."""
 
     TYPE = "PileUpMerger"
-    PARAMS = dict.fromkeys(["InputArray", "ParticleOutputArray", "VertexOutputArray", "PileUpFile",
-                            "MeanPileUp", "PileUpDistribution", "ZVertexSpread", "TVertexSpread",
-                            "InputBeamSpotX", "InputBeamSpotY", "OutputBeamSpotX",
-                            "OutputBeamSpotY"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "InputArray",
+            "ParticleOutputArray",
+            "VertexOutputArray",
+            "PileUpFile",
+            "MeanPileUp",
+            "PileUpDistribution",
+            "ZVertexSpread",
+            "TVertexSpread",
+            "InputBeamSpotX",
+            "InputBeamSpotY",
+            "OutputBeamSpotX",
+            "OutputBeamSpotY",
+        ],
+        "",
+    )
 
     def setup(self):
-        self.refuse("PileUpFile", "the builtin engine draws minimum-bias events from the --pileup "
-                                  "generation files (config pileup.process); remove the line")
-        for name in ("ZVertexSpread", "TVertexSpread", "InputBeamSpotX", "InputBeamSpotY",
-                     "OutputBeamSpotX", "OutputBeamSpotY"):
-            self.refuse(name, "contract-1 particles have no production vertices to spread or "
-                              "shift (only 0 is accepted)", allowed=0.0)
+        self.refuse(
+            "PileUpFile",
+            "the builtin engine draws minimum-bias events from the --pileup "
+            "generation files (config pileup.process); remove the line",
+        )
+        for name in (
+            "ZVertexSpread",
+            "TVertexSpread",
+            "InputBeamSpotX",
+            "InputBeamSpotY",
+            "OutputBeamSpotX",
+            "OutputBeamSpotY",
+        ):
+            self.refuse(
+                name,
+                "contract-1 particles have no production vertices to spread or shift (only 0 is accepted)",
+                allowed=0.0,
+            )
         self.distribution = self.i("PileUpDistribution", 0)
         if self.distribution not in (0, 1, 2):
             # Delphes falls back to Poisson for any other value
@@ -950,12 +1142,12 @@ class PileUpMerger(Module):
         hard = self.get(ctx, self.s("InputArray", "Delphes/stableParticles"), "InputArray")
         mean = ctx.pileup_mean if ctx.pileup_mean is not None else self.f("MeanPileUp", 10.0)
         ctx.arrays[self.out("ParticleOutputArray", "stableParticles")] = merge_pileup(
-            ctx, hard, ctx.pileup, mean, self.distribution)
+            ctx, hard, ctx.pileup, mean, self.distribution
+        )
         ctx.arrays[self.out("VertexOutputArray", "vertices")] = Coll.empty(ctx.n_events)
 
 
-def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float,
-                 distribution: int = 0) -> Coll:
+def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float, distribution: int = 0) -> Coll:
     """Append random minimum-bias events (random phi rotation and z flip) to each event: their
     number is Poisson(mean) (``distribution`` 0), uniform in 0..2 mean (1) or int(mean) (2)."""
     if mean <= 0:
@@ -964,7 +1156,7 @@ def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float,
         raise CardError("<pileup>", None, f"pile-up mean {mean} > 0 but no --pileup files were given")
     n = ctx.n_events
     if distribution == 1:
-        npu = ctx.rng.integers(0, int(2 * mean + 1), size=n)   # TRandom::Integer(2 mean + 1)
+        npu = ctx.rng.integers(0, int(2 * mean + 1), size=n)  # TRandom::Integer(2 mean + 1)
     elif distribution == 2:
         npu = np.full(n, int(mean), np.int64)
     else:
@@ -972,18 +1164,28 @@ def merge_pileup(ctx: Context, hard: Coll, minbias: Coll | None, mean: float,
     pick = ctx.rng.integers(0, minbias.n_events, size=int(npu.sum()))
     # particles of the picked minbias events, grouped by the hard event they join
     cnt = minbias.counts[pick]
-    src = np.concatenate([np.arange(minbias.offsets[p], minbias.offsets[p + 1]) for p in pick]) \
-        if len(pick) else np.zeros(0, np.int64)
+    src = (
+        np.concatenate([np.arange(minbias.offsets[p], minbias.offsets[p + 1]) for p in pick])
+        if len(pick)
+        else np.zeros(0, np.int64)
+    )
     pu_event = np.repeat(np.arange(len(pick)), cnt)
     rot = ctx.rng.uniform(-np.pi, np.pi, size=len(pick))[pu_event]
     flip = np.where(ctx.rng.uniform(size=len(pick)) < 0.5, -1.0, 1.0)[pu_event]
     px, py = minbias["px"][src], minbias["py"][src]
     cols = {k: v[src] for k, v in minbias.cols.items()}
-    cols.update(px=px * np.cos(rot) - py * np.sin(rot), py=px * np.sin(rot) + py * np.cos(rot),
-                pz=minbias["pz"][src] * flip, is_pu=np.ones(len(src), np.int32),
-                uid=ctx.new_uids(len(src)))
-    counts = np.bincount(np.repeat(np.arange(n), npu), weights=cnt, minlength=n).astype(np.int64) \
-        if len(pick) else np.zeros(n, np.int64)
+    cols.update(
+        px=px * np.cos(rot) - py * np.sin(rot),
+        py=px * np.sin(rot) + py * np.cos(rot),
+        pz=minbias["pz"][src] * flip,
+        is_pu=np.ones(len(src), np.int32),
+        uid=ctx.new_uids(len(src)),
+    )
+    counts = (
+        np.bincount(np.repeat(np.arange(n), npu), weights=cnt, minlength=n).astype(np.int64)
+        if len(pick)
+        else np.zeros(n, np.int64)
+    )
     return Coll.merge([hard, Coll(counts, cols)])
 
 
@@ -1003,18 +1205,36 @@ class TreeWriter(Module):
         self.branches = [(w[k].text, w[k + 1].text, w[k + 2].text) for k in range(0, len(w), 3)]
         for _, bname, bclass in self.branches:
             if bclass not in BRANCH_CLASSES:
-                raise self._p("Branch").error(f"branch {bname}: class '{bclass}' not supported "
-                                              f"(supported: {', '.join(sorted(BRANCH_CLASSES))})")
+                raise self._p("Branch").error(
+                    f"branch {bname}: class '{bclass}' not supported (supported: {', '.join(sorted(BRANCH_CLASSES))})"
+                )
 
     def process(self, ctx):
         for ref, bname, bclass in self.branches:
             ctx.branches[bname] = (bclass, self.get(ctx, ref, "Branch"))
 
 
-MODULES: dict[str, type[Module]] = {cls.TYPE: cls for cls in (
-    ParticlePropagator, Efficiency, MomentumSmearing, TrackSmearing, EnergySmearing, EnergyScale, Merger,
-    PdgCodeFilter, Calorimeter, Isolation, FastJetFinder, JetFlavorAssociation, BTagging,
-    UniqueObjectFinder, PileUpMerger, TreeWriter)}
+MODULES: dict[str, type[Module]] = {
+    cls.TYPE: cls
+    for cls in (
+        ParticlePropagator,
+        Efficiency,
+        MomentumSmearing,
+        TrackSmearing,
+        EnergySmearing,
+        EnergyScale,
+        Merger,
+        PdgCodeFilter,
+        Calorimeter,
+        Isolation,
+        FastJetFinder,
+        JetFlavorAssociation,
+        BTagging,
+        UniqueObjectFinder,
+        PileUpMerger,
+        TreeWriter,
+    )
+}
 
 
 # modules of Delphes' stock ATLAS/CMS cards, in their own files (issue 17)
@@ -1022,15 +1242,18 @@ from fast2full.delphes.modules_calo_simple import SimpleCalorimeter  # noqa: E40
 from fast2full.delphes.modules_jet_substructure import FastJetFinderWithSubstructure  # noqa: E402
 from fast2full.delphes.modules_tau import TauTagging, TrackCountingTauTagging  # noqa: E402
 
-MODULES.update({cls.TYPE: cls for cls in (SimpleCalorimeter, FastJetFinderWithSubstructure, TauTagging,
-                                          TrackCountingTauTagging)})
+MODULES.update(
+    {cls.TYPE: cls for cls in (SimpleCalorimeter, FastJetFinderWithSubstructure, TauTagging, TrackCountingTauTagging)}
+)
 
 
 def build_module(spec: CardModule) -> Module:
     cls = MODULES.get(spec.type)
     if cls is None:
-        raise spec.error(f"module type '{spec.type}' is not supported by the builtin engine "
-                         f"(supported: {', '.join(sorted(MODULES))})")
+        raise spec.error(
+            f"module type '{spec.type}' is not supported by the builtin engine "
+            f"(supported: {', '.join(sorted(MODULES))})"
+        )
     return cls(spec)
 
 

@@ -32,10 +32,23 @@ from fast2full.delphes.modules import Calorimeter, Module, _set_pt_eta_phi_e
 
 class SimpleCalorimeter(Module):
     TYPE = "SimpleCalorimeter"
-    PARAMS = dict.fromkeys(["ParticleInputArray", "TrackInputArray", "TowerOutputArray",
-                            "EFlowTrackOutputArray", "EFlowTowerOutputArray", "EtaPhiBins",
-                            "EnergyFraction", "EnergyMin", "EnergySignificanceMin", "IsEcal",
-                            "SmearTowerCenter", "ResolutionFormula"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "ParticleInputArray",
+            "TrackInputArray",
+            "TowerOutputArray",
+            "EFlowTrackOutputArray",
+            "EFlowTowerOutputArray",
+            "EtaPhiBins",
+            "EnergyFraction",
+            "EnergyMin",
+            "EnergySignificanceMin",
+            "IsEcal",
+            "SmearTowerCenter",
+            "ResolutionFormula",
+        ],
+        "",
+    )
 
     # the tower grid and its look-up are the combined Calorimeter's (same EtaPhiBins semantics)
     _tower_index = Calorimeter._tower_index
@@ -80,10 +93,8 @@ class SimpleCalorimeter(Module):
         return out
 
     def process(self, ctx):
-        parts = self.get(ctx, self.s("ParticleInputArray", "ParticlePropagator/particles"),
-                         "ParticleInputArray")
-        tracks = self.get(ctx, self.s("TrackInputArray", "ParticlePropagator/tracks"),
-                          "TrackInputArray")
+        parts = self.get(ctx, self.s("ParticleInputArray", "ParticlePropagator/particles"), "ParticleInputArray")
+        tracks = self.get(ctx, self.s("TrackInputArray", "ParticlePropagator/tracks"), "TrackInputArray")
         ncomb, n = len(self.comb), ctx.n_events
         fp = self._frac(parts["pid"])
         p_tow = self._tower_index(*parts.pos_eta_phi())
@@ -95,7 +106,7 @@ class SimpleCalorimeter(Module):
         t_key = tracks.evt[t_hit] * ncomb + t_tow[t_hit]
         keys, inv = np.unique(np.concatenate([p_key, t_key]), return_inverse=True)
         nt = len(keys)
-        p_inv, t_inv = inv[:len(p_key)], inv[len(p_key):]
+        p_inv, t_inv = inv[: len(p_key)], inv[len(p_key) :]
         e_true = np.bincount(p_inv, weights=parts["e"][hit] * fp[hit], minlength=nt)
         # tower geometry
         j = keys % ncomb
@@ -122,9 +133,15 @@ class SimpleCalorimeter(Module):
             idx = np.flatnonzero(sel)
             ee = e[idx]
             cols = _set_pt_eta_phi_e(ee / np.cosh(eta[idx]), eta[idx], phi[idx], ee)
-            cols.update(eem=(ee if self.is_ecal else zeros[idx]), ehad=(zeros[idx] if self.is_ecal else ee),
-                        uid=tower_uid[idx], pid=np.full(len(idx), pid, np.int32),
-                        charge=np.zeros(len(idx), np.int32), eta_pos=eta[idx], phi_pos=phi[idx])
+            cols.update(
+                eem=(ee if self.is_ecal else zeros[idx]),
+                ehad=(zeros[idx] if self.is_ecal else ee),
+                uid=tower_uid[idx],
+                pid=np.full(len(idx), pid, np.int32),
+                charge=np.zeros(len(idx), np.int32),
+                eta_pos=eta[idx],
+                phi_pos=phi[idx],
+            )
             remap = np.full(nt, -1, np.int64)
             remap[idx] = np.arange(len(idx))
             o = remap[towner]
@@ -142,19 +159,19 @@ class SimpleCalorimeter(Module):
         with np.errstate(divide="ignore", invalid="ignore"):
             guess = np.where(sig_t / te < tres, tr_e, te)
         track_e = np.bincount(t_inv[deposits], weights=tr_e[deposits], minlength=nt)
-        track_sigma = np.sqrt(np.bincount(t_inv[deposits], weights=((tres * guess) ** 2)[deposits],
-                                          minlength=nt))
+        track_sigma = np.sqrt(np.bincount(t_inv[deposits], weights=((tres * guess) ** 2)[deposits], minlength=nt))
         neutral = np.maximum(energy - track_e, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            significance = neutral / np.sqrt(track_sigma ** 2 + sigma ** 2)
+            significance = neutral / np.sqrt(track_sigma**2 + sigma**2)
             excess = (neutral > self.e_min) & (significance > self.sig_min)
-            w_t = np.where(track_sigma > 0, 1.0 / track_sigma ** 2, 0.0)
-            w_c = np.where(sigma > 0, 1.0 / sigma ** 2, 0.0)
+            w_t = np.where(track_sigma > 0, 1.0 / track_sigma**2, 0.0)
+            w_c = np.where(sigma > 0, 1.0 / sigma**2, 0.0)
             best = (w_t * track_e + w_c * energy) / (w_t + w_c)
             rescale = np.where(excess | ~(track_e > 0), 1.0, best / track_e)
             rescale = np.where(np.isfinite(rescale), rescale, 1.0)
         ctx.arrays[self.out("EFlowTowerOutputArray", "eflowTowers")] = towers(
-            excess, neutral, 22 if self.is_ecal else 0)
+            excess, neutral, 22 if self.is_ecal else 0
+        )
         # eflow tracks: every track in the acceptance, scaled where its tower says so
         scale = np.where(deposits, rescale[t_inv], 1.0)
         ef = tracks.take(t_idx)
@@ -162,7 +179,8 @@ class SimpleCalorimeter(Module):
         px, py = ef["px"] * scale, ef["py"] * scale
         pz = ef["pz"] * scale
         ctx.arrays[self.out("EFlowTrackOutputArray", "eflowTracks")] = ef.with_cols(
-            px=px, py=py, pz=pz, e=np.sqrt(pt ** 2 + pz ** 2 + m ** 2))
+            px=px, py=py, pz=pz, e=np.sqrt(pt**2 + pz**2 + m**2)
+        )
 
 
 __all__ = ["SimpleCalorimeter"]

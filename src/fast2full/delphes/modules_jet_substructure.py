@@ -20,10 +20,24 @@ from fast2full.delphes.modules import FastJetFinder
 
 log = logging.getLogger("fast2full.delphes")
 
-SUBSTRUCTURE = ("ComputeNsubjettiness", "Beta", "AxisMode", "RcutOff", "N",
-                "ComputeTrimming", "RTrim", "PtFracTrim",
-                "ComputePruning", "ZcutPrun", "RcutPrun", "RPrun",
-                "ComputeSoftDrop", "BetaSoftDrop", "SymmetryCutSoftDrop", "R0SoftDrop")
+SUBSTRUCTURE = (
+    "ComputeNsubjettiness",
+    "Beta",
+    "AxisMode",
+    "RcutOff",
+    "N",
+    "ComputeTrimming",
+    "RTrim",
+    "PtFracTrim",
+    "ComputePruning",
+    "ZcutPrun",
+    "RcutPrun",
+    "RPrun",
+    "ComputeSoftDrop",
+    "BetaSoftDrop",
+    "SymmetryCutSoftDrop",
+    "R0SoftDrop",
+)
 
 
 class FastJetFinderWithSubstructure(FastJetFinder):
@@ -34,9 +48,15 @@ class FastJetFinderWithSubstructure(FastJetFinder):
         asked = [n for n in SUBSTRUCTURE if n.startswith("Compute") and self.b(n, False)]
         if asked:
             p = self._p(asked[0])
-            log.warning("%s:%s: module FastJetFinder %s: %s: the substructure leaves (Tau, TrimmedP4, "
-                        "PrunedP4, SoftDroppedP4...) are not computed by the builtin engine; the jets "
-                        "themselves are unaffected", p.path, p.line, self.name, ", ".join(asked))
+            log.warning(
+                "%s:%s: module FastJetFinder %s: %s: the substructure leaves (Tau, TrimmedP4, "
+                "PrunedP4, SoftDroppedP4...) are not computed by the builtin engine; the jets "
+                "themselves are unaffected",
+                p.path,
+                p.line,
+                self.name,
+                ", ".join(asked),
+            )
 
 
 __all__ = ["FastJetFinderWithSubstructure", "SUBSTRUCTURE"]

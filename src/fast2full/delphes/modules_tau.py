@@ -64,8 +64,7 @@ class _Daughters:
     def __init__(self, all_particles: Coll, module: Module):
         for col in ("mother1", "mother2", "status"):
             if col not in all_particles:
-                raise module.spec.error(f"the particle array has no '{col}' column: tau daughters "
-                                        "cannot be found")
+                raise module.spec.error(f"the particle array has no '{col}' column: tau daughters cannot be found")
         self.all = all_particles
         evt = all_particles.evt
         first = all_particles.offsets[:-1]
@@ -94,8 +93,7 @@ def _visible_taus(module: Module, ctx, exclude_daughters: tuple[int, ...]) -> Co
     allp = module.get(ctx, module.s("ParticleInputArray", "Delphes/allParticles"), "ParticleInputArray")
     partons = module.get(ctx, module.s("PartonInputArray", "Delphes/partons"), "PartonInputArray")
     ptmin, etamax = module.f("TauPTMin", 1.0), module.f("TauEtaMax", 2.5)
-    taus = partons.take((np.abs(partons["pid"]) == 15) & (partons.pt > ptmin) &
-                        (np.abs(partons.eta) <= etamax))
+    taus = partons.take((np.abs(partons["pid"]) == 15) & (partons.pt > ptmin) & (np.abs(partons.eta) <= etamax))
     dau = _Daughters(allp, module)
     idx = np.searchsorted(allp["uid"], taus["uid"])
     if len(idx) and not np.array_equal(allp["uid"][np.minimum(idx, len(allp) - 1)], taus["uid"]):
@@ -104,7 +102,7 @@ def _visible_taus(module: Module, ctx, exclude_daughters: tuple[int, ...]) -> Co
     has = np.bincount(k, minlength=len(taus)) > 0
     apid = np.abs(allp["pid"][j])
     bad = np.isin(apid, exclude_daughters)
-    w = apid == 24                                  # a W among the daughters decaying to e/mu
+    w = apid == 24  # a W among the daughters decaying to e/mu
     if w.any():
         kw, jw = dau.of(j[w])
         lep = np.isin(np.abs(allp["pid"][jw]), (11, 13))
@@ -113,21 +111,30 @@ def _visible_taus(module: Module, ctx, exclude_daughters: tuple[int, ...]) -> Co
         bad[np.flatnonzero(w)[bad_w]] = True
     rejected = np.bincount(k[bad], minlength=len(taus)) > 0
     vis = apid != 16
-    mom = {c: np.bincount(k[vis], weights=allp[c][j[vis]], minlength=len(taus))
-           for c in ("px", "py", "pz", "e")}
+    mom = {c: np.bincount(k[vis], weights=allp[c][j[vis]], minlength=len(taus)) for c in ("px", "py", "pz", "e")}
     return taus.with_cols(**{f"vis_{c}": v for c, v in mom.items()}).take(has & ~rejected)
 
 
 def _vis_eta_phi(taus: Coll) -> tuple[np.ndarray, np.ndarray]:
-    v = Coll(taus.counts, {"px": taus["vis_px"], "py": taus["vis_py"], "pz": taus["vis_pz"],
-                           "e": taus["vis_e"]})
+    v = Coll(taus.counts, {"px": taus["vis_px"], "py": taus["vis_py"], "pz": taus["vis_pz"], "e": taus["vis_e"]})
     return v.eta, v.phi
 
 
 class TauTagging(Module):
     TYPE = "TauTagging"
-    PARAMS = dict.fromkeys(["ParticleInputArray", "PartonInputArray", "JetInputArray", "DeltaR",
-                            "TauPTMin", "TauEtaMax", "BitNumber", "EfficiencyFormula"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "ParticleInputArray",
+            "PartonInputArray",
+            "JetInputArray",
+            "DeltaR",
+            "TauPTMin",
+            "TauEtaMax",
+            "BitNumber",
+            "EfficiencyFormula",
+        ],
+        "",
+    )
 
     def setup(self):
         self.effs = _efficiency_map(self)
@@ -144,12 +151,14 @@ class TauTagging(Module):
         teta, tphi = _vis_eta_phi(taus)
         m = delta_r(jets.eta[ia], jets.phi[ia], teta[jb], tphi[jb]) <= self.dr
         flavor[ia[m]] = 15
-        charge[ia[m]] = taus["charge"][jb[m]]         # the last matching tau, as Delphes' loop
+        charge[ia[m]] = taus["charge"][jb[m]]  # the last matching tau, as Delphes' loop
         # no tau: the nearest electron or muon of the parton array within DeltaR
         partons = self.get(ctx, self.s("PartonInputArray", "Delphes/partons"), "PartonInputArray")
-        leps = partons.take(np.isin(np.abs(partons["pid"]), (11, 13)) &
-                            (partons.pt >= self.f("TauPTMin", 1.0)) &
-                            (np.abs(partons.eta) <= self.f("TauEtaMax", 2.5)))
+        leps = partons.take(
+            np.isin(np.abs(partons["pid"]), (11, 13))
+            & (partons.pt >= self.f("TauPTMin", 1.0))
+            & (np.abs(partons.eta) <= self.f("TauEtaMax", 2.5))
+        )
         if len(leps):
             ia, jb = pairs(jets, leps)
             dr = delta_r(jets.eta[ia], jets.phi[ia], leps.eta[jb], leps.phi[jb])
@@ -162,16 +171,32 @@ class TauTagging(Module):
             charge[ia[win]] = leps["charge"][jb[win]]
         eff = _eff(self.effs, flavor, jets)
         tag = (ctx.rng.uniform(size=len(jets)) <= eff).astype(np.int32) << self.bit
-        ctx.arrays[ref] = jets.with_cols(tau_tag=jets["tau_tag"] | tag if "tau_tag" in jets else tag,
-                                         tau_flavor=flavor, tau_weight=eff,
-                                         charge=charge.astype(np.int32))
+        ctx.arrays[ref] = jets.with_cols(
+            tau_tag=jets["tau_tag"] | tag if "tau_tag" in jets else tag,
+            tau_flavor=flavor,
+            tau_weight=eff,
+            charge=charge.astype(np.int32),
+        )
 
 
 class TrackCountingTauTagging(Module):
     TYPE = "TrackCountingTauTagging"
-    PARAMS = dict.fromkeys(["ParticleInputArray", "PartonInputArray", "TrackInputArray",
-                            "JetInputArray", "DeltaR", "DeltaRTrack", "TrackPTMin", "TauPTMin",
-                            "TauEtaMax", "BitNumber", "EfficiencyFormula"], "")
+    PARAMS = dict.fromkeys(
+        [
+            "ParticleInputArray",
+            "PartonInputArray",
+            "TrackInputArray",
+            "JetInputArray",
+            "DeltaR",
+            "DeltaRTrack",
+            "TrackPTMin",
+            "TauPTMin",
+            "TauEtaMax",
+            "BitNumber",
+            "EfficiencyFormula",
+        ],
+        "",
+    )
 
     def setup(self):
         self.effs = _efficiency_map(self)
@@ -209,7 +234,8 @@ class TrackCountingTauTagging(Module):
         tag = np.where(active, tag, 0).astype(np.int32)
         old = jets["tau_tag"] if "tau_tag" in jets else np.zeros(len(jets), np.int32)
         ctx.arrays[ref] = jets.with_cols(
-            tau_tag=old | tag, charge=np.where(active, qsum, jets["charge"]).astype(np.int32))
+            tau_tag=old | tag, charge=np.where(active, qsum, jets["charge"]).astype(np.int32)
+        )
 
 
 __all__ = ["TauTagging", "TrackCountingTauTagging"]

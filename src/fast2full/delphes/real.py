@@ -72,8 +72,14 @@ def card_seed(card: Path, hepmc: Path) -> int:
     return 1 + stable_hash64("delphes", card.name, head) % (2**31 - 2)
 
 
-def run_delphes(card: str | Path, hepmc: str | Path, out: str | Path, exe: str | Path | None = None,
-                seed: int | None = None, timeout: float | None = None) -> float:
+def run_delphes(
+    card: str | Path,
+    hepmc: str | Path,
+    out: str | Path,
+    exe: str | Path | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+) -> float:
     """Run real Delphes with ``card`` on ``hepmc`` and write its tree to ``out`` (atomically).
 
     ``seed``: the RandomSeed (default :func:`card_seed`; 0 = let Delphes draw one).  Returns the
@@ -89,17 +95,20 @@ def run_delphes(card: str | Path, hepmc: str | Path, out: str | Path, exe: str |
     if exe is None:
         raise Fast2FullError(
             f"real Delphes ({EXECUTABLE}) not found: set FAST2FULL_DELPHES, put {EXECUTABLE} on PATH "
-            f"(conda env envs/delphes.yaml) or provide {SHARED_RELPATH} (../shared/delphes/README.md)")
+            f"(conda env envs/delphes.yaml) or provide {SHARED_RELPATH} (../shared/delphes/README.md)"
+        )
     m = _RANDOM_SEED.search(card.read_text())
-    card_has_seed = m is not None and m.group(1) not in ("0", "{0}", "\"0\"")
+    card_has_seed = m is not None and m.group(1) not in ("0", "{0}", '"0"')
     if seed is None:
         seed = 0 if card_has_seed else card_seed(card, hepmc)
     wrapper = None
     run_card = card
     if seed and not card_has_seed:
         wrapper = card.parent / f".{card.stem}.seed{seed}.{os.getpid()}.tcl"
-        wrapper.write_text(f"# written by fast2full.delphes.real for one run; removed after it\n"
-                           f"source {card.name}\nset RandomSeed {seed}\n")
+        wrapper.write_text(
+            f"# written by fast2full.delphes.real for one run; removed after it\n"
+            f"source {card.name}\nset RandomSeed {seed}\n"
+        )
         run_card = wrapper
     try:
         with atomic_output(out) as tmp:
@@ -107,15 +116,13 @@ def run_delphes(card: str | Path, hepmc: str | Path, out: str | Path, exe: str |
             log.info("running %s (RandomSeed %s)", " ".join(cmd), seed or "from the card/none")
             t0 = time.perf_counter()
             try:
-                res = subprocess.run(cmd, capture_output=True, text=True, env=delphes_env(),
-                                     timeout=timeout)
+                res = subprocess.run(cmd, capture_output=True, text=True, env=delphes_env(), timeout=timeout)
             except subprocess.TimeoutExpired:
                 raise Fast2FullError(f"{card}: {EXECUTABLE} did not finish within {timeout} s") from None
             wall = time.perf_counter() - t0
             if res.returncode != 0 or not Path(tmp).is_file():
                 tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-8:])
-                raise Fast2FullError(f"{card}: {EXECUTABLE} failed (exit {res.returncode}) on {hepmc}:"
-                                     f"\n{tail}")
+                raise Fast2FullError(f"{card}: {EXECUTABLE} failed (exit {res.returncode}) on {hepmc}:\n{tail}")
             for line in res.stdout.splitlines():
                 if "Error" in line or "error" in line:
                     log.warning("Delphes: %s", line)

@@ -14,8 +14,9 @@ import numpy as np
 PDG_MASS = {11: 0.000511, 13: 0.10566, 211: 0.13957, 130: 0.49761, 22: 0.0, 12: 0.0, 14: 0.0}
 
 
-def single_particle_events(pid: int, energy: float, eta: float, n: int, seed: int = 1,
-                           process: str = "single") -> ak.Array:
+def single_particle_events(
+    pid: int, energy: float, eta: float, n: int, seed: int = 1, process: str = "single"
+) -> ak.Array:
     """``n`` events with one particle ``pid`` of energy ``energy`` [GeV] at pseudorapidity ``eta``
     (sign chosen at random) and uniform azimuth, in the generation contract's layout."""
     rng = np.random.default_rng(seed)
@@ -29,16 +30,30 @@ def single_particle_events(pid: int, energy: float, eta: float, n: int, seed: in
     def jag(x, dtype):
         return ak.unflatten(np.asarray(x, dtype=dtype), one)
 
-    particles = ak.zip({
-        "pid": jag(np.full(n, pid), np.int32), "status": jag(np.ones(n), np.int32),
-        "px": jag(pt * np.cos(phi), np.float32), "py": jag(pt * np.sin(phi), np.float32),
-        "pz": jag(pt * np.sinh(eta_v), np.float32), "e": jag(np.full(n, energy), np.float32),
-        "mass": jag(np.full(n, m), np.float32), "mother1": jag(-np.ones(n), np.int32),
-        "mother2": jag(-np.ones(n), np.int32)})
-    return ak.zip({"event_id": np.arange(n, dtype=np.int64),
-                   "process": np.full(n, process, dtype=object).astype(str),
-                   "seed": np.full(n, seed, dtype=np.int64), "weight": np.ones(n),
-                   "sigma_pb": np.ones(n), "particles": particles}, depth_limit=1)
+    particles = ak.zip(
+        {
+            "pid": jag(np.full(n, pid), np.int32),
+            "status": jag(np.ones(n), np.int32),
+            "px": jag(pt * np.cos(phi), np.float32),
+            "py": jag(pt * np.sin(phi), np.float32),
+            "pz": jag(pt * np.sinh(eta_v), np.float32),
+            "e": jag(np.full(n, energy), np.float32),
+            "mass": jag(np.full(n, m), np.float32),
+            "mother1": jag(-np.ones(n), np.int32),
+            "mother2": jag(-np.ones(n), np.int32),
+        }
+    )
+    return ak.zip(
+        {
+            "event_id": np.arange(n, dtype=np.int64),
+            "process": np.full(n, process, dtype=object).astype(str),
+            "seed": np.full(n, seed, dtype=np.int64),
+            "weight": np.ones(n),
+            "sigma_pb": np.ones(n),
+            "particles": particles,
+        },
+        depth_limit=1,
+    )
 
 
 def _four(pid, e, eta, phi):
@@ -74,8 +89,15 @@ def toy_events(n: int, seed: int = 1, process: str = "toy") -> ak.Array:
         for j in range(n_spray):
             r = 0.15 * np.sqrt(rng.uniform(size=n))
             a = rng.uniform(0, 2 * np.pi, size=n)
-            rows.append((pids[:, j], np.ones(n, np.int64), np.maximum(frac[:, j] * etot, 0.6),
-                         axis_eta + r * np.cos(a), axis_phi + r * np.sin(a)))
+            rows.append(
+                (
+                    pids[:, j],
+                    np.ones(n, np.int64),
+                    np.maximum(frac[:, j] * etot, 0.6),
+                    axis_eta + r * np.cos(a),
+                    axis_phi + r * np.sin(a),
+                )
+            )
     npart = len(rows)
     pid = np.stack([r[0] for r in rows], axis=1).ravel()
     status = np.stack([r[1] for r in rows], axis=1).ravel()
@@ -88,27 +110,55 @@ def toy_events(n: int, seed: int = 1, process: str = "toy") -> ak.Array:
     def jag(x, dtype):
         return ak.unflatten(np.asarray(x, dtype=dtype), counts)
 
-    particles = ak.zip({
-        "pid": jag(pid, np.int32), "status": jag(status, np.int32), "px": jag(px, np.float32),
-        "py": jag(py, np.float32), "pz": jag(pz, np.float32), "e": jag(e, np.float32),
-        "mass": jag(m, np.float32), "mother1": jag(-np.ones(len(pid)), np.int32),
-        "mother2": jag(-np.ones(len(pid)), np.int32)})
-    return ak.zip({"event_id": np.arange(n, dtype=np.int64),
-                   "process": np.full(n, process, dtype=object).astype(str),
-                   "seed": np.full(n, seed, dtype=np.int64), "weight": np.full(n, 0.5),
-                   "sigma_pb": np.full(n, 2.0), "particles": particles}, depth_limit=1)
+    particles = ak.zip(
+        {
+            "pid": jag(pid, np.int32),
+            "status": jag(status, np.int32),
+            "px": jag(px, np.float32),
+            "py": jag(py, np.float32),
+            "pz": jag(pz, np.float32),
+            "e": jag(e, np.float32),
+            "mass": jag(m, np.float32),
+            "mother1": jag(-np.ones(len(pid)), np.int32),
+            "mother2": jag(-np.ones(len(pid)), np.int32),
+        }
+    )
+    return ak.zip(
+        {
+            "event_id": np.arange(n, dtype=np.int64),
+            "process": np.full(n, process, dtype=object).astype(str),
+            "seed": np.full(n, seed, dtype=np.int64),
+            "weight": np.full(n, 0.5),
+            "sigma_pb": np.full(n, 2.0),
+            "particles": particles,
+        },
+        depth_limit=1,
+    )
 
 
 # --- real Pythia8 samples for the fidelity and regression tests ------------------------------------
 #: the processes of config.yaml (same settings, written out so the tests do not follow config edits;
 #: W+jets keeps the config's pTHat bias: the events are compared unweighted, engine against engine)
 PYTHIA_PROCESSES: dict[str, tuple[str, ...]] = {
-    "ttbar": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "ResonanceDecayFilter:filter = on",
-              "ResonanceDecayFilter:exclusive = off", "ResonanceDecayFilter:eMuTauAsEquivalent = on",
-              "ResonanceDecayFilter:mothers = 24", "ResonanceDecayFilter:daughters = 11"),
-    "wjets": ("WeakBosonAndParton:qqbar2Wg = on", "WeakBosonAndParton:qg2Wq = on", "24:onMode = off",
-              "24:onIfAny = 11 13 15", "PhaseSpace:pTHatMin = 20.", "PhaseSpace:bias2Selection = on",
-              "PhaseSpace:bias2SelectionPow = 3.", "PhaseSpace:bias2SelectionRef = 20."),
+    "ttbar": (
+        "Top:gg2ttbar = on",
+        "Top:qqbar2ttbar = on",
+        "ResonanceDecayFilter:filter = on",
+        "ResonanceDecayFilter:exclusive = off",
+        "ResonanceDecayFilter:eMuTauAsEquivalent = on",
+        "ResonanceDecayFilter:mothers = 24",
+        "ResonanceDecayFilter:daughters = 11",
+    ),
+    "wjets": (
+        "WeakBosonAndParton:qqbar2Wg = on",
+        "WeakBosonAndParton:qg2Wq = on",
+        "24:onMode = off",
+        "24:onIfAny = 11 13 15",
+        "PhaseSpace:pTHatMin = 20.",
+        "PhaseSpace:bias2Selection = on",
+        "PhaseSpace:bias2SelectionPow = 3.",
+        "PhaseSpace:bias2SelectionRef = 20.",
+    ),
 }
 
 
@@ -125,24 +175,35 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     from fast2full import hepmc as hepmc_mod
     from fast2full.common import stable_hash64
 
-    settings = (*generate.QUIET_SETTINGS, "Next:numberCount = 0", "Init:showChangedSettings = off",
-                "Init:showProcesses = off", "Init:showChangedParticleData = off",
-                "Init:showMultipartonInteractions = off", "Beams:eCM = 13000.0",
-                *PYTHIA_PROCESSES[process], "Random:setSeed = on",
-                f"Random:seed = {generate.chunk_seed(seed, process, 0)}")
-    code = hashlib.sha256(Path(generate.__file__).read_bytes()
-                          + Path(hepmc_mod.__file__).read_bytes()).hexdigest()[:16]
+    settings = (
+        *generate.QUIET_SETTINGS,
+        "Next:numberCount = 0",
+        "Init:showChangedSettings = off",
+        "Init:showProcesses = off",
+        "Init:showChangedParticleData = off",
+        "Init:showMultipartonInteractions = off",
+        "Beams:eCM = 13000.0",
+        *PYTHIA_PROCESSES[process],
+        "Random:setSeed = on",
+        f"Random:seed = {generate.chunk_seed(seed, process, 0)}",
+    )
+    code = hashlib.sha256(Path(generate.__file__).read_bytes() + Path(hepmc_mod.__file__).read_bytes()).hexdigest()[:16]
     key = f"{process}_{n}_{stable_hash64(*settings, code) % 10**12:012d}"
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     pq, hm = cache / f"{key}.parquet", cache / f"{key}.hepmc"
-    for stale in cache.glob(f"*{process}_{n}_*"):   # other settings or code: never read again
+    for stale in cache.glob(f"*{process}_{n}_*"):  # other settings or code: never read again
         if key not in stale.name:
             stale.unlink(missing_ok=True)
     if not pq.is_file():
-        spec = generate.ChunkSpec(process=process, chunk=0, n_events=n,
-                                  seed=generate.chunk_seed(seed, process, 0), settings=settings,
-                                  max_abort_fraction=0.05)
+        spec = generate.ChunkSpec(
+            process=process,
+            chunk=0,
+            n_events=n,
+            seed=generate.chunk_seed(seed, process, 0),
+            settings=settings,
+            max_abort_fraction=0.05,
+        )
         generate.write_particles(generate.generate_chunk(spec), pq)
     if hepmc and not hm.is_file():
         hepmc_mod.write_hepmc(generate.read_particles(pq), hm, source=str(pq))

@@ -28,24 +28,39 @@ def _common(c: Coll) -> dict[str, np.ndarray]:
 
 
 def _jet(c: Coll) -> dict:
-    return {**_common(c), "Mass": c.mass,
-            "DeltaEta": c["delta_eta"], "DeltaPhi": c["delta_phi"],
-            "Flavor": c["flavor"].astype(U4), "FlavorAlgo": c["flavor_algo"].astype(U4),
-            "BTag": c["btag"].astype(U4), "BTagAlgo": c["btag_algo"].astype(U4),
-            "TauTag": (c["tau_tag"] if "tau_tag" in c else np.zeros(len(c))).astype(U4),
-            "Charge": c["charge"].astype(I4), "EhadOverEem": c["ehad_over_eem"],
-            "NCharged": c["ncharged"].astype(I4), "NNeutrals": c["nneutrals"].astype(I4),
-            "NeutralEnergyFraction": c["neutral_energy_fraction"],
-            "ChargedEnergyFraction": c["charged_energy_fraction"],
-            "MeanSqDeltaR": c["mean_sq_dr"], "PTD": c["ptd"]}
+    return {
+        **_common(c),
+        "Mass": c.mass,
+        "DeltaEta": c["delta_eta"],
+        "DeltaPhi": c["delta_phi"],
+        "Flavor": c["flavor"].astype(U4),
+        "FlavorAlgo": c["flavor_algo"].astype(U4),
+        "BTag": c["btag"].astype(U4),
+        "BTagAlgo": c["btag_algo"].astype(U4),
+        "TauTag": (c["tau_tag"] if "tau_tag" in c else np.zeros(len(c))).astype(U4),
+        "Charge": c["charge"].astype(I4),
+        "EhadOverEem": c["ehad_over_eem"],
+        "NCharged": c["ncharged"].astype(I4),
+        "NNeutrals": c["nneutrals"].astype(I4),
+        "NeutralEnergyFraction": c["neutral_energy_fraction"],
+        "ChargedEnergyFraction": c["charged_energy_fraction"],
+        "MeanSqDeltaR": c["mean_sq_dr"],
+        "PTD": c["ptd"],
+    }
 
 
 def _iso(c: Coll) -> dict:
     def g(k):
         return c.cols[k] if k in c.cols else np.zeros(len(c))
-    return {"IsolationVar": g("iso_var"), "IsolationVarRhoCorr": g("iso_var_rho"),
-            "SumPtCharged": g("sum_pt_charged"), "SumPtNeutral": g("sum_pt_neutral"),
-            "SumPtChargedPU": g("sum_pt_charged_pu"), "SumPt": g("sum_pt")}
+
+    return {
+        "IsolationVar": g("iso_var"),
+        "IsolationVarRhoCorr": g("iso_var_rho"),
+        "SumPtCharged": g("sum_pt_charged"),
+        "SumPtNeutral": g("sum_pt_neutral"),
+        "SumPtChargedPU": g("sum_pt_charged_pu"),
+        "SumPt": g("sum_pt"),
+    }
 
 
 def _ehad_over_eem(c: Coll) -> np.ndarray:
@@ -55,18 +70,22 @@ def _ehad_over_eem(c: Coll) -> np.ndarray:
 
 
 def _electron(c: Coll) -> dict:
-    return {**_common(c), "Charge": c["charge"].astype(I4),
-            "EhadOverEem": _ehad_over_eem(c), **_iso(c), "D0": c["d0"], "DZ": c["dz"]}
+    return {
+        **_common(c),
+        "Charge": c["charge"].astype(I4),
+        "EhadOverEem": _ehad_over_eem(c),
+        **_iso(c),
+        "D0": c["d0"],
+        "DZ": c["dz"],
+    }
 
 
 def _muon(c: Coll) -> dict:
-    return {**_common(c), "Charge": c["charge"].astype(I4), **_iso(c),
-            "D0": c["d0"], "DZ": c["dz"]}
+    return {**_common(c), "Charge": c["charge"].astype(I4), **_iso(c), "D0": c["d0"], "DZ": c["dz"]}
 
 
 def _photon(c: Coll) -> dict:
-    return {**_common(c), "E": c["e"], "EhadOverEem": _ehad_over_eem(c),
-            **_iso(c)}
+    return {**_common(c), "E": c["e"], "EhadOverEem": _ehad_over_eem(c), **_iso(c)}
 
 
 def _met(c: Coll) -> dict:
@@ -82,9 +101,18 @@ def _track(c: Coll) -> dict:
     eta_o, phi_o = c.pos_eta_phi()
     with np.errstate(divide="ignore", invalid="ignore"):
         ctg = c["pz"] / c.pt
-    return {"PID": c["pid"].astype(I4), "Charge": c["charge"].astype(I4),
-            "IsPU": c["is_pu"].astype(I4), "P": c.p, **_common(c), "CtgTheta": ctg,
-            "EtaOuter": eta_o, "PhiOuter": phi_o, "D0": c["d0"], "DZ": c["dz"]}
+    return {
+        "PID": c["pid"].astype(I4),
+        "Charge": c["charge"].astype(I4),
+        "IsPU": c["is_pu"].astype(I4),
+        "P": c.p,
+        **_common(c),
+        "CtgTheta": ctg,
+        "EtaOuter": eta_o,
+        "PhiOuter": phi_o,
+        "D0": c["d0"],
+        "DZ": c["dz"],
+    }
 
 
 def _tower(c: Coll) -> dict:
@@ -92,16 +120,32 @@ def _tower(c: Coll) -> dict:
 
 
 def _gen_particle(c: Coll) -> dict:
-    return {"PID": c["pid"].astype(I4), "Status": c["status"].astype(I4),
-            "IsPU": c["is_pu"].astype(I4), "Charge": c["charge"].astype(I4),
-            "Mass": np.maximum(c.mass, 0.0), "E": c["e"], "Px": c["px"], "Py": c["py"],
-            "Pz": c["pz"], "P": c.p, **_common(c)}
+    return {
+        "PID": c["pid"].astype(I4),
+        "Status": c["status"].astype(I4),
+        "IsPU": c["is_pu"].astype(I4),
+        "Charge": c["charge"].astype(I4),
+        "Mass": np.maximum(c.mass, 0.0),
+        "E": c["e"],
+        "Px": c["px"],
+        "Py": c["py"],
+        "Pz": c["pz"],
+        "P": c.p,
+        **_common(c),
+    }
 
 
 #: Delphes branch class -> leaves written (name -> array; floats are stored as float32)
 BRANCH_CLASSES: dict[str, Callable[[Coll], dict]] = {
-    "Jet": _jet, "Electron": _electron, "Muon": _muon, "Photon": _photon, "MissingET": _met,
-    "ScalarHT": _scalar_ht, "Track": _track, "Tower": _tower, "GenParticle": _gen_particle,
+    "Jet": _jet,
+    "Electron": _electron,
+    "Muon": _muon,
+    "Photon": _photon,
+    "MissingET": _met,
+    "ScalarHT": _scalar_ht,
+    "Track": _track,
+    "Tower": _tower,
+    "GenParticle": _gen_particle,
 }
 
 
@@ -116,19 +160,29 @@ def _jagged(values: dict[str, np.ndarray], counts: np.ndarray) -> ak.Array:
         contents.append(ak.contents.NumpyArray(np.ascontiguousarray(v)))
         names.append(k)
     n = int(offsets[-1])
-    return ak.Array(ak.contents.ListOffsetArray(offsets, ak.contents.RecordArray(contents, names,
-                                                                                 length=n)))
+    return ak.Array(ak.contents.ListOffsetArray(offsets, ak.contents.RecordArray(contents, names, length=n)))
 
 
-def build_tree(branches: dict[str, tuple[str, Coll]], event_number: np.ndarray, weight: np.ndarray,
-               cross_section: np.ndarray | None = None) -> dict[str, ak.Array]:
+def build_tree(
+    branches: dict[str, tuple[str, Coll]],
+    event_number: np.ndarray,
+    weight: np.ndarray,
+    cross_section: np.ndarray | None = None,
+) -> dict[str, ak.Array]:
     """Event, Weight and the TreeWriter branches as awkward arrays of records (one list per event)."""
     n = len(event_number)
     one = np.ones(n, np.int64)
     xs = np.zeros(n) if cross_section is None else np.asarray(cross_section)
     data = {
-        "Event": _jagged({"Number": np.asarray(event_number, I8), "Weight": np.asarray(weight),
-                          "CrossSection": xs, "ProcessID": np.zeros(n, I4)}, one),
+        "Event": _jagged(
+            {
+                "Number": np.asarray(event_number, I8),
+                "Weight": np.asarray(weight),
+                "CrossSection": xs,
+                "ProcessID": np.zeros(n, I4),
+            },
+            one,
+        ),
         "Weight": _jagged({"Weight": np.asarray(weight)}, one),
     }
     for bname, (bclass, coll) in branches.items():
@@ -148,9 +202,12 @@ def compression():
 def make_tree(f, data: dict[str, ak.Array]):
     """Create tree ``Delphes`` in the open file ``f`` with leaves ``Branch.Leaf`` and counters
     ``Branch_size`` for the branches of ``data``."""
-    return f.mktree("Delphes", {k: v.type for k, v in data.items()},
-                    counter_name=lambda counted: f"{counted}_size",
-                    field_name=lambda outer, inner: f"{outer}.{inner}")
+    return f.mktree(
+        "Delphes",
+        {k: v.type for k, v in data.items()},
+        counter_name=lambda counted: f"{counted}_size",
+        field_name=lambda outer, inner: f"{outer}.{inner}",
+    )
 
 
 def write_tree(path: str | Path, data: dict[str, ak.Array]) -> None:

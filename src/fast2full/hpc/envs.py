@@ -105,8 +105,9 @@ def _imports(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom, bool]]
     return out
 
 
-def third_party_imports(modules: list[str], src_root: str | Path, package: str = "fast2full",
-                        lazy_depth: int = 1) -> dict[str, set[str]]:
+def third_party_imports(
+    modules: list[str], src_root: str | Path, package: str = "fast2full", lazy_depth: int = 1
+) -> dict[str, set[str]]:
     """Top-level third-party modules that running ``modules`` imports.
 
     ``package`` modules are followed recursively through imports at any level.  Third-party imports

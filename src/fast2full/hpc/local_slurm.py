@@ -79,11 +79,15 @@ def missing_requirements(layout: LocalSlurmLayout | None = None) -> str | None:
     except OSError:
         foreign = True
     if foreign:
-        return f"{layout.conf} exists and was not written by fast2full: a real SLURM is configured here, not touching it"
+        return (
+            f"{layout.conf} exists and was not written by fast2full: a real SLURM is configured here, not touching it"
+        )
     missing = [b for b in REQUIRED_BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
     if missing:
-        return (f"SLURM binaries not found: {', '.join(missing)} "
-                "(install Debian's slurm-wlm and munge: workflow/slurm/install-local-slurm.sh)")
+        return (
+            f"SLURM binaries not found: {', '.join(missing)} "
+            "(install Debian's slurm-wlm and munge: workflow/slurm/install-local-slurm.sh)"
+        )
     return None
 
 
@@ -100,12 +104,15 @@ def machine_resources() -> tuple[int, int]:
     return cpus, max(total_mb - OS_RESERVED_MB, 512)
 
 
-def slurm_conf_text(cpus: int, real_memory_mb: int, layout: LocalSlurmLayout = LocalSlurmLayout(),
-                    min_job_age_s: int = MIN_JOB_AGE_S) -> str:
+def slurm_conf_text(
+    cpus: int, real_memory_mb: int, layout: LocalSlurmLayout = LocalSlurmLayout(), min_job_age_s: int = MIN_JOB_AGE_S
+) -> str:
     """A complete slurm.conf for one node, one partition, no accounting storage."""
     if min_job_age_s < 300:
-        raise Fast2FullError(f"MinJobAge={min_job_age_s}: must be >= 300 s, else Snakemake never "
-                             "sees jobs end (no accounting database, squeue is the status source)")
+        raise Fast2FullError(
+            f"MinJobAge={min_job_age_s}: must be >= 300 s, else Snakemake never "
+            "sees jobs end (no accounting database, squeue is the status source)"
+        )
     settings = {
         "ClusterName": "fast2full",
         "SlurmctldHost": NODE,
@@ -183,8 +190,12 @@ def _start_munge(layout: LocalSlurmLayout) -> bool:
     return True
 
 
-def start(layout: LocalSlurmLayout = LocalSlurmLayout(), timeout_s: float = 60.0,
-          cpus: int | None = None, real_memory_mb: int | None = None) -> LocalSlurm:
+def start(
+    layout: LocalSlurmLayout = LocalSlurmLayout(),
+    timeout_s: float = 60.0,
+    cpus: int | None = None,
+    real_memory_mb: int | None = None,
+) -> LocalSlurm:
     """Write slurm.conf, start munged, slurmctld and slurmd; return once the node is idle.
 
     A cluster that already answers with an idle node is reused and left alone by :func:`stop`.
@@ -214,8 +225,9 @@ def start(layout: LocalSlurmLayout = LocalSlurmLayout(), timeout_s: float = 60.0
                 continue
             res = _run([f"/usr/sbin/{daemon}", *args])
             if res.returncode != 0:
-                raise Fast2FullError(f"{daemon} failed to start ({res.stderr.strip()}); "
-                                     f"see {layout.log_dir / (daemon + '.log')}")
+                raise Fast2FullError(
+                    f"{daemon} failed to start ({res.stderr.strip()}); see {layout.log_dir / (daemon + '.log')}"
+                )
             started.started.append(daemon)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -225,8 +237,10 @@ def start(layout: LocalSlurmLayout = LocalSlurmLayout(), timeout_s: float = 60.0
             if state and state.startswith("down") and time.monotonic() > deadline - timeout_s / 2:
                 _run(["scontrol", "update", f"NodeName={NODE}", "State=RESUME"])
             if time.monotonic() > deadline:
-                raise Fast2FullError(f"local SLURM node {NODE} not idle after {timeout_s:.0f} s "
-                                     f"(state: {state}); see {layout.log_dir}/slurmctld.log and slurmd.log")
+                raise Fast2FullError(
+                    f"local SLURM node {NODE} not idle after {timeout_s:.0f} s "
+                    f"(state: {state}); see {layout.log_dir}/slurmctld.log and slurmd.log"
+                )
             time.sleep(0.5)
     except BaseException:
         stop(started)
@@ -280,8 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     from fast2full.common import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m fast2full.hpc.local_slurm", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["start", "stop", "conf"],
-                        help="start the daemons (idempotent), stop them, or print the slurm.conf")
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "conf"],
+        help="start the daemons (idempotent), stop them, or print the slurm.conf",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an idle node")
     args = parser.parse_args(argv)
     setup_logging()

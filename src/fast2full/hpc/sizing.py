@@ -85,8 +85,9 @@ def parse_dry_run(text: str) -> list[DryJob]:
             local = bool(m.group(2))
             if not indented and not local:
                 n_sub += 1
-            current = DryJob(rule=m.group(3), group=group if indented else None,
-                             submission=-1 if local else n_sub, local=local)
+            current = DryJob(
+                rule=m.group(3), group=group if indented else None, submission=-1 if local else n_sub, local=local
+            )
             jobs.append(current)
             continue
         if current is None:
@@ -112,8 +113,7 @@ def parse_dry_run(text: str) -> list[DryJob]:
     return jobs
 
 
-def dry_run(root: str | Path, configfile: str | Path, profile: str | None = "slurm",
-            timeout_s: float = 600.0) -> str:
+def dry_run(root: str | Path, configfile: str | Path, profile: str | None = "slurm", timeout_s: float = 600.0) -> str:
     """The dry-run listing of every job (``--forceall``) of ``configfile``, run at ``root``."""
     cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "-p", "--configfile", str(configfile)]
     if profile:
@@ -145,8 +145,9 @@ def read_benchmark(path: str | Path) -> dict[str, float]:
 
 def physics_events(config: dict[str, Any]) -> int:
     """Generated events over all non-pile-up processes."""
-    return sum(int(p["events_per_chunk"]) * int(p["chunks"])
-               for p in config["processes"].values() if p.get("role") != "pileup")
+    return sum(
+        int(p["events_per_chunk"]) * int(p["chunks"]) for p in config["processes"].values() if p.get("role") != "pileup"
+    )
 
 
 #: training rules; the target-training rules share one cost model (the same engine, other grouping)
@@ -181,8 +182,7 @@ def _metrics_units(path: Path, batch: int, dann: bool) -> float | None:
     return float(m.get("steps_total", 0)) * min(batch, n) * (DANN_STEP_FACTOR if dann else 1.0) if n else 0.0
 
 
-def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_root: str | Path | None = None
-                ) -> float:
+def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_root: str | Path | None = None) -> float:
     """Member-samples a training job trains (members x steps x batch rows, DANN steps x3).
 
     With ``bench_root`` the steps actually taken are read from the job's ``metrics.json`` files (a
@@ -200,7 +200,16 @@ def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_r
         dann = mode == "dann"
         if bench_root is not None:
             target = source if mode == "pretrain" else wc.get("target", "")
-            d = Path(bench_root) / "results" / "train" / wc.get("task", "") / wc.get("arch", "") / target / mode / f"n{size}"
+            d = (
+                Path(bench_root)
+                / "results"
+                / "train"
+                / wc.get("task", "")
+                / wc.get("arch", "")
+                / target
+                / mode
+                / f"n{size}"
+            )
             got = [_metrics_units(d / f"seed{s}" / "metrics.json", batch, dann) for s in seeds]
             if all(g is not None for g in got):
                 total += sum(got)
@@ -213,8 +222,9 @@ def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_r
     return total
 
 
-def work_units(job: DryJob, config: dict[str, Any], bench_root: str | Path | None = None, steps: str = "max"
-               ) -> tuple[float, str]:
+def work_units(
+    job: DryJob, config: dict[str, Any], bench_root: str | Path | None = None, steps: str = "max"
+) -> tuple[float, str]:
     """(work done by ``job`` under ``config``, what the unit is) for the cost model."""
     wc = job.wildcards
     if job.rule in CHUNK_RULES and wc.get("process") in config["processes"]:
@@ -280,9 +290,14 @@ def fit_models(jobs: list[DryJob], config: dict[str, Any], bench_root: str | Pat
                 slope, intercept = float(y.sum() / x.sum()), 0.0
         else:
             slope, intercept = float(y.mean() / x.mean()), 0.0
-        models[key] = CostModel(intercept=float(intercept), slope=float(slope), n=len(rows), unit=rows[0][2],
-                                max_rss_mb=max(r[1].get("max_rss", math.nan) for r in rows),
-                                max_wall_s=max(r[1]["s"] for r in rows))
+        models[key] = CostModel(
+            intercept=float(intercept),
+            slope=float(slope),
+            n=len(rows),
+            unit=rows[0][2],
+            max_rss_mb=max(r[1].get("max_rss", math.nan) for r in rows),
+            max_wall_s=max(r[1]["s"] for r in rows),
+        )
     # rule-level fallbacks (a process of the target config that the default run lacks)
     by_rule: dict[str, list[CostModel]] = defaultdict(list)
     for (rule, proc), m in list(models.items()):
@@ -322,9 +337,12 @@ def _num(value: str | None) -> float:
         return math.nan
 
 
-def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
-             models: dict[tuple[str, str], CostModel], train_scale: dict[str, float] | None = None
-             ) -> list[RuleEstimate]:
+def estimate(
+    target_jobs: list[DryJob],
+    target_config: dict[str, Any],
+    models: dict[tuple[str, str], CostModel],
+    train_scale: dict[str, float] | None = None,
+) -> list[RuleEstimate]:
     """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours.
 
     Training jobs are costed twice: every member at ``min_steps`` (``cpu_h_min``, a lower bound) and
@@ -348,27 +366,40 @@ def estimate(target_jobs: list[DryJob], target_config: dict[str, Any],
                 lo = work_units(job, target_config, steps="min")[0]
                 cpu.append(model.intercept + model.slope * scale * hi)
                 cpu_min.append(model.intercept + model.slope * scale * lo)
-        out.append(RuleEstimate(
-            rule=rule, jobs=len(jobs), submissions=len(subs), local=all(j.local for j in jobs),
-            threads=max(j.threads for j in jobs),
-            mem_mb=max(_num(j.resources.get("mem_mb")) for j in jobs),
-            runtime_min=max(_num(j.resources.get("runtime")) for j in jobs),
-            gpu=int(max(_num(j.resources.get("gpu")) if j.resources.get("gpu") else 0 for j in jobs)),
-            measured_jobs=model.n if model and cpu else 0,
-            peak_rss_mb=model.max_rss_mb if model and cpu else math.nan,
-            cpu_h=sum(cpu) / 3600 if cpu else math.nan,
-            max_job_cpu_min=max(cpu) / 60 if cpu else math.nan,
-            unit=model.unit if model and cpu else "",
-            scales_with_data=rule in DOMAIN_RULES or rule.startswith("train_"),
-            cpu_h_min=sum(cpu_min) / 3600 if cpu_min else math.nan, job_cpu_s=cpu, job_cpu_s_min=cpu_min,
-        ))
+        out.append(
+            RuleEstimate(
+                rule=rule,
+                jobs=len(jobs),
+                submissions=len(subs),
+                local=all(j.local for j in jobs),
+                threads=max(j.threads for j in jobs),
+                mem_mb=max(_num(j.resources.get("mem_mb")) for j in jobs),
+                runtime_min=max(_num(j.resources.get("runtime")) for j in jobs),
+                gpu=int(max(_num(j.resources.get("gpu")) if j.resources.get("gpu") else 0 for j in jobs)),
+                measured_jobs=model.n if model and cpu else 0,
+                peak_rss_mb=model.max_rss_mb if model and cpu else math.nan,
+                cpu_h=sum(cpu) / 3600 if cpu else math.nan,
+                max_job_cpu_min=max(cpu) / 60 if cpu else math.nan,
+                unit=model.unit if model and cpu else "",
+                scales_with_data=rule in DOMAIN_RULES or rule.startswith("train_"),
+                cpu_h_min=sum(cpu_min) / 3600 if cpu_min else math.nan,
+                job_cpu_s=cpu,
+                job_cpu_s_min=cpu_min,
+            )
+        )
     return out
 
 
 #: stages in dependency order for the wall-time estimate (a stage starts when the previous one ends)
-STAGES = (("opendata_manifest", "pythia_generate", "hepmc_export"), ("opendata_fetch", "delphes_simulate"),
-          ("delphes_skim", "physlite_skim"), ("tensorize_source", "tensorize_target"),
-          ("train_pretrain", "plot_features"), TRAIN_TARGET_RULES + ("publish_model",), ("aggregate_results",))
+STAGES = (
+    ("opendata_manifest", "pythia_generate", "hepmc_export"),
+    ("opendata_fetch", "delphes_simulate"),
+    ("delphes_skim", "physlite_skim"),
+    ("tensorize_source", "tensorize_target"),
+    ("train_pretrain", "plot_features"),
+    TRAIN_TARGET_RULES + ("publish_model",),
+    ("aggregate_results",),
+)
 
 
 def makespan_s(durations: list[float], cores: int) -> float:
@@ -412,23 +443,25 @@ def count_submissions(jobs: list[DryJob]) -> int:
 def markdown_table(estimates: list[RuleEstimate], title: str, total_submissions: int | None = None) -> str:
     """The sizing table (markdown) with a total row.  A rule's submissions include group jobs it
     shares with other rules, so the total is ``total_submissions`` (see :func:`count_submissions`)."""
-    head = ("| rule | jobs | SLURM submissions | threads | mem_mb asked | runtime asked (min) | GPU "
-            "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job (cap) | cost unit |")
+    head = (
+        "| rule | jobs | SLURM submissions | threads | mem_mb asked | runtime asked (min) | GPU "
+        "| peak RSS measured (MB) | est. CPU h | est. CPU min, largest job (cap) | cost unit |"
+    )
     lines = [f"**{title}**", "", head, "|" + " --- |" * 11]
     for e in estimates:
         rss = _fmt(e.peak_rss_mb, 0) + (" (grows with data)" if e.scales_with_data and e.measured_jobs else "")
         lines.append(
             f"| {e.rule}{' (local)' if e.local else ''} | {e.jobs} | {e.submissions} | {e.threads} "
             f"| {_fmt(e.mem_mb, 0)} | {_fmt(e.runtime_min, 0)} | {e.gpu or ''} | {rss} | {_cpu(e)} "
-            f"| {_fmt(e.max_job_cpu_min, 1)} | {e.unit or 'no benchmark'} |")
+            f"| {_fmt(e.max_job_cpu_min, 1)} | {e.unit or 'no benchmark'} |"
+        )
     known = [e.cpu_h for e in estimates if not math.isnan(e.cpu_h)]
     known_min = [e.cpu_h if math.isnan(e.cpu_h_min) else e.cpu_h_min for e in estimates if not math.isnan(e.cpu_h)]
     subs = total_submissions if total_submissions is not None else sum(e.submissions for e in estimates)
     tot = _fmt(float(sum(known)), 2)
     if abs(sum(known_min) - sum(known)) > 0.005:
         tot = f"{_fmt(float(sum(known_min)), 2)} – {tot}"
-    lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {subs} "
-                 f"| | | | | | {tot} | | |")
+    lines.append(f"| **total** | {sum(e.jobs for e in estimates)} | {subs} | | | | | | {tot} | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -55,8 +55,11 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         return F.linear(x, weight, bias)
     lead = x.shape
     x3 = x.reshape(lead[0], -1, lead[-1])
-    out = torch.bmm(x3, weight.transpose(1, 2)) if bias is None else \
-        torch.baddbmm(bias.unsqueeze(1), x3, weight.transpose(1, 2))
+    out = (
+        torch.bmm(x3, weight.transpose(1, 2))
+        if bias is None
+        else torch.baddbmm(bias.unsqueeze(1), x3, weight.transpose(1, 2))
+    )
     return out.reshape(*lead[:-1], weight.shape[1])
 
 
@@ -86,8 +89,9 @@ class EnsembleLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-        return torch.addcmul(self.bias.view(shape), F.layer_norm(x, x.shape[-1:], eps=self.eps),
-                             self.weight.view(shape))
+        return torch.addcmul(
+            self.bias.view(shape), F.layer_norm(x, x.shape[-1:], eps=self.eps), self.weight.view(shape)
+        )
 
 
 class Dropout(nn.Module):
@@ -134,8 +138,15 @@ def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class DNN(nn.Module):
     """MLP on the flattened padded inputs: ReLU, dropout; masked entries zeroed."""
 
-    def __init__(self, n_features: int, max_objects: int, hidden: list[int], dropout: float = 0.1,
-                 members: int | None = None, context: dict | None = None):
+    def __init__(
+        self,
+        n_features: int,
+        max_objects: int,
+        hidden: list[int],
+        dropout: float = 0.1,
+        members: int | None = None,
+        context: dict | None = None,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width = max_objects * (n_features + 1)
@@ -160,12 +171,14 @@ class EdgeConv(nn.Module):
     the concatenated form (up to float rounding) at 1/k of its cost.
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int, dropout: float, members: int | None = None,
-                 context: dict | None = None):
+    def __init__(
+        self, c_in: int, c_out: int, k: int, dropout: float, members: int | None = None, context: dict | None = None
+    ):
         super().__init__()
         self.k, self.c_in = k, c_in
-        self.edge_mlp = nn.Sequential(_linear(2 * c_in, c_out, members), nn.ReLU(), _linear(c_out, c_out, members),
-                                      nn.ReLU())
+        self.edge_mlp = nn.Sequential(
+            _linear(2 * c_in, c_out, members), nn.ReLU(), _linear(c_out, c_out, members), nn.ReLU()
+        )
         self.shortcut = _linear(c_in, c_out, members)
         self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
 
@@ -203,8 +216,16 @@ class EdgeConv(nn.Module):
 class EdgeConvNet(nn.Module):
     """Dynamic-graph EdgeConv network (ParticleNet style) with masked mean pooling."""
 
-    def __init__(self, n_features: int, max_objects: int, channels: list[int], k: int = 8, dropout: float = 0.1,
-                 members: int | None = None, context: dict | None = None):
+    def __init__(
+        self,
+        n_features: int,
+        max_objects: int,
+        channels: list[int],
+        k: int = 8,
+        dropout: float = 0.1,
+        members: int | None = None,
+        context: dict | None = None,
+    ):
         super().__init__()
         blocks, c = [], n_features
         for c_out in channels:
@@ -226,8 +247,15 @@ class EncoderLayer(nn.Module):
     so that it also runs as an ensemble.  Attention is ``F.scaled_dot_product_attention`` with the
     padding mask and no dropout on the attention weights (drawing that mask cost a quarter of a step)."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, members: int | None = None,
-                 context: dict | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        heads: int,
+        d_ff: int,
+        dropout: float,
+        members: int | None = None,
+        context: dict | None = None,
+    ):
         super().__init__()
         self.heads = heads
         self.in_proj = _linear(d_model, 3 * d_model, members)
@@ -251,12 +279,22 @@ class EncoderLayer(nn.Module):
 class SetTransformer(nn.Module):
     """Transformer encoder over the object set (padding mask, no positional encoding), masked pooling."""
 
-    def __init__(self, n_features: int, max_objects: int, d_model: int = 32, heads: int = 4, layers: int = 2,
-                 dropout: float = 0.1, members: int | None = None, context: dict | None = None):
+    def __init__(
+        self,
+        n_features: int,
+        max_objects: int,
+        d_model: int = 32,
+        heads: int = 4,
+        layers: int = 2,
+        dropout: float = 0.1,
+        members: int | None = None,
+        context: dict | None = None,
+    ):
         super().__init__()
         self.embed = _linear(n_features, d_model, members)
-        self.layers = nn.ModuleList(EncoderLayer(d_model, heads, 2 * d_model, dropout, members, context)
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            EncoderLayer(d_model, heads, 2 * d_model, dropout, members, context) for _ in range(layers)
+        )
         self.norm = _layernorm(d_model, members)
         self.embed_dim = d_model
 
@@ -273,8 +311,14 @@ class SetTransformer(nn.Module):
 _CLASSES: dict[str, type[nn.Module]] = {"dnn": DNN, "gnn": EdgeConvNet, "transformer": SetTransformer}
 
 
-def build_backbone(arch: str, n_features: int, max_objects: int, model_size: str = "small",
-                   members: int | None = None, context: dict | None = None) -> nn.Module:
+def build_backbone(
+    arch: str,
+    n_features: int,
+    max_objects: int,
+    model_size: str = "small",
+    members: int | None = None,
+    context: dict | None = None,
+) -> nn.Module:
     """The backbone for ``arch`` at ``model_size``; input sizes from the tensor metadata.
 
     ``members``: an ensemble of that many independent models (inputs (M, B, N, F)); ``context``: the

@@ -58,8 +58,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def load_pretrained(path: str | Path, *, lr: float | None = None, freeze_backbone: bool = False,
-                    dann: bool = False, device: str | torch.device = "cpu") -> TaskModule:
+def load_pretrained(
+    path: str | Path,
+    *,
+    lr: float | None = None,
+    freeze_backbone: bool = False,
+    dann: bool = False,
+    device: str | torch.device = "cpu",
+) -> TaskModule:
     """Load a model from a checkpoint file or an exported model directory, ready to predict or fine-tune.
 
     ``freeze_backbone`` / ``dann`` configure it for those fine-tuning modes (a DANN domain head is newly
@@ -72,16 +78,24 @@ def load_pretrained(path: str | Path, *, lr: float | None = None, freeze_backbon
     hp = dict(ckpt["hyper_parameters"])
     mc = hp["model_config"]
     backbone = build_backbone(mc["arch"], mc["n_features"], mc["max_objects"], mc["model_size"])
-    module = TaskModule(backbone, task=hp["task"], lr=lr if lr is not None else hp.get("lr", 1e-3),
-                        freeze_backbone=freeze_backbone, dann=dann, dann_weight=hp.get("dann_weight", 1.0),
-                        weight_decay=hp.get("weight_decay", 0.0), met_residual=hp.get("met_residual", True),
-                        model_config=mc)
+    module = TaskModule(
+        backbone,
+        task=hp["task"],
+        lr=lr if lr is not None else hp.get("lr", 1e-3),
+        freeze_backbone=freeze_backbone,
+        dann=dann,
+        dann_weight=hp.get("dann_weight", 1.0),
+        weight_decay=hp.get("weight_decay", 0.0),
+        met_residual=hp.get("met_residual", True),
+        model_config=mc,
+    )
     state = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("domain_head.")}
     missing, unexpected = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("domain_head.")]
     if missing or unexpected:
-        raise InputError(path, f"checkpoint does not match the model: missing {missing[:3]}, "
-                               f"unexpected {unexpected[:3]}")
+        raise InputError(
+            path, f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     module.model_card = ckpt.get("model_card", {})
     return module.to(device).eval()
 
@@ -90,9 +104,12 @@ def _readme(card: dict[str, Any]) -> str:
     inp = card.get("inputs", {})
     feats = ", ".join(f"{f} [{u}]" if u else f for f, u in zip(inp.get("features", []), inp.get("units", [])))
     metrics = card.get("metrics", {})
-    out = "probability of class 1 (signal / quark)" if card.get("task") != "met" else \
-        "true MET (x, y) in GeV (`predict(x, mask, baseline)`: pass the reconstructed MET (x, y), the " \
+    out = (
+        "probability of class 1 (signal / quark)"
+        if card.get("task") != "met"
+        else "true MET (x, y) in GeV (`predict(x, mask, baseline)`: pass the reconstructed MET (x, y), the "
         "tensors' baseline column; the net learns a correction to it)"
+    )
     lines = [
         f"# fast2full pretrained model: {card.get('task')} / {card.get('arch')} ({card.get('model_size')})",
         "",
@@ -131,8 +148,11 @@ def export_model(ckpt_path: str | Path, out_dir: str | Path) -> Path:
     module = load_pretrained(ckpt_path)  # proves the checkpoint rebuilds before publishing it
     card = dict(ckpt.get("model_card") or {})
     card.setdefault("n_params", n_params(module))
-    card["output_scale"] = None if module.is_classifier else {"met_scale_gev": MET_SCALE_GEV,
-                                                              "residual_on_baseline_met": module.met_residual}
+    card["output_scale"] = (
+        None
+        if module.is_classifier
+        else {"met_scale_gev": MET_SCALE_GEV, "residual_on_baseline_met": module.met_residual}
+    )
     card["load"] = "fast2full.models.load_pretrained(DIR)"
     src = Path(ckpt_path)
     src = src / CKPT_NAME if src.is_dir() else src

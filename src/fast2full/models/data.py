@@ -55,16 +55,26 @@ def _loader(ds: TensorDataset, batch_size: int, shuffle: bool, seed: int = 0) ->
 class TensorDataModule(pl.LightningDataModule):
     """train / val / test sets (+ source and unlabelled target sets for DANN)."""
 
-    def __init__(self, train: TensorSet, val: TensorSet, test: TensorSet | None = None, *, batch_size: int = 64,
-                 seed: int = 0, source: TensorSet | None = None, unlabelled: TensorSet | None = None):
+    def __init__(
+        self,
+        train: TensorSet,
+        val: TensorSet,
+        test: TensorSet | None = None,
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+        source: TensorSet | None = None,
+        unlabelled: TensorSet | None = None,
+    ):
         super().__init__()
         self.sets = {"train": train, "val": val, "test": test, "source": source, "unlabelled": unlabelled}
         self.batch_size, self.seed = batch_size, seed
         self.datasets: dict[str, TensorDataset] = {}
 
     @classmethod
-    def from_files(cls, train: str | Path, val: str | Path, test: str | Path | None = None,
-                   **kwargs) -> "TensorDataModule":
+    def from_files(
+        cls, train: str | Path, val: str | Path, test: str | Path | None = None, **kwargs
+    ) -> TensorDataModule:
         return cls(tensorio.load(train), tensorio.load(val), tensorio.load(test) if test else None, **kwargs)
 
     @property
@@ -81,11 +91,17 @@ class TensorDataModule(pl.LightningDataModule):
         if "source" not in self.datasets or "unlabelled" not in self.datasets:
             return target
         return CombinedLoader(
-            {"target": target,
-             "source": _loader(self.datasets["source"], self.batch_size, True, self.seed + _STREAM_OFFSETS["source"]),
-             "unlabelled": _loader(self.datasets["unlabelled"], self.batch_size, True,
-                                   self.seed + _STREAM_OFFSETS["unlabelled"])},
-            mode="min_size")
+            {
+                "target": target,
+                "source": _loader(
+                    self.datasets["source"], self.batch_size, True, self.seed + _STREAM_OFFSETS["source"]
+                ),
+                "unlabelled": _loader(
+                    self.datasets["unlabelled"], self.batch_size, True, self.seed + _STREAM_OFFSETS["unlabelled"]
+                ),
+            },
+            mode="min_size",
+        )
 
     def val_dataloader(self) -> DataLoader:
         return _loader(self.datasets["val"], max(self.batch_size, 1024), False)

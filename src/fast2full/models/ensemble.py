@@ -39,7 +39,14 @@ from torch.nn import functional as F
 
 from fast2full.common import Fast2FullError
 from fast2full.models.backbones import build_backbone
-from fast2full.models.module import CLASSIFICATION_TASKS, DANN_GAMMA, MET_SCALE_GEV, _mlp_head, grad_reverse, task_outputs
+from fast2full.models.module import (
+    CLASSIFICATION_TASKS,
+    DANN_GAMMA,
+    MET_SCALE_GEV,
+    _mlp_head,
+    grad_reverse,
+    task_outputs,
+)
 
 #: generator offsets: the streams of one member are independent but reproducible
 STREAM_OFFSETS = {"target": 0, "source": 1_000_003, "unlabelled": 2_000_003, "dropout": 3_000_017}
@@ -59,8 +66,9 @@ class Budget:
 
     def __post_init__(self) -> None:
         if not (1 <= self.val_every and 0 <= self.min_steps <= self.max_steps and self.patience >= 1):
-            raise Fast2FullError(f"bad step budget {self}: need 1 <= val_every, 0 <= min_steps <= max_steps, "
-                                 "patience >= 1")
+            raise Fast2FullError(
+                f"bad step budget {self}: need 1 <= val_every, 0 <= min_steps <= max_steps, patience >= 1"
+            )
 
 
 @dataclass
@@ -74,9 +82,13 @@ class Data:
     weight: torch.Tensor
 
     @classmethod
-    def from_set(cls, ts, device: torch.device | str = "cpu") -> "Data":
-        return cls(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in
-                     (ts.x, ts.mask, ts.y, ts.baseline, ts.weight.astype(np.float32))))
+    def from_set(cls, ts, device: torch.device | str = "cpu") -> Data:
+        return cls(
+            *(
+                torch.from_numpy(np.ascontiguousarray(a)).to(device)
+                for a in (ts.x, ts.mask, ts.y, ts.baseline, ts.weight.astype(np.float32))
+            )
+        )
 
     def __len__(self) -> int:
         return len(self.x)
@@ -120,12 +132,21 @@ class MemberResult:
 class Net(nn.Module):
     """Backbone + task head (+ domain head): the state-dict layout of ``TaskModule``, one model or M."""
 
-    def __init__(self, arch: str, task: str, n_features: int, max_objects: int, model_size: str, *,
-                 members: int | None = None, dann: bool = False, met_residual: bool = True):
+    def __init__(
+        self,
+        arch: str,
+        task: str,
+        n_features: int,
+        max_objects: int,
+        model_size: str,
+        *,
+        members: int | None = None,
+        dann: bool = False,
+        met_residual: bool = True,
+    ):
         super().__init__()
         self.context: dict[str, Any] = {"generators": None, "ensemble": members is not None}
-        self.backbone = build_backbone(arch, n_features, max_objects, model_size, members=members,
-                                       context=self.context)
+        self.backbone = build_backbone(arch, n_features, max_objects, model_size, members=members, context=self.context)
         self.head = _mlp_head(self.backbone.embed_dim, task_outputs(task), members)
         self.domain_head = _mlp_head(self.backbone.embed_dim, 1, members) if dann else None
         self.is_classifier = task in CLASSIFICATION_TASKS
@@ -155,7 +176,7 @@ class VectorAdam:
     def step(self) -> None:
         self.t += 1
         b1, b2 = self.betas
-        bc1, bc2_sqrt = 1 - b1 ** self.t, math.sqrt(1 - b2 ** self.t)
+        bc1, bc2_sqrt = 1 - b1**self.t, math.sqrt(1 - b2**self.t)
         for p, m, v in zip(self.params, self.m, self.v):
             if p.grad is None:
                 continue
@@ -197,11 +218,11 @@ class SyncStream:
     def next(self) -> torch.Tensor:
         if self.perm is None or self.pos >= self.size:
             self.perm, self.pos = self._new_pass(), 0
-        take = self.perm[:, self.pos:self.pos + self.batch]
+        take = self.perm[:, self.pos : self.pos + self.batch]
         self.pos += take.shape[1]
         while self.wrap and take.shape[1] < self.batch:
             self.perm, self.pos = self._new_pass(), 0
-            more = self.perm[:, :self.batch - take.shape[1]]
+            more = self.perm[:, : self.batch - take.shape[1]]
             self.pos = more.shape[1]
             take = torch.cat([take, more], 1)
         self.drawn += take.shape[1]
@@ -213,7 +234,7 @@ class SyncStream:
             self.perm = self.perm[idx]
 
 
-def training_weights(data: "Data", rows: torch.Tensor | None, classifier: bool) -> torch.Tensor:
+def training_weights(data: Data, rows: torch.Tensor | None, classifier: bool) -> torch.Tensor:
     """Loss weights of each member's rows (:func:`fast2full.weights.training_weights`: the event weights,
     class-balanced for classification, mean 1 over the member's set): (M, n), or (R,) for ``rows`` None."""
     from fast2full import weights as W
@@ -227,8 +248,9 @@ def training_weights(data: "Data", rows: torch.Tensor | None, classifier: bool) 
     return torch.from_numpy(out.astype(np.float32)).to(data.weight.device)
 
 
-def member_loss(out: torch.Tensor, y: torch.Tensor, b: torch.Tensor, w: torch.Tensor, classifier: bool,
-                residual: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def member_loss(
+    out: torch.Tensor, y: torch.Tensor, b: torch.Tensor, w: torch.Tensor, classifier: bool, residual: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of w * per-row loss, sum of |w|) over the last row dimension: BCE or MSE of the scaled MET
     (their ratio is :func:`fast2full.weights.weighted_mean`)."""
     if classifier:
@@ -257,11 +279,29 @@ def _dropout_generators(seeds: list[int], device: torch.device) -> list[torch.Ge
     return [torch.Generator(device=device).manual_seed(int(s) + STREAM_OFFSETS["dropout"]) for s in seeds]
 
 
-def train_members(members: list[Member], train: Data, val: Data, *, arch: str, task: str, n_features: int,
-                  max_objects: int, model_size: str, budget: Budget, batch_size: int, freeze_backbone: bool = False,
-                  dann: bool = False, dann_weight: float = 1.0, source: Data | None = None,
-                  unlabelled: Data | None = None, ensemble: bool = True, met_residual: bool = True,
-                  device: torch.device | str = "cpu", on_check=None, stats: dict | None = None) -> list[MemberResult]:
+def train_members(
+    members: list[Member],
+    train: Data,
+    val: Data,
+    *,
+    arch: str,
+    task: str,
+    n_features: int,
+    max_objects: int,
+    model_size: str,
+    budget: Budget,
+    batch_size: int,
+    freeze_backbone: bool = False,
+    dann: bool = False,
+    dann_weight: float = 1.0,
+    source: Data | None = None,
+    unlabelled: Data | None = None,
+    ensemble: bool = True,
+    met_residual: bool = True,
+    device: torch.device | str = "cpu",
+    on_check=None,
+    stats: dict | None = None,
+) -> list[MemberResult]:
     """Train ``members`` with the step ``budget``; return each member's best-check weights and record.
 
     ``ensemble=False`` trains them one after the other as plain single models (the reference).
@@ -275,20 +315,75 @@ def train_members(members: list[Member], train: Data, val: Data, *, arch: str, t
         out = []
         for mem in members:
             out += _train(
-                [mem], train, val, arch=arch, task=task, n_features=n_features, max_objects=max_objects,
-                model_size=model_size, budget=budget, batch_size=batch_size, freeze_backbone=freeze_backbone,
-                dann=dann, dann_weight=dann_weight, source=source, unlabelled=unlabelled, ensemble=False,
-                met_residual=met_residual, device=device, on_check=on_check, stats=stats)
+                [mem],
+                train,
+                val,
+                arch=arch,
+                task=task,
+                n_features=n_features,
+                max_objects=max_objects,
+                model_size=model_size,
+                budget=budget,
+                batch_size=batch_size,
+                freeze_backbone=freeze_backbone,
+                dann=dann,
+                dann_weight=dann_weight,
+                source=source,
+                unlabelled=unlabelled,
+                ensemble=False,
+                met_residual=met_residual,
+                device=device,
+                on_check=on_check,
+                stats=stats,
+            )
         return out
-    return _train(members, train, val, arch=arch, task=task, n_features=n_features, max_objects=max_objects,
-                  model_size=model_size, budget=budget, batch_size=batch_size, freeze_backbone=freeze_backbone,
-                  dann=dann, dann_weight=dann_weight, source=source, unlabelled=unlabelled, ensemble=True,
-                  met_residual=met_residual, device=device, on_check=on_check, stats=stats)
+    return _train(
+        members,
+        train,
+        val,
+        arch=arch,
+        task=task,
+        n_features=n_features,
+        max_objects=max_objects,
+        model_size=model_size,
+        budget=budget,
+        batch_size=batch_size,
+        freeze_backbone=freeze_backbone,
+        dann=dann,
+        dann_weight=dann_weight,
+        source=source,
+        unlabelled=unlabelled,
+        ensemble=True,
+        met_residual=met_residual,
+        device=device,
+        on_check=on_check,
+        stats=stats,
+    )
 
 
-def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_features, max_objects, model_size,
-           budget: Budget, batch_size, freeze_backbone, dann, dann_weight, source, unlabelled, ensemble: bool,
-           met_residual: bool, device, on_check, stats: dict | None = None) -> list[MemberResult]:
+def _train(
+    members: list[Member],
+    train: Data,
+    val: Data,
+    *,
+    arch,
+    task,
+    n_features,
+    max_objects,
+    model_size,
+    budget: Budget,
+    batch_size,
+    freeze_backbone,
+    dann,
+    dann_weight,
+    source,
+    unlabelled,
+    ensemble: bool,
+    met_residual: bool,
+    device,
+    on_check,
+    stats: dict | None = None,
+) -> list[MemberResult]:
     import time
 
     t_begin = time.perf_counter()
@@ -336,8 +431,9 @@ def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_featu
     if dann:
         w_src = training_weights(source, None, classifier)
         src_stream = SyncStream(len(source), [s + STREAM_OFFSETS["source"] for s in seeds], batch_size, wrap=True)
-        unl_stream = SyncStream(len(unlabelled), [s + STREAM_OFFSETS["unlabelled"] for s in seeds], batch_size,
-                                wrap=True)
+        unl_stream = SyncStream(
+            len(unlabelled), [s + STREAM_OFFSETS["unlabelled"] for s in seeds], batch_size, wrap=True
+        )
 
     active = list(range(n_mem))  # member index of each ensemble slot
     best = [math.inf] * n_mem
@@ -373,9 +469,9 @@ def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_featu
                     out = net(x, m)
                     ls, ws = member_loss(out, y, b, w, classifier, residual)
                 else:
-                    r = vrows[:, i:i + VAL_CHUNK]
+                    r = vrows[:, i : i + VAL_CHUNK]
                     x, m, y, b = val.x[r], val.mask[r], val.y[r], val.baseline[r]
-                    w = w_val[:, i:i + VAL_CHUNK]
+                    w = w_val[:, i : i + VAL_CHUNK]
                     out = net(pick(x), pick(m))
                     ls, ws = member_loss(out, pick(y), pick(b), pick(w), classifier, residual)
                 tot += ls
@@ -386,13 +482,22 @@ def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_featu
     def finish(slot_members: list[int], step: int, reason: str) -> None:
         for j in slot_members:
             if best_state[j] is None:
-                raise Fast2FullError(f"member seed={members[j].seed} lr={members[j].lr} produced no finite "
-                                     "validation loss")
+                raise Fast2FullError(
+                    f"member seed={members[j].seed} lr={members[j].lr} produced no finite validation loss"
+                )
             done[j] = MemberResult(
-                seed=members[j].seed, lr=members[j].lr, best_val_loss=best[j], best_step=best_step[j], steps=step,
-                stop=reason, checks=checks[j], state=best_state[j], history=history[j],
+                seed=members[j].seed,
+                lr=members[j].lr,
+                best_val_loss=best[j],
+                best_step=best_step[j],
+                steps=step,
+                stop=reason,
+                checks=checks[j],
+                state=best_state[j],
+                history=history[j],
                 n_source_seen=min(src_stream.drawn, len(source)) if dann else 0,
-                n_unlabelled_seen=min(unl_stream.drawn, len(unlabelled)) if dann else 0)
+                n_unlabelled_seen=min(unl_stream.drawn, len(unlabelled)) if dann else 0,
+            )
 
     set_mode(True)
     step = 0
@@ -451,8 +556,9 @@ def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_featu
             history[j].append({"step": step, "train_loss": float(train_mean[slot]), "val_loss": vj})
             if math.isfinite(vj) and vj < best[j]:
                 best[j], best_step[j], wait[j] = vj, step, 0
-                best_state[j] = {k: (t[slot] if ensemble else t).detach().to("cpu", copy=True)
-                                 for k, t in net.state_dict().items()}
+                best_state[j] = {
+                    k: (t[slot] if ensemble else t).detach().to("cpu", copy=True) for k, t in net.state_dict().items()
+                }
             else:
                 wait[j] += 1
             if step >= budget.max_steps:
@@ -481,11 +587,28 @@ def _train(members: list[Member], train: Data, val: Data, *, arch, task, n_featu
         if on_check is not None:
             on_check(step, len(active))
     if stats is not None:
-        for k, v in (("data_s", t_data), ("val_s", t_val), ("total_s", time.perf_counter() - t_begin),
-                     ("samples", n_samples), ("steps", step)):
+        for k, v in (
+            ("data_s", t_data),
+            ("val_s", t_val),
+            ("total_s", time.perf_counter() - t_begin),
+            ("samples", n_samples),
+            ("steps", step),
+        ):
             stats[k] = stats.get(k, 0) + v
     return [done[j] for j in range(n_mem)]
 
 
-__all__ = ["Budget", "Data", "Member", "MemberResult", "Net", "VectorAdam", "SyncStream", "train_members",
-           "training_weights", "member_loss", "STOP_EARLY", "STOP_CAP"]
+__all__ = [
+    "Budget",
+    "Data",
+    "Member",
+    "MemberResult",
+    "Net",
+    "VectorAdam",
+    "SyncStream",
+    "train_members",
+    "training_weights",
+    "member_loss",
+    "STOP_EARLY",
+    "STOP_CAP",
+]

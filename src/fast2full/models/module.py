@@ -73,9 +73,18 @@ class TaskModule(pl.LightningModule):
     the hyper-parameters so that :func:`fast2full.models.load_pretrained` can rebuild the backbone.
     """
 
-    def __init__(self, backbone: nn.Module, task: str, lr: float = 1e-3, freeze_backbone: bool = False,
-                 dann: bool = False, dann_weight: float = 1.0, weight_decay: float = 0.0,
-                 met_residual: bool = True, model_config: dict | None = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        task: str,
+        lr: float = 1e-3,
+        freeze_backbone: bool = False,
+        dann: bool = False,
+        dann_weight: float = 1.0,
+        weight_decay: float = 0.0,
+        met_residual: bool = True,
+        model_config: dict | None = None,
+    ):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
@@ -110,8 +119,9 @@ class TaskModule(pl.LightningModule):
         return pred
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor | None = None,
-                batch_size: int = 4096) -> torch.Tensor:
+    def predict(
+        self, x: torch.Tensor, mask: torch.Tensor, baseline: torch.Tensor | None = None, batch_size: int = 4096
+    ) -> torch.Tensor:
         """Probabilities (classification) or MET (x, y) in GeV, in eval mode, batched.
 
         ``baseline``: the reconstructed MET (x, y) in GeV (the tensors' ``baseline`` column), needed by
@@ -122,14 +132,19 @@ class TaskModule(pl.LightningModule):
         outs = []
         dev = next(self.parameters()).device
         for i in range(0, len(x), batch_size):
-            outs.append(self(x[i:i + batch_size].to(dev), mask[i:i + batch_size].to(dev)).float().cpu())
+            outs.append(self(x[i : i + batch_size].to(dev), mask[i : i + batch_size].to(dev)).float().cpu())
         self.train(was_training)
         out = torch.cat(outs) if outs else torch.empty((0,) if self.is_classifier else (0, 2))
         return self.to_prediction(out, baseline)
 
     # ---- losses ----------------------------------------------------------------------------------
-    def task_loss(self, out: torch.Tensor, y: torch.Tensor, baseline: torch.Tensor | None = None,
-                  weight: torch.Tensor | None = None) -> torch.Tensor:
+    def task_loss(
+        self,
+        out: torch.Tensor,
+        y: torch.Tensor,
+        baseline: torch.Tensor | None = None,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """BCE (classification) or MSE (MET), weighted with the rows' training weights
         (:mod:`fast2full.weights`: sum(w * loss) / sum(|w|); ``weight`` None: the plain mean)."""
         if self.is_classifier:
@@ -146,7 +161,8 @@ class TaskModule(pl.LightningModule):
         return 2.0 / (1.0 + math.exp(-DANN_GAMMA * p)) - 1.0
 
     def _accumulate(self, stage: str, name: str, value: torch.Tensor, n: float) -> None:
-        """Running sum of a loss weighted by ``n`` (the batch's total |weight|); logged once per epoch by :meth:`_flush`.
+        """Running sum of a loss weighted by ``n`` (the batch's total |weight|);
+        logged once per epoch by :meth:`_flush`.
 
         ``self.log`` costs milliseconds per call, more than a training step of a small model, so the
         epoch means are accumulated here and logged once (the same numbers as ``on_epoch=True``).

@@ -47,36 +47,67 @@ def synthetic_arrays(task: str, n: int, max_objects: int = 8, seed: int = 0, shi
         baseline = vis + rng.normal(0.0, BASELINE_MET_SMEAR_GEV, (n, 2))
         # like the real met tensors, the reconstructed MET is also an input object (the last slot)
         met_pt = np.hypot(baseline[:, 0], baseline[:, 1])
-        x[:, -1] = np.stack([met_pt, np.zeros(n), np.arctan2(baseline[:, 1], baseline[:, 0]), np.zeros(n),
-                             baseline[:, 0], baseline[:, 1]], axis=-1)
+        x[:, -1] = np.stack(
+            [
+                met_pt,
+                np.zeros(n),
+                np.arctan2(baseline[:, 1], baseline[:, 0]),
+                np.zeros(n),
+                baseline[:, 0],
+                baseline[:, 1],
+            ],
+            axis=-1,
+        )
         mask[:, -1] = True
     else:
         y = label
         baseline = (pt * mask).sum(1) / 100.0  # scalar-sum score: a weaker classifier
-    return {"x": x, "mask": mask, "y": y.astype(np.float32), "baseline": baseline.astype(np.float32),
-            "weight": np.ones(n), "event_id": np.arange(n, dtype=np.int64) + 10_000_000 * (seed % 1000)}
+    return {
+        "x": x,
+        "mask": mask,
+        "y": y.astype(np.float32),
+        "baseline": baseline.astype(np.float32),
+        "weight": np.ones(n),
+        "event_id": np.arange(n, dtype=np.int64) + 10_000_000 * (seed % 1000),
+    }
 
 
-def write_synthetic_tensors(root: str | Path, task: str, domains: dict[str, float],
-                            sizes: dict[str, int] | None = None, max_objects: int = 8, seed: int = 0,
-                            source: str | None = None) -> dict[str, dict[str, Path]]:
+def write_synthetic_tensors(
+    root: str | Path,
+    task: str,
+    domains: dict[str, float],
+    sizes: dict[str, int] | None = None,
+    max_objects: int = 8,
+    seed: int = 0,
+    source: str | None = None,
+) -> dict[str, dict[str, Path]]:
     """Write ``root/{task}/{domain}/{train,val,test}.parquet`` for each domain (name -> shift).
 
     Normalisation comes from the first (or ``source``) domain's train split, as in the real pipeline.
     """
     sizes = sizes or {"train": 400, "val": 200, "test": 300}
     source = source or next(iter(domains))
-    data = {(d, s): synthetic_arrays(task, n, max_objects, seed=seed * 1000 + 17 * i + j, shift=shift)
-            for i, (d, shift) in enumerate(domains.items()) for j, (s, n) in enumerate(sizes.items())}
+    data = {
+        (d, s): synthetic_arrays(task, n, max_objects, seed=seed * 1000 + 17 * i + j, shift=shift)
+        for i, (d, shift) in enumerate(domains.items())
+        for j, (s, n) in enumerate(sizes.items())
+    }
     src = data[(source, "train")]
     real = src["x"][src["mask"]]
     norm = {"mean": real.mean(0).tolist(), "std": real.std(0).tolist()}
     out: dict[str, dict[str, Path]] = {}
     for (d, s), arr in data.items():
         p = Path(root) / task / d / f"{s}.parquet"
-        meta = {"task": task, "domain": d, "split": s, "features": FEATURES, "units": UNITS,
-                "targets": ["met_x", "met_y"] if task == "met" else ["label"],
-                "baseline": "smeared visible MET" if task == "met" else "scalar pt sum / 100 GeV", "norm": norm}
+        meta = {
+            "task": task,
+            "domain": d,
+            "split": s,
+            "features": FEATURES,
+            "units": UNITS,
+            "targets": ["met_x", "met_y"] if task == "met" else ["label"],
+            "baseline": "smeared visible MET" if task == "met" else "scalar pt sum / 100 GeV",
+            "norm": norm,
+        }
         with atomic_output(p) as tmp:
             tensorio.write(tmp, meta=meta, **arr)
         out.setdefault(d, {})[s] = p

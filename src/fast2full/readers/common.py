@@ -34,10 +34,18 @@ TRK_WIDTH_NO_TRACK = 0.0
 PARQUET_OPTIONS = {"compression": "zstd", "list_to32": True, "string_to32": True}
 
 
-def jet_track_variables(jet_eta: ak.Array, jet_phi: ak.Array, trk_pt: ak.Array, trk_eta: ak.Array,
-                        trk_phi: ak.Array, *, delta_r: float = JET_TRACK_DELTA_R,
-                        ntrk_pt_min: float = NTRK_PT_MIN_GEV,
-                        width_pt_min: float = TRK_WIDTH_PT_MIN_GEV, sum_pt: bool = False) -> tuple[ak.Array, ...]:
+def jet_track_variables(
+    jet_eta: ak.Array,
+    jet_phi: ak.Array,
+    trk_pt: ak.Array,
+    trk_eta: ak.Array,
+    trk_phi: ak.Array,
+    *,
+    delta_r: float = JET_TRACK_DELTA_R,
+    ntrk_pt_min: float = NTRK_PT_MIN_GEV,
+    width_pt_min: float = TRK_WIDTH_PT_MIN_GEV,
+    sum_pt: bool = False,
+) -> tuple[ak.Array, ...]:
     """Per jet: ``ntrk`` and ``trk_width`` from the event's tracks (jagged inputs, one list per event).
 
     Defined as ATLAS defines them on xAOD jets (JetTrackMomentsTool / JetTrackSumMomentsTool):
@@ -75,8 +83,9 @@ def sample_role(config: dict, sample: str) -> str:
         if sample in section:
             return str(section[sample].get("role", "background"))
     known = sorted(set(config.get("processes", {})) | set(config.get("opendata", {}).get("samples", {})))
-    raise Fast2FullError(f"config: sample '{sample}' is neither under processes nor under "
-                         f"opendata.samples (known: {', '.join(known)})")
+    raise Fast2FullError(
+        f"config: sample '{sample}' is neither under processes nor under opendata.samples (known: {', '.join(known)})"
+    )
 
 
 def is_signal(config: dict, sample: str) -> bool:

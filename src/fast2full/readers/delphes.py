@@ -104,8 +104,10 @@ def event_ids(number: np.ndarray, process: str, chunk: int) -> np.ndarray:
     So IDs are unique per (process, chunk, event) whichever simulator wrote the tree.
     """
     if not 0 <= chunk < (1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)):
-        raise Fast2FullError(f"chunk index {chunk} out of range for event IDs "
-                             f"(0..{(1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)) - 1})")
+        raise Fast2FullError(
+            f"chunk index {chunk} out of range for event IDs "
+            f"(0..{(1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)) - 1})"
+        )
     number = np.asarray(number, dtype=np.int64)
     if np.any(number < 0):
         raise ValueError("negative Event.Number")
@@ -133,8 +135,7 @@ def chunk_normalisation(tree, branches: dict[str, str], path: str, n_chunks: int
     """
     from fast2full.weights import WeightError
 
-    ev = tree.arrays([branches[b] for b in ("Event.Weight", "Event.CrossSection") if b in branches],
-                     library="ak")
+    ev = tree.arrays([branches[b] for b in ("Event.Weight", "Event.CrossSection") if b in branches], library="ak")
     w = ak.to_numpy(ak.fill_none(ak.firsts(ev[branches["Event.Weight"]], axis=1), 1.0)).astype(np.float64)
     sum_w = float(w.sum())
     if not np.isfinite(sum_w) or sum_w == 0:
@@ -154,8 +155,9 @@ def chunk_normalisation(tree, branches: dict[str, str], path: str, n_chunks: int
         raise InputError(path, str(exc)) from exc
 
 
-def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool, chunk: int,
-                        norm: float = 1.0) -> ak.Array:
+def objects_from_arrays(
+    a: Mapping[str, ak.Array], *, process: str, signal: bool, chunk: int, norm: float = 1.0
+) -> ak.Array:
     """One chunk of Delphes leaves (keyed ``Branch.Leaf``, e.g. ``Jet.PT``) -> objects (unselected);
     ``weight = Event.Weight * norm`` (``norm`` from :func:`chunk_normalisation`)."""
     trk_pt, trk_eta, trk_phi = a["Track.PT"], a["Track.Eta"], a["Track.Phi"]
@@ -170,20 +172,38 @@ def objects_from_arrays(a: Mapping[str, ak.Array], *, process: str, signal: bool
     btag = (a["Jet.BTag"] >> BTAG_BIT) & 1
 
     def lepton(b: str) -> dict:
-        return {"pt": a[f"{b}.PT"], "eta": a[f"{b}.Eta"], "phi": a[f"{b}.Phi"],
-                "charge": a[f"{b}.Charge"], "rel_iso": a[f"{b}.IsolationVar"]}
+        return {
+            "pt": a[f"{b}.PT"],
+            "eta": a[f"{b}.Eta"],
+            "phi": a[f"{b}.Phi"],
+            "charge": a[f"{b}.Charge"],
+            "rel_iso": a[f"{b}.IsolationVar"],
+        }
 
     return objects.build(
         event_id=event_ids(_first(a["Event.Number"], -1), process, chunk),
         weight=_first(a["Event.Weight"], 1.0).astype(np.float64) * norm,
         process=process,
         is_signal=signal,
-        jets={"pt": a["Jet.PT"], "eta": a["Jet.Eta"], "phi": a["Jet.Phi"], "mass": a["Jet.Mass"],
-              "btag": btag == 1, "flavor": flavor, "ntrk": ntrk, "trk_width": width, "sum_trk_pt": sum_pt},
+        jets={
+            "pt": a["Jet.PT"],
+            "eta": a["Jet.Eta"],
+            "phi": a["Jet.Phi"],
+            "mass": a["Jet.Mass"],
+            "btag": btag == 1,
+            "flavor": flavor,
+            "ntrk": ntrk,
+            "trk_width": width,
+            "sum_trk_pt": sum_pt,
+        },
         electrons=lepton("Electron"),
         muons=lepton("Muon"),
-        photons={"pt": a["Photon.PT"], "eta": a["Photon.Eta"], "phi": a["Photon.Phi"],
-                 "rel_iso": a["Photon.IsolationVar"]},
+        photons={
+            "pt": a["Photon.PT"],
+            "eta": a["Photon.Eta"],
+            "phi": a["Photon.Phi"],
+            "rel_iso": a["Photon.IsolationVar"],
+        },
         met={"met": _first(a["MissingET.MET"], 0.0), "phi": _first(a["MissingET.Phi"], 0.0)},
         gen_met={"met": _first(a["GenMissingET.MET"], 0.0), "phi": _first(a["GenMissingET.Phi"], 0.0)},
         pflow=pflow_candidates(a),
@@ -194,16 +214,26 @@ def pflow_candidates(a: Mapping[str, ak.Array]) -> dict:
     """EFlowTrack + EFlowPhoton + EFlowNeutralHadron -> the ``pflow`` collection (pT-ordered)."""
     trk_pu = (a["EFlowTrack.IsPU"] != 0) if "EFlowTrack.IsPU" in a else a["EFlowTrack.PT"] < -1
     parts = []
-    for branch, pt, kind in (("EFlowTrack", "PT", objects.PFLOW_TRACK), ("EFlowPhoton", "ET", objects.PFLOW_PHOTON),
-                             ("EFlowNeutralHadron", "ET", objects.PFLOW_NEUTRAL_HADRON)):
+    for branch, pt, kind in (
+        ("EFlowTrack", "PT", objects.PFLOW_TRACK),
+        ("EFlowPhoton", "ET", objects.PFLOW_PHOTON),
+        ("EFlowNeutralHadron", "ET", objects.PFLOW_NEUTRAL_HADRON),
+    ):
         p = a[f"{branch}.{pt}"]
-        parts.append(ak.zip({
-            "pt": ak.values_astype(p, np.float32), "eta": ak.values_astype(a[f"{branch}.Eta"], np.float32),
-            "phi": ak.values_astype(a[f"{branch}.Phi"], np.float32),
-            "charge": ak.values_astype(a["EFlowTrack.Charge"], np.int32) if kind == objects.PFLOW_TRACK
-            else ak.values_astype(p * 0, np.int32),
-            "kind": ak.values_astype(p * 0 + kind, np.int32),
-            "is_pu": trk_pu if kind == objects.PFLOW_TRACK else (p < -1)}))
+        parts.append(
+            ak.zip(
+                {
+                    "pt": ak.values_astype(p, np.float32),
+                    "eta": ak.values_astype(a[f"{branch}.Eta"], np.float32),
+                    "phi": ak.values_astype(a[f"{branch}.Phi"], np.float32),
+                    "charge": ak.values_astype(a["EFlowTrack.Charge"], np.int32)
+                    if kind == objects.PFLOW_TRACK
+                    else ak.values_astype(p * 0, np.int32),
+                    "kind": ak.values_astype(p * 0 + kind, np.int32),
+                    "is_pu": trk_pu if kind == objects.PFLOW_TRACK else (p < -1),
+                }
+            )
+        )
     c = ak.concatenate(parts, axis=1)
     c = c[ak.argsort(c.pt, axis=1, ascending=False, stable=True)]
     return {f: c[f] for f in objects.PFLOW_FIELDS}
@@ -232,8 +262,9 @@ def _open_tree(path: str):
     if not keys:
         raise InputError(path, "the ROOT file holds no objects (empty or damaged file): not a Delphes output")
     if TREE not in keys:
-        raise InputError(path, f"no '{TREE}' tree in the file (keys: {', '.join(keys) or 'none'}): "
-                               "not a Delphes output")
+        raise InputError(
+            path, f"no '{TREE}' tree in the file (keys: {', '.join(keys) or 'none'}): not a Delphes output"
+        )
     try:
         tree = f[TREE]
     except Exception as exc:
@@ -249,8 +280,15 @@ def _open_tree(path: str):
     return tree, {b: paths[b] for b in required + OPTIONAL_BRANCHES if b in paths}
 
 
-def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, selection: dict | None,
-                    step_size: int = STEP_SIZE, n_chunks: int = 1) -> Iterator[ak.Array]:
+def iterate_objects(
+    in_path: str,
+    process: str,
+    signal: bool,
+    chunk: int,
+    selection: dict | None,
+    step_size: int = STEP_SIZE,
+    n_chunks: int = 1,
+) -> Iterator[ak.Array]:
     """Yield selected objects chunk by chunk from a Delphes file (InputError on unreadable input);
     weights in pb per event for a process of ``n_chunks`` chunk files."""
     tree, branches = _open_tree(in_path)
@@ -259,8 +297,11 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
     except Fast2FullError:
         raise
     except Exception as exc:  # damaged baskets (the Event branch is read first, from entry 0)
-        raise InputError(in_path, f"cannot read the '{TREE}' tree at entry 0 ({type(exc).__name__}: "
-                                  f"{_short(exc)}; reading Event.Weight for the normalisation)") from exc
+        raise InputError(
+            in_path,
+            f"cannot read the '{TREE}' tree at entry 0 ({type(exc).__name__}: "
+            f"{_short(exc)}; reading Event.Weight for the normalisation)",
+        ) from exc
     log.info("%s: %.6g pb per unit generator weight (%d chunk(s) of %s)", in_path, norm, n_chunks, process)
     progress = Progress(tree.num_entries, what="events")
     # Branches by exact path: uproot's filter_name matching scans every branch of Delphes' ~400 and
@@ -273,8 +314,9 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
         except StopIteration:
             break
         except Exception as exc:  # decompression/deserialisation errors of a damaged file
-            raise InputError(in_path, f"cannot read the '{TREE}' tree at entry {progress.n} "
-                                      f"({type(exc).__name__}: {_short(exc)})") from exc
+            raise InputError(
+                in_path, f"cannot read the '{TREE}' tree at entry {progress.n} ({type(exc).__name__}: {_short(exc)})"
+            ) from exc
         try:
             evs = objects_from_arrays(arrays, process=process, signal=signal, chunk=chunk, norm=norm)
         except ValueError as exc:
@@ -284,8 +326,9 @@ def iterate_objects(in_path: str, process: str, signal: bool, chunk: int, select
     progress.done()
 
 
-def skim_delphes(in_path: str, out_path: str, config: dict, sample: str, *, chunk: int | None = None,
-                 step_size: int = STEP_SIZE) -> int:
+def skim_delphes(
+    in_path: str, out_path: str, config: dict, sample: str, *, chunk: int | None = None, step_size: int = STEP_SIZE
+) -> int:
     """Delphes ROOT file -> selected objects parquet (atomic).  Returns the number of events written.
 
     ``sample``: the process name (``process`` field; ``is_signal`` from its config role).
@@ -300,5 +343,9 @@ def skim_delphes(in_path: str, out_path: str, config: dict, sample: str, *, chun
     signal = is_signal(config, sample)
     log.info("skim %s (sample %s, chunk %d, signal %s) -> %s", in_path, sample, chunk, signal, out_path)
     n_chunks = int((config.get("processes", {}).get(sample) or {}).get("chunks", 1))
-    return write_objects(iterate_objects(str(in_path), sample, signal, chunk, config.get("selection"),
-                                         step_size=step_size, n_chunks=n_chunks), out_path)
+    return write_objects(
+        iterate_objects(
+            str(in_path), sample, signal, chunk, config.get("selection"), step_size=step_size, n_chunks=n_chunks
+        ),
+        out_path,
+    )

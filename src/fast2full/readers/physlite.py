@@ -71,8 +71,12 @@ MUON_QUALITY_MEDIUM = 1
 MUON_PASSES_ID_CUTS_BIT = 0b1000
 
 #: isolation variables, first one present wins (names differ between PHYSLITE production tags)
-ELECTRON_ISO_VARS = ("ptvarcone30_Nonprompt_All_MaxWeightTTVALooseCone_pt1000", "ptvarcone30",
-                     "ptvarcone20", "topoetcone20")
+ELECTRON_ISO_VARS = (
+    "ptvarcone30_Nonprompt_All_MaxWeightTTVALooseCone_pt1000",
+    "ptvarcone30",
+    "ptvarcone20",
+    "topoetcone20",
+)
 MUON_ISO_VARS = ("ptvarcone30_Nonprompt_All_MaxWeightTTVA_pt1000", "ptvarcone30", "ptcone30", "topoetcone20")
 PHOTON_ISO_VARS = ("topoetcone20", "topoetcone20_CloseByCorr", "ptcone20")
 
@@ -104,8 +108,16 @@ MET_PHOTON_ABS_ETA_MAX = 2.37
 
 #: branches read (exact names); entries under OPTIONAL may be absent (data files, older tags)
 _REQUIRED = {
-    "AnalysisJetsAuxDyn": ("pt", "eta", "phi", "m", "NumTrkPt500", "TrackWidthPt1000", "SumPtTrkPt500",
-                           "btaggingLink.m_persIndex"),
+    "AnalysisJetsAuxDyn": (
+        "pt",
+        "eta",
+        "phi",
+        "m",
+        "NumTrkPt500",
+        "TrackWidthPt1000",
+        "SumPtTrkPt500",
+        "btaggingLink.m_persIndex",
+    ),
     "AnalysisElectronsAuxDyn": ("pt", "eta", "phi", "m", "charge", ELECTRON_ID_FLAG),
     "AnalysisMuonsAuxDyn": ("pt", "eta", "phi", "charge", "quality"),
     "AnalysisPhotonsAuxDyn": ("pt", "eta", "phi", "m", PHOTON_ID_FLAG),
@@ -136,6 +148,7 @@ BRANCHES = REQUIRED_BRANCHES | OPTIONAL_BRANCHES
 # --------------------------------------------------------------------------------------------------
 # opening
 # --------------------------------------------------------------------------------------------------
+
 
 def _is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
@@ -169,8 +182,10 @@ def open_tree(in_path: str, timeout_s: float = 60.0):
     missing = sorted(REQUIRED_BRANCHES - names)
     if missing:
         f.close()
-        raise InputError(in_path, f"not a PHYSLITE file: missing branches {', '.join(missing[:6])}"
-                                  f"{' ...' if len(missing) > 6 else ''}")
+        raise InputError(
+            in_path,
+            f"not a PHYSLITE file: missing branches {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}",
+        )
     return f, tree, names
 
 
@@ -184,6 +199,7 @@ def read_chunk(tree, names: set[str], entry_start: int, entry_stop: int) -> Chun
 # --------------------------------------------------------------------------------------------------
 # flat views of one chunk
 # --------------------------------------------------------------------------------------------------
+
 
 class Chunk:
     """One entry range of PHYSLITE branches: ``chunk["AnalysisJetsAuxDyn.pt"]`` is the jagged array,
@@ -260,6 +276,7 @@ def _jagged(flat: dict[str, np.ndarray], counts: np.ndarray, keep: np.ndarray | 
 # object definitions
 # --------------------------------------------------------------------------------------------------
 
+
 def dl1d_discriminant(pb, pc, pu, charm_fraction: float = DL1D_CHARM_FRACTION):
     """DL1dv01 b-tagging discriminant ln(p_b / (f_c p_c + (1 - f_c) p_u))."""
     denom = charm_fraction * pc + (1.0 - charm_fraction) * pu
@@ -284,12 +301,13 @@ def _rel_iso(ch: Chunk, coll: str, candidates: tuple[str, ...], pt_mev: np.ndarr
 def _jet_btag(ch: Chunk, jet_counts: np.ndarray) -> np.ndarray:
     """b-tag decision per jet (flat), following AnalysisJets.btaggingLink into the b-tagging container."""
     coll = f"{BTAG_COLLECTION}AuxDyn"
-    disc = dl1d_discriminant(ch.flat(f"{coll}.DL1dv01_pb"), ch.flat(f"{coll}.DL1dv01_pc"),
-                             ch.flat(f"{coll}.DL1dv01_pu"))
+    disc = dl1d_discriminant(
+        ch.flat(f"{coll}.DL1dv01_pb"), ch.flat(f"{coll}.DL1dv01_pc"), ch.flat(f"{coll}.DL1dv01_pu")
+    )
     n_btag = ch.counts(f"{coll}.DL1dv01_pb")
-    first_btag = np.repeat(np.cumsum(n_btag) - n_btag, jet_counts)   # per jet: its event's first b-tag entry
+    first_btag = np.repeat(np.cumsum(n_btag) - n_btag, jet_counts)  # per jet: its event's first b-tag entry
     idx = ch.flat("AnalysisJetsAuxDyn.btaggingLink.m_persIndex").astype(np.int64)
-    valid = idx < np.repeat(n_btag, jet_counts)                     # ElementLink index in range
+    valid = idx < np.repeat(n_btag, jet_counts)  # ElementLink index in range
     tagged = np.zeros(len(idx), dtype=bool)
     tagged[valid] = disc[first_btag[valid] + idx[valid]] > DL1D_CUT_77  # NaN discriminant: not tagged
     return tagged
@@ -332,7 +350,10 @@ def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array
         flavor = np.zeros(len(jpt), dtype=np.int32)
     trk_width = _pv_value(ch[f"{J}.TrackWidthPt1000"], 0.0)
     jet_cols = {
-        "pt": jpt, "eta": jeta, "phi": ch.flat(f"{J}.phi"), "mass": ch.flat(f"{J}.m") / MEV_PER_GEV,
+        "pt": jpt,
+        "eta": jeta,
+        "phi": ch.flat(f"{J}.phi"),
+        "mass": ch.flat(f"{J}.m") / MEV_PER_GEV,
         "btag": _jet_btag(ch, n_jets),
         "flavor": flavor,
         "ntrk": _pv_value(ch[f"{J}.NumTrkPt500"], 0),
@@ -370,8 +391,13 @@ def physlite_objects(ch: Chunk, *, process: str, signal: bool) -> tuple[ak.Array
 
     arr = objects.build(
         event_id=ak.to_numpy(ch["EventInfoAuxDyn.eventNumber"]).astype(np.int64),
-        weight=weight, process=process, is_signal=signal,
-        jets=jets, electrons=electrons, muons=muons, photons=photons,
+        weight=weight,
+        process=process,
+        is_signal=signal,
+        jets=jets,
+        electrons=electrons,
+        muons=muons,
+        photons=photons,
         met={"met": np.hypot(met_x, met_y), "phi": np.arctan2(met_y, met_x)},
         gen_met={"met": np.hypot(tx, ty), "phi": np.arctan2(ty, tx)},
     )
@@ -383,12 +409,20 @@ def _sum_xy(coll: ak.Array) -> tuple[np.ndarray, np.ndarray]:
     counts = ak.to_numpy(ak.num(coll.pt, axis=1))
     event = _event_index(counts)
     pt, phi = ak.to_numpy(ak.flatten(coll.pt)).astype(np.float64), ak.to_numpy(ak.flatten(coll.phi))
-    return (np.bincount(event, weights=pt * np.cos(phi), minlength=len(counts)),
-            np.bincount(event, weights=pt * np.sin(phi), minlength=len(counts)))
+    return (
+        np.bincount(event, weights=pt * np.cos(phi), minlength=len(counts)),
+        np.bincount(event, weights=pt * np.sin(phi), minlength=len(counts)),
+    )
 
 
-def rebuild_met(ch: Chunk, jet_cols: dict[str, np.ndarray], n_jets: np.ndarray, jet_ok: np.ndarray,
-                core_x: np.ndarray, core_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rebuild_met(
+    ch: Chunk,
+    jet_cols: dict[str, np.ndarray],
+    n_jets: np.ndarray,
+    jet_ok: np.ndarray,
+    core_x: np.ndarray,
+    core_y: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """MET (mpx, mpy in GeV) rebuilt as close to ATLAS' METMaker as PHYSLITE allows.
 
     * hard term: minus the vector sum of METMaker-style baseline objects, independent of the config
@@ -406,8 +440,17 @@ def rebuild_met(ch: Chunk, jet_cols: dict[str, np.ndarray], n_jets: np.ndarray, 
     E, M, G = "AnalysisElectronsAuxDyn", "AnalysisMuonsAuxDyn", "AnalysisPhotonsAuxDyn"
     flat_index = np.arange(len(jet_cols["pt"]))
     jkeep = jet_ok & (jet_cols["pt"] > MET_JET_PT_MIN_GEV) & (np.abs(jet_cols["eta"]) < MET_JET_ABS_ETA_MAX)
-    met_jets = _jagged({"pt": jet_cols["pt"], "eta": jet_cols["eta"], "phi": jet_cols["phi"],
-                        "ntrk": jet_cols["ntrk"], "index": flat_index}, n_jets, jkeep)
+    met_jets = _jagged(
+        {
+            "pt": jet_cols["pt"],
+            "eta": jet_cols["eta"],
+            "phi": jet_cols["phi"],
+            "ntrk": jet_cols["ntrk"],
+            "index": flat_index,
+        },
+        n_jets,
+        jkeep,
+    )
 
     def baseline(coll: str, ok: np.ndarray, pt_min: float, abs_eta_max: float) -> dict[str, ak.Array]:
         pt, eta = ch.flat(f"{coll}.pt") / MEV_PER_GEV, ch.flat(f"{coll}.eta")
@@ -415,12 +458,19 @@ def rebuild_met(ch: Chunk, jet_cols: dict[str, np.ndarray], n_jets: np.ndarray, 
         return ak.zip(_jagged({"pt": pt, "eta": eta, "phi": ch.flat(f"{coll}.phi")}, ch.counts(f"{coll}.pt"), keep))
 
     e_flag = f"{E}.{MET_ELECTRON_ID_FLAG}" if f"{E}.{MET_ELECTRON_ID_FLAG}" in ch else f"{E}.{ELECTRON_ID_FLAG}"
-    hard = objects.overlap_removal(ak.zip({
-        "jets": ak.zip(met_jets),
-        "electrons": baseline(E, ch.flat(e_flag) != 0, MET_ELECTRON_PT_MIN_GEV, MET_ELECTRON_ABS_ETA_MAX),
-        "muons": baseline(M, muon_id(ch.flat(f"{M}.quality")), MET_MUON_PT_MIN_GEV, MET_MUON_ABS_ETA_MAX),
-        "photons": baseline(G, ch.flat(f"{G}.{PHOTON_ID_FLAG}") != 0, MET_PHOTON_PT_MIN_GEV, MET_PHOTON_ABS_ETA_MAX),
-    }, depth_limit=1))
+    hard = objects.overlap_removal(
+        ak.zip(
+            {
+                "jets": ak.zip(met_jets),
+                "electrons": baseline(E, ch.flat(e_flag) != 0, MET_ELECTRON_PT_MIN_GEV, MET_ELECTRON_ABS_ETA_MAX),
+                "muons": baseline(M, muon_id(ch.flat(f"{M}.quality")), MET_MUON_PT_MIN_GEV, MET_MUON_ABS_ETA_MAX),
+                "photons": baseline(
+                    G, ch.flat(f"{G}.{PHOTON_ID_FLAG}") != 0, MET_PHOTON_PT_MIN_GEV, MET_PHOTON_ABS_ETA_MAX
+                ),
+            },
+            depth_limit=1,
+        )
+    )
     mpx, mpy = core_x.copy(), core_y.copy()
     for name in ("jets", "electrons", "muons", "photons"):
         px, py = _sum_xy(hard[name])
@@ -439,8 +489,11 @@ def rebuild_met(ch: Chunk, jet_cols: dict[str, np.ndarray], n_jets: np.ndarray, 
                 trk = ch.flat(branch)[per_jet].astype(np.float64) / MEV_PER_GEV
                 out -= np.bincount(event, weights=trk[unused], minlength=ch.n)
         else:
-            log.warning("MET association map: %d associations for %d jets; soft term = core term only",
-                        int(n_assoc.sum()), int(n_jets.sum()))
+            log.warning(
+                "MET association map: %d associations for %d jets; soft term = core term only",
+                int(n_assoc.sum()),
+                int(n_jets.sum()),
+            )
     return mpx, mpy
 
 
@@ -473,8 +526,7 @@ def iter_chunks(in_path: str, config: dict, sample: str, chunk_size: int | None 
             except (Fast2FullError, MemoryError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # decompression / deserialisation errors from a damaged file
-                raise InputError(in_path, f"cannot read entries {start}-{stop} "
-                                          f"({type(exc).__name__}: {exc})") from exc
+                raise InputError(in_path, f"cannot read entries {start}-{stop} ({type(exc).__name__}: {exc})") from exc
             prog.update(stop - start)
             yield out
         prog.done()
