@@ -431,6 +431,7 @@ def _card(spec: JobSpec, settings: TrainSettings, meta: dict, metrics: dict) -> 
         "metrics": {k: metrics[k] for k in ("test_auc", "met_resolution", "test_loss", "val_loss")},
         "baseline": metrics["baseline"],
         "tensor_meta": {k: meta.get(k) for k in ("schema_version", "domain", "baseline", "class_balance")},
+        "provenance": metrics.get("provenance"),
     }
 
 
