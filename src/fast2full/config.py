@@ -387,8 +387,8 @@ def _roles(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: training keys read by ``fast2full train`` (TrainSettings); tasks/archs/targets/skip only shape the plan
-#: training keys a training job depends on (fast2full.train.TrainSettings.KEYS; not `jobs`: that is wiring)
+#: training keys a training job depends on, read by ``fast2full train`` (TrainSettings.KEYS is built from
+#: this list); tasks/archs/targets/skip only shape the plan, `jobs` is wiring
 TRAIN_KEYS = (
     "learning_rates",
     "min_steps",

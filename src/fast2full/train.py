@@ -43,6 +43,7 @@ import numpy as np
 
 from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
+from fast2full.config import TRAIN_KEYS
 
 log = logging.getLogger("fast2full.train")
 
@@ -87,18 +88,9 @@ class TrainSettings:
                     f"training.{lo} ({getattr(self, lo)}) is above training.{hi} ({getattr(self, hi)})"
                 )
 
-    KEYS = (
-        "learning_rates",
-        "min_steps",
-        "max_steps",
-        "pretrain_min_steps",
-        "pretrain_max_steps",
-        "val_every_steps",
-        "patience",
-        "batch_size",
-        "model_size",
-        "dann_weight",
-    )
+    #: the config's training keys (one list, shared with the job's config slice) + dann_weight, which
+    #: only the Python API sets (the config schema has no such key)
+    KEYS = (*TRAIN_KEYS, "dann_weight")
 
     @classmethod
     def from_config(cls, config: dict, **overrides: Any) -> TrainSettings:
