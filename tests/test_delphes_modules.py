@@ -315,3 +315,17 @@ def test_track_smearing():
     assert abs(out.phi.std() / 0.001 - 1) < 0.03
     np.testing.assert_allclose(out.eta, eta, atol=1e-9)  # cot(theta) not smeared
     np.testing.assert_allclose(out["res"], 0.02 * pt * np.cosh(eta) / p)
+
+
+def test_every_module_class_is_importable_from_the_package():
+    """The modules live in family files (tracking, calorimetry, jets...); each registered class
+    is still importable as ``fast2full.delphes.modules.<Class>`` and names its card type."""
+    import fast2full.delphes.modules as pkg
+
+    assert len(pkg.MODULES) >= 19
+    for type_name, cls in pkg.MODULES.items():
+        assert cls.TYPE == type_name
+        assert getattr(pkg, cls.__name__) is cls, cls.__name__
+        assert cls.__module__.startswith("fast2full.delphes.modules."), cls.__module__
+    # the two calorimeters share one tower grid / energy-flow implementation
+    assert pkg.SimpleCalorimeter._tower_index is pkg.Calorimeter._tower_index

@@ -116,7 +116,7 @@ def test_tau_classification_equals_real_delphes_event_by_event(trees, proc):
     events (no random numbers involved)."""
     from fast2full.delphes.engine import Simulation, input_arrays, particles_to_coll, read_generation
     from fast2full.delphes.modules import Context
-    from fast2full.delphes.modules_tau import _visible_taus
+    from fast2full.delphes.modules.tau import _visible_taus
 
     _, real = trees["ATLAS", proc]
     leaves = ["Particle.PID", "Particle.Status", "Particle.PT", "Particle.Eta", "Particle.D1", "Particle.D2"]

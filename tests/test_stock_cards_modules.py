@@ -130,7 +130,7 @@ def _tagger(card, name):
 def test_tau_tagging_matches_the_visible_tau(decay, flavour):
     """CMS card TauTagging: the jet at the visible tau gets TauFlavor 15, the tau's charge and the
     {15} efficiency (0.6); leptonic decays count too (no W in Pythia's tau decays, as in Delphes)."""
-    from fast2full.delphes.modules_tau import _visible_taus
+    from fast2full.delphes.modules.tau import _visible_taus
 
     sim, tagger = _tagger(CMS, "TauTagging")
     ctx = _run(sim, _tau_event(decay))
@@ -153,7 +153,7 @@ def test_tau_tagging_matches_the_visible_tau(decay, flavour):
 def test_track_counting_tau_tagging(decay, hadronic):
     """ATLAS card TrackCountingTauTagging: only hadronic taus count; a jet's identifier is +n tracks
     at a visible tau, -n elsewhere; events before the first hadronic tau stay untouched."""
-    from fast2full.delphes.modules_tau import _visible_taus
+    from fast2full.delphes.modules.tau import _visible_taus
 
     sim, tagger = _tagger(ATLAS, "TauTagging")
     assert tagger.spec.type == "TrackCountingTauTagging"

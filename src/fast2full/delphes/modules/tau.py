@@ -30,32 +30,9 @@ from __future__ import annotations
 import numpy as np
 
 from fast2full.delphes.candidates import Coll, delta_r, pairs
-from fast2full.delphes.formula import Formula, FormulaError
-from fast2full.delphes.modules import Module, _eval
+from fast2full.delphes.modules.base import Module
+from fast2full.delphes.modules.flavour import _eff, _efficiency_map
 from fast2full.generate import STATUS_BEAM
-
-
-def _efficiency_map(module: Module) -> dict[int, Formula]:
-    w = module.words("EfficiencyFormula")
-    out: dict[int, Formula] = {}
-    for k in range(0, len(w) - 1, 2):
-        try:
-            out[int(w[k].words()[0].text)] = Formula(w[k + 1].text)
-        except (ValueError, FormulaError) as exc:
-            raise module._p("EfficiencyFormula").error(str(exc)) from None
-    out.setdefault(0, Formula("0.0"))
-    return out
-
-
-def _eff(effs: dict[int, Formula], code: np.ndarray, jets: Coll) -> np.ndarray:
-    eff = np.zeros(len(jets))
-    eta, phi = jets.eta, jets.phi
-    listed = [k for k in effs if k]
-    for key, f in effs.items():
-        m = code == key if key else ~np.isin(code, listed)
-        if m.any():
-            eff[m] = _eval(f, jets, eta, phi)[m]
-    return eff
 
 
 class _Daughters:
@@ -236,6 +213,3 @@ class TrackCountingTauTagging(Module):
         ctx.arrays[ref] = jets.with_cols(
             tau_tag=old | tag, charge=np.where(active, qsum, jets["charge"]).astype(np.int32)
         )
-
-
-__all__ = ["TauTagging", "TrackCountingTauTagging"]
