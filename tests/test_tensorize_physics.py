@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from fast2full import tensorio
-from fast2full.taskmetrics import QG_PT_BINS_GEV, auc_in_bins, met_resolution_in_bins, weighted_auc
+from fast2full.taskmetrics import QG_PT_BINS_GEV, auc_in_bins, met_resolution_in_bins
 from fast2full.tensorize import SPLITS, tensorize
+from fast2full.weights import auc as weighted_auc
 
 pytestmark = pytest.mark.slow
 

@@ -71,3 +71,103 @@ def test_real_met_pretrain_and_finetune(real_met_tensors, tmp_path, arch):
         settings,
     )
     assert ft["target"] == "cms_like" and 0 < ft["n_train"] <= 30 and np.isfinite(ft["met_resolution"])
+    # the binned block: inclusive = the point's resolution and its baseline's; the bins split the test rows
+    for m in (pre, ft):
+        inc = m["binned"]["inclusive"]
+        assert inc["model"]["mean"] == pytest.approx(m["met_resolution"], rel=1e-9)
+        assert inc["reco"]["mean"] == pytest.approx(m["baseline"]["met_resolution"], rel=1e-9)
+        assert inc["improvement"]["mean"] == pytest.approx(1 - m["met_resolution"] / m["baseline"]["met_resolution"])
+        assert sum(b["n"] for b in m["binned"]["bins"]) == m["n_test"]
+
+
+#: events generated per process for the qg training test: quark-rich Z+jet, gluon-rich dijet
+QG_EVENTS = {"zjets": 200, "dijet": 200}
+
+
+@pytest.fixture(scope="module")
+def real_qg_tensors(tmp_path_factory) -> Path:
+    """qg tensors from real events: Pythia8 Z+jet and dijet -> the builtin Delphes engine with the
+    ATLAS-like card -> the Delphes reader -> tensorize (real jets with parton labels and constituents;
+    the shared Delphes files are ttbar only, whose light jets are nearly all quarks)."""
+    import copy
+
+    pytest.importorskip("pythia8mc")
+    from fast2full.delphes.engine import simulate
+    from fast2full.generate import run_generate
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    d = tmp_path_factory.mktemp("real_qg")
+    objs = []
+    for p, n in QG_EVENTS.items():
+        cfg = copy.deepcopy(config)
+        cfg["processes"][p]["events_per_chunk"] = n
+        gen = run_generate(cfg, p, 0, d / f"gen_{p}.parquet")
+        simulate(ROOT / "cards" / "atlas_like.tcl", gen, d / f"sim_{p}.root")
+        skim_delphes(str(d / f"sim_{p}.root"), str(d / f"obj_{p}.parquet"), cfg, p, chunk=0)
+        objs.append(d / f"obj_{p}.parquet")
+    tensorize(objs, d / "tensors" / "qg" / "atlas_like", config, "qg", "atlas_like")
+    return d / "tensors"
+
+
+def test_real_qg_binned_auc_matches_sklearn(real_qg_tensors, tmp_path):
+    """metrics.json's binned block: the AUC inclusive and in each jet-pT bin equals scikit-learn's
+    weighted roc_auc_score on the same test rows, for the model and the -ntrk baseline."""
+    from sklearn.metrics import roc_auc_score
+
+    from fast2full import predictions as P
+    from fast2full.taskmetrics import QG_PT_BINS_GEV
+
+    settings = TrainSettings(
+        learning_rates=[3e-3],
+        pretrain_min_steps=30,
+        pretrain_max_steps=60,
+        val_every_steps=10,
+        patience=3,
+        batch_size=32,
+        model_size="tiny",
+        source="atlas_like",
+    )
+    spec = JobSpec("qg", "dnn", "atlas_like", "pretrain", "all", [0, 1], real_qg_tensors, tmp_path / "pre")
+    m, m1 = run_job(spec, settings)
+    b = m["binned"]
+    assert b is not None and [x["bin"] for x in b["bins"]] == ["25-40", "40-60", "60-100", "100-200", ">200"]
+    assert b["edges"][:-1] == list(QG_PT_BINS_GEV[:-1]) and b["edges"][-1] is None
+    test = tensorio.load(real_qg_tensors / "qg" / "atlas_like" / "test.parquet")
+    pred = P.read(tmp_path / "pre" / "seed0" / P.FILENAME)
+    np.testing.assert_array_equal(pred.event_id, test.event_id)
+    assert b["inclusive"]["n"] == len(test)
+    assert b["inclusive"]["auc"] == pytest.approx(m["test_auc"], abs=1e-12)
+    assert b["inclusive"]["baseline_auc"] == pytest.approx(m["baseline"]["test_auc"], abs=1e-12)
+    pt = test.aux["jet_pt"]
+    checked = 0
+    for x in b["bins"]:
+        sel = (pt >= x["lo"]) & (pt < (np.inf if x["hi"] is None else x["hi"]))
+        assert x["n"] == int(sel.sum())
+        if x["auc"] is None:
+            assert x["n"] < 5 or len(set(test.y[sel])) < 2
+            continue
+        w = test.weight[sel]
+        assert x["auc"] == pytest.approx(roc_auc_score(test.y[sel], pred.pred[sel], sample_weight=w), abs=1e-9)
+        assert x["baseline_auc"] == pytest.approx(
+            roc_auc_score(test.y[sel], pred.baseline[sel], sample_weight=w), abs=1e-9
+        )
+        checked += 1
+    assert checked >= 2, b
+
+    # aggregate's binned table: per bin the seed mean and spread of these two results, beside the baseline
+    from fast2full.aggregate import binned, load_metrics
+
+    table, _ = load_metrics([tmp_path / "pre" / f"seed{s}" / "metrics.json" for s in (0, 1)])
+    summ = binned.summarise(binned.load_binned(table))
+    assert list(summ["bin"]) == ["inclusive", "25-40", "40-60", "60-100", "100-200", ">200"]
+    for r, b0, b1 in zip(
+        summ.itertuples(), [m["binned"]["inclusive"], *b["bins"]], [m1["binned"]["inclusive"], *m1["binned"]["bins"]]
+    ):
+        if b0["auc"] is None:
+            assert not np.isfinite(r.model_mean)
+            continue
+        assert r.model_mean == pytest.approx((b0["auc"] + b1["auc"]) / 2)
+        assert r.model_std == pytest.approx(np.std([b0["auc"], b1["auc"]], ddof=1))
+        assert r.baseline_mean == pytest.approx(b0["baseline_auc"]) and r.n_seeds == 2
+    md = "\n".join(binned.markdown(summ, lambda h, rows: "\n".join(" | ".join(map(str, x)) for x in [h, *rows])))
+    assert "### qg" in md and ">200" in md and f"{summ.model_mean.iloc[0]:.3g} ± " in md

@@ -5,7 +5,9 @@ Train and aggregate call these on a test split (``fast2full.tensorio.TensorSet``
 comes from the tensors' ``aux`` columns (qg: ``jet_pt``) or from the target itself (met: ``|y|``), the
 weights are the tensors' ``weight`` column (for qg already reweighted to a common quark/gluon
 (pT, |eta|) spectrum by ``fast2full.tensorize``).  Bins are ``lo <= v < hi``; the last edge may be
-``inf``.  A bin with fewer than :data:`MIN_ROWS_PER_BIN` rows, or with one class only, gives ``None``.
+``inf`` (stored as None, the open end).  AUCs are :func:`fast2full.weights.auc` (event weights,
+negative ones allowed).  A bin with fewer than :data:`MIN_ROWS_PER_BIN` rows, or with one class only,
+gives ``None``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from fast2full import weights as W
+
 #: jet-pT bins of the quark/gluon evaluation in GeV (issue 14): 25-40, 40-60, 60-100, 100-200, > 200
 QG_PT_BINS_GEV = (25.0, 40.0, 60.0, 100.0, 200.0, math.inf)
 #: true-MET bins of the MET evaluation in GeV
@@ -23,29 +27,13 @@ MET_TRUE_BINS_GEV = (0.0, 20.0, 40.0, 70.0, 120.0, math.inf)
 MIN_ROWS_PER_BIN = 5
 
 
-def weighted_auc(score: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> float | None:
-    """ROC AUC of ``score`` for labels ``y`` (1 = positive) with per-row weights; None for one class.
-
-    The weighted Mann-Whitney statistic sum_{i pos, j neg} w_i w_j ([s_i > s_j] + [s_i = s_j] / 2)
-    / (W_pos W_neg), computed by sorting (n log n).  Unlike scikit-learn's ``roc_auc_score`` it accepts
-    negative weights (NLO generators, e.g. Sherpa in PHYSLITE); None if either class has a total weight
-    <= 0.  Equal to ``roc_auc_score(y, score, sample_weight=w)`` for non-negative weights.
-    """
-    score = np.asarray(score, dtype=np.float64)
-    y = np.asarray(y) == 1
-    w = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=np.float64)
-    wp, wn = w[y].sum(), w[~y].sum()
-    if not y.any() or y.all() or wp <= 0 or wn <= 0:
-        return None
-    uniq, inv = np.unique(score, return_inverse=True)
-    neg = np.bincount(inv, weights=np.where(~y, w, 0.0), minlength=len(uniq))
-    pos = np.bincount(inv, weights=np.where(y, w, 0.0), minlength=len(uniq))
-    below = np.cumsum(neg) - neg  # negative weight strictly below each score value
-    return float((pos * (below + 0.5 * neg)).sum() / (wp * wn))
-
-
 def _bin_label(lo: float, hi: float) -> str:
     return f"{lo:g}-{hi:g}" if math.isfinite(hi) else f">{lo:g}"
+
+
+def _edge(v: float) -> float | None:
+    """A bin edge as stored (JSON has no infinity): the open upper end is None."""
+    return float(v) if math.isfinite(v) else None
 
 
 def auc_in_bins(
@@ -68,16 +56,16 @@ def auc_in_bins(
         ok = n >= MIN_ROWS_PER_BIN
         return {
             "n": n,
-            "auc": weighted_auc(score[sel], y[sel], weight[sel]) if ok else None,
-            "baseline_auc": weighted_auc(baseline[sel], y[sel], weight[sel]) if ok and baseline is not None else None,
+            "auc": W.auc(score[sel], y[sel], weight[sel]) if ok else None,
+            "baseline_auc": W.auc(baseline[sel], y[sel], weight[sel]) if ok and baseline is not None else None,
         }
 
     score, y, weight = np.asarray(score), np.asarray(y), np.asarray(weight, dtype=np.float64)
     bins = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (var >= lo) & (var < hi)
-        bins.append({"bin": _bin_label(lo, hi), "lo": float(lo), "hi": float(hi), **one(sel)})
-    return {"edges": [float(e) for e in edges], "inclusive": one(np.ones(len(y), dtype=bool)), "bins": bins}
+        bins.append({"bin": _bin_label(lo, hi), "lo": float(lo), "hi": _edge(hi), **one(sel)})
+    return {"edges": [_edge(e) for e in edges], "inclusive": one(np.ones(len(y), dtype=bool)), "bins": bins}
 
 
 def met_resolution_components(
@@ -116,30 +104,32 @@ def met_resolution_in_bins(
     bins = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (mag >= lo) & (mag < hi)
-        bins.append({"bin": _bin_label(lo, hi), "lo": float(lo), "hi": float(hi), **one(sel)})
-    return {"edges": [float(e) for e in edges], "inclusive": one(np.ones(len(true), dtype=bool)), "bins": bins}
+        bins.append({"bin": _bin_label(lo, hi), "lo": float(lo), "hi": _edge(hi), **one(sel)})
+    return {"edges": [_edge(e) for e in edges], "inclusive": one(np.ones(len(true), dtype=bool)), "bins": bins}
 
 
-def evaluate_binned(task: str, ts, prediction: np.ndarray) -> dict[str, Any] | None:
+def evaluate_binned(task: str, ts, prediction: np.ndarray, baseline: np.ndarray | None = None) -> dict[str, Any] | None:
     """The binned evaluation of ``task`` on the tensor split ``ts`` for the model output ``prediction``
     (qg: a score per row, larger = more quark-like; met: (n, 2) predicted true MET x, y in GeV).
 
-    qg needs the ``jet_pt`` aux column (tensors written by this version of tensorize); ``None`` for
-    sigbkg and for qg tensors without it.
+    ``baseline``: the baseline as evaluated (qg: the tensors' ``-ntrk``, times -1 where the validation
+    split reverses it, see ``fast2full.train.baseline_sign``); default ``ts.baseline``.  qg needs the
+    ``jet_pt`` aux column (tensors written by this version of tensorize); ``None`` for sigbkg and for
+    qg tensors without it.
     """
+    base = ts.baseline if baseline is None else baseline
     if task == "qg":
         if "jet_pt" not in ts.aux:
             return None
-        return auc_in_bins(prediction, ts.y, ts.weight, ts.aux["jet_pt"], QG_PT_BINS_GEV, baseline=ts.baseline)
+        return auc_in_bins(prediction, ts.y, ts.weight, ts.aux["jet_pt"], QG_PT_BINS_GEV, baseline=base)
     if task == "met":
-        return met_resolution_in_bins(prediction, ts.y, ts.baseline, ts.weight, MET_TRUE_BINS_GEV)
+        return met_resolution_in_bins(prediction, ts.y, base, ts.weight, MET_TRUE_BINS_GEV)
     return None
 
 
 __all__ = [
     "QG_PT_BINS_GEV",
     "MET_TRUE_BINS_GEV",
-    "weighted_auc",
     "auc_in_bins",
     "met_resolution_components",
     "met_resolution_in_bins",

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from fast2full import taskmetrics
 from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
 from fast2full.config import TRAIN_KEYS
@@ -663,6 +664,9 @@ def run_job(
             "baseline": baseline,
             "test_auc_unweighted": ev.get("test_auc_unweighted"),
             "met_resolution_unweighted": ev.get("met_resolution_unweighted"),
+            # qg: AUC in jet-pT bins, met: resolution per component in true-MET bins, each with the
+            # baseline in the same bins (fast2full.taskmetrics); None for sigbkg
+            "binned": taskmetrics.evaluate_binned(spec.task, test, ev["prediction"], baseline=sign * test.baseline),
             # effective sample sizes (sum w)^2 / sum w^2 next to the row counts (fast2full.weights)
             "ess_train": round(W.ess(train.weight), 3) if train is not None else 0.0,
             "ess_val": round(W.ess(val.weight), 3),

@@ -32,6 +32,8 @@ rule aggregate_results:
             category="Summary",
             subcategory="Data-reduction factors",
         ),
+        binned=PATHS.summary("binned.csv"),
+        binned_json=PATHS.summary("binned.json"),
         markdown=report(
             PATHS.summary("summary.md"),
             caption="../report/summary.rst",

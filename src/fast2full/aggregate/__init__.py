@@ -1,13 +1,15 @@
 """Aggregation of training results: metrics table, learning curves, data-reduction factors, figures.
 
-Modules: :mod:`.metrics` (reading ``metrics.json`` and ``predictions.parquet``), :mod:`.testboot`
+Modules: :mod:`.binned` (the binned qg / met evaluation at the full size), :mod:`.metrics` (reading
+``metrics.json`` and ``predictions.parquet``), :mod:`.testboot`
 (metrics on bootstrap resamples of the test events), :mod:`.curves` (learning curves and the factor
 tables; the maths is :mod:`fast2full.reduction`), :mod:`.summary` (``summary.md``), :mod:`.figures`.
 The definitions are :mod:`fast2full.definitions`.
 
 Output (:func:`aggregate`): ``metrics.parquet``/``metrics.csv`` (one row per metrics.json),
 ``curves.csv`` (one row per learning-curve point), ``reduction_factors.csv`` (one row per configured
-task x arch x target x mode), ``summary.md`` and figures (PDF + PNG).
+task x arch x target x mode), ``binned.csv``/``binned.json`` (the binned evaluation, seed mean and
+spread, per task x arch x target x mode x quantity x bin), ``summary.md`` and figures (PDF + PNG).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fast2full.aggregate import binned as binned_eval
 from fast2full.aggregate.curves import (
     CurvePoints,
     Tables,
@@ -95,10 +98,19 @@ def aggregate(
         raise Fast2FullError("aggregate: no metrics.json files given")
     preds = load_predictions(table)
     tables = reduction_tables(table, config, settings, preds)
+    binned = binned_eval.summarise(binned_eval.load_binned(table))
     prov = provenance(config)
     out = {
         name: summary_dir / name
-        for name in ("metrics.parquet", "metrics.csv", "curves.csv", "reduction_factors.csv", "summary.md")
+        for name in (
+            "metrics.parquet",
+            "metrics.csv",
+            "curves.csv",
+            "reduction_factors.csv",
+            "binned.csv",
+            "binned.json",
+            "summary.md",
+        )
     }
     with atomic_output(figure_dir, suffix="") as tmp:
         tmp.mkdir()
@@ -110,8 +122,11 @@ def aggregate(
     _write_csv(table, out["metrics.csv"])
     _write_csv(tables.points, out["curves.csv"])
     _write_csv(tables.factors, out["reduction_factors.csv"])
+    _write_csv(binned, out["binned.csv"])
+    with atomic_output(out["binned.json"]) as tmp:
+        tmp.write_text(round_table(binned).to_json(orient="records", indent=1) + "\n")
     with atomic_output(out["summary.md"]) as tmp:
-        tmp.write_text(summary_markdown(tables, table, config, settings, prov, skipped))
+        tmp.write_text(summary_markdown(tables, table, config, settings, prov, skipped, binned))
     log.info(
         "aggregate: %d results (%d with predictions), %d combinations, %d skipped panels -> %s, %s",
         len(table),

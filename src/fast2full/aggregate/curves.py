@@ -50,6 +50,7 @@ CURVE_COLUMNS = (
     "steps_total",
     "steps_incl_pretrain",
     "n_train",
+    "n_unlabelled",
     "capped",
     "seed",
     "ess_train",
@@ -418,6 +419,8 @@ def reduction_tables(
                     "mode": mode,
                     "size": tok,
                     "n_train": float(mode_pts.x[k]),
+                    # DANN: unlabelled target events its domain head saw (seed mean; 0 for other modes)
+                    "n_unlabelled_mean": mode_pts.mean("n_unlabelled")[k],
                     "full": tok == FULL or (mode_pts.full and k == len(mode_pts) - 1),
                     "capped": bool(np.nanmax(mode_pts.columns["capped"][k]) > 0),
                     "metric": metric,

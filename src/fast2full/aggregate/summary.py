@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fast2full import definitions
+from fast2full.aggregate import binned as binned_eval
 from fast2full.aggregate.curves import Tables, _fmt
 from fast2full.aggregate.metrics import AggregateSettings, size_tokens
 from fast2full.provenance import markdown as provenance_line
@@ -31,6 +32,7 @@ def summary_markdown(
     settings: AggregateSettings,
     provenance: dict,
     skipped_panels: Sequence[tuple[str, str]] = (),
+    binned: pd.DataFrame | None = None,
 ) -> str:
     factors, points = tables.factors, tables.points
     tokens = size_tokens(config)
@@ -88,6 +90,7 @@ def summary_markdown(
             + ".",
             "",
         ]
+    out += binned_eval.markdown(binned if binned is not None else binned_eval.summarise(pd.DataFrame()), md_table)
     out += ["## Definitions", "", definitions.summary_section(), ""]
     if len(points):
         out += ["## Learning-curve points (seed mean [bootstrap interval])", ""]
@@ -103,6 +106,7 @@ def summary_markdown(
                 p.mode,
                 p.size,
                 f"{p.n_train:.0f}" + (" (full split)" if p.full else " (capped)" if p.capped else ""),
+                f"{p.n_unlabelled_mean:.0f}" if p.mode == "dann" and np.isfinite(p.n_unlabelled_mean) else "-",
                 _ess(p.ess_train_mean),
                 _ess(p.ess_test_mean),
                 p.n_seeds,
@@ -112,7 +116,20 @@ def summary_markdown(
         ]
         out += [
             md_table(
-                ["task", "arch", "target", "mode", "size", "n_train", "ESS train", "ESS test", "seeds", "metric"], prow
+                [
+                    "task",
+                    "arch",
+                    "target",
+                    "mode",
+                    "size",
+                    "n_train",
+                    "n_unlabelled (DANN)",
+                    "ESS train",
+                    "ESS test",
+                    "seeds",
+                    "metric",
+                ],
+                prow,
             ),
             "",
         ]
