@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fast2full import generate as gen
+from fast2full import particles
 from fast2full.cli import main as cli_main
 from fast2full.common import Fast2FullError, InputError, stable_hash64
 from fast2full.config import load_config
@@ -40,7 +41,7 @@ def chunks(config, tmp_path_factory) -> dict[str, ak.Array]:
     for process, n in N_EVENTS.items():
         path = out / process / "0.parquet"
         gen.run_generate(small_config(config, process, n), process, 0, path)
-        result[process] = gen.read_particles(path)
+        result[process] = particles.read_particles(path)
     return result
 
 
@@ -129,10 +130,10 @@ def test_contract_fields_types_and_ids(chunks, config, process):
     ev = chunks[process]
     n = N_EVENTS[process]
     assert len(ev) == n
-    assert ev.fields == list(gen.EVENT_FIELDS)
-    assert ak.fields(ev.particles) == list(gen.PARTICLE_FIELDS)
+    assert ev.fields == list(particles.EVENT_FIELDS)
+    assert ak.fields(ev.particles) == list(particles.PARTICLE_FIELDS)
     form = str(ev.type)
-    for name, dtype in gen.PARTICLE_FIELDS.items():
+    for name, dtype in particles.PARTICLE_FIELDS.items():
         assert f"{name}: {dtype}" in form
     for name in ("event_id", "seed"):
         assert ev[name].type.content.primitive == "int64"
@@ -152,7 +153,7 @@ def test_pruned_record_and_mothers(chunks, process):
     p = chunks[process].particles
     n = ak.num(p)
     # two beams first, every mother index inside the event's own list
-    assert ak.all(p.status[:, :2] == gen.STATUS_BEAM)
+    assert ak.all(p.status[:, :2] == particles.STATUS_BEAM)
     for m in (p.mother1, p.mother2):
         assert ak.all((m >= -1) & (m < n))
     # only the kept categories are present, final state included (with neutrinos in ttbar)
@@ -203,12 +204,12 @@ def test_same_config_gives_identical_arrays(config, tmp_path):
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     gen.run_generate(cfg, "zjets", 1, a)
     gen.run_generate(cfg, "zjets", 1, b)
-    assert ak.array_equal(gen.read_particles(a), gen.read_particles(b))
+    assert ak.array_equal(particles.read_particles(a), particles.read_particles(b))
     c = tmp_path / "c.parquet"
     gen.run_generate(cfg, "zjets", 0, c)
-    other = gen.read_particles(c)
-    assert not ak.array_equal(other.particles, gen.read_particles(a).particles)
-    assert other.seed[0] != gen.read_particles(a).seed[0]
+    other = particles.read_particles(c)
+    assert not ak.array_equal(other.particles, particles.read_particles(a).particles)
+    assert other.seed[0] != particles.read_particles(a).seed[0]
 
 
 def test_chunk_seeds_distinct_and_in_range(config):
@@ -297,7 +298,7 @@ def test_cli_writes_chunk(config, tmp_path, repo_root):
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "gen" / "zjets" / "0.parquet"
     assert cli_main(["generate", "--config", str(path), "--process", "zjets", "--chunk", "0", "--out", str(out)]) == 0
-    assert len(gen.read_particles(out)) == 3
+    assert len(particles.read_particles(out)) == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,17 +325,17 @@ def test_read_particles_bad_file(chunks, tmp_path, how):
     gen.write_particles(chunks["zjets"], good)
     bad = _damage(good, tmp_path / f"{how}.parquet", how)
     with pytest.raises(InputError) as exc:
-        gen.read_particles(bad)
+        particles.read_particles(bad)
     assert str(bad) in str(exc.value)
 
 
 def test_read_particles_missing_and_wrong_schema(tmp_path):
     with pytest.raises(InputError, match="not found"):
-        gen.read_particles(tmp_path / "nope.parquet")
+        particles.read_particles(tmp_path / "nope.parquet")
     other = tmp_path / "other.parquet"
     ak.to_parquet(ak.Array({"x": [1, 2, 3]}), other)
     with pytest.raises(InputError, match="missing fields"):
-        gen.read_particles(other)
+        particles.read_particles(other)
 
 
 def test_paper_config_is_valid_and_same_physics(config, repo_root):

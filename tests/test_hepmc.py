@@ -10,7 +10,7 @@ import pyhepmc
 import pytest
 
 from fast2full import generate as gen
-from fast2full import hepmc
+from fast2full import hepmc, particles
 from fast2full.cli import main as cli_main
 from fast2full.common import Fast2FullError, InputError
 from fast2full.config import load_config
@@ -34,7 +34,7 @@ def exported(ttbar_file, tmp_path_factory):
     assert hepmc.export_hepmc(ttbar_file, out) == N_EVENTS
     with pyhepmc.open(out) as f:
         events = list(f)
-    return gen.read_particles(ttbar_file), events
+    return particles.read_particles(ttbar_file), events
 
 
 def test_round_trip_particles(exported):
@@ -53,6 +53,8 @@ def test_round_trip_particles(exported):
         assert ev.weights[0] == pytest.approx(float(src.weight[i]))
         assert ev.cross_section.xsec() == pytest.approx(float(src.sigma_pb[i]))
         assert ev.attributes["fast2full_event_id"].astype(str) == str(int(src.event_id[i]))
+        # the HepMC event number (what real Delphes writes as Event.Number) completes back to the ID
+        assert particles.complete_event_ids(np.array([ev.event_number]), "ttbar", 0)[0] == src.event_id[i]
 
 
 def test_vertex_structure(exported):

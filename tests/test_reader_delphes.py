@@ -14,8 +14,9 @@ import yaml
 
 from fast2full import objects
 from fast2full.common import InputError
+from fast2full.particles import complete_event_ids as event_ids
 from fast2full.readers.common import read_objects
-from fast2full.readers.delphes import event_ids, skim_delphes
+from fast2full.readers.delphes import skim_delphes
 
 DETECTORS = ["ATLAS", "CMS"]
 PARTON_LABELS = {0, 1, 2, 3, 4, 5, 21}

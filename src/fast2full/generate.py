@@ -2,13 +2,14 @@
 
 Events come from ``pythia8mc.Pythia.nextBatch`` (whole events as awkward arrays, no per-particle
 Python); the record is pruned and written with :func:`awkward.to_parquet` (zstd) through
-:func:`fast2full.common.atomic_output`.  One event = one record:
+:func:`fast2full.common.atomic_output`.  The fields, status codes and event-ID layout are declared
+once in :mod:`fast2full.particles` (which also reads the files back).  One event = one record:
 
 ==========  ===========================================  =============================================
 field       type                                         meaning
 ==========  ===========================================  =============================================
-event_id    int64                                        ``((stable_hash64(process) % 2**20) << 40)
-                                                         | (chunk << 24) | index_in_chunk``
+event_id    int64                                        process hash | chunk | index in chunk (20, 16
+                                                         and 24 bits: :mod:`fast2full.particles`)
 process     string                                       process name from the config (ttbar, ...)
 seed        int64                                        the chunk's Pythia ``Random:seed``
 weight      float64                                      Pythia event weight (1 for unweighted
@@ -53,7 +54,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, stable_hash64
+from fast2full.common import Fast2FullError, Progress, atomic_output, stable_hash64
+from fast2full.particles import PARTICLE_FIELDS, STATUS_BEAM, event_ids
 
 log = logging.getLogger("fast2full.generate")
 
@@ -62,8 +64,6 @@ PYTHIA_SEED_MIN = 1
 PYTHIA_SEED_MAX = 900_000_000
 #: Pythia reports cross sections in millibarn.
 MB_TO_PB = 1.0e9
-#: Pythia status of the incoming beam particles.
-STATUS_BEAM = -12
 #: |status| range of the hard process (incoming, intermediate, outgoing, resonance decays).
 STATUS_HARD_MIN, STATUS_HARD_MAX = 21, 29
 #: |status| range of partons entering hadronisation (copies of the shower's final partons).
@@ -79,8 +79,6 @@ PARTON_PT_MIN = 1.0
 #: PDG IDs of the heavy resonances kept with all their copies: top, Z, W.
 PDG_TOP, PDG_Z, PDG_W = 6, 23, 24
 HEAVY_RESONANCES = (PDG_TOP, PDG_Z, PDG_W)
-#: event_id bit layout: process hash (20 bits) | chunk (16 bits) | index in chunk (24 bits).
-ID_PROCESS_BITS, ID_CHUNK_BITS, ID_INDEX_BITS = 20, 16, 24
 #: events asked of nextBatch per call (bounds memory: the full record is ~1600 particles and
 #: ~0.2 MB per event; larger batches spread the fixed per-call overhead of the pruning).
 DEFAULT_BATCH = 250
@@ -91,26 +89,6 @@ QUIET_SETTINGS = (
     "Next:numberShowProcess = 0",
     "Next:numberShowLHA = 0",
 )
-
-PARTICLE_FIELDS = {
-    "pid": "int32",
-    "status": "int32",
-    "px": "float32",
-    "py": "float32",
-    "pz": "float32",
-    "e": "float32",
-    "mass": "float32",
-    "mother1": "int32",
-    "mother2": "int32",
-}
-EVENT_FIELDS = {
-    "event_id": "int64",
-    "process": "string",
-    "seed": "int64",
-    "weight": "float64",
-    "sigma_pb": "float64",
-    "particles": None,
-}
 
 
 @dataclass(frozen=True)
@@ -156,18 +134,6 @@ def check_unique_seeds(config: dict[str, Any]) -> None:
                 f"the Pythia seed {s}; choose another global seed"
             )
         seen[s] = key
-
-
-def event_ids(process: str, chunk: int, n: int) -> np.ndarray:
-    """The contract's event IDs for the first ``n`` events of a chunk."""
-    if not 0 <= chunk < (1 << ID_CHUNK_BITS):
-        raise Fast2FullError(f"chunk index {chunk} out of range for event IDs (max {(1 << ID_CHUNK_BITS) - 1})")
-    if n > (1 << ID_INDEX_BITS):
-        raise Fast2FullError(f"{n} events per chunk exceed the event-ID limit of {1 << ID_INDEX_BITS}")
-    base = ((stable_hash64(process) % (1 << ID_PROCESS_BITS)) << (ID_CHUNK_BITS + ID_INDEX_BITS)) | (
-        chunk << ID_INDEX_BITS
-    )
-    return base | np.arange(n, dtype=np.int64)
 
 
 def chunk_spec(config: dict[str, Any], process: str, chunk: int) -> ChunkSpec:
@@ -407,28 +373,3 @@ def run_generate(
     size = Path(out).stat().st_size
     log.info("wrote %s: %d events, %.1f kB/event", out, len(events), size / 1e3 / max(len(events), 1))
     return Path(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# reading
-# ---------------------------------------------------------------------------------------------
-
-
-def read_particles(path: str | os.PathLike) -> ak.Array:
-    """Read a generation parquet file; a missing, truncated or corrupt file, or one that does not
-    hold contract 1, raises InputError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "generation file not found")
-    try:
-        events = ak.from_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for broken files
-        raise InputError(path, f"not a readable parquet file ({type(exc).__name__}: {exc})") from exc
-    missing = [f for f in EVENT_FIELDS if f not in events.fields]
-    if missing:
-        raise InputError(path, f"not a fast2full particles file: missing fields {missing}")
-    pfields = ak.fields(events.particles)
-    missing = [f for f in PARTICLE_FIELDS if f not in pfields]
-    if missing:
-        raise InputError(path, f"not a fast2full particles file: missing particle fields {missing}")
-    return events

@@ -25,7 +25,7 @@ import awkward as ak
 import numpy as np
 
 from fast2full.common import Fast2FullError, Progress, atomic_output
-from fast2full.generate import STATUS_BEAM, read_particles
+from fast2full.particles import PARTICLE_FIELDS, STATUS_BEAM, read_particles, split_event_ids
 
 log = logging.getLogger("fast2full.hepmc")
 
@@ -110,13 +110,11 @@ def write_hepmc(events: ak.Array, path: str | os.PathLike, source: str = "?") ->
     counts = ak.to_numpy(ak.num(p, axis=1))
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    cols = {
-        f: ak.to_numpy(ak.flatten(p[f], axis=1))
-        for f in ("px", "py", "pz", "e", "mass", "pid", "status", "mother1", "mother2")
-    }
+    cols = {f: ak.to_numpy(ak.flatten(p[f], axis=1)) for f in PARTICLE_FIELDS}
     weights = ak.to_numpy(events.weight).astype(np.float64)
     sigma = ak.to_numpy(events.sigma_pb).astype(np.float64)
     event_ids = ak.to_numpy(events.event_id)
+    index_in_chunk = split_event_ids(event_ids)[2]
 
     run_info = pyhepmc.GenRunInfo()
     run_info.weight_names = ["Weight"]
@@ -131,7 +129,7 @@ def write_hepmc(events: ak.Array, path: str | os.PathLike, source: str = "?") ->
                 except Fast2FullError as exc:
                     raise Fast2FullError(f"{source}: event {i}: {exc}") from exc
                 ev.from_hepevt(
-                    i,  # HepMC event numbers are C ints: the index in the chunk
+                    int(index_in_chunk[i]),  # HepMC event numbers are C ints: the ID's index in the chunk
                     cols["px"][s].astype(np.float64),
                     cols["py"][s].astype(np.float64),
                     cols["pz"][s].astype(np.float64),

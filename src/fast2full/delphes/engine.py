@@ -21,38 +21,15 @@ from fast2full.common import InputError, Progress, atomic_output, stable_hash64
 from fast2full.delphes.candidates import Coll, pdg_charge
 from fast2full.delphes.card import Card, CardError, parse_card
 from fast2full.delphes.modules import Context, Module, TreeWriter, build_module, merge_pileup
+from fast2full.particles import read_particles
 
 log = logging.getLogger("fast2full.simulate")
 
-#: particle fields of the generation contract (contract 1)
-PARTICLE_FIELDS = ("pid", "status", "px", "py", "pz", "e", "mass", "mother1", "mother2")
-EVENT_FIELDS = ("event_id", "process", "seed", "weight", "sigma_pb", "particles")
 PARTON_PIDS = (1, 2, 3, 4, 5, 15, 21)
 
 
-def read_generation(path: str | Path) -> ak.Array:
-    """Read a generation parquet (contract 1); InputError naming the file if it is unreadable or
-    lacks the contract's fields."""
-    try:
-        from fast2full.generate import read_particles  # type: ignore[attr-defined]
-    except ImportError:
-        read_particles = None
-    if read_particles is not None:
-        events = read_particles(path)
-    else:
-        try:
-            events = ak.from_parquet(str(path))
-        except FileNotFoundError:
-            raise InputError(path, "generation file not found") from None
-        except Exception as exc:  # pyarrow raises several types for corrupt/truncated files
-            raise InputError(path, f"cannot read the generation parquet ({type(exc).__name__}: {exc})") from None
-    missing = [f for f in EVENT_FIELDS if f not in events.fields]
-    if missing:
-        raise InputError(path, f"not a generation file: missing fields {missing}")
-    pmissing = [f for f in PARTICLE_FIELDS if f not in events.particles.fields]
-    if pmissing:
-        raise InputError(path, f"not a generation file: particles lack fields {pmissing}")
-    return events
+#: reading a generation file (contract 1: fields checked, InputError naming the file)
+read_generation = read_particles
 
 
 def particles_to_coll(events: ak.Array, uid0: int = 0) -> Coll:

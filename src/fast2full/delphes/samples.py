@@ -166,12 +166,12 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     """``n`` Pythia8 events of ``process`` (:data:`PYTHIA_PROCESSES`) generated with the project's
     own code (:func:`fast2full.generate.generate_chunk`, pruning included) and, if ``hepmc``, their
     HepMC3 export (:func:`fast2full.hepmc.write_hepmc`), cached in ``cache_dir`` under a key of the
-    settings, ``n``, the seed and the source of ``generate.py`` and ``hepmc.py`` (so a change of
-    either regenerates).  Returns ``(parquet_path, hepmc_path or None)``."""
+    settings, ``n``, the seed and the source of ``generate.py``, ``particles.py`` and ``hepmc.py`` (so
+    a change of any regenerates).  Returns ``(parquet_path, hepmc_path or None)``."""
     import hashlib
     from pathlib import Path
 
-    from fast2full import generate
+    from fast2full import generate, particles
     from fast2full import hepmc as hepmc_mod
     from fast2full.common import stable_hash64
 
@@ -187,7 +187,8 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
         "Random:setSeed = on",
         f"Random:seed = {generate.chunk_seed(seed, process, 0)}",
     )
-    code = hashlib.sha256(Path(generate.__file__).read_bytes() + Path(hepmc_mod.__file__).read_bytes()).hexdigest()[:16]
+    sources = (generate.__file__, particles.__file__, hepmc_mod.__file__)
+    code = hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources)).hexdigest()[:16]
     key = f"{process}_{n}_{stable_hash64(*settings, code) % 10**12:012d}"
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
@@ -206,5 +207,5 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
         )
         generate.write_particles(generate.generate_chunk(spec), pq)
     if hepmc and not hm.is_file():
-        hepmc_mod.write_hepmc(generate.read_particles(pq), hm, source=str(pq))
+        hepmc_mod.write_hepmc(particles.read_particles(pq), hm, source=str(pq))
     return pq, (hm if hepmc else None)

@@ -29,7 +29,7 @@ gen_met              GenMissingET.MET / GenMissingET.Phi (first entry)
 weight               physical weight in pb per event: Event.Weight x sigma / (sum of Event.Weight over
                      the file x chunks of the process), sigma = Event.CrossSection (pb; the
                      generation's sigma_pb x filter efficiency); see :func:`chunk_normalisation`
-event_id             Event.Number completed to the generation event ID (:func:`event_ids`)
+event_id             Event.Number completed to the generation event ID (:func:`fast2full.particles.complete_event_ids`)
 process, is_signal   the sample name; its role in the config is ``signal``
 ===================  ==========================================================================
 
@@ -51,7 +51,8 @@ import awkward as ak
 import numpy as np
 
 from fast2full import objects
-from fast2full.common import Fast2FullError, InputError, Progress, stable_hash64
+from fast2full.common import Fast2FullError, InputError, Progress
+from fast2full.particles import complete_event_ids
 from fast2full.readers.common import is_signal, jet_track_variables, write_objects
 
 log = logging.getLogger("fast2full.readers.delphes")
@@ -85,37 +86,6 @@ GLUON = 21
 UNMATCHED = 0
 #: bit of Jet.BTag holding the first BTagging module's decision
 BTAG_BIT = 0
-
-#: layout of the generation event ID (see fast2full.generate):
-#: ((stable_hash64(process) % 2**20) << 40) | (chunk << 24) | index_in_chunk
-EVENT_PROCESS_SHIFT = 40
-EVENT_PROCESS_BITS = 20
-EVENT_CHUNK_SHIFT = 24
-
-
-def event_ids(number: np.ndarray, process: str, chunk: int) -> np.ndarray:
-    """Complete Delphes ``Event.Number`` to the generation event ID.
-
-    - ``number >= 2**40``: it already is a full generation ID (the builtin engine copies it): kept.
-    - otherwise the missing fields are filled in: the process hash above bit 40 always, and the chunk
-      index above bit 24 when ``number < 2**24`` (a bare index within the chunk, as real Delphes writes
-      from a HepMC file numbered 0, 1, ...; a 32-bit HepMC event number already holds chunk and index).
-
-    So IDs are unique per (process, chunk, event) whichever simulator wrote the tree.
-    """
-    if not 0 <= chunk < (1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)):
-        raise Fast2FullError(
-            f"chunk index {chunk} out of range for event IDs "
-            f"(0..{(1 << (EVENT_PROCESS_SHIFT - EVENT_CHUNK_SHIFT)) - 1})"
-        )
-    number = np.asarray(number, dtype=np.int64)
-    if np.any(number < 0):
-        raise ValueError("negative Event.Number")
-    proc = np.int64(stable_hash64(process) % (1 << EVENT_PROCESS_BITS)) << np.int64(EVENT_PROCESS_SHIFT)
-    full = number >= (1 << EVENT_PROCESS_SHIFT)
-    bare = number < (1 << EVENT_CHUNK_SHIFT)
-    completed = proc | np.where(bare, (np.int64(chunk) << np.int64(EVENT_CHUNK_SHIFT)) | number, number)
-    return np.where(full, number, completed)
 
 
 def _first(arr: ak.Array, default: float) -> np.ndarray:
@@ -181,7 +151,7 @@ def objects_from_arrays(
         }
 
     return objects.build(
-        event_id=event_ids(_first(a["Event.Number"], -1), process, chunk),
+        event_id=complete_event_ids(_first(a["Event.Number"], -1), process, chunk),
         weight=_first(a["Event.Weight"], 1.0).astype(np.float64) * norm,
         process=process,
         is_signal=signal,
@@ -332,7 +302,8 @@ def skim_delphes(
     """Delphes ROOT file -> selected objects parquet (atomic).  Returns the number of events written.
 
     ``sample``: the process name (``process`` field; ``is_signal`` from its config role).
-    ``chunk``: the generation chunk index used to complete event IDs (:func:`event_ids`); by default the
+    ``chunk``: the generation chunk index used to complete event IDs
+    (:func:`fast2full.particles.complete_event_ids`); by default the
     input file's stem when it is an integer (``results/sim/{detector}/{process}/{chunk}.root``), else 0.
     Weights are in pb per event; the process's number of chunks comes from ``config["processes"]``
     (1 for a sample the config does not list).

@@ -32,7 +32,7 @@ import numpy as np
 from fast2full.delphes.candidates import Coll, delta_r, pairs
 from fast2full.delphes.modules.base import Module
 from fast2full.delphes.modules.flavour import _eff, _efficiency_map
-from fast2full.generate import STATUS_BEAM
+from fast2full.particles import STATUS_BEAM
 
 
 class _Daughters:
