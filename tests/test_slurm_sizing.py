@@ -81,7 +81,7 @@ Shell command: fast2full tensorize
 
 [Wed Nov 25 18:00:00 2026]
 localrule publish_model:
-    wildcards: task=qg, arch=dnn, seed=0
+    wildcards: task=qg, arch=dnn
 Shell command: fast2full export-model
 
 [Wed Nov 25 18:00:00 2026]

@@ -310,6 +310,13 @@ def test_cli_train_and_export(tiny_config, tensors, pretrained, tmp_path):
     )
     card = json.loads((tmp_path / "pub" / "model_card.json").read_text())
     assert card["task"] == "sigbkg" and card["source_domain"] == SOURCE and card["n_train"] == 300
+    # several seeds in one call (the workflow's publish job per task and arch), paired in order
+    ckpts = [str(pretrained[t] / "seed0" / "model.ckpt") for t in ("sigbkg", "met")]
+    outs = [str(tmp_path / f"pub_{t}") for t in ("sigbkg", "met")]
+    assert main(["export-model", "--ckpt", *ckpts, "--out", *outs]) == 0
+    for t in ("sigbkg", "met"):
+        assert json.loads((tmp_path / f"pub_{t}" / "model_card.json").read_text())["task"] == t
+    assert main(["export-model", "--ckpt", *ckpts, "--out", outs[0]]) == 2
     assert card["inputs"]["features"] == tensorio.read_meta(tensors / "sigbkg" / SOURCE / "test.parquet")["features"]
 
 

@@ -173,15 +173,19 @@ rule train_point:
 
 
 rule publish_model:
-    """Export a pretrained checkpoint with its model card as a reusable asset."""
+    """Export the pretrained checkpoints of every seed of one (task, arch), each with its model card, as
+    reusable assets (one job per (task, arch): the start-up is paid once, not per seed)."""
     input:
-        f"{RESULTS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall/seed{{seed}}/model.ckpt",
+        expand(
+            f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/model.ckpt",
+            seed=SEEDS,
+        ),
     output:
-        directory(f"{RESULTS}/models/{{task}}_{{arch}}_seed{{seed}}"),
+        [directory(PATHS.model("{task}", "{arch}", s)) for s in SEEDS],
     log:
-        f"{LOGS}/publish_model/{{task}}_{{arch}}_seed{{seed}}.log",
+        f"{LOGS}/publish_model/{{task}}_{{arch}}.log",
     benchmark:
-        f"{BENCH}/publish_model/{{task}}_{{arch}}_seed{{seed}}.tsv"
+        f"{BENCH}/publish_model/{{task}}_{{arch}}.tsv"
     conda:
         "../../envs/train.yaml"
     threads: 1
