@@ -369,3 +369,28 @@ def test_cli_several_points_in_one_process(tiny_config, tensors, pretrained, tmp
     ]
     m = json.loads((tmp_path / "finetune" / "n40" / "seed0" / "metrics.json").read_text())
     assert m["mode"] == "finetune" and m["size"] == 40 and m["n_train"] == 40 and m["n_val"] == 20
+
+
+def test_progress_lines_hold_step_losses_points_and_time_left(tensors, tmp_path, monkeypatch, caplog):
+    """Every PROGRESS_EVERY_S a training point logs its step, the latest check's train/val loss,
+    the points of the job done and the time left (here every check: PROGRESS_EVERY_S = 0)."""
+    import logging
+
+    from fast2full import train as T
+
+    monkeypatch.setattr(T, "PROGRESS_EVERY_S", 0.0)
+    jobs = [_job(tensors, tmp_path / f"p{n}", mode="scratch", size=n) for n in (40, 80)]
+    with caplog.at_level(logging.INFO, logger="fast2full.train"):
+        T.run_jobs(jobs, settings(learning_rates=[3e-3, 1e-3], min_steps=10, max_steps=10))
+    lines = [r.getMessage() for r in caplog.records if "check at step" in r.getMessage()]
+    pattern = (
+        r"^(\d+)/10 steps \(\d+%\), [\d.]+ steps/s, [\d.]+ s left; sigbkg/dnn/cms_like/scratch/n(\d+) "
+        r"check at step (\d+): train loss [\d.e+-]+, val loss [\d.e+-]+ \(lowest val of 2 members, \d still "
+        r"training\); ([01])/2 points of the job done, at most [\d.]+ s left in the job$"
+    )
+    import re
+
+    parsed = [re.match(pattern, line) for line in lines]
+    assert lines and all(parsed), lines
+    # two checks (steps 5 and 10) per point, the second point after the first
+    assert [(int(m[2]), int(m[3]), int(m[4])) for m in parsed] == [(40, 5, 0), (40, 10, 0), (80, 5, 1), (80, 10, 1)]

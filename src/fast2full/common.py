@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("fast2full")
@@ -130,18 +130,26 @@ class Progress:
         self.n = 0
         self.t0 = self._last = time.perf_counter()
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, note: Callable[[], str] | None = None) -> None:
+        """Count ``n`` more items; every ``every_s`` seconds log the progress line, followed by
+        ``note()`` (what else the stage reports, built only when a line is due)."""
         self.n += n
         now = time.perf_counter()
         if now - self._last >= self.every_s:
             self._last = now
-            self.log.info("%s", self.line(now))
+            self.log.info("%s%s", self.line(now), f"; {note()}" if note is not None else "")
+
+    def left_s(self, now: float | None = None) -> float:
+        """Seconds left at the rate so far (nan before the first item or without a total)."""
+        el = (now or time.perf_counter()) - self.t0
+        rate = self.n / el if el > 0 else 0.0
+        return (self.total - self.n) / rate if self.total and rate > 0 else float("nan")
 
     def line(self, now: float | None = None) -> str:
         el = (now or time.perf_counter()) - self.t0
         rate = self.n / el if el > 0 else 0.0
         if self.total:
-            left = (self.total - self.n) / rate if rate > 0 else float("nan")
+            left = self.left_s(now)
             return (
                 f"{self.n}/{self.total} {self.what} ({100 * self.n / self.total:.0f}%), "
                 f"{rate:.1f} {self.what}/s, {left:.0f} s left"

@@ -59,6 +59,8 @@ VAL_DIVISOR = 2
 ROC_POINTS = 200
 #: rows per batch when evaluating (memory only; no effect on results)
 EVAL_BATCH = 4096
+#: seconds between two progress lines of a training point (steps, losses, points done, time left)
+PROGRESS_EVERY_S = 10.0
 
 
 @dataclass
@@ -454,8 +456,10 @@ def run_jobs(specs: list[JobSpec], settings: TrainSettings, t_start: float | Non
     """Several points in one process: imports and tensor files are paid for once (see docs/training.md)."""
     cache: dict = {}
     out: list[dict] = []
+    t_jobs = time.perf_counter()
     for i, spec in enumerate(specs):
-        out += run_job(spec, settings, t_start=t_start if i == 0 else None, cache=cache)
+        point = (i, len(specs), time.perf_counter() - t_jobs)
+        out += run_job(spec, settings, t_start=t_start if i == 0 else None, cache=cache, point=point)
     return out
 
 
@@ -514,13 +518,19 @@ def _task_module(spec: JobSpec, settings: TrainSettings, meta: dict, state: dict
 
 
 def run_job(
-    spec: JobSpec, settings: TrainSettings, t_start: float | None = None, cache: dict | None = None
+    spec: JobSpec,
+    settings: TrainSettings,
+    t_start: float | None = None,
+    cache: dict | None = None,
+    point: tuple[int, int, float] = (0, 1, 0.0),
 ) -> list[dict]:
     """Run every seed of one training point (all seeds x learning rates as one ensemble); write
     metrics.json and predictions.parquet (+ model.ckpt for pretrain) per seed.
 
     ``t_start``: when the process started (the start-up cost reported is from then until the tensors are
-    loaded); ``cache``: tensor sets already loaded by an earlier point of the same process.
+    loaded); ``cache``: tensor sets already loaded by an earlier point of the same process; ``point``:
+    (index of this point, points of the job, seconds the job's earlier points took), for the progress
+    lines (every ``PROGRESS_EVERY_S``: steps, losses of the latest check, points done, time left).
     """
     t_start = time.perf_counter() if t_start is None else t_start
     quiet_lightning()
@@ -585,11 +595,25 @@ def run_job(
                 )
         n_val_used = len(subsets[spec.seeds[0]][1])
         budget = budget_for(spec.mode, n_val_used, settings)
-        progress = Progress(total=budget.max_steps, what="steps", logger=log)
+        progress = Progress(total=budget.max_steps, what="steps", every_s=PROGRESS_EVERY_S, logger=log)
         last = [0]
 
-        def on_check(step: int, active: int) -> None:
-            progress.update(step - last[0])
+        def on_check(step: int, active: int, train_losses: list[float], val_losses: list[float]) -> None:
+            def note() -> str:
+                vals = np.asarray(val_losses, dtype=float)
+                b = int(np.argmin(np.where(np.isfinite(vals), vals, np.inf))) if len(vals) else 0
+                done_pts, n_pts, before_s = point
+                left = progress.left_s()  # at most: early stopping ends a point sooner
+                this_s = time.perf_counter() - t_job + left
+                job_left = left + (n_pts - done_pts - 1) * (before_s + this_s) / (done_pts + 1)
+                return (
+                    f"{spec.task}/{spec.arch}/{spec.target}/{spec.mode}/n{spec.size} check at step {step}: "
+                    f"train loss {train_losses[b]:.4g}, val loss {vals[b]:.4g} (lowest val of "
+                    f"{len(vals)} members, {active} still training); {done_pts}/{n_pts} points of the job "
+                    f"done, at most {job_left:.0f} s left in the job"
+                )
+
+            progress.update(step - last[0], note=note)
             last[0] = step
 
         val_data = Data.from_set(val_all, device)

@@ -305,7 +305,8 @@ def train_members(
     """Train ``members`` with the step ``budget``; return each member's best-check weights and record.
 
     ``ensemble=False`` trains them one after the other as plain single models (the reference).
-    ``on_check(step, active)`` is called after every validation check (progress logging); ``stats``
+    ``on_check(step, active, train_losses, val_losses)`` is called after every validation check with the
+    losses of the members checked there (progress logging); ``stats``
     (a dict) receives the seconds spent drawing batches (``data_s``), in validation (``val_s``), in
     all (``total_s``) and the member-samples trained (``samples``), summed over calls.
     """
@@ -585,7 +586,7 @@ def _train(
                 net.context["generators"] = [gens[s] for s in keep]
                 loss_sum = loss_sum[idx]
         if on_check is not None:
-            on_check(step, len(active))
+            on_check(step, len(active), train_mean.tolist(), v.tolist())
     if stats is not None:
         for k, v in (
             ("data_s", t_data),
