@@ -1,5 +1,6 @@
 """The plan: vocabulary declared once, the training points, every output path from one module."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def test_snakefile_requests_exactly_the_plan(repo_root, cfg):
 
 
 def test_train_writes_exactly_the_declared_files(tmp_path):
-    """Every file a training job writes is one of its rule's outputs (plan.seed_files)."""
+    """Every file a training job writes is one of its rule's outputs (plan.seed_files) or lies under
+    one of its declared directories (plan.seed_dirs), rewritten whole by a rerun."""
     from fast2full.models.synthetic import write_synthetic_tensors
     from fast2full.train import JobSpec, TrainSettings, run_job
 
@@ -111,11 +113,11 @@ def test_train_writes_exactly_the_declared_files(tmp_path):
         source=src,
     )
 
-    def written(d):
-        # logs/lr*/metrics.csv: loss histories, not declared (see plan.seed_files)
-        return sorted(
-            str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and "/logs/" not in f"/{p.relative_to(d)}"
-        )
+    def written(d, dirs):
+        """Files written outside the declared directories ``dirs``, and the files inside each."""
+        files = [str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()]
+        inside = {x: sorted(f for f in files if f.startswith(f"{x}/")) for x in dirs}
+        return sorted(f for f in files if not any(f.startswith(f"{x}/") for x in dirs)), inside
 
     cases = [
         ("pretrain", src, "all", None),
@@ -140,4 +142,13 @@ def test_train_writes_exactly_the_declared_files(tmp_path):
             st,
         )
         expected = sorted(f"seed0/{f}" for f in plan.seed_files(mode, lrs, pretrain=mode == "pretrain"))
-        assert written(out) == expected, mode
+        dirs = [f"seed0/{x}" for x in plan.seed_dirs(mode)]
+        outside, inside = written(out, dirs)
+        assert outside == expected, mode
+        # the declared logs/ directory holds one loss history per learning rate of the grid
+        assert inside == {x: [f"{x}/lr{lr:g}/metrics.csv" for lr in lrs] for x in dirs}, mode
+        assert (mode == "zeroshot") == (dirs == []), mode
+    # a rerun with another learning-rate grid leaves no history of the old grid behind
+    job = JobSpec("sigbkg", "dnn", tgt, "scratch", 20, [0], tmp_path / "t", tmp_path / "scratch")
+    run_job(job, dataclasses.replace(st, learning_rates=[0.01]))
+    assert written(tmp_path / "scratch", ["seed0/logs"])[1] == {"seed0/logs": ["seed0/logs/lr0.01/metrics.csv"]}

@@ -167,15 +167,22 @@ class Paths:
 def seed_files(mode: str, learning_rates: Any, pretrain: bool = False) -> list[str]:
     """The declared files ``fast2full train`` writes in a point's ``seed{s}/`` folder (relative names):
     the metrics and per-event predictions; for a trained mode the learning-rate grid; for pretraining
-    also the checkpoint.  Not declared (yet): the per-learning-rate loss histories ``logs/lr*/`` —
-    their names follow ``training.learning_rates``, and outputs named by a setting would stop
-    Snakemake from rerunning the job when that setting changes."""
+    also the checkpoint.  Everything else it writes lies under :func:`seed_dirs`."""
     out = ["metrics.json", "predictions.parquet"]
     if mode != "zeroshot":
         out.append("grid.csv")
     if pretrain:
         out.append("model.ckpt")
     return out
+
+
+def seed_dirs(mode: str) -> list[str]:
+    """The declared directories ``fast2full train`` writes in a point's ``seed{s}/`` folder: for a
+    trained mode ``logs/``, the per-learning-rate loss histories ``logs/lr{lr}/metrics.csv``.  One
+    directory, not one file per learning rate: outputs named after ``training.learning_rates`` would
+    stop Snakemake from rerunning the job when the grid changes (tests/test_dag_rerun.py); the
+    directory is the rule's ``directory()`` output, rewritten whole by every run."""
+    return [] if mode == "zeroshot" else ["logs"]
 
 
 def parse_tensor_path(path: str) -> tuple[str, str, str]:

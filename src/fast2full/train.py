@@ -658,9 +658,11 @@ def run_job(
             train = train_all.subset(rows)
             val = val_all.nested(len(vrows), seed) if spec.size != "all" else val_all
             _write_grid(seed_dir / "grid.csv", fits[seed])
+            # logs/: the declared directory of the loss histories (plan.seed_dirs), one lr{lr}/ per
+            # learning rate of this grid (none left from an earlier grid)
+            shutil.rmtree(seed_dir / "logs", ignore_errors=True)
             for f in fits[seed]:
                 log_dir = seed_dir / "logs" / f"lr{f.lr:g}"
-                shutil.rmtree(log_dir, ignore_errors=True)
                 log_dir.mkdir(parents=True, exist_ok=True)
                 _write_history(log_dir / "metrics.csv", f)
         module.to("cpu")

@@ -200,9 +200,12 @@ TRAINED_MODES = [m for m in TR["modes"] if m != "zeroshot"]
 
 
 def point_files(task, arch, target, mode, size):
-    """Every file one point's job writes (fast2full.plan.seed_files): all are declared outputs."""
-    files = plan.seed_files(mode, TR["learning_rates"])
-    return [f"{train_dir(task, arch, target, mode, size)}/seed{s}/{f}" for s in SEEDS for f in files]
+    """Every file and directory one point's job writes (fast2full.plan.seed_files, seed_dirs): all are
+    declared outputs."""
+    base = train_dir(task, arch, target, mode, size)
+    names = plan.seed_files(mode, TR["learning_rates"], pretrain=mode == "pretrain")
+    files = [f"{base}/seed{s}/{f}" for s in SEEDS for f in names]
+    return files + [directory(f"{base}/seed{s}/{d}") for s in SEEDS for d in plan.seed_dirs(mode)]
 
 
 def target_outputs(task, arch, target):

@@ -4,11 +4,7 @@ rule train_pretrain:
     input:
         lambda w: tensor_files(w.task, SOURCE),
     output:
-        expand(
-            f"{RESULTS}/train/{{{{task}}}}/{{{{arch}}}}/{SOURCE}/pretrain/nall/seed{{seed}}/{{f}}",
-            seed=SEEDS,
-            f=plan.seed_files("pretrain", TR["learning_rates"], pretrain=True),
-        ),
+        point_files("{task}", "{arch}", SOURCE, "pretrain", "all"),
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.log",
     benchmark:
@@ -104,12 +100,7 @@ rule train_mode:
         tensors=target_tensors,
         pretrained=pretrained_ckpts,
     output:
-        [
-            f"{RESULTS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}/n{size}/seed{s}/{f}"
-            for size in TR["sizes"]
-            for s in SEEDS
-            for f in plan.seed_files("trained", TR["learning_rates"])
-        ],
+        [f for size in TR["sizes"] for f in point_files("{task}", "{arch}", "{target}", "{mode}", size)],
     log:
         f"{LOGS}/train/{{task}}/{{arch}}/{{target}}/{{mode}}.log",
     benchmark:
