@@ -4,6 +4,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -152,3 +153,22 @@ def test_train_writes_exactly_the_declared_files(tmp_path):
     job = JobSpec("sigbkg", "dnn", tgt, "scratch", 20, [0], tmp_path / "t", tmp_path / "scratch")
     run_job(job, dataclasses.replace(st, learning_rates=[0.01]))
     assert written(tmp_path / "scratch", ["seed0/logs"])[1] == {"seed0/logs": ["seed0/logs/lr0.01/metrics.csv"]}
+
+
+def test_vocabulary_is_declared_once():
+    """Tasks, architectures, modes and splits are spelled out in fast2full.plan only; the stages
+    import them (so a new task or mode cannot be forgotten in one of them)."""
+    import fast2full
+    from fast2full import tensorize, train
+    from fast2full.models import backbones
+
+    src = Path(fast2full.__file__).parent
+    spelled = re.compile(
+        r"""\(\s*["'](sigbkg|dnn|train|pretrain|finetune)["']\s*,\s*["'](qg|gnn|val|zeroshot|freeze)["']"""
+    )
+    offenders = [
+        str(p.relative_to(src)) for p in src.rglob("*.py") if p.name != "plan.py" and spelled.search(p.read_text())
+    ]
+    assert offenders == []
+    assert train.TASKS is plan.TASKS and set(plan.CLASSIFICATION_TASKS + plan.REGRESSION_TASKS) == set(plan.TASKS)
+    assert backbones.ARCHS is plan.ARCHS and train.MODES is plan.MODES and tensorize.SPLITS is plan.SPLITS

@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from fast2full import features as F
-from fast2full import tensorio
+from fast2full import plan, tensorio
 from fast2full.common import Fast2FullError, InputError
 from fast2full.tensorize import SPLITS, split_index, synthetic_objects, tensorize
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = list(F.TASKS)
+TASKS = list(plan.TASKS)
 PROCESSES = ["ttbar", "wjets", "zjets", "dijet", "minbias"]
 N_EVENTS = 400
 

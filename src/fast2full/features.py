@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("sigbkg", "qg", "met")
-
 
 @dataclass(frozen=True)
 class Feature:

@@ -21,6 +21,9 @@ from typing import Any
 
 #: the three tasks (docs/tensors.md)
 TASKS = ("sigbkg", "qg", "met")
+#: the classification tasks (sigmoid score, AUC) and the regression task (MET vector, resolution)
+CLASSIFICATION_TASKS = ("sigbkg", "qg")
+REGRESSION_TASKS = ("met",)
 #: the three backbones (fast2full.models)
 ARCHS = ("dnn", "gnn", "transformer")
 #: trained on the source only / the pretrained model on the target, untouched

@@ -27,10 +27,10 @@ from fast2full import features as F
 from fast2full import objects, tensorio
 from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output, stable_hash64
+from fast2full.plan import SPLITS
 
 log = logging.getLogger("fast2full.tensorize")
 
-SPLITS = ("train", "val", "test")
 #: salt of the split hash; changing it reshuffles every split
 SPLIT_SALT = "fast2full-split-v1"
 #: padded slots hold this value in x (and False in mask)

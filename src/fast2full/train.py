@@ -45,12 +45,10 @@ from fast2full import taskmetrics
 from fast2full import weights as W
 from fast2full.common import Fast2FullError, InputError, Progress, atomic_output
 from fast2full.config import TRAIN_KEYS
+from fast2full.plan import MODES, TASKS, TRANSFER_MODES
 
 log = logging.getLogger("fast2full.train")
 
-MODES = ("pretrain", "zeroshot", "scratch", "finetune", "freeze", "dann")
-FINETUNE_MODES = ("finetune", "freeze", "dann")
-TASKS = ("sigbkg", "qg", "met")
 #: smallest validation subset used for early stopping / learning-rate choice
 VAL_MIN = 20
 #: the validation subset is n // VAL_DIVISOR rows (at least VAL_MIN, at most the whole val split)
@@ -135,7 +133,7 @@ class JobSpec:
                 raise Fast2FullError(f"--size must be an integer or 'all', not {self.size!r}")
         if self.mode == "zeroshot":
             self.size = 0
-        if self.mode in ("zeroshot",) + FINETUNE_MODES and self.pretrained_dir is None:
+        if self.mode in ("zeroshot", *TRANSFER_MODES) and self.pretrained_dir is None:
             raise Fast2FullError(f"mode {self.mode} needs --pretrained-dir (the pretrain job's outdir)")
         if self.size != "all" and self.mode != "zeroshot" and int(self.size) < 1:
             raise Fast2FullError(f"--size must be >= 1 for mode {self.mode}")

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fast2full.plan import ARCHS
+
 #: widths per model size and architecture (config ``training.model_size``)
 MODEL_SIZES: dict[str, dict[str, dict]] = {
     "tiny": {
@@ -41,7 +43,6 @@ MODEL_SIZES: dict[str, dict[str, dict]] = {
     },
 }
 
-ARCHS = ("dnn", "gnn", "transformer")
 
 #: distance added to padded neighbours so ``topk`` never prefers them over a real object
 _FAR = 1.0e9

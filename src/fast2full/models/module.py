@@ -26,9 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from fast2full import weights as W
+from fast2full.plan import CLASSIFICATION_TASKS, REGRESSION_TASKS
 
-CLASSIFICATION_TASKS = ("sigbkg", "qg")
-REGRESSION_TASKS = ("met",)
 #: scale of the MET regression target: the net predicts (px, py) / MET_SCALE_GEV
 MET_SCALE_GEV = 100.0
 #: Ganin et al.'s schedule constant for the gradient-reversal coefficient
