@@ -95,6 +95,10 @@ class EnsembleLayerNorm(nn.Module):
         )
 
 
+#: bits of randomness per dropout decision when the engine draws the masks (four decisions per 64-bit word)
+MASK_BITS = 16
+
+
 class Dropout(nn.Module):
     """Dropout whose masks come from per-member generators when an ensemble engine sets them.
 
@@ -102,12 +106,23 @@ class Dropout(nn.Module):
     ``F.dropout``.  With ``generators`` set (one ``torch.Generator`` per member; a shared list that the
     engine updates), member m's mask is drawn from its own generator, so a member's training does not
     depend on which other members share its ensemble: training it alone gives the same numbers.
+
+    Engine masks use :data:`MASK_BITS` random bits per decision: each member draws 64-bit words
+    (``random_`` over the full int64 range), read as four 16-bit uniforms; a unit is dropped when its
+    uniform is below ``round(p * 2**16)``.  So the drop probability is ``p`` rounded to a multiple of
+    2**-16 (0.1 -> 0.100006) and the kept units are scaled by ``1 / (1 - that probability)`` (the
+    output's expectation is the input, as for ``F.dropout``).  Drawing 16 instead of 32 bits per
+    decision and packing four per word makes the masks about 3x cheaper than ``torch.rand`` — they
+    were a quarter of a transformer step.
     """
 
     def __init__(self, p: float, context: dict | None = None):
         super().__init__()
         self.p = float(p)
         self.context = context if context is not None else {}
+        levels = 1 << MASK_BITS
+        self._drop_below = round(self.p * levels) - levels // 2  # threshold on the signed 16-bit value
+        self._scale = levels / max(levels - round(self.p * levels), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
@@ -115,11 +130,13 @@ class Dropout(nn.Module):
         gens = self.context.get("generators")
         if not gens:
             return F.dropout(x, self.p, True)
-        if self.context.get("ensemble"):
-            keep = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device) for g in gens]) >= self.p
-        else:
-            keep = torch.rand(x.shape, generator=gens[0], device=x.device) >= self.p
-        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+        rows = gens if self.context.get("ensemble") else gens[:1]
+        n = x.numel() // len(rows)
+        words = torch.empty(len(rows), -(-n // 4), dtype=torch.int64, device=x.device)
+        for row, g in zip(words, rows):
+            row.random_(-(1 << 63), None, generator=g)
+        u = words.view(torch.int16)[:, :n].reshape(x.shape)
+        return x * (u >= self._drop_below).to(x.dtype).mul_(self._scale)
 
 
 def _linear(d_in: int, d_out: int, members: int | None) -> nn.Module:
@@ -205,7 +222,9 @@ class EdgeConv(nn.Module):
         base = torch.arange(hf.shape[0], device=h.device).view(-1, 1, 1) * n
         nbr_j = nbr.reshape(-1, c_out).index_select(0, (near.indices + base).reshape(-1))
         e = torch.relu_(node.unsqueeze(-2) + nbr_j.view(*lead, n, k, c_out))
-        e = torch.relu_(self.edge_mlp[2](e))  # (..., N, k, C_out)
+        # out of place: the layer's output is a view (of the batched matmul), and an in-place ReLU on a
+        # view makes autograd copy the whole edge tensor back and forth (CopySlices): 15 % of a step
+        e = torch.relu(self.edge_mlp[2](e))  # (..., N, k, C_out)
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
         w = (w / w.sum(-1, keepdim=True).clamp(min=1.0)).unsqueeze(-1)
@@ -245,8 +264,12 @@ class EdgeConvNet(nn.Module):
 class EncoderLayer(nn.Module):
     """Pre-norm transformer encoder layer (as ``nn.TransformerEncoderLayer(norm_first=True)``, ReLU):
     ``h + drop(attn(norm1(h)))`` then ``h + drop(linear2(drop(relu(linear1(norm2(h))))))``; written out
-    so that it also runs as an ensemble.  Attention is ``F.scaled_dot_product_attention`` with the
-    padding mask and no dropout on the attention weights (drawing that mask cost a quarter of a step)."""
+    so that it also runs as an ensemble.  Attention is written out as ``softmax(q k^T / sqrt(dh) + bias) v``
+    with two matmuls batched over (members x events, heads), the padding mask as an additive -inf
+    bias, and no dropout on the attention weights (drawing that mask cost a quarter of a step).  For
+    these tiny matrices (N <= a few tens, dh = d_model / heads) that is about 30 % faster, forward
+    plus backward, than ``F.scaled_dot_product_attention``'s CPU kernel, and gives the same numbers to
+    float rounding."""
 
     def __init__(
         self,
@@ -265,15 +288,17 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = _layernorm(d_model, members), _layernorm(d_model, members)
         self.drop1, self.drop2, self.drop_ff = (Dropout(dropout, context) for _ in range(3))
 
-    def attention(self, h: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+    def attention(self, h: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """Multi-head self-attention; ``key_bias`` (..., N): 0 on the keys attended, -inf on the others."""
         lead, (n, d) = h.shape[:-2], h.shape[-2:]
-        q, k, v = self.in_proj(h).reshape(-1, n, 3, self.heads, d // self.heads).unbind(-3)
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (L, H, N, dh)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend.reshape(-1, 1, 1, n))
+        heads, dh = self.heads, d // self.heads
+        q, k, v = (t.transpose(1, 2) for t in self.in_proj(h).reshape(-1, n, 3, heads, dh).unbind(-3))  # (L, H, N, dh)
+        scores = torch.matmul(q, k.transpose(-1, -2)) * dh**-0.5 + key_bias.reshape(-1, 1, 1, n)
+        att = torch.matmul(scores.softmax(-1), v)
         return self.out_proj(att.transpose(1, 2).reshape(*lead, n, d))
 
-    def forward(self, h: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        h = h + self.drop1(self.attention(self.norm1(h), attend))
+    def forward(self, h: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        h = h + self.drop1(self.attention(self.norm1(h), key_bias))
         return h + self.drop2(self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))))))
 
 
@@ -304,8 +329,9 @@ class SetTransformer(nn.Module):
         # an event with no object would give an all -inf attention row (NaN): let it attend to slot 0
         attend = mask.clone()
         attend[..., 0] |= ~mask.any(-1)
+        key_bias = torch.zeros(attend.shape, dtype=h.dtype, device=h.device).masked_fill_(~attend, float("-inf"))
         for layer in self.layers:
-            h = layer(h, attend)
+            h = layer(h, key_bias)
         return masked_mean(self.norm(h), mask)
 
 
