@@ -7,7 +7,9 @@ Run as ``python bench/bench_train.py [--quick]``.  Prints a table and writes res
    (M x batch x steps / s), as a RATIO to today's one-model loop measured in the same run: the
    Lightning ``Trainer`` fit of one ``TaskModule`` with our ``TensorDataModule`` (the loop the
    training stage used before the ensemble).  Also the engine's own single-model path (``ensemble=False``)
-   and a plain-torch loop, for reference.  On every device Lightning finds.
+   and a plain-torch loop, for reference.  On every device Lightning finds.  Each row is measured
+   ``--repeats`` times, interleaved; throughputs are medians, a ratio is the median of the per-repeat
+   ratios (the machine may be shared and its load change), printed with its range.
 2. The share of step time spent drawing batches (engine: index draws + gathers; Lightning: the gaps
    between ``on_train_batch_end`` and the next ``on_train_batch_start``).
 3. Job start-up (``fast2full train`` in a subprocess: Python, torch and Lightning imports, config,
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,11 +54,12 @@ def _timing_callback():
             self.wait = 0.0
             self.t_end = None
             self.t_epoch = 0.0
+            self.cpu_epoch = 0.0
             self.samples = 0
 
         def on_train_epoch_start(self, trainer, module):
             self.t_end = time.perf_counter()
-            self._t0 = self.t_end
+            self._t0, self._c0 = self.t_end, time.process_time()
 
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             self.wait += time.perf_counter() - self.t_end
@@ -66,6 +70,7 @@ def _timing_callback():
 
         def on_train_epoch_end(self, trainer, module):
             self.t_epoch += time.perf_counter() - self._t0
+            self.cpu_epoch += time.process_time() - self._c0
 
     return StepTimer()
 
@@ -104,6 +109,7 @@ def lightning_throughput(arch: str, size: str, ts, epochs: int, accelerator: str
     per_epoch = timer.t_epoch / (epochs + 1)
     return {
         "samples_per_s": timer.samples / timer.t_epoch,
+        "samples_per_cpu_s": timer.samples / timer.cpu_epoch,
         "data_wait_share": timer.wait / timer.t_epoch,
         "epoch_s": per_epoch,
         "batches_per_epoch": n_batches,
@@ -123,10 +129,10 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     x, m, y = (torch.from_numpy(a).to(device) for a in (ts.x, ts.mask, ts.y))
     g = torch.Generator().manual_seed(0)
     n = 0
-    t0 = None
+    t0 = c0 = None
     for epoch in range(epochs + 1):
         if epoch == 1:
-            t0, n = time.perf_counter(), 0
+            t0, c0, n = time.perf_counter(), time.process_time(), 0
         for idx in torch.randperm(len(ts), generator=g).split(BATCH):
             idx = idx.to(device)
             opt.zero_grad()
@@ -136,7 +142,7 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
             n += len(idx)
     if device != "cpu":
         torch.cuda.synchronize()
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
 def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, members: int, ensemble: bool = True) -> dict:
@@ -173,9 +179,74 @@ def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, membe
     train_s = stats["total_s"] - stats["val_s"]
     return {
         "member_samples_per_s": stats["samples"] / train_s,
+        "member_samples_per_cpu_s": stats["samples"] / (stats["cpu_s"] - stats["val_cpu_s"]),
         "data_wait_share": stats["data_s"] / train_s,
         "members": members,
     }
+
+
+def _median(v: list[float]) -> float:
+    return statistics.median(v)
+
+
+def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeats: int) -> dict:
+    """One row: every measurement ``repeats`` times, interleaved (baseline, references, ensembles, again).
+
+    Throughputs are medians over the repeats, each ratio the median of the per-repeat ratios (the
+    baseline and the ensemble of one repeat ran back to back, so a load change hits both), with its
+    range.  On the CPU the headline numbers are per second of this process's CPU time (one thread: on a
+    shared, oversubscribed machine the wall time mostly measures the other processes); wall-clock
+    throughputs are kept beside them (``*_wall``).  On a GPU: wall time."""
+    steps = epochs * (-(-len(ts) // BATCH))
+    cpu = dev == "cpu"
+    reps: list[dict] = []
+    for _ in range(repeats):
+        lt = lightning_throughput(arch, size, ts, epochs, accel)
+        plain_wall, plain_cpu = plain_throughput(arch, size, ts, epochs, dev)
+        single = ensemble_throughput(arch, size, ts, steps, dev, 2, ensemble=False)
+        r = {
+            "lightning_wall": lt["samples_per_s"],
+            "lightning": lt["samples_per_cpu_s"] if cpu else lt["samples_per_s"],
+            "lightning_wait": lt["data_wait_share"],
+            "plain_wall": plain_wall,
+            "plain": plain_cpu if cpu else plain_wall,
+            "single_wall": single["member_samples_per_s"],
+            "single": single["member_samples_per_cpu_s"] if cpu else single["member_samples_per_s"],
+        }
+        for m in MEMBERS:
+            e = ensemble_throughput(arch, size, ts, steps, dev, m)
+            r[f"ens{m}_wall"] = e["member_samples_per_s"]
+            r[f"ens{m}"] = e["member_samples_per_cpu_s"] if cpu else e["member_samples_per_s"]
+            r[f"ens{m}_wait"] = e["data_wait_share"]
+        reps.append(r)
+
+    def med(key: str) -> float:
+        return _median([r[key] for r in reps])
+
+    row = {
+        "device": dev,
+        "arch": arch,
+        "model_size": size,
+        "repeats": repeats,
+        "clock": "process CPU time" if cpu else "wall",
+        "lightning_samples_per_s": med("lightning"),
+        "lightning_samples_per_s_wall": med("lightning_wall"),
+        "lightning_data_wait_share": med("lightning_wait"),
+        "plain_samples_per_s": med("plain"),
+        "plain_samples_per_s_wall": med("plain_wall"),
+        "engine_single_samples_per_s": med("single"),
+        "engine_single_samples_per_s_wall": med("single_wall"),
+    }
+    for m in MEMBERS:
+        ratios = [r[f"ens{m}"] / r["lightning"] for r in reps]
+        row[f"ensemble{m}_member_samples_per_s"] = med(f"ens{m}")
+        row[f"ensemble{m}_member_samples_per_s_wall"] = med(f"ens{m}_wall")
+        row[f"ensemble{m}_data_wait_share"] = med(f"ens{m}_wait")
+        row[f"ensemble{m}_ratio_vs_lightning"] = _median(ratios)
+        row[f"ensemble{m}_ratio_range"] = [min(ratios), max(ratios)]
+        row[f"ensemble{m}_ratio_vs_lightning_wall"] = _median([r[f"ens{m}_wall"] / r["lightning_wall"] for r in reps])
+        row[f"ensemble{m}_ratio_vs_engine_single"] = _median([r[f"ens{m}"] / r["single"] for r in reps])
+    return row
 
 
 def startup_vs_training(tmp: Path, config: Path, tensors: Path) -> dict:
@@ -226,6 +297,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small models only, fewer steps")
     ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up measurement")
     ap.add_argument("--sizes", nargs="+", default=None, help="model sizes (default: small with --quick, else all)")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="interleaved repeats per row, medians quoted (default 3, 5 full)"
+    )
     ap.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.json"))
     args = ap.parse_args()
 
@@ -238,6 +312,7 @@ def main() -> int:
     set_threads(1)
     sizes = args.sizes or (["small"] if args.quick else ["tiny", "small", "base"])
     epochs = 1 if args.quick else 2
+    args.repeats = args.repeats or (3 if args.quick else 5)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -255,25 +330,7 @@ def main() -> int:
             accel = "cpu" if dev == "cpu" else "gpu"
             for arch in ("dnn", "gnn", "transformer"):
                 for size in sizes:
-                    lt = lightning_throughput(arch, size, ts, epochs, accel)
-                    base = plain_throughput(arch, size, ts, epochs, dev)
-                    steps = epochs * (-(-len(ts) // BATCH))
-                    single = ensemble_throughput(arch, size, ts, steps, dev, 2, ensemble=False)
-                    row = {
-                        "device": dev,
-                        "arch": arch,
-                        "model_size": size,
-                        "lightning_samples_per_s": lt["samples_per_s"],
-                        "lightning_data_wait_share": lt["data_wait_share"],
-                        "plain_samples_per_s": base,
-                        "engine_single_samples_per_s": single["member_samples_per_s"],
-                    }
-                    for m in MEMBERS:
-                        e = ensemble_throughput(arch, size, ts, steps, dev, m)
-                        row[f"ensemble{m}_member_samples_per_s"] = e["member_samples_per_s"]
-                        row[f"ensemble{m}_data_wait_share"] = e["data_wait_share"]
-                        row[f"ensemble{m}_ratio_vs_lightning"] = e["member_samples_per_s"] / lt["samples_per_s"]
-                    rows.append(row)
+                    rows.append(_measure(arch, size, ts, epochs, dev, accel, args.repeats))
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
         cfg["training"] |= {"learning_rates": [0.001, 0.003], "seeds": [0, 1]}
         for det in cfg["detectors"].values():
@@ -282,14 +339,15 @@ def main() -> int:
         config.write_text(yaml.safe_dump(cfg))
         startup = {} if args.no_startup else startup_vs_training(tmp, config, tensors)
 
-    cols = [f"ens{m}/s ratio wait" for m in MEMBERS]
+    cols = [f"ens{m}/s ratio (range) wait" for m in MEMBERS]
     print(
         f"{'device':6} {'arch':12} {'size':6} {'Lightning/s':>11} {'wait':>6} {'plain/s':>8} {'single/s':>8} "
-        + " ".join(f"{c:>24}" for c in cols)
+        + " ".join(f"{c:>36}" for c in cols)
     )
     for r in rows:
         ens = " ".join(
             f"{r[f'ensemble{m}_member_samples_per_s']:10.0f} {r[f'ensemble{m}_ratio_vs_lightning']:6.2f}x "
+            f"({r[f'ensemble{m}_ratio_range'][0]:.2f}-{r[f'ensemble{m}_ratio_range'][1]:.2f}) "
             f"{100 * r[f'ensemble{m}_data_wait_share']:5.1f}%"
             for m in MEMBERS
         )
@@ -298,6 +356,10 @@ def main() -> int:
             f"{100 * r['lightning_data_wait_share']:5.1f}% {r['plain_samples_per_s']:8.0f} "
             f"{r['engine_single_samples_per_s']:8.0f} {ens}"
         )
+    print(
+        f"(medians of {args.repeats} interleaved repeats; per second of process CPU time on the CPU, of wall time "
+        "on a GPU; ratio = ensemble member-samples/s over the Lightning loop's)"
+    )
     print()
     for k, v in startup.items():
         print(f"{k:28} {v:8.2f}")
@@ -312,6 +374,7 @@ def main() -> int:
                 "batch_size": BATCH,
                 "max_objects": MAX_OBJECTS,
                 "threads": 1,
+                "repeats": args.repeats,
                 "cpu_count": os.cpu_count(),
                 "torch": torch.__version__,
             },

@@ -308,7 +308,8 @@ def train_members(
     ``on_check(step, active, train_losses, val_losses)`` is called after every validation check with the
     losses of the members checked there (progress logging); ``stats``
     (a dict) receives the seconds spent drawing batches (``data_s``), in validation (``val_s``), in
-    all (``total_s``) and the member-samples trained (``samples``), summed over calls.
+    all (``total_s``), the process CPU seconds in all and in validation (``cpu_s``, ``val_cpu_s``) and
+    the member-samples trained (``samples``), summed over calls.
     """
     if not members:
         return []
@@ -387,8 +388,8 @@ def _train(
 ) -> list[MemberResult]:
     import time
 
-    t_begin = time.perf_counter()
-    t_data = t_val = 0.0
+    t_begin, c_begin = time.perf_counter(), time.process_time()
+    t_data = t_val = c_val = 0.0
     n_samples = 0
     device = torch.device(device)
     n_mem = len(members)
@@ -544,9 +545,10 @@ def _train(
         loss_n += 1
         if step % budget.val_every and step < budget.max_steps:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         v = val_losses()
         t_val += time.perf_counter() - t0
+        c_val += time.process_time() - c0
         train_mean = (loss_sum / loss_n).cpu()
         loss_sum.zero_()
         loss_n = 0
@@ -592,6 +594,8 @@ def _train(
             ("data_s", t_data),
             ("val_s", t_val),
             ("total_s", time.perf_counter() - t_begin),
+            ("cpu_s", time.process_time() - c_begin),
+            ("val_cpu_s", c_val),
             ("samples", n_samples),
             ("steps", step),
         ):
