@@ -75,7 +75,8 @@ def test_schema_vocabulary_is_the_plan_vocabulary():
 
 
 def test_snakefile_requests_exactly_the_plan(repo_root, cfg):
-    """The aggregate job's inputs (a dry run of the real Snakefile) are the plan's metrics.json files."""
+    """The aggregate job's inputs (a dry run of the real Snakefile) are the plan's metrics.json files,
+    then the loss-history directories of its trained points."""
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1", "results/summary/metrics.csv"],
         cwd=repo_root,
@@ -86,7 +87,9 @@ def test_snakefile_requests_exactly_the_plan(repo_root, cfg):
     assert res.returncode == 0, res.stderr[-2000:]
     block = res.stdout[res.stdout.index("rule aggregate_results:") :]
     inputs = re.search(r"^\s+input: (.*)$", block, flags=re.M).group(1).split(", ")
-    assert inputs == [plan.PATHS.metrics(p) for p in plan.training_points(cfg)]
+    points = plan.training_points(cfg)
+    logs = [f"{plan.PATHS.point_dir(p)}/logs" for p in points if p.mode != "zeroshot"]
+    assert inputs == [plan.PATHS.metrics(p) for p in points] + logs
     assert yaml.safe_load((repo_root / "config.yaml").read_text())["training"]["tasks"] == cfg["training"]["tasks"]
 
 

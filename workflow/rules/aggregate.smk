@@ -15,6 +15,7 @@ rule aggregate_results:
     """Metrics table, learning curves, data-reduction factors and figures."""
     input:
         metrics=all_metrics(),
+        loss_logs=all_loss_logs(),
     output:
         table=report(
             PATHS.summary("metrics.csv"),

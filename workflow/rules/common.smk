@@ -129,6 +129,12 @@ def all_metrics():
     return [PATHS.metrics(p) for p in plan.training_points(config)]
 
 
+def all_loss_logs():
+    """Every point's declared loss-history directory (seed*/logs, fast2full.plan.seed_dirs), which the
+    aggregate's loss figures read next to each metrics.json."""
+    return [f"{PATHS.point_dir(p)}/{d}" for p in plan.training_points(config) for d in plan.seed_dirs(p.mode)]
+
+
 def all_targets():
     """Summary tables, learning-curve and feature figures, and the published pretrained models."""
     tasks = TR["tasks"]

@@ -424,9 +424,10 @@ def modes_figure(
 
 
 def read_loss_log(metrics_path: str, lr: float) -> pd.DataFrame | None:
-    """The epoch-level train and validation losses of the selected learning rate's run, from the
-    Lightning CSV log that ``train`` writes (``seed*/logs/lr<lr>/metrics.csv``): columns step,
-    train_loss, val_loss (NaN where not logged); None if absent or unreadable."""
+    """The train and validation losses per check of the selected learning rate's run, from the loss
+    history that ``train`` writes in its declared ``seed*/logs`` directory (``logs/lr<lr>/metrics.csv``,
+    an input of the aggregate rule): columns step, train_loss, val_loss (NaN where not logged); None if
+    absent or unreadable."""
     if not np.isfinite(lr):
         return None
     f = Path(metrics_path).parent / "logs" / f"lr{lr:g}" / "metrics.csv"
