@@ -1,12 +1,28 @@
 # fast2full: pretraining on fast simulation, fine-tuning on full simulation.
 # Rules only wire files to `fast2full <stage>` subcommands; the logic lives in src/fast2full.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
+# This checkout's code, for the workflow and for every job: the Snakefile imports fast2full from the
+# src/ beside it, and each job's shell puts that src/ first on PYTHONPATH (the rules run
+# `python -m fast2full ...`).  A conda environment (--sdm conda) therefore holds no fast2full and can
+# be shared by several checkouts (--conda-prefix); with `pip install -e .` it is the same code.
+_SRC = Path(workflow.basedir) / "src"
+if (_SRC / "fast2full" / "__init__.py").is_file():
+    sys.path.insert(0, str(_SRC))
+
+from fast2full.hpc.envs import job_shell_prefix
 from fast2full.config import ConfigError, coerce_strings, deep_merge, load_schema
 from fast2full.config import validate as f2f_validate
 from fast2full.pythia_settings import check_config as f2f_check_pythia
 
 min_version("9.0")
+
+if (_SRC / "fast2full" / "__init__.py").is_file():
+    # shell.prefix formats its text like a shell command: braces doubled
+    shell.prefix(job_shell_prefix(_SRC).replace("{", "{{").replace("}", "}}"))
 
 
 # config.yaml is the base: every --configfile and --config key=value is deep-merged over it by

@@ -62,5 +62,5 @@ rule aggregate_results:
         config=stage_config("aggregate"),
         summary_dir=lambda w, output: os.path.dirname(output.table),
     shell:
-        "fast2full --log {log} aggregate --config-json {params.config:q} --summary-dir {params.summary_dir}"
+        "python -m fast2full --log {log} aggregate --config-json {params.config:q} --summary-dir {params.summary_dir}"
         " --figure-dir {output.figures} --metrics {input.metrics}"

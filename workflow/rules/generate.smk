@@ -17,7 +17,7 @@ rule pythia_generate:
     params:
         config=stage_config("generate"),
     shell:
-        "fast2full --log {log} generate --config-json {params.config:q} --process {wildcards.process}"
+        "python -m fast2full --log {log} generate --config-json {params.config:q} --process {wildcards.process}"
         " --chunk {wildcards.chunk} --out {output}"
 
 
@@ -38,4 +38,4 @@ rule hepmc_export:
         mem_mb=2000,
         runtime=30,
     shell:
-        "fast2full --log {log} export-hepmc --in {input} --out {output}"
+        "python -m fast2full --log {log} export-hepmc --in {input} --out {output}"

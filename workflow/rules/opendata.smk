@@ -18,7 +18,7 @@ rule opendata_manifest:
     params:
         config=stage_config("manifest"),
     shell:
-        "fast2full --log {log} manifest --config-json {params.config:q} --out {output}"
+        "python -m fast2full --log {log} manifest --config-json {params.config:q} --out {output}"
 
 
 rule opendata_fetch:
@@ -38,5 +38,5 @@ rule opendata_fetch:
         mem_mb=500,
         runtime=120,
     shell:
-        "fast2full --log {log} fetch --manifest {input.manifest} --sample {wildcards.sample}"
+        "python -m fast2full --log {log} fetch --manifest {input.manifest} --sample {wildcards.sample}"
         " --index {wildcards.index} --out {output}"

@@ -23,7 +23,7 @@ if config["simulator"] == "builtin":
             card=lambda w: config["detectors"][w.detector]["card"],
             pileup=lambda w, input: " ".join(f"--pileup {f}" for f in input.pileup),
         shell:
-            "fast2full --log {log} simulate --config-json {params.config:q} --card {params.card}"
+            "python -m fast2full --log {log} simulate --config-json {params.config:q} --card {params.card}"
             " --in {input.events} {params.pileup} --out {output}"
 
 else:
@@ -51,5 +51,5 @@ else:
             config=stage_config("simulate"),
             card=lambda w: config["detectors"][w.detector]["card"],
         shell:
-            "fast2full --log {log} simulate --simulator delphes --config-json {params.config:q}"
+            "python -m fast2full --log {log} simulate --simulator delphes --config-json {params.config:q}"
             " --card {params.card} --in {input.events} --out {output}"

@@ -18,7 +18,7 @@ rule physlite_skim:
         config=stage_config("skim_physlite"),
         source=physlite_args,
     shell:
-        "fast2full --log {log} skim --source physlite --config-json {params.config:q}"
+        "python -m fast2full --log {log} skim --source physlite --config-json {params.config:q}"
         " --sample {wildcards.sample} {params.source} --out {output}"
 
 
@@ -41,5 +41,5 @@ rule delphes_skim:
     params:
         config=stage_config("skim_delphes"),
     shell:
-        "fast2full --log {log} skim --source delphes --config-json {params.config:q}"
+        "python -m fast2full --log {log} skim --source delphes --config-json {params.config:q}"
         " --sample {wildcards.process} --in {input} --out {output}"

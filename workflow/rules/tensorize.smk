@@ -20,7 +20,7 @@ rule tensorize_source:
         outdir=lambda w: PATHS.tensor_dir(w.task, SOURCE),
         domain=SOURCE,
     shell:
-        "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {params.domain} --outdir {params.outdir} --inputs {input}"
 
 
@@ -47,7 +47,7 @@ rule tensorize_target:
         config=stage_config("tensorize"),
         outdir=lambda w: PATHS.tensor_dir(w.task, w.domain),
     shell:
-        "fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {wildcards.domain} --norm {input.norm} --outdir {params.outdir} --inputs {input.objects}"
 
 
@@ -74,4 +74,4 @@ rule plot_features:
         mem_mb=2000,
         runtime=10,
     shell:
-        "fast2full --log {log} plot-features --task {wildcards.task} --out {output.pdf} --inputs {input}"
+        "python -m fast2full --log {log} plot-features --task {wildcards.task} --out {output.pdf} --inputs {input}"

@@ -22,7 +22,7 @@ rule train_pretrain:
         source=SOURCE,
         seeds=SEED_ARGS,
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {params.source} --mode pretrain --size all --seeds {params.seeds}"
         " --inputs {input} --outdir {params.outdir} --threads {threads}"
 
@@ -57,7 +57,7 @@ rule train_target:
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
         " --pretrained-dir {params.pretrained} --threads {threads}"
         " --mode {params.modes} --size {params.sizes} --outdir '{params.outdir}'"
@@ -88,7 +88,7 @@ rule train_zeroshot:
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "zeroshot", 0),
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
         " --pretrained-dir {params.pretrained} --threads {threads}"
         " --mode zeroshot --size 0 --outdir {params.outdir}"
@@ -122,7 +122,7 @@ rule train_mode:
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, "{size}"),
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
         " --pretrained-dir {params.pretrained} --threads {threads}"
         " --mode {wildcards.mode} --size {params.sizes} --outdir '{params.outdir}'"
@@ -157,7 +157,7 @@ rule train_point:
         pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
     shell:
-        "fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
+        "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
         " --arch {wildcards.arch} --target {wildcards.target} --seeds {params.seeds} --inputs {input.tensors}"
         " --pretrained-dir {params.pretrained} --threads {threads}"
         " --mode {wildcards.mode} --size {wildcards.size} --outdir {params.outdir}"
@@ -184,4 +184,4 @@ rule publish_model:
         mem_mb=1000,
         runtime=5,
     shell:
-        "fast2full --log {log} export-model --ckpt {input} --out {output}"
+        "python -m fast2full --log {log} export-model --ckpt {input} --out {output}"

@@ -1,8 +1,14 @@
 """The conda environments in ``envs/`` (``--software-deployment-method conda``) against pyproject.toml.
 
-Two checks that need no conda: every pip pin in an environment equals the pin in pyproject.toml (one
-source of versions), and every third-party package that the code run by an environment's rules
+The environment files name conda-forge packages; pyproject.toml names PyPI distributions.
+:data:`CONDA_FORGE_TO_PYPI` is the one table between the two.  Two checks that need no conda: every
+pin in an environment (conda-forge or pip) equals the pin in pyproject.toml of the same distribution
+(one source of versions), and every third-party package that the code run by an environment's rules
 imports is installed there (pinned in the file, or a dependency of a pinned package).
+
+No environment installs fast2full itself: the rules run ``python -m fast2full`` with the checkout's
+``src/`` on ``PYTHONPATH`` (the Snakefile's ``shell.prefix``), so one environment can serve any
+number of checkouts (``--conda-prefix``) and each of them runs its own code.
 """
 
 from __future__ import annotations
@@ -19,6 +25,44 @@ import yaml
 from fast2full.common import InputError
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:(==|=)\s*([^=\s]+))?\s*$")
+
+#: conda-forge package -> the PyPI distribution it packages, for every conda-forge package that the
+#: environment files use (the one place the two names meet; a package missing here fails
+#: tests/test_envs.py).  Checked on anaconda.org/conda-forge: ``fastjet`` is scikit-hep's Python
+#: bindings (the C++ library alone is ``fastjet-cxx``), ``lz4`` the Python bindings (``lz4-c`` the C
+#: library), ``python-xxhash`` the Python bindings of xxhash, ``pytorch-cpu`` the CPU build of PyTorch
+#: (``pytorch-gpu`` the CUDA one), ``matplotlib-base`` matplotlib without a GUI toolkit.
+#: Not here: ``pythia8mc`` (conda-forge's ``pythia8`` installs the module as ``pythia8``, while the
+#: code imports ``pythia8mc`` and calls its ``nextBatch``), so it stays a pip pin.
+CONDA_FORGE_TO_PYPI = {
+    "atlasopenmagic": "atlasopenmagic",
+    "awkward": "awkward",
+    "cycler": "cycler",
+    "fastjet": "fastjet",
+    "jsonschema": "jsonschema",
+    "lightning": "lightning",
+    "lz4": "lz4",
+    "matplotlib-base": "matplotlib",
+    "mplhep": "mplhep",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "pyhepmc": "pyhepmc",
+    "python-xxhash": "xxhash",
+    "pytorch-cpu": "torch",
+    "pytorch-gpu": "torch",
+    "pyyaml": "pyyaml",
+    "requests": "requests",
+    "scipy": "scipy",
+    "uproot": "uproot",
+    "urllib3": "urllib3",
+    "vector": "vector",
+}
+#: conda-forge packages with no PyPI distribution in pyproject.toml (C++ programs and libraries)
+CONDA_ONLY = frozenset({"delphes", "hepmc3"})
+#: the interpreter and the installer: pinned in every file, not dependencies of the code
+CONDA_TOOLS = frozenset({"python", "pip"})
 
 
 def canonical(name: str) -> str:
@@ -28,17 +72,21 @@ def canonical(name: str) -> str:
 
 @dataclass
 class CondaEnv:
-    """One ``envs/<name>.yaml``: conda specs (name -> version or None) and pip pins (name -> version)."""
+    """One ``envs/<name>.yaml``: conda specs (name -> version or None, and the operator: ``==`` exact,
+    ``=`` that version's series) and pip pins (name -> version)."""
 
     path: Path
     channels: list[str]
     conda: dict[str, str | None] = field(default_factory=dict)
+    conda_op: dict[str, str] = field(default_factory=dict)
     pip: dict[str, str] = field(default_factory=dict)
     pip_other: list[str] = field(default_factory=list)  # pip lines that are not name==version
 
-    @property
-    def post_deploy(self) -> Path:
-        return self.path.with_name(self.path.name.removesuffix(".yaml") + ".post-deploy.sh")
+    def pypi_pins(self) -> dict[str, str]:
+        """PyPI distribution -> version of every conda-forge package with a PyPI counterpart
+        (:data:`CONDA_FORGE_TO_PYPI`) and every pip pin."""
+        out = {canonical(CONDA_FORGE_TO_PYPI[n]): v for n, v in self.conda.items() if n in CONDA_FORGE_TO_PYPI and v}
+        return out | self.pip
 
 
 def load_env(path: str | Path) -> CondaEnv:
@@ -60,15 +108,21 @@ def load_env(path: str | Path) -> CondaEnv:
                 else:
                     env.pip_other.append(str(line))
         elif isinstance(dep, str):
-            name, _, version = dep.partition("=")
-            env.conda[canonical(name.strip())] = version.strip() or None
+            m = _CONDA_SPEC.match(dep)
+            if not m:
+                raise InputError(path, f"conda dependency {dep!r} is not `name`, `name=version` or `name==version`")
+            name = canonical(m.group(1))
+            env.conda[name] = m.group(3)
+            if m.group(2):
+                env.conda_op[name] = m.group(2)
         else:
             raise InputError(path, f"unexpected dependency entry {dep!r}")
     return env
 
 
 def pyproject_pins(path: str | Path) -> tuple[dict[str, str], str]:
-    """(distribution -> pinned version, requires-python) from pyproject.toml's [project] table."""
+    """(distribution -> pinned version, requires-python) from pyproject.toml's [project] table
+    (its ``dependencies``; the ``test`` and ``lint`` extras are not used by the workflow's rules)."""
     path = Path(path)
     try:
         project = tomllib.loads(path.read_text())["project"]
@@ -186,3 +240,13 @@ def distributions_of(top_level_modules: set[str] | list[str]) -> dict[str, list[
     """Top-level module -> the installed distributions providing it (empty: not installed here)."""
     mapping = metadata.packages_distributions()
     return {m: sorted({canonical(d) for d in mapping.get(m, [])}) for m in top_level_modules}
+
+
+def job_shell_prefix(src: str | Path) -> str:
+    """The bash text the Snakefile puts before every job's shell command (``shell.prefix``): strict
+    mode (Snakemake's default prefix) and ``src`` first on ``PYTHONPATH``, so ``python -m fast2full``
+    runs the checkout's code inside any environment: the pip route's venv, or a conda environment
+    that holds no fast2full (Snakemake drops the caller's ``PYTHONPATH`` there; this line comes
+    after the activation).  An empty ``PYTHONPATH`` adds no empty entry (that would be the cwd)."""
+    quoted = "'" + str(Path(src).resolve()).replace("'", "'\\''") + "'"
+    return f"set -euo pipefail; export PYTHONPATH={quoted}${{PYTHONPATH:+:$PYTHONPATH}}; "
