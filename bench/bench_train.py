@@ -81,7 +81,7 @@ def lightning_throughput(arch: str, size: str, ts, epochs: int, accelerator: str
     import lightning.pytorch as pl
 
     from fast2full.models import TaskModule, TensorDataModule
-    from fast2full.train import _IGNORED_WARNINGS
+    from fast2full.train.env import _IGNORED_WARNINGS
 
     pl.seed_everything(0, verbose=False)
     # today's one-model loop: Lightning fit of the backbones as they were before the ensemble engine

@@ -120,12 +120,12 @@ def test_train_reads_exactly_the_files_its_rule_gives(tmp_path):
     but was not given is an error naming the given files (Snakemake then knows every file read)."""
     from fast2full.cli.train import tensor_inputs
     from fast2full.common import Fast2FullError
-    from fast2full.train import _tensor_path
+    from fast2full.train.modes import tensor_path
 
     files = [str(tmp_path / f"qg/cms_like/{s}.parquet") for s in ("train", "val", "test")]
     got = tensor_inputs(files)
-    assert _tensor_path(got, "qg", "cms_like", "val") == tmp_path / "qg/cms_like/val.parquet"
+    assert tensor_path(got, "qg", "cms_like", "val") == tmp_path / "qg/cms_like/val.parquet"
     with pytest.raises(Fast2FullError, match="no qg/atlas_like/train tensor file among the job's --inputs"):
-        _tensor_path(got, "qg", "atlas_like", "train")
+        tensor_path(got, "qg", "atlas_like", "train")
     with pytest.raises(Fast2FullError, match="not a tensor file"):
         tensor_inputs([str(tmp_path / "qg/cms_like/norm.json")])

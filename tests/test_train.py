@@ -377,8 +377,9 @@ def test_progress_lines_hold_step_losses_points_and_time_left(tensors, tmp_path,
     import logging
 
     from fast2full import train as T
+    from fast2full.train import job
 
-    monkeypatch.setattr(T, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(job, "PROGRESS_EVERY_S", 0.0)
     jobs = [_job(tensors, tmp_path / f"p{n}", mode="scratch", size=n) for n in (40, 80)]
     with caplog.at_level(logging.INFO, logger="fast2full.train"):
         T.run_jobs(jobs, settings(learning_rates=[3e-3, 1e-3], min_steps=10, max_steps=10))
