@@ -124,19 +124,30 @@ class Dropout(nn.Module):
         self._drop_below = round(self.p * levels) - levels // 2  # threshold on the signed 16-bit value
         self._scale = levels / max(levels - round(self.p * levels), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        gens = self.context.get("generators")
-        if not gens:
-            return F.dropout(x, self.p, True)
+    def _mask(self, x: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
+        """The engine's mask for ``x``, kept units at the inverse keep probability, dropped ones 0."""
         rows = gens if self.context.get("ensemble") else gens[:1]
         n = x.numel() // len(rows)
         words = torch.empty(len(rows), -(-n // 4), dtype=torch.int64, device=x.device)
         for row, g in zip(words, rows):
             row.random_(-(1 << 63), None, generator=g)
         u = words.view(torch.int16)[:, :n].reshape(x.shape)
-        return x * (u >= self._drop_below).to(x.dtype).mul_(self._scale)
+        return (u >= self._drop_below).to(x.dtype).mul_(self._scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        gens = self.context.get("generators")
+        if not gens:
+            return F.dropout(x, self.p, True)
+        return x * self._mask(x, gens)
+
+    def residual(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``h + self(x)``, with the engine's mask as one ``addcmul`` (one pass over the tensor, not two)."""
+        gens = self.context.get("generators")
+        if not self.training or self.p == 0.0 or not gens:
+            return h + self(x)
+        return torch.addcmul(h, x, self._mask(x, gens))
 
 
 def _linear(d_in: int, d_out: int, members: int | None) -> nn.Module:
@@ -298,8 +309,8 @@ class EncoderLayer(nn.Module):
         return self.out_proj(att.transpose(1, 2).reshape(*lead, n, d))
 
     def forward(self, h: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        h = h + self.drop1(self.attention(self.norm1(h), key_bias))
-        return h + self.drop2(self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))))))
+        h = self.drop1.residual(h, self.attention(self.norm1(h), key_bias))
+        return self.drop2.residual(h, self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))))))
 
 
 class SetTransformer(nn.Module):
