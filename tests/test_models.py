@@ -179,3 +179,20 @@ def test_predict_probabilities():
     x, mask = _batch()
     p = m.predict(x, mask, batch_size=4).numpy()
     assert p.shape == (6,) and np.all((p > 0) & (p < 1))
+
+
+def test_nearest_neighbours_are_cdist_s():
+    """The k-NN of the EdgeConv blocks (squared distances from a matmul) picks the neighbours that
+    torch.cdist ranks nearest, never a padded slot or the node itself while real neighbours remain."""
+    from fast2full.models.backbones import nearest_neighbours
+
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(50, 12, 7, generator=g)
+    mask = torch.rand(50, 12, generator=g) > 0.3
+    k = 4
+    idx, valid = nearest_neighbours(h, mask, k)
+    d = torch.cdist(h, h).masked_fill((~mask).unsqueeze(1) | torch.eye(12, dtype=torch.bool), float("inf"))
+    ref = d.topk(k, dim=-1, largest=False)
+    n_real = mask.sum(-1, keepdim=True) - mask.long()  # real neighbours of each slot
+    assert torch.equal(valid, torch.arange(k).view(1, 1, k) < n_real.unsqueeze(-1))
+    assert torch.equal(torch.where(valid, idx, -1), torch.where(valid, ref.indices, -1))

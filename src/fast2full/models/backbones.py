@@ -10,8 +10,8 @@ every pooling.  The input size (N, F) comes from the tensor metadata, the widths
   appended as one extra input per slot so a real zero and a padded slot differ).
 * :class:`EdgeConvNet` — a dynamic-graph CNN in the style of ParticleNet (Qu & Gouskos,
   arXiv:1902.08570) / DGCNN (Wang et al., arXiv:1801.07829): EdgeConv blocks whose k nearest
-  neighbours are recomputed in the current feature space with ``torch.cdist`` + ``topk`` on the padded
-  tensors (no pyg-lib / torch-cluster needed).
+  neighbours are recomputed in the current feature space (:func:`nearest_neighbours`: squared distances
+  from one batched matmul, ``topk``) on the padded tensors (no pyg-lib / torch-cluster needed).
 * :class:`SetTransformer` — a transformer encoder over the object set with the padding mask and no
   positional encoding (the set is unordered), followed by masked mean pooling.
 """
@@ -191,6 +191,22 @@ class DNN(nn.Module):
         return self.net(flat)
 
 
+@torch.no_grad()  # the graph is not differentiated, only the features along it
+def nearest_neighbours(h: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest other real slots of every slot: indices (L, N, k) into N, and whether each is a
+    real neighbour (False: a padded slot or the node itself, ranked last, picked only when an event has
+    <= k objects).  ``h`` (L, N, C), ``mask`` (L, N).
+
+    Squared distances as ``|a|^2 + |b|^2 - 2 a.b`` (one batched matmul, 5x faster than ``torch.cdist``
+    for these sizes); the k smallest squared distances are the k nearest neighbours."""
+    n = h.shape[-2]
+    sq = (h * h).sum(-1)
+    dist = torch.baddbmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), h, h.transpose(1, 2), alpha=-2.0)
+    far = (~mask).unsqueeze(1) | torch.eye(n, dtype=torch.bool, device=h.device).unsqueeze(0)
+    near = dist.masked_fill(far, _FAR).topk(k, dim=-1, largest=False)
+    return near.indices, near.values < 0.5 * _FAR
+
+
 class EdgeConv(nn.Module):
     """One EdgeConv block: k-NN in the current feature space, edge MLP on (h_i, h_j - h_i), masked mean
     over the neighbours, plus a linear shortcut (ParticleNet's residual).
@@ -217,13 +233,8 @@ class EdgeConv(nn.Module):
         if k < 1:  # one slot: no neighbours, only the shortcut
             return self.act(self.shortcut(h)) * mask.unsqueeze(-1).to(h.dtype)
         hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
-        with torch.no_grad():  # the graph is not differentiated, only the features along it
-            dist = torch.cdist(hf, hf)
-            far = (~mf).unsqueeze(1) | torch.eye(n, dtype=torch.bool, device=h.device).unsqueeze(0)
-            dist = dist.masked_fill(far, _FAR)
-            near = dist.topk(k, dim=-1, largest=False)  # (L, N, k)
-            # a padded slot or the node itself (ranked last, picked only when an event has <= k objects)
-            nb_valid = (near.values < 0.5 * _FAR).reshape(*lead, n, k)
+        near_idx, nb_valid = nearest_neighbours(hf, mf, k)  # (L, N, k)
+        nb_valid = nb_valid.reshape(*lead, n, k)
         first = self.edge_mlp[0]
         w_a, w_b = first.weight[..., :c], first.weight[..., c:]
         node = linear(h, w_a - w_b, first.bias)  # (..., N, C_out): the h_i part and the bias
@@ -231,7 +242,7 @@ class EdgeConv(nn.Module):
         c_out = nbr.shape[-1]
         # neighbour rows in the flattened (L * N, C_out) table: one index_select instead of a gather
         base = torch.arange(hf.shape[0], device=h.device).view(-1, 1, 1) * n
-        nbr_j = nbr.reshape(-1, c_out).index_select(0, (near.indices + base).reshape(-1))
+        nbr_j = nbr.reshape(-1, c_out).index_select(0, (near_idx + base).reshape(-1))
         e = torch.relu_(node.unsqueeze(-2) + nbr_j.view(*lead, n, k, c_out))
         # out of place: the layer's output is a view (of the batched matmul), and an in-place ReLU on a
         # view makes autograd copy the whole edge tensor back and forth (CopySlices): 15 % of a step
