@@ -1,5 +1,6 @@
 """Training jobs on synthetic separable tensors: learning, modes, fairness rules, determinism, CLI."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from fast2full import tensorio  # noqa: E402
 from fast2full.cli import main  # noqa: E402
 from fast2full.common import Fast2FullError, InputError  # noqa: E402
+from fast2full.models import load_pretrained  # noqa: E402
 from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
+from fast2full.records import ModelCard, PointMetrics  # noqa: E402
 from fast2full.train import JobSpec, TrainSettings, run_job, val_subset_size  # noqa: E402
 
 SOURCE, TARGET = "atlas_like", "cms_like"
@@ -112,6 +115,11 @@ def test_pretrain_lowers_loss_and_beats_chance(tensors, tmp_path, task, arch):
     assert (tmp_path / "seed0" / "model.ckpt").is_file()
     on_disk = json.loads((tmp_path / "seed0" / "metrics.json").read_text())
     assert on_disk["n_train"] == 300 and on_disk["size"] == "all" and on_disk["mode"] == "pretrain"
+    # the file is the typed record, every field in its declared order, and reads back to the same object
+    assert list(on_disk) == [f.name for f in dataclasses.fields(PointMetrics)]
+    assert PointMetrics.from_json(tmp_path / "seed0" / "metrics.json").to_dict() == on_disk == m
+    card = load_pretrained(tmp_path / "seed0" / "model.ckpt").model_card
+    assert isinstance(card, ModelCard) and (card.task, card.arch, card.seed, card.n_train) == (task, arch, 0, 300)
     assert (tmp_path / "seed0" / "grid.csv").is_file()
     assert list((tmp_path / "seed0" / "logs").glob("*/metrics.csv"))
     if task == "sigbkg":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fast2full.aggregate.metrics import FULL
-from fast2full.common import read_json
+from fast2full.records import PointMetrics
 
 #: one row per (result, quantity, bin)
 LONG_COLUMNS = (
@@ -100,8 +100,7 @@ def load_binned(table: pd.DataFrame) -> pd.DataFrame:
     sel = table[(table["size"] == FULL) | (table["mode"] == "zeroshot")]
     rows = []
     for p in sel["path"]:
-        rec = read_json(p, "metrics file")
-        rows += rows_of(rec) if isinstance(rec, dict) else []
+        rows += rows_of(PointMetrics.from_json(p).to_dict())
     return pd.DataFrame(rows, columns=list(LONG_COLUMNS))
 
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 from fast2full import plan
 from fast2full import predictions as predictions_io
-from fast2full.common import Fast2FullError, InputError, Progress, read_json
+from fast2full.common import Fast2FullError, Progress
+from fast2full.records import PointMetrics
 from fast2full.reduction import DEFAULT_CONFIDENCE
 
 log = logging.getLogger("fast2full.aggregate")
@@ -35,7 +36,8 @@ BASELINE_KEY = {"auc": "test_auc", "met_resolution": "met_resolution"}
 MODES_ALL = plan.MODES
 TRANSFER_MODES = plan.TRANSFER_MODES
 FULL = plan.FULL_SIZE
-REQUIRED_KEYS = ("task", "arch", "target", "mode", "size", "seed", "metric")
+#: the keys every metrics.json must have (fast2full.records.PointMetrics checks them and every field's type)
+REQUIRED_KEYS = PointMetrics.REQUIRED
 TABLE_COLUMNS = (
     "task",
     "arch",
@@ -137,52 +139,36 @@ def _num(x: Any) -> float:
         return float("nan")
 
 
-def read_metrics_file(path: str | os.PathLike) -> dict:
-    """Read and check one metrics.json; raises InputError naming the file and the cause."""
-    path = Path(path)
-    rec = read_json(path, "metrics file")
-    if not isinstance(rec, dict):
-        raise InputError(path, "metrics file must hold a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in rec]
-    if missing:
-        raise InputError(path, f"missing key(s) {', '.join(missing)}")
-    if rec["mode"] not in MODES_ALL:
-        raise InputError(path, f"unknown mode {rec['mode']!r} (expected one of {', '.join(MODES_ALL)})")
-    if rec["metric"] not in BASELINE_KEY:
-        raise InputError(path, f"unknown metric {rec['metric']!r} (expected auc or met_resolution)")
-    size = rec["size"]
-    if not (size == FULL or (isinstance(size, int) and not isinstance(size, bool) and size >= 0)):
-        raise InputError(path, f"size must be a non-negative integer or 'all', got {size!r}")
-    roc = rec.get("roc")
-    if roc is not None and (not isinstance(roc, dict) or len(roc.get("fpr", [])) != len(roc.get("tpr", []))):
-        raise InputError(path, "roc must be {'fpr': [...], 'tpr': [...]} of equal lengths")
-    return rec
+def read_metrics_file(path: str | os.PathLike) -> PointMetrics:
+    """Read and check one metrics.json (:class:`fast2full.records.PointMetrics`: required keys, field
+    types, mode, metric, size, roc); raises InputError naming the file and the missing or bad field."""
+    return PointMetrics.from_json(path)
 
 
-def _row(rec: dict, path: Path) -> dict:
-    base = rec.get("baseline") or {}
-    size = rec["size"]
-    n_train = rec.get("n_train")
-    prov = rec.get("provenance") or {}
+def _row(rec: PointMetrics, path: Path) -> dict:
+    base = rec.baseline or {}
+    size = rec.size
+    n_train = rec.n_train
+    prov = rec.provenance or {}
     row = {
-        "task": str(rec["task"]),
-        "arch": str(rec["arch"]),
-        "target": str(rec["target"]),
-        "mode": str(rec["mode"]),
+        "task": rec.task,
+        "arch": rec.arch,
+        "target": rec.target,
+        "mode": rec.mode,
         "size": str(size),
         "size_value": float(size) if size != FULL else float("nan"),
         "full": size == FULL,
         "n_train": _num(n_train) if n_train is not None else (float(size) if size != FULL else float("nan")),
-        "capped": bool(rec.get("capped", False)),
-        "seed": int(rec["seed"]),
-        "metric": str(rec["metric"]),
-        "value": _num(rec.get(METRIC_KEY[rec["metric"]])),
+        "capped": rec.capped,
+        "seed": rec.seed,
+        "metric": rec.metric,
+        "value": _num(getattr(rec, METRIC_KEY[rec.metric])),
         "baseline_name": str(base.get("name") or ""),
         "baseline_test_auc": _num(base.get("test_auc")),
         "baseline_met_resolution": _num(base.get("met_resolution")),
-        "device": str(rec.get("device") or ""),
-        "pretrained_from": str(rec.get("pretrained_from") or ""),
-        "model_size": str(rec.get("model_size") or ""),
+        "device": rec.device or "",
+        "pretrained_from": rec.pretrained_from or "",
+        "model_size": rec.model_size or "",
         "git_commit": str(prov.get("git_commit") or ""),
         "config_digest": str(prov.get("config_digest") or ""),
         "path": str(path),
@@ -202,9 +188,9 @@ def _row(rec: dict, path: Path) -> dict:
         "ess_train",
         "ess_test",
     ):
-        row[k] = _num(rec.get(k))
+        row[k] = _num(getattr(rec, k))
     # DANN: unlabelled target events its domain head saw (0 for the other modes; absent in old files)
-    row["n_unlabelled"] = _num(rec.get("n_unlabelled", 0))
+    row["n_unlabelled"] = _num(rec.n_unlabelled)
     return row
 
 
@@ -233,8 +219,8 @@ def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict
     for p in paths:
         rec = read_metrics_file(p)
         rows.append(_row(rec, p))
-        if rec.get("roc"):
-            rocs[str(p)] = rec["roc"]
+        if rec.roc:
+            rocs[str(p)] = rec.roc
         prog.update()
     table = add_compute_columns(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
     if len(table):

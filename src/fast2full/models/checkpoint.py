@@ -19,22 +19,26 @@ import torch
 from fast2full.common import Fast2FullError, InputError, atomic_output
 from fast2full.models.backbones import build_backbone, n_params
 from fast2full.models.module import MET_SCALE_GEV, TaskModule
+from fast2full.records import CARD_VERSION, ModelCard
 
 CKPT_NAME = "model.ckpt"
 CARD_NAME = "model_card.json"
 README_NAME = "README.md"
-CARD_VERSION = 1
+__all__ = ["CARD_VERSION", "save_checkpoint", "read_checkpoint", "read_card", "load_pretrained", "export_model"]
 
 
-def save_checkpoint(module: TaskModule, path: str | Path, card: dict[str, Any]) -> None:
-    """Write ``module`` with its model card atomically to ``path``."""
+def save_checkpoint(module: TaskModule, path: str | Path, card: ModelCard | dict[str, Any]) -> None:
+    """Write ``module`` with its model card (a :class:`~fast2full.records.ModelCard`, or a dict checked
+    as one) atomically to ``path``."""
     import lightning
 
+    if not isinstance(card, ModelCard):
+        card = ModelCard.from_dict(card, f"{path} (model card being written)")
     ckpt = {
         "pytorch-lightning_version": lightning.__version__,
         "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         "hyper_parameters": dict(module.hparams),
-        "model_card": {"card_version": CARD_VERSION, **card},
+        "model_card": card.to_dict(),
     }
     with atomic_output(path) as tmp:
         torch.save(ckpt, tmp)
@@ -55,7 +59,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError(p, "not a fast2full checkpoint (no state_dict / hyper_parameters)")
     if "model_config" not in ckpt["hyper_parameters"]:
         raise InputError(p, "checkpoint has no model_config (not written by fast2full train)")
+    if "model_card" not in ckpt:
+        raise InputError(p, "checkpoint has no model_card (not written by fast2full train)")
     return ckpt
+
+
+def read_card(path: str | Path, ckpt: dict[str, Any] | None = None) -> ModelCard:
+    """The checked :class:`~fast2full.records.ModelCard` of a checkpoint file or ``DIR/model.ckpt``
+    (``ckpt``: its dict, if already read); InputError naming the file and the missing or bad field."""
+    p = Path(path)
+    p = p / CKPT_NAME if p.is_dir() else p
+    return ModelCard.from_dict((ckpt if ckpt is not None else read_checkpoint(p))["model_card"], p)
 
 
 def load_pretrained(
@@ -69,12 +83,14 @@ def load_pretrained(
     """Load a model from a checkpoint file or an exported model directory, ready to predict or fine-tune.
 
     ``freeze_backbone`` / ``dann`` configure it for those fine-tuning modes (a DANN domain head is newly
-    initialised).  The returned module is in eval mode; the model card is in ``module.model_card``.
+    initialised).  The returned module is in eval mode; its model card (a checked
+    :class:`~fast2full.records.ModelCard`) is ``module.model_card``.
 
     >>> model = load_pretrained("results/models/qg_gnn_seed0")      # doctest: +SKIP
     >>> p = model.predict(torch.from_numpy(ts.x), torch.from_numpy(ts.mask))
     """
     ckpt = read_checkpoint(path)
+    card = read_card(path, ckpt)
     hp = dict(ckpt["hyper_parameters"])
     mc = hp["model_config"]
     backbone = build_backbone(mc["arch"], mc["n_features"], mc["max_objects"], mc["model_size"])
@@ -96,36 +112,35 @@ def load_pretrained(
         raise InputError(
             path, f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    module.model_card = ckpt.get("model_card", {})
+    module.model_card = card
     return module.to(device).eval()
 
 
-def _readme(card: dict[str, Any]) -> str:
-    inp = card.get("inputs", {})
-    feats = ", ".join(f"{f} [{u}]" if u else f for f, u in zip(inp.get("features", []), inp.get("units", [])))
-    metrics = card.get("metrics", {})
+def _readme(card: ModelCard) -> str:
+    inp = card.inputs
+    feats = ", ".join(f"{f} [{u}]" if u else f for f, u in zip(inp["features"], inp.get("units", [])))
     out = (
         "probability of class 1 (signal / quark)"
-        if card.get("task") != "met"
+        if card.task != "met"
         else "true MET (x, y) in GeV (`predict(x, mask, baseline)`: pass the reconstructed MET (x, y), the "
         "tensors' baseline column; the net learns a correction to it)"
     )
     lines = [
-        f"# fast2full pretrained model: {card.get('task')} / {card.get('arch')} ({card.get('model_size')})",
+        f"# fast2full pretrained model: {card.task} / {card.arch} ({card.model_size})",
         "",
-        f"Pretrained on the **{card.get('source_domain')}** domain ({card.get('n_train')} training events, "
-        f"seed {card.get('seed')}, learning rate {card.get('lr')}, {card.get('epochs')} epochs, "
-        f"{card.get('n_params')} parameters).",
+        f"Pretrained on the **{card.source_domain}** domain ({card.n_train} training events, "
+        f"seed {card.seed}, learning rate {card.lr}, {card.epochs} epochs, "
+        f"{card.n_params} parameters).",
         "",
         "## Inputs",
-        f"`x`: (n, {inp.get('max_objects')}, {inp.get('n_features')}) padded objects with features {feats}; "
+        f"`x`: (n, {inp['max_objects']}, {inp['n_features']}) padded objects with features {feats}; "
         "`mask`: (n, N) bool. Features are standardised with the `norm` mean/std in `model_card.json` "
         "(what `fast2full.tensorio.load` does); padded slots are ignored.",
         "",
         f"## Output\n{out}.",
         "",
         "## Metrics (source test split)",
-        *[f"- {k}: {v}" for k, v in metrics.items()],
+        *[f"- {k}: {v}" for k, v in card.metrics.items()],
         "",
         "## Use",
         "```python",
@@ -144,16 +159,15 @@ def _readme(card: dict[str, Any]) -> str:
 
 def export_model(ckpt_path: str | Path, out_dir: str | Path) -> Path:
     """Publish a checkpoint as ``out_dir/{model.ckpt, model_card.json, README.md}`` (atomically)."""
-    ckpt = read_checkpoint(ckpt_path)
-    module = load_pretrained(ckpt_path)  # proves the checkpoint rebuilds before publishing it
-    card = dict(ckpt.get("model_card") or {})
-    card.setdefault("n_params", n_params(module))
-    card["output_scale"] = (
-        None
+    module = load_pretrained(ckpt_path)  # proves the checkpoint rebuilds (and its card is sound) first
+    card = read_card(ckpt_path)
+    card = card.replace(
+        n_params=card.n_params if card.n_params is not None else n_params(module),
+        output_scale=None
         if module.is_classifier
-        else {"met_scale_gev": MET_SCALE_GEV, "residual_on_baseline_met": module.met_residual}
+        else {"met_scale_gev": MET_SCALE_GEV, "residual_on_baseline_met": module.met_residual},
+        load="fast2full.models.load_pretrained(DIR)",
     )
-    card["load"] = "fast2full.models.load_pretrained(DIR)"
     src = Path(ckpt_path)
     src = src / CKPT_NAME if src.is_dir() else src
     out = Path(out_dir)
@@ -162,7 +176,9 @@ def export_model(ckpt_path: str | Path, out_dir: str | Path) -> Path:
     with atomic_output(out, suffix="") as tmp:
         tmp.mkdir()
         shutil.copy2(src, tmp / CKPT_NAME)
-        (tmp / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+        (tmp / CARD_NAME).write_text(
+            json.dumps(card.to_dict() | {"output_scale": card.output_scale, "load": card.load}, indent=2) + "\n"
+        )
         (tmp / README_NAME).write_text(_readme(card))
         if out.is_dir():  # os.replace cannot replace a non-empty directory
             shutil.rmtree(out)

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from fast2full import weights as W
 from fast2full.plan import CLASSIFICATION_TASKS, REGRESSION_TASKS
+from fast2full.records import ModelCard
 
 #: scale of the MET regression target: the net predicts (px, py) / MET_SCALE_GEV
 MET_SCALE_GEV = 100.0
@@ -71,6 +72,9 @@ class TaskModule(pl.LightningModule):
     ``model_config`` (arch, model_size, n_features, max_objects, features, norm, ...) is stored in
     the hyper-parameters so that :func:`fast2full.models.load_pretrained` can rebuild the backbone.
     """
+
+    #: the checked model card of a loaded checkpoint (set by load_pretrained); None for a new model
+    model_card: ModelCard | None = None
 
     def __init__(
         self,

@@ -6,7 +6,6 @@ ensemble, then per seed the chosen run's evaluation and the outputs ``metrics.js
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import shutil
 import time
@@ -20,6 +19,7 @@ from fast2full import taskmetrics
 from fast2full import weights as W
 from fast2full.common import Fast2FullError, Progress, atomic_output
 from fast2full.plan import MODES, TASKS, TRANSFER_MODES
+from fast2full.records import ModelCard, PointMetrics
 from fast2full.train.env import pick_device, quiet_lightning, set_threads
 from fast2full.train.metrics import baseline_metrics, baseline_sign, evaluate, sample_sizes
 from fast2full.train.modes import initial_state, load_splits, pretrained_checkpoints, pretrained_state, task_module
@@ -63,17 +63,18 @@ class JobSpec:
             raise Fast2FullError(f"--size must be >= 1 for mode {self.mode}")
 
 
-def _card(spec: JobSpec, settings: TrainSettings, meta: dict, metrics: dict) -> dict:
-    return {
+def _card(spec: JobSpec, settings: TrainSettings, meta: dict, rec: PointMetrics, path: Path) -> ModelCard:
+    """The model card of a pretrained seed (``path``: the checkpoint it goes into, for errors)."""
+    card = {
         "task": spec.task,
         "arch": spec.arch,
         "model_size": settings.model_size,
         "source_domain": spec.target,
-        "seed": metrics["seed"],
-        "n_train": metrics["n_train"],
-        "lr": metrics["lr"],
-        "epochs": metrics["epochs"],
-        "n_params": metrics["n_params"],
+        "seed": rec.seed,
+        "n_train": rec.n_train,
+        "lr": rec.lr,
+        "epochs": rec.epochs,
+        "n_params": rec.n_params,
         "inputs": {
             "features": list(meta.get("features", [])),
             "units": list(meta.get("units", [])),
@@ -83,16 +84,12 @@ def _card(spec: JobSpec, settings: TrainSettings, meta: dict, metrics: dict) -> 
             "normalised": "x' = (x - mean) / std on real objects; padded slots 0",
         },
         "targets": meta.get("targets"),
-        "metrics": {k: metrics[k] for k in ("test_auc", "met_resolution", "test_loss", "val_loss")},
-        "baseline": metrics["baseline"],
+        "metrics": {k: getattr(rec, k) for k in ("test_auc", "met_resolution", "test_loss", "val_loss")},
+        "baseline": rec.baseline,
         "tensor_meta": {k: meta.get(k) for k in ("schema_version", "domain", "baseline", "class_balance")},
-        "provenance": metrics.get("provenance"),
+        "provenance": rec.provenance,
     }
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    return ModelCard.from_dict(card, f"{path} (model card being written)")
 
 
 def _write_grid(path: Path, fits: list) -> None:
@@ -342,9 +339,13 @@ def run_job(
             P.from_tensorset(spec.task, test, ev["prediction"], sign * test.baseline if spec.task != "met" else None),
             provenance=settings.provenance,
         )
+        # the typed record checks every field's type before anything is written (fast2full.records)
+        rec = PointMetrics.from_dict(metrics, f"{seed_dir / 'metrics.json'} (being written)")
         if spec.mode == "pretrain":
-            save_checkpoint(module, seed_dir / "model.ckpt", _card(spec, settings, meta, metrics))
-        _write_json(seed_dir / "metrics.json", metrics)
+            ckpt = seed_dir / "model.ckpt"
+            save_checkpoint(module, ckpt, _card(spec, settings, meta, rec, ckpt))
+        rec.to_json(seed_dir / "metrics.json")
+        metrics = rec.to_dict()
         out.append(metrics)
         main = metrics["met_resolution"] if spec.task == "met" else metrics["test_auc"]
         log.info(

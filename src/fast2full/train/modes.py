@@ -17,6 +17,7 @@ import numpy as np
 
 from fast2full.common import Fast2FullError, InputError
 from fast2full.plan import TRANSFER_MODES
+from fast2full.records import ModelCard
 
 if TYPE_CHECKING:
     from fast2full.train.job import JobSpec
@@ -57,10 +58,11 @@ def load_split(
     return ts
 
 
-def check_compatible(card: dict, meta: dict, ckpt: Path, path: Path) -> None:
-    inp = card.get("inputs", {})
+def check_compatible(card: ModelCard, meta: dict, ckpt: Path, path: Path) -> None:
+    """The tensors' features, shape and normalisation are those the pretrained model was trained on."""
+    inp = card.inputs
     if (
-        list(inp.get("features", [])) != list(meta.get("features", []))
+        list(inp["features"]) != list(meta.get("features", []))
         or inp.get("max_objects") != meta.get("max_objects")
         or inp.get("n_features") != meta.get("n_features")
     ):
@@ -105,7 +107,8 @@ def pretrained_state(ckpt_path: Path, spec: JobSpec, meta: dict) -> dict:
     if not ckpt_path.is_file():
         raise InputError(ckpt_path, "pretrained checkpoint not found (run the pretrain job first)")
     probe = load_pretrained(ckpt_path)
-    card: dict = getattr(probe, "model_card", {})
+    card = probe.model_card
+    assert card is not None  # load_pretrained sets it
     check_compatible(card, meta, ckpt_path, tensor_path(spec.tensors, spec.task, spec.target, "test"))
     if probe.task != spec.task:
         raise InputError(ckpt_path, f"checkpoint is for task {probe.task!r}, not {spec.task!r}")
