@@ -58,6 +58,7 @@ def _metrics(**changes):
         "startup_s": 1.1,
         "device": "cpu",
         "pretrained_from": "results/train/qg/gnn/atlas_like/pretrain/nall/seed1/model.ckpt",
+        "source": "atlas_like",
         "model_size": "small",
         "threads": 1,
         "provenance": {"version": "0.1", "git_commit": "abc", "config_digest": "def"},

@@ -180,6 +180,9 @@ class PointMetrics(_Record):
     startup_s: float | None = None
     device: str | None = None
     pretrained_from: str | None = None
+    #: the domain of the pretrained model a result used (its own for pretrain; null for scratch and
+    #: until train records it)
+    source: str | None = None
     model_size: str | None = None
     threads: int | None = None
     provenance: dict[str, Any] | None = None
