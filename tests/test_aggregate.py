@@ -568,3 +568,38 @@ class _Split:
 
     def __init__(self, true, reco):
         self.y, self.baseline, self.weight, self.aux = true, reco, np.ones(len(true)), {}
+
+
+def test_reduced_input_source_labels_the_factor_rows(small_config, tmp_path):
+    """qg on atlas_fullsim starts from the reduced-input source (fast2full.plan.REDUCED_INPUTS): its
+    factor rows name that source model, its compute adds that pretraining's steps, not the other's."""
+    from fast2full import plan
+
+    config, _ = small_config
+    config["training"].update(
+        {"tasks": ["qg"], "modes": ["scratch", "finetune"], "targets": {"qg": ["cms_like", "atlas_fullsim"]}}
+    )
+    paths = write_metrics(tmp_path / "train", config)
+    red = plan.reduced_source("atlas_like", "qg")
+    assert red == "atlas_like_jet" and plan.sources(config, "qg") == ["atlas_like", red]
+    for p in list(paths):
+        rec = json.loads(Path(p).read_text())
+        if rec["mode"] == "pretrain":  # the reduced-input pretraining: fewer steps (one slot per jet)
+            rec.update(target=red, steps_total=7)
+            d = Path(p.replace("/atlas_like/", f"/{red}/"))
+            d.parent.mkdir(parents=True, exist_ok=True)
+            d.write_text(json.dumps(rec))
+            paths.append(str(d))
+        elif rec["mode"] != "scratch":
+            src = plan.source_for("atlas_like", "qg", rec["target"])
+            rec["pretrained_from"] = f"results/train/qg/dnn/{src}/pretrain/nall/seed{rec['seed']}/model.ckpt"
+            Path(p).write_text(json.dumps(rec))
+    out = aggregate(paths, config, tmp_path / "summary", tmp_path / "figures")
+    factors = pd.read_csv(out["reduction_factors.csv"])
+    assert dict(zip(factors["target"], factors["source"])) == {"cms_like": "atlas_like", "atlas_fullsim": red}
+    table = pd.read_parquet(out["metrics.parquet"])
+    ft = table[(table["mode"] == "finetune") & (table["size"] == "30")]
+    extra = dict(zip(ft["target"], ft["steps_incl_pretrain"] - ft["steps_total"]))
+    assert extra == {"cms_like": 2 * 10 * 1000, "atlas_fullsim": 7}
+    md = out["summary.md"].read_text()
+    assert "| source model |" in md and f"qg/atlas_fullsim starts from `{red}`" in md

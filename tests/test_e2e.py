@@ -8,6 +8,8 @@ import sys
 import pytest
 import yaml
 
+from fast2full import plan
+
 pytestmark = pytest.mark.slow
 
 
@@ -71,10 +73,13 @@ def test_table_has_one_row_per_combination(e2e_run):
     with open(work / "results/summary/metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     n_targets = sum(len(tr["targets"][t]) for t in tr["tasks"])
+    n_sources = sum(len(plan.sources(cfg, t)) for t in tr["tasks"])  # qg: + the reduced-input source
     n_expected = len(tr["archs"]) * (
-        len(tr["tasks"]) * len(tr["seeds"])  # pretrain
+        n_sources * len(tr["seeds"])  # pretrain
         + n_targets * len(tr["seeds"]) * (1 + len(tr["modes"]) * len(tr["sizes"]))  # zeroshot + points
     )
     assert len(rows) == n_expected
+    src = {(r["task"], r["target"]): r["source"] for r in rows if r["mode"] == "finetune"}
+    assert src[("qg", "atlas_fullsim")] == "atlas_like_jet" and src[("qg", "cms_like")] == "atlas_like"
     keys = {(r["task"], r["arch"], r["target"], r["mode"], r["size"], r["seed"]) for r in rows}
     assert len(keys) == n_expected

@@ -22,8 +22,9 @@ def test_training_points_count_and_order(cfg):
     tr = cfg["training"]
     pts = plan.training_points(cfg)
     n_targets = sum(len(plan.task_targets(cfg, t)) for t in tr["tasks"])
+    n_sources = sum(len(plan.sources(cfg, t)) for t in tr["tasks"])  # qg: + the reduced-input source
     n_expected = (
-        len(tr["archs"]) * len(tr["seeds"]) * (len(tr["tasks"]) + n_targets * (1 + len(tr["modes"]) * len(tr["sizes"])))
+        len(tr["archs"]) * len(tr["seeds"]) * (n_sources + n_targets * (1 + len(tr["modes"]) * len(tr["sizes"])))
     )
     assert len(pts) == len(set(pts)) == n_expected
     assert pts[0] == plan.Point(
@@ -32,6 +33,28 @@ def test_training_points_count_and_order(cfg):
     assert {p.mode for p in pts} <= set(plan.MODES)
     skipped = {tuple(k.split("/")) for k in tr.get("skip", {})}
     assert not any((p.task, p.target) in skipped for p in pts)
+
+
+def test_reduced_input_source_for_the_fullsim_qg_comparison(cfg):
+    """qg on atlas_fullsim (no constituents in PHYSLITE) gets a second source model pretrained on the
+    same reduced inputs; every other (task, target) keeps the one source."""
+    src = cfg["domains"]["source"]
+    red = plan.reduced_source(src, "qg")
+    assert red == f"{src}_jet" and plan.reduced_source(src, "met") is None
+    assert plan.sources(cfg, "qg") == [src, red] and plan.sources(cfg, "met") == [src]
+    assert plan.source_for(src, "qg", plan.FULLSIM) == red
+    assert [plan.source_for(src, t, g) for t, g in [("qg", "cms_like"), ("met", plan.FULLSIM)]] == [src, src]
+    assert plan.reduced_tensor_domains(cfg, "qg") == [red, plan.FULLSIM]
+    assert plan.reduced_tensor_domains(cfg, "met") == [] and plan.object_domain(cfg, red) == src
+    pts = plan.training_points(cfg)
+    pre = [p for p in pts if p.mode == "pretrain" and p.task == "qg"]
+    archs, seeds = cfg["training"]["archs"], cfg["training"]["seeds"]
+    assert {(p.arch, p.target) for p in pre} == {(a, d) for a in archs for d in (src, red)}
+    assert len(pre) == 2 * len(archs) * len(seeds)
+    # without atlas_fullsim among the qg targets there is no reduced source (nothing extra to run)
+    other = {**cfg, "training": {**cfg["training"], "targets": {**cfg["training"]["targets"], "qg": ["cms_like"]}}}
+    assert plan.sources(other, "qg") == [src] and plan.reduced_tensor_domains(other, "qg") == []
+    assert len(plan.training_points(other)) < len(pts)
 
 
 def test_paths_layout():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fast2full import tensorio
+from fast2full import plan, tensorio
 from fast2full.common import Fast2FullError
 from fast2full.tensorize import SPLITS, tensorize
 
@@ -68,14 +68,24 @@ def _signature(path: Path) -> tuple:
     "task,domains",
     [
         ("sigbkg", ["atlas_like", "cms_like"]),  # the Z->mumu PHYSLITE example has no event in the region
-        ("qg", ["atlas_like", "cms_like", "atlas_fullsim"]),
+        ("qg", ["atlas_like", "cms_like"]),  # atlas_fullsim: the reduced inputs, next test
+        ("qg", ["atlas_like_jet", "atlas_fullsim"]),
         ("met", ["atlas_like", "cms_like", "atlas_fullsim"]),
     ],
 )
 def test_real_domains_share_one_schema(real_objects, tmp_path, config, task, domains):
     norm = tmp_path / domains[0] / "norm.json"
+    reduced = plan.reduced_tensor_domains(config, task)
     for d in domains:
-        tensorize(real_objects[d], tmp_path / d, config, task, d, norm_path=None if d == domains[0] else norm)
+        tensorize(
+            real_objects[plan.object_domain(config, d)],
+            tmp_path / d,
+            config,
+            task,
+            d,
+            norm_path=None if d == domains[0] else norm,
+            reduced_inputs=d in reduced,
+        )
     for s in SPLITS:
         sigs = [_signature(tmp_path / d / f"{s}.parquet") for d in domains]
         assert all(sig == sigs[0] for sig in sigs), f"{task}/{s}: schemas differ across {domains}"
@@ -83,6 +93,44 @@ def test_real_domains_share_one_schema(real_objects, tmp_path, config, task, dom
         ts = tensorio.load(tmp_path / d / "train.parquet")
         assert len(ts) > 0 and np.isfinite(ts.x).all() and np.isfinite(ts.y).all()
         assert ts.meta["domain"] == d and ts.meta["norm"]["domain"] == domains[0]
+
+
+def test_real_qg_reduced_inputs_match_the_reduced_source(real_objects, tmp_path, config):
+    """qg on atlas_fullsim (PHYSLITE: no constituents) and the reduced-input source copy made from the
+    source's objects: the jet observables in one slot, the same features, shape and normalisation (so
+    a model pretrained on the one loads on the other; the training side: test_train_real)."""
+    assert plan.reduced_tensor_domains(config, "qg") == ["atlas_like_jet", "atlas_fullsim"]
+    assert plan.source_for("atlas_like", "qg", "atlas_fullsim") == "atlas_like_jet"
+    assert plan.source_for("atlas_like", "qg", "cms_like") == "atlas_like"
+    assert plan.object_domain(config, "atlas_like_jet") == "atlas_like"
+    root = tmp_path / "qg"
+    for d, norm in (("atlas_like", None), ("atlas_like_jet", None), ("atlas_fullsim", root / "atlas_like_jet")):
+        tensorize(
+            real_objects[plan.object_domain(config, d)],
+            root / d,
+            config,
+            "qg",
+            d,
+            norm_path=norm / "norm.json" if norm else None,
+            reduced_inputs=d != "atlas_like",
+        )
+    for split in SPLITS:
+        full, red, fs = (
+            tensorio.load(root / d / f"{split}.parquet", raw=True)
+            for d in ("atlas_like", "atlas_like_jet", "atlas_fullsim")
+        )
+        assert full.meta["max_objects"] == 1 + config["tensors"]["tasks"]["qg"]["max_constituents"]
+        assert red.meta["max_objects"] == fs.meta["max_objects"] == 1 and red.x.shape[1:] == fs.x.shape[1:]
+        for k in ("features", "units", "n_features", "norm"):
+            assert red.meta[k] == fs.meta[k], k
+        assert fs.meta["reduced_inputs"]["settings"]["constituent_types"] == []
+        assert full.meta["reduced_inputs"] is None
+        # the reduced source holds the full source's jets, slot 0 only (the jet observables)
+        np.testing.assert_array_equal(red.event_id, full.event_id)
+        np.testing.assert_array_equal(red.x[:, 0], full.x[:, 0])
+        assert full.mask[:, 1:].any()
+    with pytest.raises(Fast2FullError, match="task met has no reduced inputs"):
+        tensorize(real_objects["atlas_fullsim"], tmp_path / "met", config, "met", "atlas_fullsim", reduced_inputs=True)
 
 
 def test_real_physlite_sigbkg_region_empty_is_a_clear_error(real_objects, tmp_path, config):

@@ -85,7 +85,7 @@ QG_EVENTS = {"zjets": 200, "dijet": 200}
 
 
 @pytest.fixture(scope="module")
-def real_qg_tensors(tmp_path_factory) -> Path:
+def real_qg_tensors(testdata, tmp_path_factory) -> Path:
     """qg tensors from real events: Pythia8 Z+jet and dijet -> the builtin Delphes engine with the
     ATLAS-like card -> the Delphes reader -> tensorize (real jets with parton labels and constituents;
     the shared Delphes files are ttbar only, whose light jets are nearly all quarks)."""
@@ -94,6 +94,7 @@ def real_qg_tensors(tmp_path_factory) -> Path:
     pytest.importorskip("pythia8mc")
     from fast2full.delphes.engine import simulate
     from fast2full.generate import run_generate
+    from fast2full.readers.physlite import skim_physlite
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     d = tmp_path_factory.mktemp("real_qg")
@@ -105,7 +106,15 @@ def real_qg_tensors(tmp_path_factory) -> Path:
         simulate(ROOT / "cards" / "atlas_like.tcl", gen, d / f"sim_{p}.root")
         skim_delphes(str(d / f"sim_{p}.root"), str(d / f"obj_{p}.parquet"), cfg, p, chunk=0)
         objs.append(d / f"obj_{p}.parquet")
-    tensorize(objs, d / "tensors" / "qg" / "atlas_like", config, "qg", "atlas_like")
+    qg = d / "tensors" / "qg"
+    tensorize(objs, qg / "atlas_like", config, "qg", "atlas_like")
+    # the reduced inputs (fast2full.plan.REDUCED_INPUTS): the same objects, jet observables only, and the
+    # real PHYSLITE example (no constituents) normalised with them
+    tensorize(objs, qg / "atlas_like_jet", config, "qg", "atlas_like_jet", reduced_inputs=True)
+    fs = d / "physlite.parquet"
+    skim_physlite(str(testdata / "PHYSLITE_example.root"), str(fs), config, "zjets_ee")
+    norm = qg / "atlas_like_jet" / "norm.json"
+    tensorize([fs], qg / "atlas_fullsim", config, "qg", "atlas_fullsim", norm_path=norm, reduced_inputs=True)
     return d / "tensors"
 
 
@@ -171,3 +180,40 @@ def test_real_qg_binned_auc_matches_sklearn(real_qg_tensors, tmp_path):
         assert r.baseline_mean == pytest.approx(b0["baseline_auc"]) and r.n_seeds == 2
     md = "\n".join(binned.markdown(summ, lambda h, rows: "\n".join(" | ".join(map(str, x)) for x in [h, *rows])))
     assert "### qg" in md and ">200" in md and f"{summ.model_mean.iloc[0]:.3g} ± " in md
+
+
+@pytest.mark.parametrize("arch", ["dnn", "gnn", "transformer"])
+def test_real_qg_atlas_fullsim_transfers_from_the_reduced_source(real_qg_tensors, tmp_path, arch):
+    """The fair fast-to-full qg comparison: the atlas_fullsim points start from the model pretrained on
+    the reduced-input source (atlas_like_jet), which loads on the PHYSLITE tensors and fine-tunes; the
+    full-input source model does not fit them (one clear error)."""
+    from fast2full.common import InputError
+
+    st = TrainSettings(
+        learning_rates=[3e-3],
+        min_steps=10,
+        max_steps=20,
+        pretrain_min_steps=20,
+        pretrain_max_steps=40,
+        val_every_steps=5,
+        patience=2,
+        batch_size=32,
+        model_size="tiny",
+        source="atlas_like",
+    )
+    t = real_qg_tensors
+    (pre,) = run_job(JobSpec("qg", arch, "atlas_like_jet", "pretrain", "all", [0], t, tmp_path / "pre"), st)
+    assert pre["source"] == "atlas_like_jet" and pre["n_params"] > 0 and pre["binned"]["inclusive"]["auc"] is not None
+    for mode in ("zeroshot", "finetune", "dann"):
+        (m,) = run_job(JobSpec("qg", arch, "atlas_fullsim", mode, 40, [0], t, tmp_path / mode, tmp_path / "pre"), st)
+        assert m["source"] == "atlas_like_jet" and m["pretrained_from"] == str(
+            tmp_path / "pre" / "seed0" / "model.ckpt"
+        )
+        assert m["test_auc"] is not None and m["binned"]["inclusive"]["n"] == m["n_test"]
+        if mode == "dann":  # the domain head sees the reduced source's events
+            assert m["n_source"] > 0
+    with pytest.raises(Exception, match="pretrain runs on the source domain"):
+        run_job(JobSpec("qg", arch, "cms_like", "pretrain", "all", [0], t, tmp_path / "bad"), st)
+    run_job(JobSpec("qg", arch, "atlas_like", "pretrain", "all", [0], t, tmp_path / "pre_full"), st)
+    with pytest.raises(InputError, match="do not match the pretrained model"):
+        run_job(JobSpec("qg", arch, "atlas_fullsim", "finetune", 40, [0], t, tmp_path / "x", tmp_path / "pre_full"), st)

@@ -7,6 +7,9 @@ Declared once here and used by the Snakefile (``workflow/rules/common.smk``), th
   the full-simulation domain :data:`FULLSIM` and the full-split size token :data:`FULL_SIZE`;
 * the plan: :func:`domains`, :func:`task_targets`, :func:`training_points` (every metrics.json the
   study produces), :func:`expected_combinations` (every row of the factor table);
+* the reduced-input comparison (:data:`REDUCED_INPUTS`): which source model each target's transfer
+  points start from (:func:`source_for`), the pretraining sources of a task (:func:`sources`), and the
+  domain whose objects a tensor domain is made of (:func:`object_domain`);
 * the paths: :class:`Paths` (``results/...`` layout of every stage's outputs, logs and benchmarks).
 
 Light on purpose (standard library only): ``fast2full --help`` and the Snakefile import it.
@@ -40,6 +43,20 @@ FULLSIM = "atlas_fullsim"
 #: the size token of a full (source or target) train split
 FULL_SIZE = "all"
 
+#: Per task, the target domains that lack an input the fast-simulation domains have, and the reduced
+#: tensor settings that they and a reduced-input copy of the source (``{source}{suffix}``, made from the
+#: source's objects) both use, so that their transfer points start from a model pretrained on the same
+#: inputs the target has (docs/tensors.md).  DAOD_PHYSLITE keeps no particle-flow constituents of
+#: ``AnalysisJets``: qg on atlas_fullsim reads the jet observables only, one slot per row.
+REDUCED_INPUTS: dict[str, dict[str, Any]] = {
+    "qg": {
+        "domains": (FULLSIM,),
+        "suffix": "_jet",
+        "tensors": {"max_constituents": 0, "constituent_types": []},
+        "why": "DAOD_PHYSLITE keeps no particle-flow constituents of AnalysisJets: jet observables only",
+    }
+}
+
 
 def domains(config: Mapping[str, Any]) -> list[str]:
     """The source first, then every other target domain."""
@@ -55,6 +72,48 @@ def task_targets(config: Mapping[str, Any], task: str) -> list[str]:
     return [t for t in targets if f"{task}/{t}" not in skip]
 
 
+def reduced_source(source: str, task: str) -> str | None:
+    """The reduced-input copy of the source domain for ``task`` (``atlas_like_jet`` for qg), or None
+    if the task has no reduced-input comparison."""
+    r = REDUCED_INPUTS.get(task)
+    return f"{source}{r['suffix']}" if r else None
+
+
+def has_reduced_inputs(task: str, target: str) -> bool:
+    """Whether ``target``'s ``task`` tensors are the reduced inputs (:data:`REDUCED_INPUTS`)."""
+    return target in REDUCED_INPUTS.get(task, {}).get("domains", ())
+
+
+def source_for(source: str, task: str, target: str) -> str:
+    """The source domain whose pretrained model the transfer points (zeroshot, finetune, freeze, dann)
+    of ``task`` on ``target`` start from: the reduced-input source for a target with reduced inputs,
+    else ``source`` itself."""
+    red = reduced_source(source, task)
+    return red if red is not None and has_reduced_inputs(task, target) else source
+
+
+def sources(config: Mapping[str, Any], task: str) -> list[str]:
+    """The pretraining domains of ``task``: the source, and its reduced-input copy if one of the task's
+    targets has reduced inputs."""
+    src = config["domains"]["source"]
+    return list(dict.fromkeys([src, *(source_for(src, task, t) for t in task_targets(config, task))]))
+
+
+def reduced_tensor_domains(config: Mapping[str, Any], task: str) -> list[str]:
+    """The tensor domains of ``task`` made with the reduced inputs: the reduced source and every
+    reduced target (empty when no configured target needs them)."""
+    src = config["domains"]["source"]
+    targets = [t for t in task_targets(config, task) if has_reduced_inputs(task, t)]
+    return [source_for(src, task, targets[0]), *targets] if targets else []
+
+
+def object_domain(config: Mapping[str, Any], domain: str) -> str:
+    """The domain whose objects (skims) the tensor domain ``domain`` is made of: the source for its
+    reduced-input copies, else ``domain``."""
+    src = config["domains"]["source"]
+    return src if any(reduced_source(src, t) == domain for t in REDUCED_INPUTS) else domain
+
+
 @dataclass(frozen=True)
 class Point:
     """One trained (or evaluated) model: one metrics.json."""
@@ -68,14 +127,15 @@ class Point:
 
 
 def training_points(config: Mapping[str, Any]) -> list[Point]:
-    """Every point the config asks for, in a fixed order: per task and arch, the pretraining (source,
-    full split) per seed, then per target zeroshot (size 0) and every mode x size, per seed."""
+    """Every point the config asks for, in a fixed order: per task and arch, the pretraining (each of
+    :func:`sources`, full split) per seed, then per target zeroshot (size 0) and every mode x size, per
+    seed."""
     tr = config["training"]
-    source = config["domains"]["source"]
     out: list[Point] = []
     for task in tr["tasks"]:
         for arch in tr["archs"]:
-            out += [Point(task, arch, source, "pretrain", FULL_SIZE, s) for s in tr["seeds"]]
+            for source in sources(config, task):
+                out += [Point(task, arch, source, "pretrain", FULL_SIZE, s) for s in tr["seeds"]]
             for target in task_targets(config, task):
                 out += [Point(task, arch, target, "zeroshot", 0, s) for s in tr["seeds"]]
                 out += [

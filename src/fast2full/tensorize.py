@@ -639,8 +639,13 @@ def tensorize(
     task: str,
     domain: str,
     norm_path: str | Path | None = None,
+    reduced_inputs: bool = False,
 ) -> dict:
     """Write ``{outdir}/{train,val,test}.parquet`` (and ``norm.json`` for the source); return a summary.
+
+    ``reduced_inputs``: the task's reduced tensor settings (``fast2full.plan.REDUCED_INPUTS``, qg: the
+    jet observables only, one slot) replace the config's, for a domain that lacks an input (PHYSLITE)
+    and for the reduced-input copy of the source compared with it.
 
     Raises Fast2FullError/InputError (naming the files) for bad inputs or when no rows survive the
     selection; nothing is written then.
@@ -649,6 +654,17 @@ def tensorize(
         raise Fast2FullError(f"tensorize: unknown task {task!r} (one of {sorted(BUILDERS)})")
     tcfg = config.get("tensors", {})
     task_cfg = tcfg.get("tasks", {}).get(task, {}) or {}
+    reduced = None
+    if reduced_inputs:
+        from fast2full.plan import REDUCED_INPUTS
+
+        if task not in REDUCED_INPUTS:
+            raise Fast2FullError(
+                f"tensorize {task}/{domain}: task {task} has no reduced inputs (only {sorted(REDUCED_INPUTS)})"
+            )
+        reduced = REDUCED_INPUTS[task]
+        task_cfg = {**task_cfg, **reduced["tensors"]}
+        log.info("%s/%s: reduced inputs %s (%s)", task, domain, reduced["tensors"], reduced["why"])
     fractions = tcfg.get("split_fractions", {"train": 0.6, "val": 0.2, "test": 0.2})
     norm = read_norm(norm_path, task) if norm_path is not None else None
     names = ", ".join(str(p) for p in inputs)
@@ -754,6 +770,8 @@ def tensorize(
         },
         "selection": config.get("selection", {}),
         "task_config": task_cfg,
+        # the reduced-input comparison (fast2full.plan.REDUCED_INPUTS), or None
+        "reduced_inputs": {"settings": reduced["tensors"], "why": reduced["why"]} if reduced else None,
         "excluded_processes": sorted(excl) + (["signal (is_signal)"] if task == "qg" else []),
         "split_method": {"fractions": fractions, "hash": f"splitmix64(event_id ^ sha256({SPLIT_SALT!r}, process))"},
         "cutflow": rows.cutflow,

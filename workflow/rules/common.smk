@@ -176,16 +176,34 @@ SIZE_ARGS = " ".join(str(s) for s in TR["sizes"])
 tensor_files = PATHS.tensor_files
 
 
+#: every pretraining domain: the source, and its reduced-input copies (fast2full.plan.REDUCED_INPUTS:
+#: qg on atlas_fullsim starts from a source model pretrained on the same jet-only inputs)
+ALL_SOURCES = list(dict.fromkeys(s for t in TR["tasks"] for s in plan.sources(config, t)))
+
+
+def source_of(w):
+    """The source domain whose pretrained model a target's transfer points start from."""
+    return plan.source_for(SOURCE, w.task, w.target)
+
+
+def pretrained_dir(w):
+    return train_dir(w.task, w.arch, source_of(w), "pretrain", "all")
+
+
 def pretrained_ckpts(w):
-    d = train_dir(w.task, w.arch, SOURCE, "pretrain", "all")
-    return [f"{d}/seed{s}/model.ckpt" for s in SEEDS]
+    return [f"{pretrained_dir(w)}/seed{s}/model.ckpt" for s in SEEDS]
 
 
 def target_tensors(w):
     files = tensor_files(w.task, w.target)
     if "dann" in TR["modes"]:  # the domain-adversarial head also sees source events
-        files += tensor_files(w.task, SOURCE)
+        files += tensor_files(w.task, source_of(w))
     return files
+
+
+def reduced_inputs_arg(task, domain):
+    """``--reduced-inputs`` for a tensor domain made with the task's reduced inputs, else nothing."""
+    return "--reduced-inputs" if domain in plan.reduced_tensor_domains(config, task) else ""
 
 
 def target_points(task, arch, target):

@@ -1,14 +1,17 @@
 rule tensorize_source:
-    """Objects -> padded tensors for the source domain; fixes the normalisation (train split)."""
+    """Objects -> padded tensors for the source domain, or for its reduced-input copy (qg: jet
+    observables only, from the same source objects); fixes the normalisation (train split)."""
     input:
-        lambda w: skim_files(SOURCE),
+        lambda w: skim_files(plan.object_domain(config, w.source)),
     output:
-        splits=PATHS.tensor_files("{task}", SOURCE),
-        norm=PATHS.norm("{task}", SOURCE),
+        splits=PATHS.tensor_files("{task}", "{source}"),
+        norm=PATHS.norm("{task}", "{source}"),
     log:
-        PATHS.log("tensorize", "{task}", SOURCE),
+        PATHS.log("tensorize", "{task}", "{source}"),
     benchmark:
-        PATHS.bench("tensorize", "{task}", SOURCE)
+        PATHS.bench("tensorize", "{task}", "{source}")
+    wildcard_constraints:
+        source="|".join(ALL_SOURCES),
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -17,18 +20,19 @@ rule tensorize_source:
         runtime=30,
     params:
         config=stage_config("tensorize"),
-        outdir=lambda w: PATHS.tensor_dir(w.task, SOURCE),
-        domain=SOURCE,
+        outdir=lambda w: PATHS.tensor_dir(w.task, w.source),
+        reduced=lambda w: reduced_inputs_arg(w.task, w.source),
     shell:
         "python -m fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
-        " --domain {params.domain} --outdir {params.outdir} --inputs {input}"
+        " --domain {wildcards.source} --outdir {params.outdir} --inputs {input} {params.reduced}"
 
 
 rule tensorize_target:
-    """Objects -> padded tensors for a target domain, normalised with the source statistics."""
+    """Objects -> padded tensors for a target domain, normalised with the statistics of the source it
+    is compared with (the reduced-input source for a target with reduced inputs)."""
     input:
         objects=lambda w: skim_files(w.domain),
-        norm=PATHS.norm("{task}", SOURCE),
+        norm=lambda w: PATHS.norm(w.task, plan.source_for(SOURCE, w.task, w.domain)),
     output:
         PATHS.tensor_files("{task}", "{domain}"),
     log:
@@ -46,9 +50,11 @@ rule tensorize_target:
     params:
         config=stage_config("tensorize"),
         outdir=lambda w: PATHS.tensor_dir(w.task, w.domain),
+        reduced=lambda w: reduced_inputs_arg(w.task, w.domain),
     shell:
         "python -m fast2full --log {log} tensorize --config-json {params.config:q} --task {wildcards.task}"
         " --domain {wildcards.domain} --norm {input.norm} --outdir {params.outdir} --inputs {input.objects}"
+        " {params.reduced}"
 
 
 rule plot_features:

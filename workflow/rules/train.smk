@@ -1,14 +1,17 @@
 rule train_pretrain:
-    """Pretrain on the full source (ATLAS-like) training set: one checkpoint per seed (all seeds x
-    learning rates as one ensemble)."""
+    """Pretrain on the full source (ATLAS-like) training set, or on its reduced-input copy (qg jet
+    observables only, for atlas_fullsim): one checkpoint per seed (all seeds x learning rates as one
+    ensemble)."""
     input:
-        lambda w: tensor_files(w.task, SOURCE),
+        lambda w: tensor_files(w.task, w.source),
     output:
-        point_files("{task}", "{arch}", SOURCE, "pretrain", "all"),
+        point_files("{task}", "{arch}", "{source}", "pretrain", "all"),
     log:
-        f"{LOGS}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.log",
+        f"{LOGS}/train/{{task}}/{{arch}}/{{source}}/pretrain/nall.log",
     benchmark:
-        f"{BENCH}/train/{{task}}/{{arch}}/{SOURCE}/pretrain/nall.tsv"
+        f"{BENCH}/train/{{task}}/{{arch}}/{{source}}/pretrain/nall.tsv"
+    wildcard_constraints:
+        source="|".join(ALL_SOURCES),
     conda:
         "../../envs/train.yaml"
     threads: 1
@@ -18,12 +21,11 @@ rule train_pretrain:
         gpu=1,
     params:
         config=stage_config("train"),
-        outdir=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
-        source=SOURCE,
+        outdir=lambda w: train_dir(w.task, w.arch, w.source, "pretrain", "all"),
         seeds=SEED_ARGS,
     shell:
         "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
-        " --arch {wildcards.arch} --target {params.source} --mode pretrain --size all --seeds {params.seeds}"
+        " --arch {wildcards.arch} --target {wildcards.source} --mode pretrain --size all --seeds {params.seeds}"
         " --inputs {input} --outdir {params.outdir} --threads {threads}"
 
 
@@ -52,7 +54,7 @@ rule train_target:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        pretrained=pretrained_dir,
         modes=" ".join(TARGET_MODES),
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "{mode}", "{size}"),
@@ -85,7 +87,7 @@ rule train_zeroshot:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        pretrained=pretrained_dir,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, "zeroshot", 0),
     shell:
         "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"
@@ -118,7 +120,7 @@ rule train_mode:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        pretrained=pretrained_dir,
         sizes=SIZE_ARGS,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, "{size}"),
     shell:
@@ -154,7 +156,7 @@ rule train_point:
     params:
         config=stage_config("train"),
         seeds=SEED_ARGS,
-        pretrained=lambda w: train_dir(w.task, w.arch, SOURCE, "pretrain", "all"),
+        pretrained=pretrained_dir,
         outdir=lambda w: train_dir(w.task, w.arch, w.target, w.mode, w.size),
     shell:
         "python -m fast2full --log {log} train --config-json {params.config:q} --task {wildcards.task}"

@@ -345,6 +345,9 @@ def reduction_tables(
             "arch": arch,
             "target": target,
             "mode": mode,
+            # the pretrained model the transfer modes start from (for scratch: the source of the same
+            # comparison); a reduced-input copy for a target with reduced inputs (fast2full.plan)
+            "source": plan.source_for(config["domains"]["source"], task, target),
             "metric": metric,
             "higher_is_better": hib,
             "n_points": len(curve),

@@ -71,6 +71,7 @@ TABLE_COLUMNS = (
     "wall_time_s",
     "device",
     "pretrained_from",
+    "source",
     "model_size",
     "git_commit",
     "config_digest",
@@ -145,6 +146,18 @@ def read_metrics_file(path: str | os.PathLike) -> PointMetrics:
     return PointMetrics.from_json(path)
 
 
+def _source(rec: PointMetrics) -> str:
+    """The domain of the pretrained model a result used (its own domain for pretraining; empty for
+    scratch): ``source`` in metrics.json, else read from ``pretrained_from``
+    (``.../train/{task}/{arch}/{source}/pretrain/...``; older files)."""
+    if rec.source:
+        return rec.source
+    if rec.mode == "pretrain":
+        return rec.target
+    parts = Path(rec.pretrained_from or "").parts
+    return parts[parts.index("pretrain") - 1] if "pretrain" in parts[1:] else ""
+
+
 def _row(rec: PointMetrics, path: Path) -> dict:
     base = rec.baseline or {}
     size = rec.size
@@ -168,6 +181,7 @@ def _row(rec: PointMetrics, path: Path) -> dict:
         "baseline_met_resolution": _num(base.get("met_resolution")),
         "device": rec.device or "",
         "pretrained_from": rec.pretrained_from or "",
+        "source": _source(rec),
         "model_size": rec.model_size or "",
         "git_commit": str(prov.get("git_commit") or ""),
         "config_digest": str(prov.get("config_digest") or ""),
@@ -197,18 +211,26 @@ def _row(rec: PointMetrics, path: Path) -> dict:
 def add_compute_columns(table: pd.DataFrame) -> pd.DataFrame:
     """``steps_incl_pretrain``: all optimiser steps a result cost (``steps_total``, the whole
     learning-rate grid on the target) plus, for modes that start from the source model, the mean
-    ``steps_total`` of the pretraining runs of the same task and architecture."""
+    ``steps_total`` of the pretraining runs of the same task, architecture and source domain (the
+    reduced-input source for a target with reduced inputs, ``fast2full.plan.REDUCED_INPUTS``)."""
+    pre_rows = table[table["mode"] == "pretrain"]
     pre = (
-        table[table["mode"] == "pretrain"]
-        .groupby(["task", "arch"])["steps_total"]
+        pre_rows.groupby(["task", "arch", "source"])["steps_total"]
         .mean()
         .rename("_pretrain_steps")
         .reset_index()
+        .rename(columns={"source": "_source"})
     )
-    out = table.drop(columns=["steps_incl_pretrain"], errors="ignore").merge(pre, on=["task", "arch"], how="left")
+    # a result that does not name its source (synthetic or old files): the only pretraining of its
+    # task and arch, if there is one
+    only = pre_rows.groupby(["task", "arch"])["source"].agg(lambda v: v.iloc[0] if v.nunique() == 1 else "")
+    base = table.drop(columns=["steps_incl_pretrain"], errors="ignore")
+    fallback = [only.get((t, a), "") for t, a in zip(base["task"], base["arch"])]
+    base = base.assign(_source=np.where(base["source"].astype(str) != "", base["source"], fallback))
+    out = base.merge(pre, on=["task", "arch", "_source"], how="left")
     uses_source = ~out["mode"].isin(["scratch", "pretrain"])
     out["steps_incl_pretrain"] = out["steps_total"] + np.where(uses_source, out["_pretrain_steps"].fillna(0.0), 0.0)
-    return out.drop(columns=["_pretrain_steps"])[list(TABLE_COLUMNS)]
+    return out.drop(columns=["_pretrain_steps", "_source"])[list(TABLE_COLUMNS)]
 
 
 def load_metrics(paths: Iterable[str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, dict]]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fast2full import definitions
+from fast2full import definitions, plan
 from fast2full.aggregate import binned as binned_eval
 from fast2full.aggregate.curves import Tables, _fmt
 from fast2full.aggregate.metrics import AggregateSettings, size_tokens
@@ -58,7 +58,7 @@ def summary_markdown(
     out += [f"- `{t}/{g}`: {b.how}" for (t, g), b in tables.boots.items()] + [""]
     out += ["## Data-reduction factors", ""]
     header = (
-        ["task", "arch", "target", "mode", "zero-shot", "paper factor", "n₉₉"]
+        ["task", "arch", "target", "mode", "source model", "zero-shot", "paper factor", "n₉₉"]
         + [f"factor @ n={s}" for s in tokens]
         + ["baseline match"]
     )
@@ -70,6 +70,7 @@ def summary_markdown(
                 r["arch"],
                 r["target"],
                 r["mode"],
+                r["source"],
                 _fmt(r["zeroshot"], r["zeroshot_low"], r["zeroshot_high"]),
                 r["paper_factor_display"],
                 r["paper_n99_display"],
@@ -78,6 +79,21 @@ def summary_markdown(
             + [r["baseline_match_display"]]
         )
     out += [md_table(header, rows), ""]
+    reduced = sorted(
+        {(r.task, r.target, r.source) for r in factors.itertuples() if plan.has_reduced_inputs(r.task, r.target)}
+    )
+    if reduced:
+        out += [
+            "Source model: the pretraining the transfer modes start from (scratch: the source of the same "
+            "comparison).  Reduced inputs: "
+            + "; ".join(
+                f"{t}/{g} starts from `{s}`, the source pretrained on the inputs {g} has "
+                f"({plan.REDUCED_INPUTS[t]['why']}; its scratch reference uses the same reduced tensors)"
+                for t, g, s in reduced
+            )
+            + ".",
+            "",
+        ]
     if len(factors):
         bl = factors.drop_duplicates(["task", "target"])[["task", "target", "baseline_name", "baseline_value"]]
         out += [

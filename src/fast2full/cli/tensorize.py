@@ -13,11 +13,25 @@ def add_arguments(p):
         "--norm", default=None, help="source domain's norm.json; without it this is the source and norm.json is written"
     )
     p.add_argument("--inputs", nargs="+", required=True, help="objects parquet files")
+    p.add_argument(
+        "--reduced-inputs",
+        action="store_true",
+        help="the task's reduced inputs (qg: jet observables only; fast2full.plan.REDUCED_INPUTS), for a "
+        "domain without particle-flow constituents and the source copy compared with it",
+    )
 
 
 def run(args) -> int:
     from fast2full.tensorize import tensorize
 
     config = get_config(args)
-    tensorize(args.inputs, args.outdir, config, args.task, args.domain, norm_path=args.norm)
+    tensorize(
+        args.inputs,
+        args.outdir,
+        config,
+        args.task,
+        args.domain,
+        norm_path=args.norm,
+        reduced_inputs=args.reduced_inputs,
+    )
     return 0

@@ -199,7 +199,8 @@ def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_r
             continue
         dann = mode == "dann"
         if bench_root is not None:
-            target = source if mode == "pretrain" else wc.get("target", "")
+            # pretraining: its {source} wildcard (the source or its reduced-input copy, fast2full.plan)
+            target = wc.get("source", source) if mode == "pretrain" else wc.get("target", "")
             d = (
                 Path(bench_root)
                 / "results"

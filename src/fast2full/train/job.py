@@ -22,7 +22,14 @@ from fast2full.plan import MODES, TASKS, TRANSFER_MODES
 from fast2full.records import ModelCard, PointMetrics
 from fast2full.train.env import pick_device, quiet_lightning, set_threads
 from fast2full.train.metrics import baseline_metrics, baseline_sign, evaluate, sample_sizes
-from fast2full.train.modes import initial_state, load_splits, pretrained_checkpoints, pretrained_state, task_module
+from fast2full.train.modes import (
+    initial_state,
+    load_splits,
+    point_source,
+    pretrained_checkpoints,
+    pretrained_state,
+    task_module,
+)
 from fast2full.train.settings import TrainSettings, budget_for, val_subset_size
 
 log = logging.getLogger("fast2full.train")
@@ -144,8 +151,7 @@ def run_job(
     from fast2full.models.checkpoint import save_checkpoint
     from fast2full.models.ensemble import Data, Member, train_members
 
-    if spec.mode == "pretrain" and spec.target != settings.source:
-        raise Fast2FullError(f"pretrain runs on the source domain {settings.source!r}, not {spec.target!r}")
+    source = point_source(spec, settings)  # checks a pretraining's domain
     train_all, val_all, test, source_train = load_splits(spec, settings, cache)
     meta = test.meta
     baseline = baseline_metrics(test, spec.task, orient=val_all)
@@ -330,6 +336,8 @@ def run_job(
             "startup_s": round(startup_s, 3),
             "device": device if spec.mode != "zeroshot" else "cpu",
             "pretrained_from": str(ckpts[seed]) if seed in ckpts else None,
+            # the source domain of the pretrained model (pretrain: its own domain; scratch: None)
+            "source": source if spec.mode != "scratch" else None,
             "model_size": settings.model_size,
             "threads": settings.threads,
             "provenance": settings.provenance,

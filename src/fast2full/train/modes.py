@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fast2full import plan
 from fast2full.common import Fast2FullError, InputError
 from fast2full.plan import TRANSFER_MODES
 from fast2full.records import ModelCard
@@ -157,6 +158,19 @@ def task_module(spec: JobSpec, settings: TrainSettings, meta: dict, state: dict,
     return module
 
 
+def point_source(spec: JobSpec, settings: TrainSettings) -> str:
+    """The source domain of a point: pretraining's own domain (the configured source, or its
+    reduced-input copy, ``fast2full.plan.REDUCED_INPUTS``; anything else is an error); for the other
+    modes the source whose model and (DANN) labelled events they use, ``plan.source_for``: the
+    reduced-input source for a target with reduced inputs (qg on atlas_fullsim)."""
+    if spec.mode == "pretrain":
+        allowed = sorted({settings.source, plan.reduced_source(settings.source, spec.task) or settings.source})
+        if spec.target not in allowed:
+            raise Fast2FullError(f"pretrain runs on the source domain {' or '.join(allowed)}, not {spec.target!r}")
+        return spec.target
+    return plan.source_for(settings.source, spec.task, spec.target)
+
+
 def load_splits(spec: JobSpec, settings: TrainSettings, cache: dict | None = None) -> tuple[Any, Any, Any, Any]:
     """The tensor sets a point's mode reads: (target train, target val, target test, source train).
     Target train is None for ``zeroshot`` (no training), source train is None except for ``dann``
@@ -164,7 +178,8 @@ def load_splits(spec: JobSpec, settings: TrainSettings, cache: dict | None = Non
     train = None if spec.mode == "zeroshot" else load_split(spec.tensors, spec.task, spec.target, "train", cache)
     val = load_split(spec.tensors, spec.task, spec.target, "val", cache)
     test = load_split(spec.tensors, spec.task, spec.target, "test", cache)
-    source = load_split(spec.tensors, spec.task, settings.source, "train", cache) if spec.mode == "dann" else None
+    src = point_source(spec, settings)
+    source = load_split(spec.tensors, spec.task, src, "train", cache) if spec.mode == "dann" else None
     return train, val, test, source
 
 
