@@ -4,4 +4,4 @@ Stages (one module each, one ``fast2full <stage>`` subcommand each): generate, e
 simulate, opendata (manifest/fetch), skim, tensorize, train, aggregate.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
