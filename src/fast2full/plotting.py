@@ -253,10 +253,15 @@ def _per_object(ts, feature: str, type_flag: str | None = None, slot: int | None
     return ts.x[:, :, _col(ts, feature)][sel], w[sel]
 
 
-def _n_candidates(ts) -> np.ndarray:
-    """met rows: the number of particle-flow candidate slots (of any kind)."""
+def _candidates_pt(ts):
+    """met rows: the pT of every soft-term particle-flow candidate slot (of any kind), with its row's weight.
+
+    (A count of candidate slots would only show how many of ``max_candidates`` are filled: with the
+    default's 12 slots nearly every row is full, so the candidates' spectrum is what differs by domain.)"""
     kinds = sum(ts.x[:, :, _col(ts, f"is_pf_{k}")] for k in ("track", "photon", "neutral_hadron"))
-    return (ts.mask & (kinds > 0.5)).sum(axis=1)
+    sel = ts.mask & (kinds > 0.5)
+    w = np.broadcast_to(ts.weight[:, None], sel.shape)
+    return ts.x[:, :, _col(ts, "pt")][sel], w[sel]
 
 
 def _per_row(values_fn):
@@ -316,7 +321,7 @@ PLOTS: dict[str, list[FeaturePlot]] = {
             _per_row(lambda ts: np.hypot(ts.y[:, 0], ts.y[:, 1])),
             True,
         ),
-        FeaturePlot("number of soft-term candidates", np.arange(-0.5, 50.5, 2.0), _per_row(_n_candidates)),
+        FeaturePlot(f"soft-term candidate {TEX['pT']} [GeV]", np.linspace(0, 20, 41), _candidates_pt, True),
         FeaturePlot(
             "soft-term pile-up tracks [GeV]",
             np.linspace(0, 60, 31),
