@@ -325,36 +325,7 @@ def train_members(
     """
     if not members:
         return []
-    if not ensemble:
-        out = []
-        for mem in members:
-            out += _train(
-                [mem],
-                train,
-                val,
-                arch=arch,
-                task=task,
-                n_features=n_features,
-                max_objects=max_objects,
-                model_size=model_size,
-                budget=budget,
-                batch_size=batch_size,
-                freeze_backbone=freeze_backbone,
-                dann=dann,
-                dann_weight=dann_weight,
-                source=source,
-                unlabelled=unlabelled,
-                ensemble=False,
-                met_residual=met_residual,
-                device=device,
-                on_check=on_check,
-                stats=stats,
-            )
-        return out
-    return _train(
-        members,
-        train,
-        val,
+    kw = dict(
         arch=arch,
         task=task,
         n_features=n_features,
@@ -367,12 +338,16 @@ def train_members(
         dann_weight=dann_weight,
         source=source,
         unlabelled=unlabelled,
-        ensemble=True,
+        ensemble=ensemble,
         met_residual=met_residual,
         device=device,
         on_check=on_check,
         stats=stats,
     )
+    if ensemble:
+        return _train(members, train, val, **kw)
+    # the reference: one plain single model after the other
+    return [r for mem in members for r in _train([mem], train, val, **kw)]
 
 
 def _train(
