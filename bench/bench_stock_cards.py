@@ -31,23 +31,11 @@ from fast2full.config import load_config  # noqa: E402
 from fast2full.delphes.card import evaluate_card  # noqa: E402
 from fast2full.delphes.engine import simulate  # noqa: E402
 from fast2full.delphes.real import find_delphes, run_delphes  # noqa: E402
-from fast2full.hepmc import write_hepmc  # noqa: E402
+from fast2full.hepmc import head_hepmc, write_hepmc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STOCK = ROOT / ".." / "shared" / "delphes" / "cards"
 CARDS = {"ATLAS": "delphes_card_ATLAS.tcl", "CMS": "delphes_card_CMS.tcl"}
-
-
-def _first_event(hepmc: Path, out: Path) -> None:
-    lines, n = [], 0
-    with open(hepmc) as fh:
-        for line in fh:
-            if line.startswith("E "):
-                n += 1
-                if n > 1:
-                    break
-            lines.append(line)
-    out.write_text("".join(lines) + "HepMC::Asciiv3-END_EVENT_LISTING\n")
 
 
 def main() -> int:
@@ -69,7 +57,7 @@ def main() -> int:
         pq, hm, one = tmp / "ttbar.parquet", tmp / "ttbar.hepmc", tmp / "one.hepmc"
         generate.write_particles(events, pq)
         write_hepmc(events, hm)
-        _first_event(hm, one)
+        head_hepmc(hm, one, 1)
         simulate(STOCK / CARDS["ATLAS"], pq, tmp / "warm.root", batch_size=50)  # imports, not timed
         for det, name in CARDS.items():
             card = tmp / name

@@ -29,6 +29,7 @@ from fast2full.delphes.engine import simulate
 from fast2full.delphes.fidelity import compare, table
 from fast2full.delphes.real import find_delphes, run_delphes
 from fast2full.delphes.samples import pythia_sample
+from fast2full.hepmc import head_hepmc
 
 ROOT = Path(__file__).resolve().parents[1]
 DELPHES = find_delphes(ROOT)
@@ -117,16 +118,7 @@ def test_card_from_another_directory(samples, cache_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pq, hm = samples["ttbar"]
     head = tmp_path / "head.hepmc"
-    # the first 20 events of the sample: HepMC3 ASCII starts each event with an 'E ' line
-    lines, n = [], 0
-    with open(hm) as fh:
-        for line in fh:
-            if line.startswith("E "):
-                n += 1
-                if n > 20:
-                    break
-            lines.append(line)
-    head.write_text("".join(lines) + "HepMC::Asciiv3-END_EVENT_LISTING\n")
+    assert head_hepmc(hm, head, 20) == 20  # the first 20 events of the sample
     out = tmp_path / "o.root"
     run_delphes(ROOT / CARDS["atlas_like"], head, out, exe=DELPHES, timeout=300)
     assert uproot.open(out)["Delphes"].num_entries == 20

@@ -112,3 +112,16 @@ def test_cli(ttbar_file, tmp_path):
     missing = tmp_path / "missing.parquet"
     assert cli_main(["export-hepmc", "--in", str(missing), "--out", str(tmp_path / "y.hepmc")]) == 1
     assert not (tmp_path / "y.hepmc").exists()
+
+
+def test_head_hepmc(ttbar_file, tmp_path):
+    """The first n events of a real export, readable by pyhepmc, the same events as the full file's."""
+    full = tmp_path / "all.hepmc"
+    hepmc.export_hepmc(ttbar_file, full)
+    assert hepmc.head_hepmc(full, tmp_path / "h3.hepmc", 3) == 3
+    assert hepmc.head_hepmc(full, tmp_path / "hall.hepmc", 100) == N_EVENTS  # fewer events than asked
+    with pyhepmc.open(full) as f:
+        ref = [(e.event_number, len(e.particles)) for e in f]
+    for name, n in (("h3.hepmc", 3), ("hall.hepmc", N_EVENTS)):
+        with pyhepmc.open(tmp_path / name) as f:
+            assert [(e.event_number, len(e.particles)) for e in f] == ref[:n]

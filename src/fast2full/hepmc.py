@@ -159,3 +159,23 @@ def export_hepmc(src: str | os.PathLike, out: str | os.PathLike) -> int:
     n = write_hepmc(events, out, source=str(src))
     log.info("wrote %s: %d events (%.1f kB/event)", out, n, Path(out).stat().st_size / 1e3 / max(n, 1))
     return n
+
+
+def head_hepmc(src: str | os.PathLike, out: str | os.PathLike, n_events: int) -> int:
+    """Write the first ``n_events`` events of the HepMC3 ASCII file ``src`` to ``out`` (the header kept,
+    the end-of-listing line added); return how many were written.  For quick real-Delphes runs
+    (a one-event file measures its start-up) without exporting the sample again."""
+    lines, n = [], 0
+    with open(src) as fh:
+        for line in fh:
+            if line.startswith("E "):  # HepMC3 ASCII starts each event with an 'E ' line
+                n += 1
+                if n > n_events:
+                    n = n_events
+                    break
+            elif line.startswith("HepMC::Asciiv3-END_EVENT_LISTING"):
+                break
+            lines.append(line)
+    with atomic_output(Path(out)) as tmp:
+        tmp.write_text("".join(lines) + "HepMC::Asciiv3-END_EVENT_LISTING\n")
+    return n
