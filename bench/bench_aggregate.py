@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
-from _timing import best_of  # noqa: E402
+from _timing import best_of, write_results  # noqa: E402
 from sklearn.isotonic import IsotonicRegression
 
 from fast2full.aggregate import AggregateSettings, load_metrics, make_figures, reduction_tables, testboot
-from fast2full.common import atomic_output
 from fast2full.reduction import Curve, Resample, first_crossing, isotonic_fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'what':<62} {'time [s]':>9} {'baseline':>16} {'base [s]':>9} {'ratio':>8}")
     for r in rows:
         print(f"{r['what']:<62} {r['time_s']:>9.4f} {r['baseline']:>16} {r['baseline_s']:>9.4f} {r['ratio']:>8.2f}")
-    out = ROOT / "results" / "bench" / "aggregate.json"
-    with atomic_output(out) as tmp_out:
-        tmp_out.write_text(
-            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=1)
-        )
-    print(f"wrote {out}")
+    write_results("aggregate", rows, ROOT)
     return 0
 
 

@@ -16,17 +16,15 @@ writes ``results/bench/simulate.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import write_results
 
 from fast2full import generate
-from fast2full.common import atomic_output
 from fast2full.config import load_config
 from fast2full.delphes.engine import Simulation, input_arrays, particles_to_coll, read_generation, simulate
 from fast2full.delphes.modules import Context
@@ -158,12 +156,7 @@ def main() -> int:
         f"HepMC3 export of the {args.events} events (needed by real Delphes only): "
         f"{1e3 * t_export / args.events:.2f} ms/event"
     )
-    out = ROOT / "results" / "bench" / "simulate.json"
-    with atomic_output(out) as tmp_out:
-        tmp_out.write_text(
-            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
-        )
-    print(f"wrote {out}")
+    write_results("simulate", rows, ROOT)
     return 0
 
 

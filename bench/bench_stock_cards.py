@@ -16,17 +16,14 @@ Run: ``python bench/bench_stock_cards.py [--events N]``; prints a table and writ
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import shutil
 import tempfile
 from pathlib import Path
 
-from _timing import best_of  # noqa: E402
+from _timing import best_of, write_results  # noqa: E402
 
 from fast2full import generate  # noqa: E402
-from fast2full.common import atomic_output  # noqa: E402
 from fast2full.config import load_config  # noqa: E402
 from fast2full.delphes.card import evaluate_card  # noqa: E402
 from fast2full.delphes.engine import simulate  # noqa: E402
@@ -92,12 +89,7 @@ def main() -> int:
             f"{r['real_ms_per_event']:>12.2f}{r['ratio_builtin_to_real']:>8.2f}"
             f"{r['card_load_s']:>13.3f}{r['real_startup_s']:>17.2f}"
         )
-    out = ROOT / "results" / "bench" / "stock_cards.json"
-    with atomic_output(out) as tmp_out:
-        tmp_out.write_text(
-            json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2)
-        )
-    print(f"wrote {out}")
+    write_results("stock_cards", rows, ROOT)
     return 0
 
 
