@@ -559,7 +559,8 @@ def _train(
             reason = {slot: STOP_CAP if step >= budget.max_steps else STOP_EARLY for slot in stop_slots}
             for slot in stop_slots:
                 finish([active[slot]], step, reason[slot])
-            keep = [s for s in range(len(active)) if s not in set(stop_slots)]
+            stopped = set(stop_slots)
+            keep = [s for s in range(len(active)) if s not in stopped]
             active = [active[s] for s in keep]
             if active and ensemble:
                 idx = torch.as_tensor(keep, device=device)
