@@ -168,6 +168,7 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     HepMC3 export (:func:`fast2full.hepmc.write_hepmc`), cached in ``cache_dir`` under a key of the
     settings, ``n``, the seed and the source of ``generate.py``, ``particles.py`` and ``hepmc.py`` (so
     a change of any regenerates).  Returns ``(parquet_path, hepmc_path or None)``."""
+    import fcntl
     import hashlib
     from pathlib import Path
 
@@ -193,19 +194,23 @@ def pythia_sample(process: str, n: int, cache_dir, seed: int = 20260507, hepmc: 
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     pq, hm = cache / f"{key}.parquet", cache / f"{key}.hepmc"
-    for stale in cache.glob(f"*{process}_{n}_*"):  # other settings or code: never read again
-        if key not in stale.name:
-            stale.unlink(missing_ok=True)
-    if not pq.is_file():
-        spec = generate.ChunkSpec(
-            process=process,
-            chunk=0,
-            n_events=n,
-            seed=generate.chunk_seed(seed, process, 0),
-            settings=settings,
-            max_abort_fraction=0.05,
-        )
-        generate.write_particles(generate.generate_chunk(spec), pq)
-    if hepmc and not hm.is_file():
-        hepmc_mod.write_hepmc(particles.read_particles(pq), hm, source=str(pq))
+    # one writer at a time per cache: several processes (pytest-xdist workers, benchmarks) may ask for
+    # the same sample, and a second writer's atomic_output would remove the first one's temporary
+    with open(cache / ".pythia_sample.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in cache.glob(f"*{process}_{n}_*"):  # other settings or code: never read again
+            if key not in stale.name:
+                stale.unlink(missing_ok=True)
+        if not pq.is_file():
+            spec = generate.ChunkSpec(
+                process=process,
+                chunk=0,
+                n_events=n,
+                seed=generate.chunk_seed(seed, process, 0),
+                settings=settings,
+                max_abort_fraction=0.05,
+            )
+            generate.write_particles(generate.generate_chunk(spec), pq)
+        if hepmc and not hm.is_file():
+            hepmc_mod.write_hepmc(particles.read_particles(pq), hm, source=str(pq))
     return pq, (hm if hepmc else None)
