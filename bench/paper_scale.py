@@ -64,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {k: yaml.safe_load(v.read_text()) for k, v in configs.items()}
     jobs = {k: sizing.parse_dry_run(sizing.dry_run(ROOT, v, profile=args.profile)) for k, v in configs.items()}
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
+    steps = sizing.fit_step_model(args.bench_root, cfg["default"])
     scale, gpu_speedup, scale_note = _train_bench(Path(args.train_bench), cfg["default"], cfg["target"])
     scale_note += _fill_missing_archs(models, Path(args.train_bench), cfg["default"])
     est = {
         "default": sizing.estimate(jobs["default"], cfg["default"], models),
-        "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale),
+        "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale, step_model=steps),
     }
 
     def total(rows: list[sizing.RuleEstimate]) -> float:
@@ -89,28 +90,34 @@ def main(argv: list[str] | None = None) -> int:
     tr = [e for e in est["target"] if e.rule in sizing.TRAIN_RULES]
     tr_lo = sum(e.cpu_h_min for e in tr if not math.isnan(e.cpu_h_min))
     tr_hi = sum(e.cpu_h for e in tr if not math.isnan(e.cpu_h))
+    tr_exp = sum(e.cpu_h_exp for e in tr if not math.isnan(e.cpu_h_exp)) if steps else math.nan
     rest = total(est["target"]) - tr_hi
     longest = max((max(e.job_cpu_s) for e in tr if e.job_cpu_s), default=math.nan) / 3600
     longest_lo = max((max(e.job_cpu_s_min) for e in tr if e.job_cpu_s_min), default=math.nan) / 3600
+    longest_exp = max((max(e.job_cpu_s_exp) for e in tr if e.job_cpu_s_exp), default=math.nan) / 3600
+    wall_exp = sizing.wall_time_h(est["target"], args.cores, expected=True) if steps else math.nan
     wall_lo = sizing.wall_time_h(est["target"], args.cores, lower=True)
     wall_hi = sizing.wall_time_h(est["target"], args.cores)
     peak = max((e.peak_rss_mb for e in est["target"] if not math.isnan(e.peak_rss_mb)), default=math.nan)
     gpu = (
         (
-            f"{tr_lo / gpu_speedup:,.1f} – {tr_hi / gpu_speedup:,.1f} GPU h (bench_train.py: GPU "
+            f"{tr_lo / gpu_speedup:,.1f} – {tr_hi / gpu_speedup:,.1f} GPU h, expected "
+            f"{tr_exp / gpu_speedup:,.1f} (bench_train.py: GPU "
             f"{gpu_speedup:.1f}x the CPU thread)"
         )
         if gpu_speedup
         else "not measured (no GPU on the machine that ran bench_train.py)"
     )
     summary += (
-        f"\n| quantity ({configs['target'].name}) | every member at min_steps | every member at max_steps (cap) |\n"
-        f"| --- | ---: | ---: |\n"
-        f"| training CPU h | {tr_lo:,.1f} | {tr_hi:,.1f} |\n"
-        f"| whole study CPU h | {rest + tr_lo:,.1f} | {rest + tr_hi:,.1f} |\n"
-        f"| longest training job, CPU h | {longest_lo:,.2f} | {longest:,.2f} |\n"
-        f"| wall time on {args.cores} cores, h | {wall_lo:,.1f} | {wall_hi:,.1f} |\n"
+        f"\n| quantity ({configs['target'].name}) | every member at min_steps | expected (step model) "
+        f"| every member at max_steps (cap) |\n"
+        f"| --- | ---: | ---: | ---: |\n"
+        f"| training CPU h | {tr_lo:,.1f} | {tr_exp:,.1f} | {tr_hi:,.1f} |\n"
+        f"| whole study CPU h | {rest + tr_lo:,.1f} | {rest + tr_exp:,.1f} | {rest + tr_hi:,.1f} |\n"
+        f"| longest training job, CPU h | {longest_lo:,.2f} | {longest_exp:,.2f} | {longest:,.2f} |\n"
+        f"| wall time on {args.cores} cores, h | {wall_lo:,.1f} | {wall_exp:,.1f} | {wall_hi:,.1f} |\n"
         f"\nTraining on GPUs: {gpu}. Largest peak RSS measured per job: {peak / 1000:.2f} GB. {scale_note}\n"
+        + _step_note(steps)
     )
     print(table + summary)
 
@@ -124,9 +131,14 @@ def main(argv: list[str] | None = None) -> int:
                     "default_config": str(configs["default"]),
                     "cpu_h_ratio_target_over_default": ratio,
                     "training_cpu_h": [tr_lo, tr_hi],
+                    "training_cpu_h_expected": tr_exp,
                     "study_cpu_h": [rest + tr_lo, rest + tr_hi],
+                    "study_cpu_h_expected": rest + tr_exp,
                     "longest_training_job_cpu_h": [longest_lo, longest],
+                    "longest_training_job_cpu_h_expected": longest_exp,
                     f"wall_h_{args.cores}_cores": [wall_lo, wall_hi],
+                    f"wall_h_{args.cores}_cores_expected": wall_exp,
+                    "step_model": dataclasses.asdict(steps) if steps else None,
                     "train_scale": scale,
                     "gpu_speedup": gpu_speedup,
                     "rules": {
@@ -145,6 +157,19 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_output(doc) as tmp:
             tmp.write_text(sizing.replace_marked(text, BEGIN, END, table + summary))
     return 0
+
+
+def _step_note(steps) -> str:
+    """One sentence on the step model behind the expected column."""
+    if steps is None:
+        return "\nNo training results in the measured run: no expected steps (min and max only).\n"
+    fits = ", ".join(f"{m} {a:.3g} n^{b:.2f} ({k} members)" for m, (a, b, k) in sorted(steps.coef.items()))
+    return (
+        "\nExpected steps: a member stops `patience` checks after its best, within [min_steps, max_steps]; "
+        f"steps to the best check fitted on the measured run as a * n^b per mode: {fits}. The full train "
+        "split (`all`) is the measured pool scaled by the events that feed the task (PHYSLITE: the "
+        "largest numeric size, a lower bound).\n"
+    )
 
 
 def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -195,3 +196,31 @@ def test_replace_marked_is_idempotent():
     twice = sizing.replace_marked(once, "<!-- b -->", "<!-- e -->", "table 2\n")
     assert once.startswith(doc.rstrip()) and "table 1" in once
     assert twice == once.replace("table 1", "table 2")
+
+
+def test_step_model_fits_the_measured_steps_and_scales_the_pool(tmp_path):
+    """best_step = 3 n^0.5 in the measured metrics is recovered; the expected steps add the target
+    config's patience x check interval (which grows with the validation subset) within
+    [min_steps, max_steps]; the full split scales with the events that feed the task."""
+    measured = {"processes": {"ttbar": {"events_per_chunk": 100, "chunks": 2}, "minbias": {"role": "pileup"}}}
+    for n in (20, 200, 2000):
+        size = "all" if n == 2000 else n
+        d = tmp_path / "results" / "train" / "met" / "dnn" / "cms_like" / "scratch" / f"n{size}" / "seed0"
+        d.mkdir(parents=True)
+        grid = [{"lr": 1e-3, "best_step": 3 * n**0.5, "steps": 99}]
+        (d / "metrics.json").write_text(
+            json.dumps(
+                {"task": "met", "mode": "scratch", "target": "cms_like", "size": size, "n_train": n, "grid": grid}
+            )
+        )
+    model = sizing.fit_step_model(tmp_path, measured)
+    a, b, k = model.coef["scratch"]
+    assert (a, b, k) == (pytest.approx(3, rel=0.02), pytest.approx(0.5, abs=0.01), 3)
+    tr = {"min_steps": 100, "max_steps": 5000, "val_every_steps": 10, "patience": 5, "batch_size": 64}
+    assert model.steps("scratch", 100, 50, tr) == 100  # 30 + 5 x 10 < min_steps
+    assert model.steps("scratch", 40_000, 6_400, tr) == pytest.approx(600 + 5 * 100)  # interval 6400 / 64
+    assert model.steps("scratch", 1e8, 1e6, tr) == 5000  # the cap
+    paper = {"processes": {"ttbar": {"events_per_chunk": 1000, "chunks": 4}}, "training": {"sizes": [100, 300]}}
+    assert sizing.pool_rows(model, paper, "met", "cms_like") == pytest.approx(2000 * 4000 / 200)
+    assert sizing.pool_rows(model, paper, "met", "atlas_fullsim") == 300  # no scaling: the largest size
+    assert sizing.fit_step_model(tmp_path / "empty", measured) is None

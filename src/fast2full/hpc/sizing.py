@@ -182,12 +182,102 @@ def _metrics_units(path: Path, batch: int, dann: bool) -> float | None:
     return float(m.get("steps_total", 0)) * min(batch, n) * (DANN_STEP_FACTOR if dann else 1.0) if n else 0.0
 
 
-def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_root: str | Path | None = None) -> float:
+@dataclass
+class StepModel:
+    """Optimiser steps of a member at a training size, from a measured run (:func:`fit_step_model`).
+
+    Early stopping ends a member ``patience`` validation checks after its best one, never before
+    ``min_steps`` and at most at ``max_steps`` (fast2full.models.ensemble).  The steps to the best check
+    are fitted per mode as a power law of the training rows, ``best_step = a * n**b`` (least squares in
+    log-log over every member of the measured run, b clipped to [0, 1]); the check interval and the
+    patience are the target config's own (:func:`fast2full.train.settings.check_interval`, which grows
+    with the validation subset).  ``pools``: the measured full train split per (task, target, source)
+    and the events that fed it, to scale ``all`` to the target config's events.
+    """
+
+    coef: dict[str, tuple[float, float, int]]  # mode -> (a, b, members fitted)
+    pools: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)  # (task, domain) -> (rows, events)
+
+    def best_step(self, mode: str, n: float) -> float:
+        a, b, _ = self.coef.get(mode) or self.coef.get("scratch") or next(iter(self.coef.values()))
+        return a * max(n, 1.0) ** b
+
+    def steps(self, mode: str, n: float, n_val: float, tr: dict[str, Any]) -> float:
+        pre = mode == "pretrain"
+        lo = float(tr.get("pretrain_min_steps" if pre else "min_steps", tr.get("min_steps", 1)))
+        hi = float(tr.get("pretrain_max_steps" if pre else "max_steps", tr.get("max_steps", 1)))
+        interval = max(int(tr.get("val_every_steps", 10)), math.ceil(n_val / max(int(tr.get("batch_size", 64)), 1)))
+        return min(hi, max(lo, self.best_step(mode, n) + int(tr.get("patience", 10)) * interval))
+
+
+def _task_events(config: dict[str, Any], task: str) -> float:
+    """Events of the processes that feed ``task`` (its exclude list and pile-up left out)."""
+    from fast2full.features import DEFAULT_EXCLUDE
+
+    tcfg = (config.get("tensors", {}).get("tasks", {}) or {}).get(task) or {}
+    skip = set(tcfg.get("exclude_processes", DEFAULT_EXCLUDE.get(task, [])))
+    return float(
+        sum(
+            int(p.get("events_per_chunk", 0)) * int(p.get("chunks", 1))
+            for name, p in config.get("processes", {}).items()
+            if name not in skip and (p or {}).get("role") != "pileup"
+        )
+    )
+
+
+def fit_step_model(bench_root: str | Path, config: dict[str, Any]) -> StepModel | None:
+    """The :class:`StepModel` of the run under ``bench_root`` (its ``results/train/**/metrics.json``
+    grid entries; ``config``: that run's config); None if it has no training results."""
+    import numpy as np
+
+    xs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    pools: dict[tuple[str, str], tuple[int, float]] = {}
+    for path in sorted((Path(bench_root) / "results" / "train").glob("*/*/*/*/n*/seed*/metrics.json")):
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        n = int(m.get("n_train") or 0)
+        if n <= 0:
+            continue
+        for g in m.get("grid") or [m]:
+            if (g.get("best_step") or 0) > 0:
+                xs[m["mode"]].append((float(n), float(g["best_step"])))
+        if m.get("size") == "all" and m.get("mode") in ("scratch", "pretrain"):
+            pools[(m["task"], m["target"])] = (n, _task_events(config, m["task"]))
+    coef = {}
+    for mode, pts in xs.items():
+        x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+        b = float(np.clip(np.polyfit(x, y, 1)[0], 0.0, 1.0)) if len(np.unique(x)) >= 2 else 0.0
+        coef[mode] = (float(np.exp(np.mean(y - b * x))), b, len(pts))
+    return StepModel(coef=coef, pools=pools) if coef else None
+
+
+def pool_rows(model: StepModel, config: dict[str, Any], task: str, domain: str) -> float:
+    """Rows of the full train split of (task, domain) under ``config``: the measured pool scaled by the
+    events that feed the task; where that does not scale (PHYSLITE, or not measured), the largest
+    numeric training size (a lower bound)."""
+    sizes = [int(s) for s in config.get("training", {}).get("sizes", []) if str(s).isdigit()]
+    floor = float(max(sizes, default=1))
+    got = model.pools.get((task, domain))
+    if got is None or domain == FULLSIM or got[1] <= 0:
+        return floor
+    return max(floor, got[0] * _task_events(config, task) / got[1])
+
+
+def train_units(
+    job: DryJob,
+    config: dict[str, Any],
+    steps: str = "max",
+    bench_root: str | Path | None = None,
+    step_model: StepModel | None = None,
+) -> float:
     """Member-samples a training job trains (members x steps x batch rows, DANN steps x3).
 
     With ``bench_root`` the steps actually taken are read from the job's ``metrics.json`` files (a
     measured run); otherwise every member is assumed to take ``min_steps`` (``steps="min"``, a lower
-    bound) or ``max_steps`` (``"max"``, the cap: an upper bound) steps.
+    bound), ``max_steps`` (``"max"``, the cap: an upper bound) or the steps ``step_model`` expects at
+    the point's training size (``"exp"``).
     """
     tr, wc = config.get("training", {}), job.wildcards
     seeds, lrs = tr.get("seeds", [0]), tr.get("learning_rates", [1e-3])
@@ -218,13 +308,28 @@ def train_units(job: DryJob, config: dict[str, Any], steps: str = "max", bench_r
         pre = mode == "pretrain"
         key = ("pretrain_" if pre else "") + ("min_steps" if steps == "min" else "max_steps")
         n_steps = float(tr.get(key, tr.get(key.replace("pretrain_", ""), 1)))
+        if steps == "exp" and step_model is not None:
+            task = wc.get("task", "")
+            domain = wc.get("source", source) if pre else wc.get("target", "")
+            pool = pool_rows(step_model, config, task, domain)
+            rows = pool if size == "all" else min(pool, float(size))
+            fr = config.get("tensors", {}).get("split_fractions", {"train": 0.6, "val": 0.2})
+            n_val = pool * float(fr.get("val", 0.2)) / max(float(fr.get("train", 0.6)), 1e-9)
+            from fast2full.train.settings import VAL_DIVISOR, VAL_MIN
+
+            sub = n_val if pre else min(n_val, max(rows // VAL_DIVISOR, VAL_MIN))
+            n_steps = step_model.steps(mode, rows, sub, tr)
         n = batch if size == "all" else min(batch, int(size))
         total += len(seeds) * len(lrs) * n_steps * n * (DANN_STEP_FACTOR if dann else 1.0)
     return total
 
 
 def work_units(
-    job: DryJob, config: dict[str, Any], bench_root: str | Path | None = None, steps: str = "max"
+    job: DryJob,
+    config: dict[str, Any],
+    bench_root: str | Path | None = None,
+    steps: str = "max",
+    step_model: StepModel | None = None,
 ) -> tuple[float, str]:
     """(work done by ``job`` under ``config``, what the unit is) for the cost model."""
     wc = job.wildcards
@@ -235,7 +340,7 @@ def work_units(
             return 1.0, "job"
         return float(physics_events(config)), "events"
     if job.rule in TRAIN_RULES:
-        return train_units(job, config, steps=steps, bench_root=bench_root), "member-samples"
+        return train_units(job, config, steps=steps, bench_root=bench_root, step_model=step_model), "member-samples"
     return 1.0, "job"
 
 
@@ -329,6 +434,8 @@ class RuleEstimate:
     cpu_h_min: float = math.nan  # training: every member at min_steps (cpu_h: at max_steps, the cap)
     job_cpu_s: list[float] = field(default_factory=list)  # per job (upper estimate), for the wall time
     job_cpu_s_min: list[float] = field(default_factory=list)
+    cpu_h_exp: float = math.nan  # training: every member at the steps the step model expects
+    job_cpu_s_exp: list[float] = field(default_factory=list)
 
 
 def _num(value: str | None) -> float:
@@ -343,12 +450,14 @@ def estimate(
     target_config: dict[str, Any],
     models: dict[tuple[str, str], CostModel],
     train_scale: dict[str, float] | None = None,
+    step_model: StepModel | None = None,
 ) -> list[RuleEstimate]:
     """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours.
 
     Training jobs are costed twice: every member at ``min_steps`` (``cpu_h_min``, a lower bound) and
     at ``max_steps`` (``cpu_h``, the cap: an upper bound).  ``train_scale``: per architecture, the cost
     per member-sample of the target config's model size over the measured one's (bench_train.py).
+    ``step_model``: also every member at the steps it expects (``cpu_h_exp``, :class:`StepModel`).
     """
     by_rule: dict[str, list[DryJob]] = defaultdict(list)
     for job in target_jobs:
@@ -357,7 +466,7 @@ def estimate(
     out = []
     for rule, jobs in by_rule.items():
         subs = {j.submission for j in jobs if j.submission >= 0}
-        cpu, cpu_min = [], []
+        cpu, cpu_min, cpu_exp = [], [], []
         model = None
         for job in jobs:
             model = models.get(model_key(job)) or models.get((model_key(job)[0], ""))
@@ -367,6 +476,9 @@ def estimate(
                 lo = work_units(job, target_config, steps="min")[0]
                 cpu.append(model.intercept + model.slope * scale * hi)
                 cpu_min.append(model.intercept + model.slope * scale * lo)
+                if step_model is not None:
+                    exp = work_units(job, target_config, steps="exp", step_model=step_model)[0]
+                    cpu_exp.append(model.intercept + model.slope * scale * exp)
         out.append(
             RuleEstimate(
                 rule=rule,
@@ -386,6 +498,8 @@ def estimate(
                 cpu_h_min=sum(cpu_min) / 3600 if cpu_min else math.nan,
                 job_cpu_s=cpu,
                 job_cpu_s_min=cpu_min,
+                cpu_h_exp=sum(cpu_exp) / 3600 if cpu_exp else math.nan,
+                job_cpu_s_exp=cpu_exp,
             )
         )
     return out
@@ -413,10 +527,17 @@ def makespan_s(durations: list[float], cores: int) -> float:
     return max(free) if durations else 0.0
 
 
-def wall_time_h(estimates: list[RuleEstimate], cores: int, lower: bool = False) -> float:
+def wall_time_h(estimates: list[RuleEstimate], cores: int, lower: bool = False, expected: bool = False) -> float:
     """Wall time on one machine of ``cores`` cores: every stage scheduled LPT on all cores, the stages
-    one after the other (Snakemake overlaps them, so this errs long).  Jobs are one thread each."""
-    by_rule = {e.rule: (e.job_cpu_s_min if lower and e.job_cpu_s_min else e.job_cpu_s) for e in estimates}
+    one after the other (Snakemake overlaps them, so this errs long).  Jobs are one thread each.
+    Training jobs at min_steps (``lower``), at the step model's steps (``expected``) or at the cap."""
+
+    def durations(e: RuleEstimate) -> list[float]:
+        if expected and e.job_cpu_s_exp:
+            return e.job_cpu_s_exp
+        return e.job_cpu_s_min if lower and e.job_cpu_s_min else e.job_cpu_s
+
+    by_rule = {e.rule: durations(e) for e in estimates}
     total = 0.0
     for stage in STAGES:
         total += makespan_s([d for r in stage for d in by_rule.get(r, [])], cores)
