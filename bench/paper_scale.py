@@ -30,7 +30,6 @@ BEGIN, END = "<!-- paper-scale:begin -->", "<!-- paper-scale:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
-    import yaml
 
     from fast2full.common import atomic_output, setup_logging
     from fast2full.hpc import sizing
@@ -61,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
 
     configs = {"default": Path(args.default_config), "target": Path(args.config)}
-    cfg = {k: yaml.safe_load(v.read_text()) for k, v in configs.items()}
+    # as snakemake --configfile does: every config deep-merged over config.yaml (config.medium.yaml is
+    # an overlay), validated, schema defaults filled in
+    from fast2full.config import load_config
+
+    base = ROOT / "config.yaml"
+    cfg = {
+        k: load_config(base, *([v] if v.resolve() != base.resolve() else []), base_dir=ROOT) for k, v in configs.items()
+    }
     jobs = {k: sizing.parse_dry_run(sizing.dry_run(ROOT, v, profile=args.profile)) for k, v in configs.items()}
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
     steps = sizing.fit_step_model(args.bench_root, cfg["default"])

@@ -168,3 +168,20 @@ def test_paper_config_as_overlay_equals_paper_config_alone(repo_root):
     alone = load_config(repo_root / "config.paper.yaml", base_dir=repo_root)
     merged = load_config(repo_root / "config.yaml", repo_root / "config.paper.yaml", base_dir=repo_root)
     assert merged == alone
+
+
+def test_medium_config_overlay(repo_root):
+    """config.medium.yaml is an overlay on config.yaml (physics, cards, pile-up and model size of the
+    default; more events, five seeds, sizes from 20 to the full split, a learning-rate grid): the merge
+    validates, and what it changes is what it says."""
+    base = load_config(repo_root / "config.yaml", base_dir=repo_root)
+    med = load_config(repo_root / "config.yaml", repo_root / "config.medium.yaml", base_dir=repo_root)
+    assert med["selection"] == base["selection"] and med["detectors"] == base["detectors"]
+    assert med["pileup"] == base["pileup"] and med["training"]["model_size"] == base["training"]["model_size"]
+    assert med["processes"]["ttbar"]["settings"] == base["processes"]["ttbar"]["settings"]
+    n = {p: c["events_per_chunk"] * c["chunks"] for p, c in med["processes"].items()}
+    assert n["ttbar"] >= 20_000 and n["wjets"] >= 40_000
+    tr = med["training"]
+    assert len(tr["seeds"]) >= 5 and tr["sizes"][0] <= 50 and tr["sizes"][-1] == "all"
+    assert len(tr["learning_rates"]) >= 2 and med["aggregate"]["compare_size"] in tr["sizes"]
+    assert {"ttbar", "wjets"} <= set(med["tensors"]["tasks"]["qg"]["exclude_processes"])
