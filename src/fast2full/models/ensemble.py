@@ -209,6 +209,12 @@ class VectorAdam:
         self.v = [v[idx] for v in self.v]
 
 
+def take(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``t[rows]`` for a (M, b) index of rows: one ``index_select`` on the flattened index, 2-3x
+    faster than advanced indexing for these batches (the engine's data step; the same values)."""
+    return t.index_select(0, rows.reshape(-1)).view(*rows.shape, *t.shape[1:])
+
+
 class SyncStream:
     """Per-member shuffled row positions over pools of the same size, drawn in lock-step.
 
@@ -496,12 +502,12 @@ def _train(
         pos = target.next().to(device)  # (A, b) positions in each member's rows
         slot_rows = rows.gather(1, pos) if ensemble else rows[0:1].gather(1, pos)
         w = w_train.gather(1, pos) if ensemble else w_train[0:1].gather(1, pos)
-        x, m, y, b = (pick(t[slot_rows]) for t in (train.x, train.mask, train.y, train.baseline))
+        x, m, y, b = (pick(take(t, slot_rows)) for t in (train.x, train.mask, train.y, train.baseline))
         n_samples += slot_rows.numel()
         if dann:
             sp, up = src_stream.next().to(device), unl_stream.next().to(device)
-            xs, ms, ys, bs = (pick(t[sp]) for t in (source.x, source.mask, source.y, source.baseline))
-            xu, mu = pick(unlabelled.x[up]), pick(unlabelled.mask[up])
+            xs, ms, ys, bs = (pick(take(t, sp)) for t in (source.x, source.mask, source.y, source.baseline))
+            xu, mu = pick(take(unlabelled.x, up)), pick(take(unlabelled.mask, up))
         t_data += time.perf_counter() - t0
         if dann:
             emb = net.backbone(x, m)
