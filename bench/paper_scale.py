@@ -144,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
                     "longest_training_job_cpu_h_expected": longest_exp,
                     f"wall_h_{args.cores}_cores": [wall_lo, wall_hi],
                     f"wall_h_{args.cores}_cores_expected": wall_exp,
-                    "step_model": dataclasses.asdict(steps) if steps else None,
+                    "step_model": {
+                        "coef": steps.coef,
+                        "pools": {f"{t}/{d}": v for (t, d), v in steps.pools.items()},
+                    }
+                    if steps
+                    else None,
                     "train_scale": scale,
                     "gpu_speedup": gpu_speedup,
                     "rules": {
