@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         help="bench_train.py output: cost per member-sample by model size (and CPU vs GPU)",
     )
     p.add_argument("--cores", type=int, default=32, help="cores of the workstation for the wall-time estimate")
+    p.add_argument(
+        "--model-sizes",
+        nargs="*",
+        default=["tiny", "small", "base"],
+        help="also give the expected training cost of the target config at these training.model_size values",
+    )
     args = p.parse_args(argv)
     setup_logging()
 
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nTraining on GPUs: {gpu}. Largest peak RSS measured per job: {peak / 1000:.2f} GB. {scale_note}\n"
         + _step_note(steps)
     )
+    if steps and args.model_sizes:
+        summary += _by_model_size(args, jobs["target"], cfg, models, steps)
     print(table + summary)
 
     out = Path(args.json)
@@ -168,6 +176,38 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_output(doc) as tmp:
             tmp.write_text(sizing.replace_marked(text, BEGIN, END, table + summary))
     return 0
+
+
+def _by_model_size(args, jobs, cfg: dict, models: dict, steps) -> str:
+    """Expected training CPU hours and wall time of the target config at other model sizes (the same
+    jobs, steps and cost models; the cost per member-sample scaled by bench_train.py's ratios)."""
+    import copy
+
+    from fast2full.hpc import sizing
+
+    lines = [
+        "",
+        f"Expected training cost of {Path(args.config).name} by `training.model_size` (same jobs and step "
+        "model; cost per member-sample scaled by `bench_train.py`, CPU, one thread):",
+        "",
+        "| model_size | training CPU h (expected) | longest training job, CPU h "
+        f"| study wall time, {args.cores} cores, h |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for size in args.model_sizes:
+        target = copy.deepcopy(cfg["target"])
+        target.setdefault("training", {})["model_size"] = size
+        scale, _, note = _train_bench(Path(args.train_bench), cfg["default"], target)
+        if not scale and size != cfg["default"].get("training", {}).get("model_size"):
+            lines.append(f"| {size} | n/a ({note}) | | |")
+            continue
+        est = sizing.estimate(jobs, target, models, train_scale=scale, step_model=steps)
+        tr = [e for e in est if e.rule in sizing.TRAIN_RULES]
+        cpu = sum(e.cpu_h_exp for e in tr if not math.isnan(e.cpu_h_exp))
+        longest = max((max(e.job_cpu_s_exp) for e in tr if e.job_cpu_s_exp), default=math.nan) / 3600
+        wall = sizing.wall_time_h(est, args.cores, expected=True)
+        lines.append(f"| {size} | {cpu:,.1f} | {longest:,.2f} | {wall:,.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _step_note(steps) -> str:
