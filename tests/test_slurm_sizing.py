@@ -216,7 +216,9 @@ def test_step_model_fits_the_measured_steps_and_scales_the_pool(tmp_path):
     model = sizing.fit_step_model(tmp_path, measured)
     a, b, k = model.coef["scratch"]
     assert (a, b, k) == (pytest.approx(3, rel=0.02), pytest.approx(0.5, abs=0.01), 3)
-    tr = {"min_steps": 100, "max_steps": 5000, "val_every_steps": 10, "patience": 5, "batch_size": 64}
+    tr = sizing.train_settings(
+        {"training": {"min_steps": 100, "max_steps": 5000, "val_every_steps": 10, "patience": 5, "batch_size": 64}}
+    )
     assert model.steps("scratch", 100, 50, tr) == 100  # 30 + 5 x 10 < min_steps
     assert model.steps("scratch", 40_000, 6_400, tr) == pytest.approx(600 + 5 * 100)  # interval 6400 / 64
     assert model.steps("scratch", 1e8, 1e6, tr) == 5000  # the cap

@@ -21,9 +21,12 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fast2full.common import Fast2FullError, InputError
+
+if TYPE_CHECKING:
+    from fast2full.train.settings import TrainSettings
 
 #: rules whose cost grows with the events of their chunk (process wildcard)
 CHUNK_RULES = ("pythia_generate", "hepmc_export", "delphes_simulate", "delphes_skim")
@@ -182,14 +185,24 @@ def _metrics_units(path: Path, batch: int, dann: bool) -> float | None:
     return float(m.get("steps_total", 0)) * min(batch, n) * (DANN_STEP_FACTOR if dann else 1.0) if n else 0.0
 
 
+def train_settings(config: dict[str, Any]) -> TrainSettings:
+    """The config's ``training:`` section as the training stage's :class:`TrainSettings` (without its
+    provenance, which only the outputs need)."""
+    from fast2full.train.settings import TrainSettings
+
+    tr = config.get("training", {})
+    return TrainSettings(**{k: tr[k] for k in TrainSettings.KEYS if k in tr}, provenance={})
+
+
 @dataclass
 class StepModel:
     """Optimiser steps of a member at a training size, from a measured run (:func:`fit_step_model`).
 
     Early stopping ends a member ``patience`` validation checks after its best one, never before
     ``min_steps`` and at most at ``max_steps`` (fast2full.models.ensemble).  The steps to the best check
-    are fitted per mode as a power law of the training rows, ``best_step = a * n**b`` (least squares in
-    log-log over every member of the measured run, b clipped to [0, 1]); the check interval and the
+    are fitted per mode as a power law of the training rows, ``best_step = a * n**b`` (b: least squares
+    in log-log over every member of the measured run, clipped to [0, 1]; a: so that the fitted steps sum
+    to the measured ones); the check interval and the
     patience are the target config's own (:func:`fast2full.train.settings.check_interval`, which grows
     with the validation subset).  ``pools``: the measured full train split per (task, target, source)
     and the events that fed it, to scale ``all`` to the target config's events.
@@ -202,25 +215,25 @@ class StepModel:
         a, b, _ = self.coef.get(mode) or self.coef.get("scratch") or next(iter(self.coef.values()))
         return a * max(n, 1.0) ** b
 
-    def steps(self, mode: str, n: float, n_val: float, tr: dict[str, Any]) -> float:
-        pre = mode == "pretrain"
-        lo = float(tr.get("pretrain_min_steps" if pre else "min_steps", tr.get("min_steps", 1)))
-        hi = float(tr.get("pretrain_max_steps" if pre else "max_steps", tr.get("max_steps", 1)))
-        interval = max(int(tr.get("val_every_steps", 10)), math.ceil(n_val / max(int(tr.get("batch_size", 64)), 1)))
-        return min(hi, max(lo, self.best_step(mode, n) + int(tr.get("patience", 10)) * interval))
+    def steps(self, mode: str, n: float, n_val: float, settings: TrainSettings) -> float:
+        """Expected steps of a member at ``n`` training rows and ``n_val`` validation rows: the
+        training stage's own budget rule (:func:`fast2full.train.settings.budget_for`)."""
+        from fast2full.train.settings import budget_for
+
+        b = budget_for(mode, int(n_val), settings)
+        return float(min(b.max_steps, max(b.min_steps, self.best_step(mode, n) + b.patience * b.val_every)))
 
 
 def _task_events(config: dict[str, Any], task: str) -> float:
-    """Events of the processes that feed ``task`` (its exclude list and pile-up left out)."""
-    from fast2full.features import DEFAULT_EXCLUDE
+    """Events of the processes that feed ``task`` (:func:`fast2full.tensorize.excluded_processes` left out)."""
+    from fast2full.tensorize import excluded_processes
 
-    tcfg = (config.get("tensors", {}).get("tasks", {}) or {}).get(task) or {}
-    skip = set(tcfg.get("exclude_processes", DEFAULT_EXCLUDE.get(task, [])))
+    skip = excluded_processes(config, task)
     return float(
         sum(
             int(p.get("events_per_chunk", 0)) * int(p.get("chunks", 1))
             for name, p in config.get("processes", {}).items()
-            if name not in skip and (p or {}).get("role") != "pileup"
+            if name not in skip
         )
     )
 
@@ -249,7 +262,9 @@ def fit_step_model(bench_root: str | Path, config: dict[str, Any]) -> StepModel 
     for mode, pts in xs.items():
         x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
         b = float(np.clip(np.polyfit(x, y, 1)[0], 0.0, 1.0)) if len(np.unique(x)) >= 2 else 0.0
-        coef[mode] = (float(np.exp(np.mean(y - b * x))), b, len(pts))
+        # the exponent from the log-log fit, the scale from the sums (unbiased for the total steps: the
+        # geometric-mean scale of the log fit gave 0.74x the medium run's own member-samples)
+        coef[mode] = (float(np.exp(y).sum() / np.exp(b * x).sum()), b, len(pts))
     return StepModel(coef=coef, pools=pools) if coef else None
 
 
@@ -281,6 +296,7 @@ def train_units(
     """
     tr, wc = config.get("training", {}), job.wildcards
     seeds, lrs = tr.get("seeds", [0]), tr.get("learning_rates", [1e-3])
+    settings: TrainSettings | None = None
     batch = int(tr.get("batch_size", 64))
     source = config.get("domains", {}).get("source", "atlas_like")
     total = 0.0
@@ -314,11 +330,12 @@ def train_units(
             pool = pool_rows(step_model, config, task, domain)
             rows = pool if size == "all" else min(pool, float(size))
             fr = config.get("tensors", {}).get("split_fractions", {"train": 0.6, "val": 0.2})
-            n_val = pool * float(fr.get("val", 0.2)) / max(float(fr.get("train", 0.6)), 1e-9)
-            from fast2full.train.settings import VAL_DIVISOR, VAL_MIN
+            n_val = int(pool * float(fr.get("val", 0.2)) / max(float(fr.get("train", 0.6)), 1e-9))
+            from fast2full.train.settings import val_subset_size
 
-            sub = n_val if pre else min(n_val, max(rows // VAL_DIVISOR, VAL_MIN))
-            n_steps = step_model.steps(mode, rows, sub, tr)
+            sub = val_subset_size(None if pre else int(rows), n_val)
+            settings = settings or train_settings(config)
+            n_steps = step_model.steps(mode, rows, sub, settings)
         n = batch if size == "all" else min(batch, int(size))
         total += len(seeds) * len(lrs) * n_steps * n * (DANN_STEP_FACTOR if dann else 1.0)
     return total
