@@ -145,7 +145,16 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
-def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, members: int, ensemble: bool = True) -> dict:
+def ensemble_throughput(
+    arch: str,
+    size: str,
+    ts,
+    steps: int,
+    device: str,
+    members: int,
+    ensemble: bool = True,
+    task: str = "sigbkg",
+) -> dict:
     """The training engine on ``members`` members for a fixed number of steps (no early stopping)."""
     import numpy as np
     import torch
@@ -157,15 +166,15 @@ def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, membe
     mem = []
     for j in range(members):
         torch.manual_seed(j)
-        state = Net(arch, "sigbkg", ts.meta["n_features"], MAX_OBJECTS, size).state_dict()
+        state = Net(arch, task, ts.meta["n_features"], ts.x.shape[1], size).state_dict()
         rows = np.random.default_rng(j).permutation(len(ts))
         mem.append(Member(seed=j, lr=1e-3 * (1 + j % 2), state=state, train_rows=rows))
     budget = Budget(min_steps=steps, max_steps=steps, val_every=steps, patience=1)
     kw = dict(
         arch=arch,
-        task="sigbkg",
+        task=task,
         n_features=ts.meta["n_features"],
-        max_objects=MAX_OBJECTS,
+        max_objects=ts.x.shape[1],
         model_size=size,
         batch_size=BATCH,
         device=device,
@@ -183,6 +192,154 @@ def ensemble_throughput(arch: str, size: str, ts, steps: int, device: str, membe
         "data_wait_share": stats["data_s"] / train_s,
         "members": members,
     }
+
+
+def shape_set(task: str, slots: int, n_features: int, n: int, seed: int = 0):
+    """A synthetic normalised tensor set of ``task`` with the real tensors' shape (``slots`` x
+    ``n_features``; the toy's 6 features repeated with noise to fill the width).  The engine's cost
+    depends on the shape, not on the values."""
+    import numpy as np
+
+    from fast2full import tensorio
+    from fast2full.models.synthetic import synthetic_arrays
+
+    a = synthetic_arrays(task, n, slots, seed=seed)
+    x = a["x"]
+    x = (x - x[a["mask"]].mean(0)) / (x[a["mask"]].std(0) + 1e-6)
+    reps = -(-n_features // x.shape[-1])
+    rng = np.random.default_rng(seed)
+    wide = np.concatenate([x] * reps, axis=-1)[..., :n_features]
+    wide = (wide + rng.normal(0.0, 0.1, wide.shape)).astype(np.float32) * a["mask"][..., None]
+    return tensorio.TensorSet(
+        wide, a["mask"], a["y"], a["baseline"], a["weight"], a["event_id"], {"n_features": n_features, "task": task}
+    )
+
+
+def _child_rate(task: str, arch: str, size: str, slots: int, n_feat: int, steps: int, allocator: str) -> dict:
+    """One engine measurement in a fresh process (the allocator is a per-process setting)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", task, arch, size, str(slots), str(n_feat), str(steps), allocator],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _child(argv: list[str]) -> int:
+    import resource
+
+    from fast2full.hpc import sizing
+    from fast2full.train import keep_freed_memory, quiet_lightning, set_threads
+
+    task, arch, size, slots, n_feat, steps, allocator = argv
+    quiet_lightning()
+    set_threads(1)
+    if allocator == "tuned":
+        keep_freed_memory()
+    ts = shape_set(task, int(slots), int(n_feat), N_TRAIN)
+    r = ensemble_throughput(arch, size, ts, int(steps), "cpu", sizing.BENCH_MEMBERS, task=task)
+    r["max_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(json.dumps(r))
+    return 0
+
+
+def shape_rows(
+    configs: list[Path], sizes: list[str] | None, steps: int, repeats: int, allocator: str = "tuned"
+) -> list[dict]:
+    """The engine's per-member throughput at each config's input shapes: per config, task (its slots
+    and features, fast2full.hpc.sizing.input_shape), architecture and model size (``sizes``, default
+    the config's own ``training.model_size``), 10 members, 1 thread; the median of ``repeats``.  For
+    bench/paper_scale.py: the cost of the paper config's models at its shapes over the measured run's."""
+    from fast2full.config import load_config
+    from fast2full.hpc import sizing
+
+    base = ROOT / "config.yaml"
+    rows, seen = [], set()
+    for path in configs:
+        cfg = load_config(base, *([path] if path.resolve() != base.resolve() else []), base_dir=ROOT)
+        tr = cfg.get("training", {})
+        for task in tr.get("tasks", []):
+            slots, n_feat = sizing.input_shape(cfg, task)
+            ts = shape_set(task, slots, n_feat, N_TRAIN)
+            for arch in tr.get("archs", []):
+                for size in sizes or [tr.get("model_size", "small")]:
+                    key = (task, slots, n_feat, arch, size)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    if allocator == "ab":  # child processes, glibc as it is (A) and tuned (B), in turn
+                        pairs = [
+                            [
+                                _child_rate(task, arch, size, slots, n_feat, steps, alloc)
+                                for alloc in ("default", "tuned")
+                            ]
+                            for _ in range(repeats)
+                        ]
+                        ratios = [b["member_samples_per_cpu_s"] / a["member_samples_per_cpu_s"] for a, b in pairs]
+                        rows.append(
+                            {
+                                "device": "cpu",
+                                "config": path.name,
+                                "task": task,
+                                "max_objects": slots,
+                                "n_features": n_feat,
+                                "arch": arch,
+                                "model_size": size,
+                                "members": sizing.BENCH_MEMBERS,
+                                "steps": steps,
+                                "repeats": repeats,
+                                "default_member_samples_per_cpu_s": _median(
+                                    [a["member_samples_per_cpu_s"] for a, _ in pairs]
+                                ),
+                                "tuned_member_samples_per_cpu_s": _median(
+                                    [b["member_samples_per_cpu_s"] for _, b in pairs]
+                                ),
+                                "tuned_over_default": _median(ratios),
+                                "ratio_range": [min(ratios), max(ratios)],
+                                "max_rss_gb": [
+                                    max(a["max_rss_gb"] for a, _ in pairs),
+                                    max(b["max_rss_gb"] for _, b in pairs),
+                                ],
+                            }
+                        )
+                        r = rows[-1]
+                        print(
+                            f"allocator {task:6} {slots:3d}x{n_feat:<3d} {arch:12} {size:6} tuned/default "
+                            f"{r['tuned_over_default']:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}), peak RSS "
+                            f"{r['max_rss_gb'][0]:.2f} -> {r['max_rss_gb'][1]:.2f} GB",
+                            flush=True,
+                        )
+                        continue
+                    runs = [
+                        ensemble_throughput(arch, size, ts, steps, "cpu", sizing.BENCH_MEMBERS, task=task)
+                        for _ in range(repeats)
+                    ]
+                    rows.append(
+                        {
+                            "device": "cpu",
+                            "config": path.name,
+                            "task": task,
+                            "max_objects": slots,
+                            "n_features": n_feat,
+                            "arch": arch,
+                            "model_size": size,
+                            "members": sizing.BENCH_MEMBERS,
+                            "steps": steps,
+                            "repeats": repeats,
+                            "clock": "process CPU time",
+                            "allocator": allocator,
+                            "member_samples_per_s": _median([r["member_samples_per_cpu_s"] for r in runs]),
+                            "member_samples_per_s_wall": _median([r["member_samples_per_s"] for r in runs]),
+                        }
+                    )
+                    r = rows[-1]
+                    print(
+                        f"shape {path.name:18} {task:6} {slots:3d}x{n_feat:<3d} {arch:12} {size:6} "
+                        f"{r['member_samples_per_s']:10.0f} member-samples/CPU s",
+                        flush=True,
+                    )
+    return rows
 
 
 def _median(v: list[float]) -> float:
@@ -300,16 +457,37 @@ def main() -> int:
     ap.add_argument(
         "--repeats", type=int, default=None, help="interleaved repeats per row, medians quoted (default 3, 5 full)"
     )
+    ap.add_argument(
+        "--shapes-from",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="CONFIG",
+        help="also measure the engine at each config's task input shapes (slots x features) for "
+        "bench/paper_scale.py, at --sizes (default: the config's model size)",
+    )
+    ap.add_argument("--shape-steps", type=int, default=16, help="optimiser steps per shape measurement")
+    ap.add_argument("--no-throughput", action="store_true", help="skip the fixed-shape ensemble vs Lightning rows")
+    ap.add_argument(
+        "--allocator",
+        choices=("tuned", "default", "ab"),
+        default="tuned",
+        help="tuned: glibc keeps freed memory, as the training stage does (fast2full.train.keep_freed_memory); "
+        "default: glibc as it is; ab: each --shapes-from row measured in child processes both ways, in turn "
+        "(the ratio tuned / default)",
+    )
     ap.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.json"))
     args = ap.parse_args()
 
     import torch
 
     from fast2full import tensorio
-    from fast2full.train import quiet_lightning, set_threads
+    from fast2full.train import keep_freed_memory, quiet_lightning, set_threads
 
     quiet_lightning()
     set_threads(1)
+    if args.allocator == "tuned":
+        print(keep_freed_memory())
     sizes = args.sizes or (["small"] if args.quick else ["tiny", "small", "base"])
     epochs = 1 if args.quick else 2
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -326,7 +504,7 @@ def main() -> int:
         )
         ts = tensorio.load(tensors / "sigbkg" / SOURCE / "train.parquet")
         rows = []
-        for dev in devices:
+        for dev in [] if args.no_throughput else devices:
             accel = "cpu" if dev == "cpu" else "gpu"
             for arch in ("dnn", "gnn", "transformer"):
                 for size in sizes:
@@ -337,7 +515,12 @@ def main() -> int:
             det["card"] = str(ROOT / det["card"])
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(cfg))
-        startup = {} if args.no_startup else startup_vs_training(tmp, config, tensors)
+        startup = {} if args.no_startup or args.no_throughput else startup_vs_training(tmp, config, tensors)
+    by_shape = (
+        shape_rows(args.shapes_from, args.sizes, args.shape_steps, args.repeats, args.allocator)
+        if args.shapes_from
+        else []
+    )
 
     cols = [f"ens{m}/s ratio (range) wait" for m in MEMBERS]
     print(
@@ -365,15 +548,26 @@ def main() -> int:
         print(f"{k:28} {v:8.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    if args.no_throughput and old:  # keep the fixed-shape rows an earlier run measured
+        rows, startup = old.get("throughput", []), old.get("startup", {})
+        print(f"kept {len(rows)} fixed-shape rows and the start-up figures of {out}")
+    # shape rows accumulate over runs (one per device, task shape, arch and size; the newest wins)
+    shape_key = ("device", "task", "max_objects", "n_features", "arch", "model_size")
+    new_keys = {tuple(r[k] for k in shape_key) for r in by_shape}
+    kept = [r for r in old.get("by_shape", []) if tuple(r.get(k) for k in shape_key) not in new_keys]
+    by_shape = kept + by_shape
     out.write_text(
         json.dumps(
             {
                 "throughput": rows,
+                "by_shape": by_shape,
                 "startup": startup,
                 "n_train": N_TRAIN,
                 "batch_size": BATCH,
                 "max_objects": MAX_OBJECTS,
                 "threads": 1,
+                "allocator": args.allocator,
                 "repeats": args.repeats,
                 "cpu_count": os.cpu_count(),
                 "torch": torch.__version__,
@@ -387,4 +581,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_child(sys.argv[2:]) if sys.argv[1:2] == ["--child"] else main())

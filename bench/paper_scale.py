@@ -266,34 +266,14 @@ def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:
 
 
 def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, float], float | None, str]:
-    """(per-arch cost factor target model size / default's, GPU speed-up, a sentence saying what was used)."""
+    """(cost factors target / default, GPU speed-up, a sentence): fast2full.hpc.sizing.model_size_scale."""
+    from fast2full.hpc import sizing
+
     src = default.get("training", {}).get("model_size", "small")
     dst = target.get("training", {}).get("model_size", "small")
     if not path.is_file():
         return {}, None, f"No {path.name}: model-size factor {src} -> {dst} not applied (cost of {src} models)."
-    rows = json.loads(path.read_text()).get("throughput", [])
-    key = "ensemble10_member_samples_per_s"
-    rate = {(r["device"], r["arch"], r["model_size"]): r.get(key) for r in rows}
-    scale = {}
-    for arch in ("dnn", "gnn", "transformer"):
-        a, b = rate.get(("cpu", arch, src)), rate.get(("cpu", arch, dst))
-        if a and b:
-            scale[arch] = a / b
-    gpu = [
-        rate[("cuda", a, dst)] / rate[("cpu", a, dst)]
-        for a in ("dnn", "gnn", "transformer")
-        if rate.get(("cuda", a, dst)) and rate.get(("cpu", a, dst))
-    ]
-    note = (
-        (
-            f"Cost per member-sample of {dst} over {src} models (bench_train.py, 10 members, 1 CPU thread): "
-            + ", ".join(f"{a} {f:.1f}x" for a, f in scale.items())
-            + "."
-        )
-        if scale
-        else f"{path.name} lacks {dst} or {src} rows: model-size factor not applied (cost of {src} models)."
-    )
-    return scale, (min(gpu) if gpu else None), note
+    return sizing.model_size_scale(json.loads(path.read_text()), default, target)
 
 
 if __name__ == "__main__":

@@ -226,3 +226,60 @@ def test_step_model_fits_the_measured_steps_and_scales_the_pool(tmp_path):
     assert sizing.pool_rows(model, paper, "met", "cms_like") == pytest.approx(2000 * 4000 / 200)
     assert sizing.pool_rows(model, paper, "met", "atlas_fullsim") == 300  # no scaling: the largest size
     assert sizing.fit_step_model(tmp_path / "empty", measured) is None
+
+
+def _shape_row(arch: str, size: str, task: str, shape: tuple[int, int], rate: float) -> dict:
+    return {
+        "device": "cpu",
+        "arch": arch,
+        "model_size": size,
+        "task": task,
+        "max_objects": shape[0],
+        "n_features": shape[1],
+        "member_samples_per_s": rate,
+    }
+
+
+def test_model_size_scale_uses_each_tasks_input_shape():
+    """The factor a training job is costed with: per arch and task, the rate at the measured run's model
+    size and input shape over the rate at the target's (bench_train.py --shapes-from rows); an arch or
+    task without such rows falls back to the fixed-shape model-size ratio, then to 1."""
+    default = {"training": {"model_size": "tiny", "tasks": ["qg", "met"]}, "tensors": {"tasks": {}}}
+    default["tensors"]["tasks"] = {"qg": {"max_constituents": 12}, "met": {"max_objects": 12, "max_candidates": 12}}
+    target = {"training": {"model_size": "base", "tasks": ["qg", "met"]}, "tensors": {"tasks": {}}}
+    target["tensors"]["tasks"] = {"qg": {"max_constituents": 32}, "met": {"max_objects": 16, "max_candidates": 48}}
+    assert sizing.input_shape(default, "qg")[0] == 13 and sizing.input_shape(target, "met")[0] == 64
+    n_qg, n_met = sizing.input_shape(target, "qg")[1], sizing.input_shape(target, "met")[1]
+    bench = {
+        "by_shape": [
+            _shape_row("gnn", "tiny", "qg", (13, n_qg), 30_000.0),
+            _shape_row("gnn", "base", "qg", (33, n_qg), 200.0),
+            _shape_row("gnn", "tiny", "met", (24, n_met), 18_000.0),
+            _shape_row("gnn", "base", "met", (64, n_met), 72.0),
+            _shape_row("gnn", "base", "met", (24, n_met), 900.0),  # another shape: not used
+        ],
+        "throughput": [
+            {"device": "cpu", "arch": a, "model_size": s, "ensemble10_member_samples_per_s": r}
+            for a, s, r in (
+                ("gnn", "tiny", 20_000.0),
+                ("gnn", "base", 2_000.0),
+                ("dnn", "tiny", 1e5),
+                ("dnn", "base", 5e4),
+            )
+        ],
+    }
+    scale, gpu, note = sizing.model_size_scale(bench, default, target)
+    assert scale["gnn/qg"] == pytest.approx(150.0) and scale["gnn/met"] == pytest.approx(250.0)
+    assert scale["gnn"] == pytest.approx(10.0) and scale["dnn"] == pytest.approx(2.0) and "dnn/qg" not in scale
+    assert gpu is None and "gnn/met 2.5e+02x" in note and "No shape rows for dnn/met, dnn/qg" in note
+    job = {
+        (t, a): sizing.DryJob(rule="train_point", wildcards={"task": t, "arch": a})
+        for t in ("qg", "met")
+        for a in ("gnn", "dnn", "transformer")
+    }
+    assert sizing._train_scale(scale, job[("met", "gnn")]) == pytest.approx(250.0)
+    assert sizing._train_scale(scale, job[("qg", "dnn")]) == pytest.approx(2.0)  # no shape rows: fixed-shape ratio
+    assert sizing._train_scale(scale, job[("qg", "transformer")]) == 1.0  # nothing measured
+    # without shape rows the note says the fixed-shape factor ignores the tasks' shapes
+    _, _, note = sizing.model_size_scale({"throughput": bench["throughput"], "max_objects": 16}, default, target)
+    assert "synthetic 16-slot inputs, not the tasks' own shapes" in note

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from fast2full import features as F
 from fast2full import plan, tensorio
 from fast2full.common import Fast2FullError
 from fast2full.tensorize import SPLITS, tensorize
@@ -93,6 +94,12 @@ def test_real_domains_share_one_schema(real_objects, tmp_path, config, task, dom
         ts = tensorio.load(tmp_path / d / "train.parquet")
         assert len(ts) > 0 and np.isfinite(ts.x).all() and np.isfinite(ts.y).all()
         assert ts.meta["domain"] == d and ts.meta["norm"]["domain"] == domains[0]
+        # the shape the sizing benchmark (bench/bench_train.py --shapes-from) builds from the config alone
+        if d not in reduced:
+            assert ts.x.shape[1:] == (
+                F.input_slots(task, config["tensors"]["tasks"][task]),
+                len(F.names(task)),
+            ), f"{task}/{d}"
 
 
 def test_real_qg_reduced_inputs_match_the_reduced_source(real_objects, tmp_path, config):

@@ -193,3 +193,59 @@ def test_sync_stream_passes_are_permutations():
     assert not torch.equal(first[0], first[1])  # own data order per member
     w = SyncStream(10, [1], batch=4, wrap=True)
     assert all(w.next().shape == (1, 4) for _ in range(5)) and w.drawn == 20
+
+
+_ALLOCATOR_SCRIPT = """
+import hashlib, sys
+import numpy as np, torch
+from fast2full import tensorio
+from fast2full.models.ensemble import Budget, Data, Member, Net, train_members
+from fast2full.train import keep_freed_memory, set_threads
+set_threads(1)
+print(keep_freed_memory())
+root = sys.argv[1]
+train = Data.from_set(tensorio.load(root + "/met/cms_like/train.parquet"))
+val = Data.from_set(tensorio.load(root + "/met/cms_like/val.parquet"))
+members = []
+for seed in (0, 1):
+    torch.manual_seed(seed)
+    state = Net("gnn", "met", train.x.shape[-1], train.x.shape[-2], "tiny").state_dict()
+    rows = np.random.default_rng(seed).permutation(len(train))[:64]
+    members.append(Member(seed=seed, lr=1e-3, state=state, train_rows=rows))
+res = train_members(members, train, val, arch="gnn", task="met", n_features=train.x.shape[-1],
+                    max_objects=train.x.shape[-2], model_size="tiny", batch_size=16,
+                    budget=Budget(min_steps=8, max_steps=8, val_every=4, patience=1))
+h = hashlib.sha256()
+for r in res:
+    for k in sorted(r.state):
+        h.update(r.state[k].numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_allocator_setting_changes_no_number(tensors, tmp_path):
+    """``keep_freed_memory`` (glibc keeps freed memory for reuse: the training stage's allocator
+    setting) is applied in a fresh process, says what it did, and the trained weights are bit-identical
+    to those of a process with the allocator as it is (FAST2FULL_ALLOCATOR=default)."""
+    import os
+    import subprocess
+    import sys
+
+    out = {}
+    for alloc in ("tuned", "default"):
+        env = {k: v for k, v in os.environ.items() if k != "FAST2FULL_ALLOCATOR"}
+        if alloc == "default":
+            env["FAST2FULL_ALLOCATOR"] = "default"
+        res = subprocess.run(
+            [sys.executable, "-c", _ALLOCATOR_SCRIPT, str(tensors)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        out[alloc] = res.stdout.strip().splitlines()
+    assert out["default"][0] == "allocator left as it is (FAST2FULL_ALLOCATOR=default)"
+    if sys.platform.startswith("linux"):
+        assert out["tuned"][0].startswith("allocator: freed memory kept for reuse"), out["tuned"][0]
+    assert out["tuned"][1] == out["default"][1]

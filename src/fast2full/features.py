@@ -148,6 +148,23 @@ QG_REWEIGHT_ABS_ETA_EDGES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0)
 DEFAULT_REGION = {"n_leptons": 1, "min_jets": 4, "min_btags": 1}
 
 
+def input_slots(task: str, task_cfg: dict | None = None) -> int:
+    """Padded slots per row of ``task``'s tensors for its config slice ``tensors.tasks.<task>``:
+    ``sigbkg`` max_objects; ``qg`` 1 + max_constituents (the jet, then its constituents); ``met``
+    max_objects + max_candidates (terms and objects, then the soft term's candidates).  The shape the
+    tensorize stage writes for a domain with particle-flow candidates (PHYSLITE qg rows have 1 slot)."""
+    cfg = task_cfg or {}
+    if task == "sigbkg":
+        return int(cfg.get("max_objects", DEFAULT_MAX_OBJECTS["sigbkg"]))
+    if task == "qg":
+        return 1 + int(cfg.get("max_constituents", DEFAULT_MAX_CONSTITUENTS))
+    if task == "met":
+        return int(cfg.get("max_objects", DEFAULT_MAX_OBJECTS["met"])) + int(
+            cfg.get("max_candidates", DEFAULT_MAX_CANDIDATES)
+        )
+    raise ValueError(f"unknown task {task!r}; choose one of {tuple(FEATURES)}")
+
+
 def names(task: str) -> list[str]:
     return [f.name for f in FEATURES[task]]
 

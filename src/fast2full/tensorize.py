@@ -180,7 +180,7 @@ def _flow_text(entry: dict) -> str:
 def build_sigbkg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     """ttbar (1) vs W/Z+jets (0) in the analysis-like region; objects: MET, e, mu, jets, photons."""
     region = {**F.DEFAULT_REGION, **cfg.get("region", {})}
-    n_max = int(cfg.get("max_objects", F.DEFAULT_MAX_OBJECTS["sigbkg"]))
+    n_max = F.input_slots("sigbkg", cfg)
     n_lep = ak.to_numpy(ak.num(events.electrons) + ak.num(events.muons))
     n_jet = ak.to_numpy(ak.num(events.jets))
     n_b = ak.to_numpy(ak.sum(events.jets.btag, axis=1))
@@ -348,7 +348,6 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
     (quark and gluon jets reweighted to one (pT, |eta|) spectrum, per domain); the physical weight,
     the jet pT and |eta| are kept as aux columns for the binned evaluation.
     """
-    n_const = int(cfg.get("max_constituents", F.DEFAULT_MAX_CONSTITUENTS))
     types = tuple(cfg.get("constituent_types", F.QG_CONSTITUENT_TYPES))
     unknown = set(types) - set(objects.PFLOW_KINDS)
     if unknown:
@@ -403,7 +402,7 @@ def build_qg(events: ak.Array, process: np.ndarray, cfg: dict) -> Rows:
         cfields[f"is_{t}"] = _f32(cons.kind == objects.PFLOW_KINDS[t])
     first = ak.unflatten(ak.zip(jet_slot), np.ones(len(jpt), dtype=np.int64))
     objs = ak.concatenate([first, ak.zip(cfields)], axis=1)
-    x, mask = _pad(objs, F.names("qg"), 1 + n_const)
+    x, mask = _pad(objs, F.names("qg"), F.input_slots("qg", cfg))
 
     ntrk_tagged = ak.to_numpy(tagged.ntrk)
     proc_rows = process[row_ev]

@@ -472,8 +472,9 @@ def estimate(
     """Per rule of the target run: jobs, submissions, requests, measured peak memory, CPU hours.
 
     Training jobs are costed twice: every member at ``min_steps`` (``cpu_h_min``, a lower bound) and
-    at ``max_steps`` (``cpu_h``, the cap: an upper bound).  ``train_scale``: per architecture, the cost
-    per member-sample of the target config's model size over the measured one's (bench_train.py).
+    at ``max_steps`` (``cpu_h``, the cap: an upper bound).  ``train_scale``: the cost per member-sample
+    of the target config's model size and input shape over the measured one's, per ``"arch/task"`` or
+    per ``"arch"`` (:func:`model_size_scale`, from bench_train.py).
     ``step_model``: also every member at the steps it expects (``cpu_h_exp``, :class:`StepModel`).
     """
     by_rule: dict[str, list[DryJob]] = defaultdict(list)
@@ -488,7 +489,7 @@ def estimate(
         for job in jobs:
             model = models.get(model_key(job)) or models.get((model_key(job)[0], ""))
             if model is not None:
-                scale = (train_scale or {}).get(job.wildcards.get("arch", ""), 1.0) if rule in TRAIN_RULES else 1.0
+                scale = _train_scale(train_scale, job) if rule in TRAIN_RULES else 1.0
                 hi = work_units(job, target_config, steps="max")[0]
                 lo = work_units(job, target_config, steps="min")[0]
                 cpu.append(model.intercept + model.slope * scale * hi)
@@ -520,6 +521,92 @@ def estimate(
             )
         )
     return out
+
+
+def _train_scale(train_scale: dict[str, float] | None, job: DryJob) -> float:
+    """The cost factor of a training job: its ``arch/task`` entry, else its ``arch`` one, else 1."""
+    arch, task = job.wildcards.get("arch", ""), job.wildcards.get("task", "")
+    scale = train_scale or {}
+    return scale.get(f"{arch}/{task}", scale.get(arch, 1.0))
+
+
+#: the ensemble size bench_train.py's sizing rows use (the medium and paper configs' 5 seeds x 2 rates)
+BENCH_MEMBERS = 10
+
+
+def input_shape(config: dict[str, Any], task: str) -> tuple[int, int]:
+    """(padded slots, features) of ``task``'s tensors under ``config`` (fast-simulation domains)."""
+    from fast2full import features
+
+    task_cfg = config.get("tensors", {}).get("tasks", {}).get(task, {})
+    return features.input_slots(task, task_cfg), len(features.names(task))
+
+
+def model_size_scale(
+    bench: dict[str, Any], default: dict[str, Any], target: dict[str, Any]
+) -> tuple[dict[str, float], float | None, str]:
+    """The cost per member-sample of ``target``'s training over the measured ``default`` run's, from
+    bench_train.py's output ``bench``: (factors, GPU speed-up, a sentence saying what was used).
+
+    With ``by_shape`` rows (``bench_train.py --shapes-from``: the engine at each config's model size and
+    each task's own slots and features) the factor is per ``"arch/task"``: the rate at the default's
+    model size and shape over the rate at the target's.  Otherwise, per ``"arch"``, the ratio of the
+    synthetic fixed-shape ``throughput`` rows at the two model sizes (which ignores the slots: a
+    GNN's cost grows with them).  No factor: the measured model size's cost (a note says so)."""
+    src = default.get("training", {}).get("model_size", "small")
+    dst = target.get("training", {}).get("model_size", "small")
+    key = f"ensemble{BENCH_MEMBERS}_member_samples_per_s"
+    archs = ("dnn", "gnn", "transformer")
+    scale: dict[str, float] = {}
+    shape_rate = {
+        (r["device"], r["arch"], r["model_size"], r["task"], int(r["max_objects"]), int(r["n_features"])): r.get(
+            "member_samples_per_s"
+        )
+        for r in bench.get("by_shape", [])
+    }
+    tasks = sorted(set(default.get("training", {}).get("tasks", [])) | set(target.get("training", {}).get("tasks", [])))
+    per_task = []
+    for arch in archs:
+        for task in tasks:
+            a = shape_rate.get(("cpu", arch, src, task, *input_shape(default, task)))
+            b = shape_rate.get(("cpu", arch, dst, task, *input_shape(target, task)))
+            if a and b:
+                scale[f"{arch}/{task}"] = a / b
+                per_task.append(f"{arch}/{task} {a / b:.2g}x")
+    rate = {(r["device"], r["arch"], r["model_size"]): r.get(key) for r in bench.get("throughput", [])}
+    fixed = []
+    for arch in archs:
+        a, b = rate.get(("cpu", arch, src)), rate.get(("cpu", arch, dst))
+        if a and b:
+            scale[arch] = a / b
+            fixed.append(f"{arch} {a / b:.1f}x")
+    gpu = [
+        rate[("cuda", a, dst)] / rate[("cpu", a, dst)]
+        for a in archs
+        if rate.get(("cuda", a, dst)) and rate.get(("cpu", a, dst))
+    ]
+    if per_task:
+        note = (
+            f"Cost per member-sample of {dst} models at the target config's input shapes over {src} at the "
+            f"measured run's (bench_train.py --shapes-from, {BENCH_MEMBERS} members, 1 CPU thread): "
+            + ", ".join(per_task)
+            + "."
+        )
+        missing = [f"{a}/{t}" for a in archs for t in tasks if f"{a}/{t}" not in scale]
+        if missing:
+            note += f" No shape rows for {', '.join(missing)}: " + (
+                f"the fixed-shape factor ({', '.join(fixed)})." if fixed else f"the cost of {src} models."
+            )
+    elif fixed:
+        note = (
+            f"Cost per member-sample of {dst} over {src} models (bench_train.py, {BENCH_MEMBERS} members, 1 CPU "
+            f"thread, synthetic {bench.get('max_objects', '?')}-slot inputs, not the tasks' own shapes): "
+            + ", ".join(fixed)
+            + "."
+        )
+    else:
+        note = f"bench_train.py output lacks {dst} or {src} rows: model-size factor not applied (cost of {src} models)."
+    return scale, (min(gpu) if gpu else None), note
 
 
 #: stages in dependency order for the wall-time estimate (a stage starts when the previous one ends)

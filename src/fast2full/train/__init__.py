@@ -33,7 +33,7 @@ public names, so ``from fast2full.train import run_job`` keeps working.
 """
 
 from fast2full.plan import MODES, TASKS
-from fast2full.train.env import pick_device, quiet_lightning, set_threads
+from fast2full.train.env import keep_freed_memory, pick_device, quiet_lightning, set_threads
 from fast2full.train.job import JobSpec, run_job, run_jobs
 from fast2full.train.metrics import (
     baseline_metrics,
@@ -60,6 +60,7 @@ __all__ = [
     "val_loss",
     "quiet_lightning",
     "set_threads",
+    "keep_freed_memory",
     "MODES",
     "TASKS",
     "run_jobs",

@@ -20,7 +20,7 @@ from fast2full import weights as W
 from fast2full.common import Fast2FullError, Progress, atomic_output
 from fast2full.plan import MODES, TASKS, TRANSFER_MODES
 from fast2full.records import ModelCard, PointMetrics
-from fast2full.train.env import pick_device, quiet_lightning, set_threads
+from fast2full.train.env import keep_freed_memory, pick_device, quiet_lightning, set_threads
 from fast2full.train.metrics import baseline_metrics, baseline_sign, evaluate, sample_sizes
 from fast2full.train.modes import (
     initial_state,
@@ -145,6 +145,7 @@ def run_job(
     t_start = time.perf_counter() if t_start is None else t_start
     quiet_lightning()
     set_threads(settings.threads)
+    keep_freed_memory()
 
     from fast2full import predictions as P
     from fast2full.models import load_pretrained, n_params
