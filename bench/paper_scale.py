@@ -52,8 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=str(ROOT / "results" / "bench" / "paper_scale.json"))
     p.add_argument(
         "--train-bench",
-        default=str(ROOT / "results" / "bench" / "train.json"),
-        help="bench_train.py output: cost per member-sample by model size (and CPU vs GPU)",
+        nargs="+",
+        type=Path,
+        default=[ROOT / "results" / "bench" / "train.json", ROOT / "results" / "bench" / "train_allocator.json"],
+        help="bench_train.py outputs: cost per member-sample by model size and input shape (and CPU vs GPU)",
+    )
+    p.add_argument(
+        "--measured-allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="the measured run's training allocator: tuned (fast2full.train.keep_freed_memory, this code) or "
+        "default (a run made before it; needs bench_train.py --allocator ab rows)",
     )
     p.add_argument("--cores", type=int, default=32, help="cores of the workstation for the wall-time estimate")
     p.add_argument(
@@ -77,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = {k: sizing.parse_dry_run(sizing.dry_run(ROOT, v, profile=args.profile)) for k, v in configs.items()}
     models = sizing.fit_models(jobs["default"], cfg["default"], args.bench_root)
     steps = sizing.fit_step_model(args.bench_root, cfg["default"])
-    scale, gpu_speedup, scale_note = _train_bench(Path(args.train_bench), cfg["default"], cfg["target"])
-    scale_note += _fill_missing_archs(models, Path(args.train_bench), cfg["default"])
+    scale, gpu_speedup, scale_note = _train_bench(
+        args.train_bench, cfg["default"], cfg["target"], args.measured_allocator
+    )
+    scale_note += _fill_missing_archs(models, args.train_bench[0], cfg["default"])
     est = {
         "default": sizing.estimate(jobs["default"], cfg["default"], models),
         "target": sizing.estimate(jobs["target"], cfg["target"], models, train_scale=scale, step_model=steps),
@@ -197,7 +208,7 @@ def _by_model_size(args, jobs, cfg: dict, models: dict, steps) -> str:
     for size in args.model_sizes:
         target = copy.deepcopy(cfg["target"])
         target.setdefault("training", {})["model_size"] = size
-        scale, _, note = _train_bench(Path(args.train_bench), cfg["default"], target)
+        scale, _, note = _train_bench(args.train_bench, cfg["default"], target, args.measured_allocator)
         if not scale and size != cfg["default"].get("training", {}).get("model_size"):
             lines.append(f"| {size} | n/a ({note}) | | |")
             continue
@@ -265,15 +276,26 @@ def _fill_missing_archs(models: dict, path: Path, default: dict) -> str:
     )
 
 
-def _train_bench(path: Path, default: dict, target: dict) -> tuple[dict[str, float], float | None, str]:
-    """(cost factors target / default, GPU speed-up, a sentence): fast2full.hpc.sizing.model_size_scale."""
+def _train_bench(
+    paths: list[Path], default: dict, target: dict, allocator: str = "tuned"
+) -> tuple[dict[str, float], float | None, str]:
+    """(cost factors target / default, GPU speed-up, a sentence): fast2full.hpc.sizing.model_size_scale
+    on the rows of every bench_train.py output in ``paths`` (the first file's rows first)."""
     from fast2full.hpc import sizing
 
     src = default.get("training", {}).get("model_size", "small")
     dst = target.get("training", {}).get("model_size", "small")
-    if not path.is_file():
-        return {}, None, f"No {path.name}: model-size factor {src} -> {dst} not applied (cost of {src} models)."
-    return sizing.model_size_scale(json.loads(path.read_text()), default, target)
+    found = [p for p in paths if p.is_file()]
+    if not found:
+        names = ", ".join(p.name for p in paths)
+        return {}, None, f"No {names}: model-size factor {src} -> {dst} not applied (cost of {src} models)."
+    bench: dict = {"throughput": [], "by_shape": []}
+    for p in found:
+        d = json.loads(p.read_text())
+        bench["throughput"] += d.get("throughput", [])
+        bench["by_shape"] += d.get("by_shape", [])
+        bench.setdefault("max_objects", d.get("max_objects"))
+    return sizing.model_size_scale(bench, default, target, measured_allocator=allocator)
 
 
 if __name__ == "__main__":

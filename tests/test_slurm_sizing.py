@@ -280,6 +280,14 @@ def test_model_size_scale_uses_each_tasks_input_shape():
     assert sizing._train_scale(scale, job[("met", "gnn")]) == pytest.approx(250.0)
     assert sizing._train_scale(scale, job[("qg", "dnn")]) == pytest.approx(2.0)  # no shape rows: fixed-shape ratio
     assert sizing._train_scale(scale, job[("qg", "transformer")]) == 1.0  # nothing measured
+    # a measured run made with glibc's allocator as it is: the A/B rows' default rate at its shapes
+    ab = dict(_shape_row("gnn", "tiny", "met", (24, n_met), 0.0), tuned_over_default=2.0)
+    ab |= {"default_member_samples_per_cpu_s": 9_000.0, "tuned_member_samples_per_cpu_s": 18_000.0}
+    bench_ab = {"by_shape": [ab, *bench["by_shape"]]}
+    assert sizing.model_size_scale(bench_ab, default, target)[0]["gnn/met"] == pytest.approx(250.0)
+    scale_d, _, note_d = sizing.model_size_scale(bench_ab, default, target, measured_allocator="default")
+    assert scale_d["gnn/met"] == pytest.approx(125.0) and "measured run's allocator: default" in note_d
+    assert "gnn/qg" not in scale_d  # no default-allocator row at the measured qg shape
     # without shape rows the note says the fixed-shape factor ignores the tasks' shapes
     _, _, note = sizing.model_size_scale({"throughput": bench["throughput"], "max_objects": 16}, default, target)
     assert "synthetic 16-slot inputs, not the tasks' own shapes" in note

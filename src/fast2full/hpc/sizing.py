@@ -543,7 +543,10 @@ def input_shape(config: dict[str, Any], task: str) -> tuple[int, int]:
 
 
 def model_size_scale(
-    bench: dict[str, Any], default: dict[str, Any], target: dict[str, Any]
+    bench: dict[str, Any],
+    default: dict[str, Any],
+    target: dict[str, Any],
+    measured_allocator: str = "tuned",
 ) -> tuple[dict[str, float], float | None, str]:
     """The cost per member-sample of ``target``'s training over the measured ``default`` run's, from
     bench_train.py's output ``bench``: (factors, GPU speed-up, a sentence saying what was used).
@@ -552,24 +555,31 @@ def model_size_scale(
     each task's own slots and features) the factor is per ``"arch/task"``: the rate at the default's
     model size and shape over the rate at the target's.  Otherwise, per ``"arch"``, the ratio of the
     synthetic fixed-shape ``throughput`` rows at the two model sizes (which ignores the slots: a
-    GNN's cost grows with them).  No factor: the measured model size's cost (a note says so)."""
+    GNN's cost grows with them).  No factor: the measured model size's cost (a note says so).
+
+    ``measured_allocator``: how the measured run's training processes left glibc's allocator
+    (``tuned``: :func:`fast2full.train.keep_freed_memory`, what the training stage does; ``default``:
+    a run made before it); the target is costed with ``tuned``.  Shape rows say how they were measured
+    (``allocator``); the A/B rows of ``bench_train.py --allocator ab`` give both."""
     src = default.get("training", {}).get("model_size", "small")
     dst = target.get("training", {}).get("model_size", "small")
     key = f"ensemble{BENCH_MEMBERS}_member_samples_per_s"
     archs = ("dnn", "gnn", "transformer")
     scale: dict[str, float] = {}
-    shape_rate = {
-        (r["device"], r["arch"], r["model_size"], r["task"], int(r["max_objects"]), int(r["n_features"])): r.get(
-            "member_samples_per_s"
-        )
-        for r in bench.get("by_shape", [])
-    }
+    shape_rate: dict[tuple, float] = {}
+    for r in bench.get("by_shape", []):
+        shape = (r["device"], r["arch"], r["model_size"], r["task"], int(r["max_objects"]), int(r["n_features"]))
+        if "tuned_over_default" in r:  # an A/B row: both allocators
+            for alloc in ("default", "tuned"):
+                shape_rate[(*shape, alloc)] = r[f"{alloc}_member_samples_per_cpu_s"]
+        elif r.get("member_samples_per_s"):
+            shape_rate.setdefault((*shape, r.get("allocator", "tuned")), r["member_samples_per_s"])
     tasks = sorted(set(default.get("training", {}).get("tasks", [])) | set(target.get("training", {}).get("tasks", [])))
     per_task = []
     for arch in archs:
         for task in tasks:
-            a = shape_rate.get(("cpu", arch, src, task, *input_shape(default, task)))
-            b = shape_rate.get(("cpu", arch, dst, task, *input_shape(target, task)))
+            a = shape_rate.get(("cpu", arch, src, task, *input_shape(default, task), measured_allocator))
+            b = shape_rate.get(("cpu", arch, dst, task, *input_shape(target, task), "tuned"))
             if a and b:
                 scale[f"{arch}/{task}"] = a / b
                 per_task.append(f"{arch}/{task} {a / b:.2g}x")
@@ -588,9 +598,8 @@ def model_size_scale(
     if per_task:
         note = (
             f"Cost per member-sample of {dst} models at the target config's input shapes over {src} at the "
-            f"measured run's (bench_train.py --shapes-from, {BENCH_MEMBERS} members, 1 CPU thread): "
-            + ", ".join(per_task)
-            + "."
+            f"measured run's (bench_train.py --shapes-from, {BENCH_MEMBERS} members, 1 CPU thread; measured "
+            f"run's allocator: {measured_allocator}, target's: tuned): " + ", ".join(per_task) + "."
         )
         missing = [f"{a}/{t}" for a in archs for t in tasks if f"{a}/{t}" not in scale]
         if missing:

@@ -508,6 +508,7 @@ def _train(
             sp, up = src_stream.next().to(device), unl_stream.next().to(device)
             xs, ms, ys, bs = (pick(take(t, sp)) for t in (source.x, source.mask, source.y, source.baseline))
             xu, mu = pick(take(unlabelled.x, up)), pick(take(unlabelled.mask, up))
+            wsrc = pick(take(w_src, sp))
         t_data += time.perf_counter() - t0
         if dann:
             emb = net.backbone(x, m)
@@ -522,7 +523,7 @@ def _train(
             emb_s, emb_u = net.backbone(xs, ms), net.backbone(xu, mu)
             out_s = net.head(emb_s)
             out_s = out_s.squeeze(-1) if classifier else out_s
-            ls_s, ws_s = member_loss(out_s, ys, bs, pick(w_src[sp]), classifier, residual)
+            ls_s, ws_s = member_loss(out_s, ys, bs, wsrc, classifier, residual)
             p_prog = min(step / ramp, 1.0)
             coeff = 2.0 / (1.0 + math.exp(-DANN_GAMMA * p_prog)) - 1.0
             d_emb = grad_reverse(torch.cat([emb_s, emb_u], dim=-2), coeff)
