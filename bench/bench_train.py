@@ -43,6 +43,8 @@ MAX_OBJECTS = 16  # as the default met task
 MEMBERS = (4, 10)
 N_TRAIN = 1024
 BATCH = 64
+#: CPU seconds a shape measurement aims at when its steps are not given (--shape-steps 0)
+SHAPE_CPU_S = 2.0
 SOURCE, TARGET = "atlas_like", "cms_like"
 
 
@@ -268,10 +270,16 @@ def shape_rows(
                     if key in seen:
                         continue
                     seen.add(key)
+                    if steps <= 0:  # enough steps for about SHAPE_CPU_S of CPU time (a 4-step probe first)
+                        probe = ensemble_throughput(arch, size, ts, 4, "cpu", sizing.BENCH_MEMBERS, task=task)
+                        per_step = sizing.BENCH_MEMBERS * BATCH / probe["member_samples_per_cpu_s"]
+                        n_steps = int(min(max(SHAPE_CPU_S / per_step, 8), 2000))
+                    else:
+                        n_steps = steps
                     if allocator == "ab":  # child processes, glibc as it is (A) and tuned (B), in turn
                         pairs = [
                             [
-                                _child_rate(task, arch, size, slots, n_feat, steps, alloc)
+                                _child_rate(task, arch, size, slots, n_feat, n_steps, alloc)
                                 for alloc in ("default", "tuned")
                             ]
                             for _ in range(repeats)
@@ -287,7 +295,7 @@ def shape_rows(
                                 "arch": arch,
                                 "model_size": size,
                                 "members": sizing.BENCH_MEMBERS,
-                                "steps": steps,
+                                "steps": n_steps,
                                 "repeats": repeats,
                                 "default_member_samples_per_cpu_s": _median(
                                     [a["member_samples_per_cpu_s"] for a, _ in pairs]
@@ -312,7 +320,7 @@ def shape_rows(
                         )
                         continue
                     runs = [
-                        ensemble_throughput(arch, size, ts, steps, "cpu", sizing.BENCH_MEMBERS, task=task)
+                        ensemble_throughput(arch, size, ts, n_steps, "cpu", sizing.BENCH_MEMBERS, task=task)
                         for _ in range(repeats)
                     ]
                     rows.append(
@@ -325,7 +333,7 @@ def shape_rows(
                             "arch": arch,
                             "model_size": size,
                             "members": sizing.BENCH_MEMBERS,
-                            "steps": steps,
+                            "steps": n_steps,
                             "repeats": repeats,
                             "clock": "process CPU time",
                             "allocator": allocator,
@@ -466,7 +474,12 @@ def main() -> int:
         help="also measure the engine at each config's task input shapes (slots x features) for "
         "bench/paper_scale.py, at --sizes (default: the config's model size)",
     )
-    ap.add_argument("--shape-steps", type=int, default=16, help="optimiser steps per shape measurement")
+    ap.add_argument(
+        "--shape-steps",
+        type=int,
+        default=0,
+        help=f"optimiser steps per shape measurement (0: enough for about {SHAPE_CPU_S:g} CPU s, after a probe)",
+    )
     ap.add_argument("--no-throughput", action="store_true", help="skip the fixed-shape ensemble vs Lightning rows")
     ap.add_argument(
         "--allocator",
