@@ -276,6 +276,18 @@ def shape_rows(
                         n_steps = int(min(max(SHAPE_CPU_S / per_step, 8), 2000))
                     else:
                         n_steps = steps
+                    common = {
+                        "device": "cpu",
+                        "config": path.name,
+                        "task": task,
+                        "max_objects": slots,
+                        "n_features": n_feat,
+                        "arch": arch,
+                        "model_size": size,
+                        "members": sizing.BENCH_MEMBERS,
+                        "steps": n_steps,
+                        "repeats": repeats,
+                    }
                     if allocator == "ab":  # child processes, glibc as it is (A) and tuned (B), in turn
                         pairs = [
                             [
@@ -287,16 +299,7 @@ def shape_rows(
                         ratios = [b["member_samples_per_cpu_s"] / a["member_samples_per_cpu_s"] for a, b in pairs]
                         rows.append(
                             {
-                                "device": "cpu",
-                                "config": path.name,
-                                "task": task,
-                                "max_objects": slots,
-                                "n_features": n_feat,
-                                "arch": arch,
-                                "model_size": size,
-                                "members": sizing.BENCH_MEMBERS,
-                                "steps": n_steps,
-                                "repeats": repeats,
+                                **common,
                                 "default_member_samples_per_cpu_s": _median(
                                     [a["member_samples_per_cpu_s"] for a, _ in pairs]
                                 ),
@@ -325,16 +328,7 @@ def shape_rows(
                     ]
                     rows.append(
                         {
-                            "device": "cpu",
-                            "config": path.name,
-                            "task": task,
-                            "max_objects": slots,
-                            "n_features": n_feat,
-                            "arch": arch,
-                            "model_size": size,
-                            "members": sizing.BENCH_MEMBERS,
-                            "steps": n_steps,
-                            "repeats": repeats,
+                            **common,
                             "clock": "process CPU time",
                             "allocator": allocator,
                             "member_samples_per_s": _median([r["member_samples_per_cpu_s"] for r in runs]),
