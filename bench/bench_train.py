@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -229,8 +230,6 @@ def _child_rate(task: str, arch: str, size: str, slots: int, n_feat: int, steps:
 
 
 def _child(argv: list[str]) -> int:
-    import resource
-
     from fast2full.hpc import sizing
     from fast2full.train import keep_freed_memory, quiet_lightning, set_threads
 
@@ -241,7 +240,10 @@ def _child(argv: list[str]) -> int:
         keep_freed_memory()
     ts = shape_set(task, int(slots), int(n_feat), N_TRAIN)
     r = ensemble_throughput(arch, size, ts, int(steps), "cpu", sizing.BENCH_MEMBERS, task=task)
-    r["max_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    # this process's own peak (VmHWM; getrusage's ru_maxrss keeps the parent's peak across fork + exec)
+    with open("/proc/self/status") as f:
+        hwm_kb = next((float(line.split()[1]) for line in f if line.startswith("VmHWM:")), math.nan)
+    r["max_rss_gb"] = hwm_kb / 1e6
     print(json.dumps(r))
     return 0
 
