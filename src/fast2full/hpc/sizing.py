@@ -564,7 +564,8 @@ def model_size_scale(
     src = default.get("training", {}).get("model_size", "small")
     dst = target.get("training", {}).get("model_size", "small")
     key = f"ensemble{BENCH_MEMBERS}_member_samples_per_s"
-    archs = ("dnn", "gnn", "transformer")
+    from fast2full.plan import ARCHS as archs
+
     scale: dict[str, float] = {}
     shape_rate: dict[tuple, float] = {}
     for r in bench.get("by_shape", []):
