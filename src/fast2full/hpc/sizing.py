@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fast2full.common import Fast2FullError, InputError
+from fast2full.plan import ARCHS
 
 if TYPE_CHECKING:
     from fast2full.train.settings import TrainSettings
@@ -564,8 +565,7 @@ def model_size_scale(
     src = default.get("training", {}).get("model_size", "small")
     dst = target.get("training", {}).get("model_size", "small")
     key = f"ensemble{BENCH_MEMBERS}_member_samples_per_s"
-    from fast2full.plan import ARCHS as archs
-
+    archs = ARCHS
     scale: dict[str, float] = {}
     shape_rate: dict[tuple, float] = {}
     for r in bench.get("by_shape", []):

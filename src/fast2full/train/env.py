@@ -77,7 +77,7 @@ def keep_freed_memory() -> str:
     every step page-faults and zero-fills that memory again in the kernel: for a `small` GNN on 64
     slots, more system than user CPU time.  With ``M_MMAP_MAX = 0`` every allocation comes from the
     heap, and with a large trim threshold freed memory stays there: the same training at 1.1-2x the
-    member-samples per CPU second (bench/bench_train.py ``--allocator``), for a peak RSS up to ~1.5x
+    member-samples per CPU second (bench/bench_train.py ``--allocator``), for a peak RSS up to ~1.4x
     (memory freed inside the heap is reused, not returned).
 
     Applied once per process (the training stage and the benchmarks); a no-op, saying why, off glibc
