@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from fast2full.plan import ARCHS
@@ -207,6 +208,59 @@ def nearest_neighbours(h: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[tor
     return near.indices, near.values < 0.5 * _FAR
 
 
+def _relu_backward_(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """ReLU's backward in place: ``grad`` zeroed where the ReLU's output ``out`` is not positive."""
+    return torch.ops.aten.threshold_backward.grad_input(grad, out, 0.0, grad_input=grad)
+
+
+class EdgeAggregate(torch.autograd.Function):
+    """The edge MLP of an EdgeConv block after its (per-node) first linear layer, fused:
+
+    ``agg = sum_j w_ij relu(W2 relu(node_i + nbr_j) + b2)`` over the k neighbours j of every node i, with
+    ``nbr_j = table[index]`` (the neighbour rows gathered from the flattened node table) and ``w`` the
+    neighbour weights (1/count on valid edges, 0 on the others; not differentiated).
+
+    The same function as the composite ops (index_select, add, ReLU, linear, ReLU, multiply, sum) and
+    the same gradients to float rounding (``tests/test_models.py``), but the edge tensors (..., N, k, C)
+    — the largest tensors of the GNN and memory-bound on the CPU — are written once and then updated
+    in place in both passes, where autograd would allocate a new one per op and run ReLU's backward
+    out of place.  Two edge tensors are kept for the backward pass, as autograd keeps them.
+    """
+
+    @staticmethod
+    def forward(ctx, node, table, index, w, weight, bias):
+        # node (..., N, C), table (R, C), index (..., N, k) rows of table, w (..., N, k); weight (C, C) or (M, C, C)
+        k, c = index.shape[-1], table.shape[-1]
+        e1 = table.index_select(0, index.reshape(-1)).view(*node.shape[:-1], k, c)
+        e1.add_(node.unsqueeze(-2)).relu_()
+        e2 = linear(e1, weight, bias).relu_()
+        e2.mul_(w.unsqueeze(-1))  # w >= 0, so e2 * w > 0 exactly where the ReLU passed and the edge counts
+        ctx.save_for_backward(e1, e2, index, w, weight)
+        ctx.n_rows = table.shape[0]
+        return e2.sum(-2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        e1, e2w, index, w, weight = ctx.saved_tensors
+        c_in, c_out = e1.shape[-1], e2w.shape[-1]
+        g2 = _relu_backward_(w.unsqueeze(-1) * grad.unsqueeze(-2), e2w)  # (..., N, k, C_out)
+        if weight.dim() == 2:
+            g2f, e1f = g2.reshape(-1, c_out), e1.reshape(-1, c_in)
+            grad_weight, grad_bias = g2f.t().mm(e1f), g2f.sum(0)
+            g1 = g2f.mm(weight)
+        else:
+            mem = weight.shape[0]
+            g2f, e1f = g2.reshape(mem, -1, c_out), e1.reshape(mem, -1, c_in)
+            grad_weight, grad_bias = torch.bmm(g2f.transpose(1, 2), e1f), g2f.sum(1)
+            g1 = torch.bmm(g2f, weight)
+        g1 = _relu_backward_(g1.view(e1.shape), e1)
+        grad_node = g1.sum(-2)
+        grad_table = torch.zeros(ctx.n_rows, c_in, dtype=g1.dtype, device=g1.device)
+        grad_table.index_add_(0, index.reshape(-1), g1.reshape(-1, c_in))
+        return grad_node, grad_table, None, None, grad_weight, grad_bias
+
+
 class EdgeConv(nn.Module):
     """One EdgeConv block: k-NN in the current feature space, edge MLP on (h_i, h_j - h_i), masked mean
     over the neighbours, plus a linear shortcut (ParticleNet's residual).
@@ -242,15 +296,12 @@ class EdgeConv(nn.Module):
         c_out = nbr.shape[-1]
         # neighbour rows in the flattened (L * N, C_out) table: one index_select instead of a gather
         base = torch.arange(hf.shape[0], device=h.device).view(-1, 1, 1) * n
-        nbr_j = nbr.reshape(-1, c_out).index_select(0, (near_idx + base).reshape(-1))
-        e = torch.relu_(node.unsqueeze(-2) + nbr_j.view(*lead, n, k, c_out))
-        # out of place: the layer's output is a view (of the batched matmul), and an in-place ReLU on a
-        # view makes autograd copy the whole edge tensor back and forth (CopySlices): 15 % of a step
-        e = torch.relu(self.edge_mlp[2](e))  # (..., N, k, C_out)
+        index = (near_idx + base).view(*lead, n, k)
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
-        w = (w / w.sum(-1, keepdim=True).clamp(min=1.0)).unsqueeze(-1)
-        agg = (e * w).sum(-2)
+        w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
+        second = self.edge_mlp[2]
+        agg = EdgeAggregate.apply(node, nbr.reshape(-1, c_out), index, w, second.weight, second.bias)
         out = self.act(agg + self.shortcut(h))
         return out * mask.unsqueeze(-1).to(h.dtype)
 
