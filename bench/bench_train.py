@@ -12,7 +12,12 @@ Run as ``python bench/bench_train.py [--quick]``.  Prints a table and writes res
    ratios (the machine may be shared and its load change), printed with its range.
 2. The share of step time spent drawing batches (engine: index draws + gathers; Lightning: the gaps
    between ``on_train_batch_end`` and the next ``on_train_batch_start``).
-3. Job start-up (``fast2full train`` in a subprocess: Python, torch and Lightning imports, config,
+3. A roofline: the matrix-multiply FLOPs of one training step per sample (forward and backward,
+   ``torch.utils.flop_counter``: what no implementation can skip), the rate each loop achieves in
+   GFLOP/s, and a single-thread sgemm's rate measured in the same repeats.  The sgemm rate over the
+   one-model loop's is the ceiling of any ensemble speed-up that keeps the arithmetic (FP32): a row
+   whose one-model loop already runs its matmuls near the sgemm rate cannot gain much by batching.
+4. Job start-up (``fast2full train`` in a subprocess: Python, torch and Lightning imports, config,
    tensors) against the training time of one small point, and 3 points as one process vs three.
 """
 
@@ -146,6 +151,39 @@ def plain_throughput(arch: str, size: str, ts, epochs: int, device: str) -> floa
     if device != "cpu":
         torch.cuda.synchronize()
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
+
+
+def matmul_flops_per_sample(arch: str, size: str, ts) -> float:
+    """Matrix-multiply FLOPs (mm, addmm, bmm, attention) of one forward and backward pass per sample, for
+    the one-model loop's model at ``BATCH`` rows (the ensemble does the same arithmetic per member)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fast2full.models import TaskModule
+
+    module = TaskModule(build_legacy_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg")
+    x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
+    with FlopCounterMode(display=False) as counter:
+        module.task_loss(module(x, m), y).backward()
+    return counter.get_total_flops() / BATCH
+
+
+def sgemm_gflops(device: str, n: int = 1024, reps: int = 20) -> float:
+    """A square FP32 matrix multiply's rate (GFLOP/s per CPU second on the CPU, per wall second on a GPU)."""
+    import torch
+
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    if device != "cpu":
+        torch.cuda.synchronize()
+    clock = time.process_time if device == "cpu" else time.perf_counter
+    t0 = clock()
+    for _ in range(reps):
+        a @ b
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return 2 * n**3 * reps / (clock() - t0) / 1e9
 
 
 def ensemble_throughput(
@@ -360,12 +398,15 @@ def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeat
     throughputs are kept beside them (``*_wall``).  On a GPU: wall time."""
     steps = epochs * (-(-len(ts) // BATCH))
     cpu = dev == "cpu"
+    flops = matmul_flops_per_sample(arch, size, ts)
     reps: list[dict] = []
     for _ in range(repeats):
+        peak = sgemm_gflops(dev)
         lt = lightning_throughput(arch, size, ts, epochs, accel)
         plain_wall, plain_cpu = plain_throughput(arch, size, ts, epochs, dev)
         single = ensemble_throughput(arch, size, ts, steps, dev, 2, ensemble=False)
         r = {
+            "sgemm_gflops": peak,
             "lightning_wall": lt["samples_per_s"],
             "lightning": lt["samples_per_cpu_s"] if cpu else lt["samples_per_s"],
             "lightning_wait": lt["data_wait_share"],
@@ -397,12 +438,18 @@ def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeat
         "plain_samples_per_s_wall": med("plain_wall"),
         "engine_single_samples_per_s": med("single"),
         "engine_single_samples_per_s_wall": med("single_wall"),
+        "matmul_mflop_per_sample": flops / 1e6,
+        "sgemm_gflops": med("sgemm_gflops"),
+        "lightning_gflops": med("lightning") * flops / 1e9,
+        # the sgemm rate over the one-model loop's matmul rate, per repeat: the most an ensemble can gain
+        "ceiling_ratio": _median([r["sgemm_gflops"] / (r["lightning"] * flops / 1e9) for r in reps]),
     }
     for m in MEMBERS:
         ratios = [r[f"ens{m}"] / r["lightning"] for r in reps]
         row[f"ensemble{m}_member_samples_per_s"] = med(f"ens{m}")
         row[f"ensemble{m}_member_samples_per_s_wall"] = med(f"ens{m}_wall")
         row[f"ensemble{m}_data_wait_share"] = med(f"ens{m}_wait")
+        row[f"ensemble{m}_gflops"] = med(f"ens{m}") * flops / 1e9
         row[f"ensemble{m}_ratio_vs_lightning"] = _median(ratios)
         row[f"ensemble{m}_ratio_range"] = [min(ratios), max(ratios)]
         row[f"ensemble{m}_ratio_vs_lightning_wall"] = _median([r[f"ens{m}_wall"] / r["lightning_wall"] for r in reps])
@@ -551,6 +598,22 @@ def main() -> int:
     print(
         f"(medians of {args.repeats} interleaved repeats; per second of process CPU time on the CPU, of wall time "
         "on a GPU; ratio = ensemble member-samples/s over the Lightning loop's)"
+    )
+    print()
+    m_last = MEMBERS[-1]
+    print(
+        f"{'device':6} {'arch':12} {'size':6} {'MFLOP/sample':>12} {'Lightning GFLOP/s':>17} "
+        f"{f'ens{m_last} GFLOP/s':>14} {'sgemm GFLOP/s':>13} {'ceiling':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['device']:6} {r['arch']:12} {r['model_size']:6} {r['matmul_mflop_per_sample']:12.2f} "
+            f"{r['lightning_gflops']:17.1f} {r[f'ensemble{m_last}_gflops']:14.1f} {r['sgemm_gflops']:13.1f} "
+            f"{r['ceiling_ratio']:7.1f}x"
+        )
+    print(
+        "(matmul FLOPs of one forward + backward pass per sample; ceiling = sgemm rate / the Lightning loop's "
+        "matmul rate, the most an FP32 ensemble can gain)"
     )
     print()
     for k, v in startup.items():
