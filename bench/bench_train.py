@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -176,6 +177,70 @@ def matmul_flops_per_sample(arch: str, size: str, ts, legacy: bool) -> float:
                 Net(arch, "sigbkg", n_feat, MAX_OBJECTS, size)(x, m), y.float()
             ).backward()
     return counter.get_total_flops() / BATCH
+
+
+_MATMULS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+class _TensorSpec(NamedTuple):
+    shape: tuple
+    stride: tuple
+
+
+def record_matmuls(arch: str, size: str, ts, members: int) -> list:
+    """Every matrix multiply (mm, addmm, bmm, baddbmm) of one training step (forward and backward) of the
+    engine's ``members``-member ensemble at ``BATCH`` rows per member: (op, sizes and strides of each
+    tensor argument, the other arguments), in call order."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from fast2full.models.ensemble import Net
+
+    calls: list = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in _MATMULS:
+                spec = [_TensorSpec(tuple(a.shape), a.stride()) if isinstance(a, torch.Tensor) else a for a in args]
+                calls.append((func, spec, dict(kwargs or {})))
+            return func(*args, **(kwargs or {}))
+
+    n_feat = ts.meta["n_features"]
+    x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
+    rep = (members,) + (1,) * x.dim()
+    xs, ms, ys = x.repeat(rep), m.repeat(rep[:-1]), y.repeat(members, 1).float()
+    net = Net(arch, "sigbkg", n_feat, MAX_OBJECTS, size, members=members)
+    with Record():
+        torch.nn.functional.binary_cross_entropy_with_logits(net(xs, ms), ys).backward()
+    return calls
+
+
+def matmul_only_seconds(calls: list, device: str, reps: int = 10) -> float:
+    """CPU seconds (GPU: wall) of one replay of ``calls`` on random tensors of the recorded sizes and
+    strides: the step time of an engine whose every other op (gathers, element-wise, reductions, top-k,
+    the optimiser, data) took no time."""
+    import torch
+
+    def tensor(t: _TensorSpec):
+        span = 1 + sum((n - 1) * st for n, st in zip(t.shape, t.stride)) if all(t.shape) else 0
+        return torch.randn(span, device=device).as_strided(t.shape, t.stride)
+
+    def make(spec):
+        return [tensor(a) if isinstance(a, _TensorSpec) else a for a in spec]
+
+    ops = [(func, make(spec), kw) for func, spec, kw in calls]
+    for func, args, kw in ops:
+        func(*args, **kw)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    clock = time.process_time if device == "cpu" else time.perf_counter
+    t0 = clock()
+    for _ in range(reps):
+        for func, args, kw in ops:
+            func(*args, **kw)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return (clock() - t0) / reps
 
 
 def sgemm_gflops(device: str, n: int = 1024, reps: int = 20) -> float:
@@ -410,6 +475,7 @@ def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeat
     cpu = dev == "cpu"
     flops = matmul_flops_per_sample(arch, size, ts, legacy=True)
     flops_engine = matmul_flops_per_sample(arch, size, ts, legacy=False)
+    calls = {m: record_matmuls(arch, size, ts, m) for m in MEMBERS}
     reps: list[dict] = []
     for _ in range(repeats):
         peak = sgemm_gflops(dev)
@@ -431,6 +497,7 @@ def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeat
             r[f"ens{m}_wall"] = e["member_samples_per_s"]
             r[f"ens{m}"] = e["member_samples_per_cpu_s"] if cpu else e["member_samples_per_s"]
             r[f"ens{m}_wait"] = e["data_wait_share"]
+            r[f"ens{m}_matmul_only"] = m * BATCH / matmul_only_seconds(calls[m], dev)
         reps.append(r)
 
     def med(key: str) -> float:
@@ -467,6 +534,13 @@ def _measure(arch: str, size: str, ts, epochs: int, dev: str, accel: str, repeat
         row[f"ensemble{m}_ratio_range"] = [min(ratios), max(ratios)]
         row[f"ensemble{m}_ratio_vs_lightning_wall"] = _median([r[f"ens{m}_wall"] / r["lightning_wall"] for r in reps])
         row[f"ensemble{m}_ratio_vs_engine_single"] = _median([r[f"ens{m}"] / r["single"] for r in reps])
+        # the engine's matrix multiplies alone (their recorded shapes and strides replayed), as member-samples/s
+        # and over the one-model loop: the most this ensemble could gain if every other op took no time
+        row[f"ensemble{m}_matmul_only_samples_per_s"] = med(f"ens{m}_matmul_only")
+        row[f"ensemble{m}_matmul_share"] = _median([r[f"ens{m}"] / r[f"ens{m}_matmul_only"] for r in reps])
+        row[f"ensemble{m}_matmul_only_ratio_vs_lightning"] = _median(
+            [r[f"ens{m}_matmul_only"] / r["lightning"] for r in reps]
+        )
     return row
 
 
@@ -616,19 +690,23 @@ def main() -> int:
     m_last = MEMBERS[-1]
     print(
         f"{'device':6} {'arch':12} {'size':6} {'MFLOP/sample':>16} {'Lightning GFLOP/s':>17} "
-        f"{f'ens{m_last} GFLOP/s':>14} {'sgemm GFLOP/s':>13} {'sgemm/Lightning':>15}"
+        f"{f'ens{m_last} GFLOP/s':>14} {'sgemm GFLOP/s':>13} {'sgemm/Lightning':>15} "
+        f"{'matmul share':>12} {'matmul-only/Lightning':>21}"
     )
     for r in rows:
         print(
             f"{r['device']:6} {r['arch']:12} {r['model_size']:6} "
             f"{r['matmul_mflop_per_sample']:7.2f} / {r['engine_matmul_mflop_per_sample']:6.2f} "
             f"{r['lightning_gflops']:17.1f} {r[f'ensemble{m_last}_gflops']:14.1f} {r['sgemm_gflops']:13.1f} "
-            f"{r['sgemm_over_lightning']:14.1f}x"
+            f"{r['sgemm_over_lightning']:14.1f}x {r[f'ensemble{m_last}_matmul_share']:12.2f} "
+            f"{r[f'ensemble{m_last}_matmul_only_ratio_vs_lightning']:20.2f}x"
         )
     print(
         "(matmul FLOPs of one forward + backward pass per sample, one-model loop / engine, each loop's GFLOP/s at "
         "its own; sgemm/Lightning = sgemm rate over the one-model loop's samples/s x the engine's FLOPs: roughly "
-        "the most an FP32 ensemble could gain, a reference, not a hard peak)"
+        "the most an FP32 ensemble could gain, a reference, not a hard peak; matmul share = the ensemble's step time "
+        "in its own matrix multiplies (their recorded shapes and strides replayed alone); matmul-only/Lightning = "
+        "the ratio the ensemble would reach if every other op took no time)"
     )
     print()
     for k, v in startup.items():
