@@ -19,6 +19,9 @@ Run as ``python bench/bench_train.py [--quick]``.  Prints a table and writes res
    repeats.  ``sgemm / Lightning`` is the sgemm rate over the one-model loop's samples/s times the
    engine's FLOPs per sample: roughly the most an FP32 ensemble doing the engine's arithmetic at the
    sgemm rate could gain (a reference, not a hard peak: small batched matmuls can beat a 1024^2 sgemm).
+   And a tighter ceiling: every matrix multiply of one ensemble step (forward and backward) recorded with
+   its sizes and strides and replayed alone (``record_matmuls``, ``matmul_only_seconds``): the share of
+   the step they take, and the ratio the ensemble would reach if every other op took no time.
 4. Job start-up (``fast2full train`` in a subprocess: Python, torch and Lightning imports, config,
    tensors) against the training time of one small point, and 3 points as one process vs three.
 """
