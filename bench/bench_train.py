@@ -167,19 +167,31 @@ def matmul_flops_per_sample(arch: str, size: str, ts, legacy: bool) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from fast2full.models import TaskModule
-    from fast2full.models.ensemble import Net
 
-    n_feat = ts.meta["n_features"]
-    x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
     with FlopCounterMode(display=False) as counter:
         if legacy:
-            module = TaskModule(build_legacy_backbone(arch, n_feat, MAX_OBJECTS, size), "sigbkg")
+            x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
+            module = TaskModule(build_legacy_backbone(arch, ts.meta["n_features"], MAX_OBJECTS, size), "sigbkg")
             module.task_loss(module(x, m), y).backward()
         else:
-            torch.nn.functional.binary_cross_entropy_with_logits(
-                Net(arch, "sigbkg", n_feat, MAX_OBJECTS, size)(x, m), y.float()
-            ).backward()
+            engine_step(arch, size, ts)
     return counter.get_total_flops() / BATCH
+
+
+def engine_step(arch: str, size: str, ts, members: int | None = None) -> None:
+    """One forward and backward pass of the engine's model (``members``: an ensemble of that many, each
+    on the same ``BATCH`` rows) on the first ``BATCH`` rows of ``ts``, sigbkg loss."""
+    import torch
+
+    from fast2full.models.ensemble import Net
+
+    x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
+    y = y.float()
+    if members is not None:
+        rep = (members,) + (1,) * x.dim()
+        x, m, y = x.repeat(rep), m.repeat(rep[:-1]), y.repeat(members, 1)
+    net = Net(arch, "sigbkg", ts.meta["n_features"], MAX_OBJECTS, size, members=members)
+    torch.nn.functional.binary_cross_entropy_with_logits(net(x, m), y).backward()
 
 
 _MATMULS = ("mm", "addmm", "bmm", "baddbmm")
@@ -197,8 +209,6 @@ def record_matmuls(arch: str, size: str, ts, members: int) -> list:
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from fast2full.models.ensemble import Net
-
     calls: list = []
 
     class Record(TorchDispatchMode):
@@ -208,13 +218,8 @@ def record_matmuls(arch: str, size: str, ts, members: int) -> list:
                 calls.append((func, spec, dict(kwargs or {})))
             return func(*args, **(kwargs or {}))
 
-    n_feat = ts.meta["n_features"]
-    x, m, y = (torch.from_numpy(a[:BATCH]) for a in (ts.x, ts.mask, ts.y))
-    rep = (members,) + (1,) * x.dim()
-    xs, ms, ys = x.repeat(rep), m.repeat(rep[:-1]), y.repeat(members, 1).float()
-    net = Net(arch, "sigbkg", n_feat, MAX_OBJECTS, size, members=members)
     with Record():
-        torch.nn.functional.binary_cross_entropy_with_logits(net(xs, ms), ys).backward()
+        engine_step(arch, size, ts, members)
     return calls
 
 
@@ -232,15 +237,27 @@ def matmul_only_seconds(calls: list, device: str, reps: int = 10) -> float:
         return [tensor(a) if isinstance(a, _TensorSpec) else a for a in spec]
 
     ops = [(func, make(spec), kw) for func, spec, kw in calls]
-    for func, args, kw in ops:
-        func(*args, **kw)
+
+    def replay():
+        for func, args, kw in ops:
+            func(*args, **kw)
+
+    return _seconds_per_call(replay, device, reps, warmup=1)
+
+
+def _seconds_per_call(fn, device: str, reps: int, warmup: int) -> float:
+    """CPU seconds per call of ``fn`` on the CPU (one thread: the time this process computed), wall
+    seconds on a GPU (synchronised), after ``warmup`` untimed calls."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
     if device != "cpu":
         torch.cuda.synchronize()
     clock = time.process_time if device == "cpu" else time.perf_counter
     t0 = clock()
     for _ in range(reps):
-        for func, args, kw in ops:
-            func(*args, **kw)
+        fn()
     if device != "cpu":
         torch.cuda.synchronize()
     return (clock() - t0) / reps
@@ -251,17 +268,7 @@ def sgemm_gflops(device: str, n: int = 1024, reps: int = 20) -> float:
     import torch
 
     a, b = (torch.randn(n, n, device=device) for _ in range(2))
-    for _ in range(3):
-        a @ b
-    if device != "cpu":
-        torch.cuda.synchronize()
-    clock = time.process_time if device == "cpu" else time.perf_counter
-    t0 = clock()
-    for _ in range(reps):
-        a @ b
-    if device != "cpu":
-        torch.cuda.synchronize()
-    return 2 * n**3 * reps / (clock() - t0) / 1e9
+    return 2 * n**3 / _seconds_per_call(lambda: a @ b, device, reps, warmup=3) / 1e9
 
 
 def ensemble_throughput(
