@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from fast2full.models.synthetic import write_synthetic_tensors  # noqa: E402
+from fast2full.plan import ARCHS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _legacy_backbones import build_legacy_backbone  # noqa: E402
@@ -602,6 +603,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small models only, fewer steps")
     ap.add_argument("--no-startup", action="store_true", help="skip the subprocess start-up measurement")
     ap.add_argument("--sizes", nargs="+", default=None, help="model sizes (default: small with --quick, else all)")
+    ap.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS, help="architectures (default: all)")
     ap.add_argument(
         "--repeats", type=int, default=None, help="interleaved repeats per row, medians quoted (default 3, 5 full)"
     )
@@ -659,7 +661,7 @@ def main() -> int:
         rows = []
         for dev in [] if args.no_throughput else devices:
             accel = "cpu" if dev == "cpu" else "gpu"
-            for arch in ("dnn", "gnn", "transformer"):
+            for arch in args.archs:
                 for size in sizes:
                     rows.append(_measure(arch, size, ts, epochs, dev, accel, args.repeats))
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -237,3 +237,53 @@ def test_fused_edge_aggregate_matches_the_composite_ops(members):
     assert torch.autograd.gradcheck(
         lambda n, t, wt, b: EdgeAggregate.apply(n, t, index, w, wt, b), params, eps=1e-6, atol=1e-5
     )
+
+
+def _legacy_backbones():
+    """bench/_legacy_backbones.py: the backbones before the training engine (the one-model reference)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "_legacy_backbones.py"
+    spec = importlib.util.spec_from_file_location("_legacy_backbones", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("members", [None, 3])
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_gnn_equals_the_concatenated_edge_form(members, size):
+    """The engine's EdgeConv network (first edge layer per node, edges built for the real slots only, the
+    fused edge MLP) is the plain EdgeConv network of ``bench/_legacy_backbones.py`` (edge MLP on
+    concatenated (h_i, h_j - h_i) at every padded slot, ``torch.cdist``): the same outputs and weight
+    gradients for the same weights, one model or each member of an ensemble (each with its own events,
+    including an empty one, a full one, one with a single object and ones with fewer than k objects)."""
+    legacy = _legacy_backbones()
+    n = 16
+    refs, xs, masks = [], [], []
+    for j in range(members or 1):
+        torch.manual_seed(j)
+        refs.append(legacy.build_legacy_backbone("gnn", F, n, size).eval())
+        g = torch.Generator().manual_seed(10 + j)
+        x = torch.randn(6, n, F, generator=g)
+        mask = torch.rand(6, n, generator=g) < torch.linspace(0.1, 0.9, 6).unsqueeze(1)
+        mask[0, 0] = True  # the padding of a member's real-slot list points at its first slot: make it real
+        mask[3], mask[1] = False, True
+        mask[2, :] = False
+        mask[2, 3] = True
+        xs.append(x)
+        masks.append(mask)
+    net = build_backbone("gnn", F, n, size, members=members).eval()
+    states = [r.state_dict() for r in refs]
+    net.load_state_dict(states[0] if members is None else {k: torch.stack([s[k] for s in states]) for k in states[0]})
+    x, mask = (xs[0], masks[0]) if members is None else (torch.stack(xs), torch.stack(masks))
+    out = net(x, mask)
+    (out * torch.linspace(-1, 1, out.shape[-1])).sum().backward()
+    for j, ref in enumerate(refs):
+        ref_out = ref(xs[j], masks[j])
+        (ref_out * torch.linspace(-1, 1, ref_out.shape[-1])).sum().backward()
+        torch.testing.assert_close(out if members is None else out[j], ref_out, atol=1e-5, rtol=1e-4)
+        for (name, p), (ref_name, q) in zip(net.named_parameters(), ref.named_parameters()):
+            assert name == ref_name
+            torch.testing.assert_close(p.grad if members is None else p.grad[j], q.grad, atol=1e-5, rtol=1e-4)

@@ -193,10 +193,13 @@ class DNN(nn.Module):
 
 
 @torch.no_grad()  # the graph is not differentiated, only the features along it
-def nearest_neighbours(h: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(
+    h: torch.Tensor, mask: torch.Tensor, k: int, rows: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest other real slots of every slot: indices (L, N, k) into N, and whether each is a
     real neighbour (False: a padded slot or the node itself, ranked last, picked only when an event has
-    <= k objects).  ``h`` (L, N, C), ``mask`` (L, N).
+    <= k objects).  ``h`` (L, N, C), ``mask`` (L, N).  ``rows`` (any shape): only those slots (flat
+    indices into the L * N slots), indices and flags shaped (*rows.shape, k).
 
     Squared distances as ``|a|^2 + |b|^2 - 2 a.b`` (one batched matmul, 5x faster than ``torch.cdist``
     for these sizes); the k smallest squared distances are the k nearest neighbours."""
@@ -204,7 +207,10 @@ def nearest_neighbours(h: torch.Tensor, mask: torch.Tensor, k: int) -> tuple[tor
     sq = (h * h).sum(-1)
     dist = torch.baddbmm(sq.unsqueeze(-1) + sq.unsqueeze(-2), h, h.transpose(1, 2), alpha=-2.0)
     far = (~mask).unsqueeze(1) | torch.eye(n, dtype=torch.bool, device=h.device).unsqueeze(0)
-    near = dist.masked_fill(far, _FAR).topk(k, dim=-1, largest=False)
+    dist = dist.masked_fill_(far, _FAR)
+    if rows is not None:
+        dist = dist.view(-1, n).index_select(0, rows.reshape(-1)).view(*rows.shape, n)
+    near = dist.topk(k, dim=-1, largest=False)
     return near.indices, near.values < 0.5 * _FAR
 
 
@@ -261,13 +267,55 @@ class EdgeAggregate(torch.autograd.Function):
         return grad_node, grad_table, None, None, grad_weight, grad_bias
 
 
+class RealSlots:
+    """The real (unmasked) slots of a padded batch, listed per member: where the EdgeConv edge tensors
+    are computed (a padded slot's edges would be discarded by the mask, so they are never built).
+
+    ``mask`` (..., B, N) with ``lead`` = (M, B) for an ensemble or (B,) for one model.  ``rows`` (G, R):
+    for each of the G groups (members; 1 for one model) the flat slot index (into the G * B * N slots)
+    of its real slots in order, padded to the largest group's count R with the group's first slot;
+    ``real`` (G, R) False on that padding.  Built once per forward pass and shared by every block (the
+    mask does not change between blocks).
+    """
+
+    def __init__(self, mask: torch.Tensor, ensemble: bool):
+        self.groups = mask.shape[0] if ensemble else 1
+        flat = mask.reshape(self.groups, -1)  # (G, B * N)
+        per = flat.shape[1]
+        counts = flat.sum(1)
+        self.width = max(int(counts.max()), 1)
+        pos = flat.cumsum(1) - 1  # compact position of each real slot in its group
+        col = torch.where(flat, pos, self.width)  # padded slots go to an overflow column, dropped below
+        slots = torch.arange(per, device=mask.device).expand_as(flat)
+        local = torch.zeros(self.groups, self.width + 1, dtype=torch.long, device=mask.device)
+        local.scatter_(1, col, slots)
+        self.real = torch.arange(self.width, device=mask.device) < counts.unsqueeze(1)  # (G, R)
+        base = torch.arange(self.groups, device=mask.device).unsqueeze(1) * per
+        self.rows = local[:, : self.width].masked_fill(~self.real, 0) + base  # (G, R) flat slot indices
+
+    def take(self, t: torch.Tensor) -> torch.Tensor:
+        """Rows of ``t`` (flattened to (slots, C)) at the real slots: (G, R, C)."""
+        c = t.shape[-1]
+        return t.reshape(-1, c).index_select(0, self.rows.reshape(-1)).view(self.groups, self.width, c)
+
+    def put(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """``values`` (G, R, C) placed at the real slots of a zero tensor shaped as ``like`` (..., N, C)
+        (the padding rows must be zero: they are added onto their group's first slot)."""
+        c = values.shape[-1]
+        out = values.new_zeros(like.numel() // like.shape[-1], c)
+        return out.index_add(0, self.rows.reshape(-1), values.reshape(-1, c)).view(*like.shape[:-1], c)
+
+
 class EdgeConv(nn.Module):
     """One EdgeConv block: k-NN in the current feature space, edge MLP on (h_i, h_j - h_i), masked mean
     over the neighbours, plus a linear shortcut (ParticleNet's residual).
 
     The edge MLP's first layer is linear, so it is evaluated per node and gathered per edge:
     ``W [h_i, h_j - h_i] + b = (W_a - W_b) h_i + b + W_b h_j`` (W = [W_a | W_b]) — the same function as
-    the concatenated form (up to float rounding) at 1/k of its cost.
+    the concatenated form (up to float rounding) at 1/k of its cost.  The edges are built for the real
+    slots only (:class:`RealSlots`): a padded slot's output is masked to zero, so its neighbours, edge
+    MLP and mean are not computed (the same function; the edge work scales with the objects, not the
+    padded width).
     """
 
     def __init__(
@@ -281,28 +329,29 @@ class EdgeConv(nn.Module):
         self.shortcut = _linear(c_in, c_out, members)
         self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lead, (n, c) = h.shape[:-2], h.shape[-2:]
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, slots: RealSlots | None = None) -> torch.Tensor:
+        n, c = h.shape[-2:]
         k = min(self.k, n - 1)
         if k < 1:  # one slot: no neighbours, only the shortcut
             return self.act(self.shortcut(h)) * mask.unsqueeze(-1).to(h.dtype)
+        if slots is None:
+            slots = RealSlots(mask, self.shortcut.weight.dim() == 3)
         hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
-        near_idx, nb_valid = nearest_neighbours(hf, mf, k)  # (L, N, k)
-        nb_valid = nb_valid.reshape(*lead, n, k)
+        near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows)  # (G, R, k)
+        nb_valid &= slots.real.unsqueeze(-1)
         first = self.edge_mlp[0]
         w_a, w_b = first.weight[..., :c], first.weight[..., c:]
-        node = linear(h, w_a - w_b, first.bias)  # (..., N, C_out): the h_i part and the bias
+        node = linear(slots.take(h), w_a - w_b, first.bias)  # (G, R, C_out): the h_i part and the bias
         nbr = linear(h, w_b)  # (..., N, C_out): the h_j part, gathered along the edges
         c_out = nbr.shape[-1]
-        # neighbour rows in the flattened (L * N, C_out) table: one index_select instead of a gather
-        base = torch.arange(hf.shape[0], device=h.device).view(-1, 1, 1) * n
-        index = (near_idx + base).view(*lead, n, k)
+        # neighbour rows in the flattened (slots, C_out) table: one index_select instead of a gather
+        index = near_idx + torch.div(slots.rows, n, rounding_mode="floor").unsqueeze(-1) * n
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
         w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
         second = self.edge_mlp[2]
         agg = EdgeAggregate.apply(node, nbr.reshape(-1, c_out), index, w, second.weight, second.bias)
-        out = self.act(agg + self.shortcut(h))
+        out = self.act(slots.put(agg, nbr) + self.shortcut(h))
         return out * mask.unsqueeze(-1).to(h.dtype)
 
 
@@ -326,11 +375,13 @@ class EdgeConvNet(nn.Module):
             c = c_out
         self.blocks = nn.ModuleList(blocks)
         self.embed_dim = c
+        self.ensemble = members is not None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = x * mask.unsqueeze(-1).to(x.dtype)
+        slots = RealSlots(mask, self.ensemble)
         for block in self.blocks:
-            h = block(h, mask)
+            h = block(h, mask, slots)
         return masked_mean(h, mask)
 
 
