@@ -251,20 +251,30 @@ def _legacy_backbones():
     return module
 
 
+def _engine_key(legacy_key: str) -> str:
+    """The engine backbone's name of a reference backbone's parameter (``nn.TransformerEncoder``'s
+    ``encoder.layers.i.self_attn.in_proj_weight`` is ``layers.i.in_proj.weight``; the others are equal)."""
+    key = legacy_key.replace("encoder.layers.", "layers.").replace("self_attn.", "")
+    return key.replace("in_proj_weight", "in_proj.weight").replace("in_proj_bias", "in_proj.bias")
+
+
 @pytest.mark.parametrize("members", [None, 3])
 @pytest.mark.parametrize("size", ["tiny", "small"])
-def test_gnn_equals_the_concatenated_edge_form(members, size):
-    """The engine's EdgeConv network (first edge layer per node, edges built for the real slots only, the
-    fused edge MLP) is the plain EdgeConv network of ``bench/_legacy_backbones.py`` (edge MLP on
-    concatenated (h_i, h_j - h_i) at every padded slot, ``torch.cdist``): the same outputs and weight
-    gradients for the same weights, one model or each member of an ensemble (each with its own events,
-    including an empty one, a full one, one with a single object and ones with fewer than k objects)."""
+@pytest.mark.parametrize("arch", ["gnn", "transformer"])
+def test_set_backbones_equal_the_reference_ones(arch, size, members):
+    """The engine's set backbones are the plain ones of ``bench/_legacy_backbones.py`` (the one-model loop's):
+    the same outputs and weight gradients for the same weights, one model or each member of an ensemble
+    (each with its own events, including an empty one, a full one, one with a single object and ones
+    with fewer than k objects).  The references compute every padded slot: the GNN's edge MLP on the
+    concatenated (h_i, h_j - h_i) and ``torch.cdist``; the transformer is ``nn.TransformerEncoder``.  The
+    engine computes the real slots only (:class:`~fast2full.models.backbones.RealSlots`), the GNN's first
+    edge layer per node with the fused edge MLP, the transformer's attention with its own backward."""
     legacy = _legacy_backbones()
     n = 16
     refs, xs, masks = [], [], []
     for j in range(members or 1):
         torch.manual_seed(j)
-        refs.append(legacy.build_legacy_backbone("gnn", F, n, size).eval())
+        refs.append(legacy.build_legacy_backbone(arch, F, n, size).eval())
         g = torch.Generator().manual_seed(10 + j)
         x = torch.randn(6, n, F, generator=g)
         mask = torch.rand(6, n, generator=g) < torch.linspace(0.1, 0.9, 6).unsqueeze(1)
@@ -274,16 +284,43 @@ def test_gnn_equals_the_concatenated_edge_form(members, size):
         mask[2, 3] = True
         xs.append(x)
         masks.append(mask)
-    net = build_backbone("gnn", F, n, size, members=members).eval()
-    states = [r.state_dict() for r in refs]
+    net = build_backbone(arch, F, n, size, members=members).eval()
+    states = [{_engine_key(k): v for k, v in r.state_dict().items()} for r in refs]
     net.load_state_dict(states[0] if members is None else {k: torch.stack([s[k] for s in states]) for k in states[0]})
     x, mask = (xs[0], masks[0]) if members is None else (torch.stack(xs), torch.stack(masks))
     out = net(x, mask)
     (out * torch.linspace(-1, 1, out.shape[-1])).sum().backward()
+    params = dict(net.named_parameters())
     for j, ref in enumerate(refs):
         ref_out = ref(xs[j], masks[j])
         (ref_out * torch.linspace(-1, 1, ref_out.shape[-1])).sum().backward()
         torch.testing.assert_close(out if members is None else out[j], ref_out, atol=1e-5, rtol=1e-4)
-        for (name, p), (ref_name, q) in zip(net.named_parameters(), ref.named_parameters()):
-            assert name == ref_name
+        ref_params = dict(ref.named_parameters())
+        assert sorted(params) == sorted(_engine_key(k) for k in ref_params)
+        for name, q in ref_params.items():
+            p = params[_engine_key(name)]
             torch.testing.assert_close(p.grad if members is None else p.grad[j], q.grad, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_self_attention_matches_torch_sdpa(heads):
+    """The hand-written attention core gives ``F.scaled_dot_product_attention``'s outputs and gradients
+    (float64 gradcheck too), with keys masked by a -inf bias."""
+    from fast2full.models.backbones import SelfAttention
+
+    g = torch.Generator().manual_seed(heads)
+    rows, n, dh = 5, 7, 3
+    qkv = torch.randn(rows, n, 3 * heads * dh, generator=g, dtype=torch.float64, requires_grad=True)
+    keep = torch.rand(rows, n, generator=g) < 0.6
+    keep[:, 0] = True
+    bias = torch.zeros(rows, n, dtype=torch.float64).masked_fill_(~keep, float("-inf"))
+    out = SelfAttention.apply(qkv, bias, heads)
+    q, k, v = (t.transpose(1, 2) for t in qkv.view(rows, n, 3, heads, dh).unbind(2))
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(rows, 1, 1, n))
+    ref = ref.transpose(1, 2).reshape(rows * n, heads * dh)
+    torch.testing.assert_close(out, ref)
+    w = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((out * w).sum(), qkv)
+    (ref_grad,) = torch.autograd.grad((ref * w).sum(), qkv)
+    torch.testing.assert_close(grad, ref_grad)
+    assert torch.autograd.gradcheck(lambda t: SelfAttention.apply(t, bias, heads), (qkv,))

@@ -125,30 +125,36 @@ class Dropout(nn.Module):
         self._drop_below = round(self.p * levels) - levels // 2  # threshold on the signed 16-bit value
         self._scale = levels / max(levels - round(self.p * levels), 1)
 
-    def _mask(self, x: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
-        """The engine's mask for ``x``, kept units at the inverse keep probability, dropped ones 0."""
+    def _mask(self, x: torch.Tensor, gens: list[torch.Generator], draw: int | None) -> torch.Tensor:
+        """The engine's mask for ``x``, kept units at the inverse keep probability, dropped ones 0.
+
+        Member m's mask is the first values of a draw of ``draw`` rows of ``x.shape[-1]`` units from its
+        generator (default: all of member m's rows), so rows at the end of ``x`` that only pad one member
+        to its companions' length (:class:`RealSlots`) do not change the stream of the others."""
         rows = gens if self.context.get("ensemble") else gens[:1]
         n = x.numel() // len(rows)
-        words = torch.empty(len(rows), -(-n // 4), dtype=torch.int64, device=x.device)
+        total = n if draw is None else max(n, draw * x.shape[-1])
+        words = torch.empty(len(rows), -(-total // 4), dtype=torch.int64, device=x.device)
         for row, g in zip(words, rows):
             row.random_(-(1 << 63), None, generator=g)
         u = words.view(torch.int16)[:, :n].reshape(x.shape)
         return (u >= self._drop_below).to(x.dtype).mul_(self._scale)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
+        """Dropout of ``x``; ``draw``: rows drawn per member for the engine's masks (see ``_mask``)."""
         if not self.training or self.p == 0.0:
             return x
         gens = self.context.get("generators")
         if not gens:
             return F.dropout(x, self.p, True)
-        return x * self._mask(x, gens)
+        return x * self._mask(x, gens, draw)
 
-    def residual(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def residual(self, h: torch.Tensor, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
         """``h + self(x)``, with the engine's mask as one ``addcmul`` (one pass over the tensor, not two)."""
         gens = self.context.get("generators")
         if not self.training or self.p == 0.0 or not gens:
             return h + self(x)
-        return torch.addcmul(h, x, self._mask(x, gens))
+        return torch.addcmul(h, x, self._mask(x, gens, draw))
 
 
 def _linear(d_in: int, d_out: int, members: int | None) -> nn.Module:
@@ -268,42 +274,44 @@ class EdgeAggregate(torch.autograd.Function):
 
 
 class RealSlots:
-    """The real (unmasked) slots of a padded batch, listed per member: where the EdgeConv edge tensors
-    are computed (a padded slot's edges would be discarded by the mask, so they are never built).
+    """The real (unmasked) slots of a padded batch, listed per member: where the per-object work is done
+    (a padded slot's output is masked or pooled away, so it is never computed).
 
-    ``mask`` (..., B, N) with ``lead`` = (M, B) for an ensemble or (B,) for one model.  ``rows`` (G, R):
-    for each of the G groups (members; 1 for one model) the flat slot index (into the G * B * N slots)
-    of its real slots in order, padded to the largest group's count R with the group's first slot;
+    ``mask`` (..., B, N) with lead (M, B) for an ensemble or (B,) for one model.  ``rows`` (G, R): for
+    each of the G groups (members; 1 for one model) the flat slot index (into the G * B * N slots) of
+    its real slots in order, padded to the largest group's count R with the group's first slot;
     ``real`` (G, R) False on that padding.  Built once per forward pass and shared by every block (the
-    mask does not change between blocks).
+    mask does not change between blocks).  ``slots_per_group`` = B * N, what a dropout layer draws per
+    member whatever the number of real slots, so that a member's masks do not depend on its companions.
     """
 
     def __init__(self, mask: torch.Tensor, ensemble: bool):
         self.groups = mask.shape[0] if ensemble else 1
+        self.shape = mask.shape
         flat = mask.reshape(self.groups, -1)  # (G, B * N)
-        per = flat.shape[1]
+        per = self.slots_per_group = flat.shape[1]
         counts = flat.sum(1)
         self.width = max(int(counts.max()), 1)
         pos = flat.cumsum(1) - 1  # compact position of each real slot in its group
         col = torch.where(flat, pos, self.width)  # padded slots go to an overflow column, dropped below
-        slots = torch.arange(per, device=mask.device).expand_as(flat)
         local = torch.zeros(self.groups, self.width + 1, dtype=torch.long, device=mask.device)
-        local.scatter_(1, col, slots)
+        local.scatter_(1, col, torch.arange(per, device=mask.device).expand_as(flat))
         self.real = torch.arange(self.width, device=mask.device) < counts.unsqueeze(1)  # (G, R)
-        base = torch.arange(self.groups, device=mask.device).unsqueeze(1) * per
-        self.rows = local[:, : self.width].masked_fill(~self.real, 0) + base  # (G, R) flat slot indices
+        flat_rows = local[:, : self.width] + torch.arange(self.groups, device=mask.device).unsqueeze(1) * per
+        self.rows = flat_rows.masked_fill(~self.real, 0).reshape(-1)  # padding: read the first slot
+        self.dest = flat_rows.masked_fill(~self.real, self.groups * per).reshape(-1)  # padding: a spare row
 
     def take(self, t: torch.Tensor) -> torch.Tensor:
-        """Rows of ``t`` (flattened to (slots, C)) at the real slots: (G, R, C)."""
+        """Rows of ``t`` (padded, flattened to (slots, C)) at the real slots: (G, R, C)."""
         c = t.shape[-1]
-        return t.reshape(-1, c).index_select(0, self.rows.reshape(-1)).view(self.groups, self.width, c)
+        return t.reshape(-1, c).index_select(0, self.rows).view(self.groups, self.width, c)
 
-    def put(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``values`` (G, R, C) placed at the real slots of a zero tensor shaped as ``like`` (..., N, C)
-        (the padding rows must be zero: they are added onto their group's first slot)."""
+    def put(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` (G, R, C) at the real slots of a padded zero tensor (..., B, N, C) (the padding
+        rows of ``values`` are dropped)."""
         c = values.shape[-1]
-        out = values.new_zeros(like.numel() // like.shape[-1], c)
-        return out.index_add(0, self.rows.reshape(-1), values.reshape(-1, c)).view(*like.shape[:-1], c)
+        out = values.new_zeros(self.groups * self.slots_per_group + 1, c).index_add(0, self.dest, values.reshape(-1, c))
+        return out[:-1].view(*self.shape, c)
 
 
 class EdgeConv(nn.Module):
@@ -337,7 +345,7 @@ class EdgeConv(nn.Module):
         if slots is None:
             slots = RealSlots(mask, self.shortcut.weight.dim() == 3)
         hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
-        near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows)  # (G, R, k)
+        near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows.view(slots.groups, -1))  # (G, R, k)
         nb_valid &= slots.real.unsqueeze(-1)
         first = self.edge_mlp[0]
         w_a, w_b = first.weight[..., :c], first.weight[..., c:]
@@ -345,13 +353,13 @@ class EdgeConv(nn.Module):
         nbr = linear(h, w_b)  # (..., N, C_out): the h_j part, gathered along the edges
         c_out = nbr.shape[-1]
         # neighbour rows in the flattened (slots, C_out) table: one index_select instead of a gather
-        index = near_idx + torch.div(slots.rows, n, rounding_mode="floor").unsqueeze(-1) * n
+        index = near_idx + torch.div(slots.rows, n, rounding_mode="floor").view(slots.groups, -1, 1) * n
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
         w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
         second = self.edge_mlp[2]
         agg = EdgeAggregate.apply(node, nbr.reshape(-1, c_out), index, w, second.weight, second.bias)
-        out = self.act(slots.put(agg, nbr) + self.shortcut(h))
+        out = self.act(slots.put(agg) + self.shortcut(h))
         return out * mask.unsqueeze(-1).to(h.dtype)
 
 
@@ -385,6 +393,49 @@ class EdgeConvNet(nn.Module):
         return masked_mean(h, mask)
 
 
+class SelfAttention(torch.autograd.Function):
+    """The core of multi-head self-attention, ``softmax(q k^T / sqrt(dh) + bias) v`` per head, with a
+    hand-written backward: ``qkv`` (L, N, 3 * H * dh) as ``in_proj`` writes it (q, k, v, each head-major),
+    ``key_bias`` (L, N) added to every query's scores; returns (L * N, H * dh).
+
+    Each head's q, k and v are read in place as strided (L, N, dh) matrices by ``baddbmm`` / ``bmm``
+    (scale and key bias fused into the score matmul), where ``torch.matmul`` on the (L, H, N, dh) views
+    copies q, k and v first and its backward copies again: 1.4x faster forward and backward at the
+    `tiny` / `small` shapes, the same numbers to float rounding (``tests/test_models.py``)."""
+
+    @staticmethod
+    def forward(ctx, qkv, key_bias, heads):
+        rows, n = qkv.shape[:2]
+        t = qkv.view(rows, n, 3, heads, -1)
+        scale = t.shape[-1] ** -0.5
+        bias = key_bias.view(rows, 1, n)
+        probs, outs = [], []
+        for h in range(heads):
+            p = torch.baddbmm(bias, t[:, :, 0, h], t[:, :, 1, h].transpose(1, 2), alpha=scale).softmax(-1)
+            probs.append(p)
+            outs.append(torch.bmm(p, t[:, :, 2, h]))
+        ctx.save_for_backward(qkv, *probs)
+        ctx.heads = heads
+        return torch.stack(outs, 2).view(rows * n, -1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        qkv, *probs = ctx.saved_tensors
+        rows, n = qkv.shape[:2]
+        t = qkv.view(rows, n, 3, ctx.heads, -1)
+        scale = t.shape[-1] ** -0.5
+        grad = grad.view(rows, n, ctx.heads, -1)
+        gq, gk, gv = [], [], []
+        for h, p in enumerate(probs):
+            g = grad[:, :, h]
+            gv.append(torch.bmm(p.transpose(1, 2), g))
+            gs = torch._softmax_backward_data(torch.bmm(g, t[:, :, 2, h].transpose(1, 2)), p, -1, p.dtype)
+            gq.append(torch.bmm(gs, t[:, :, 1, h]).mul_(scale))
+            gk.append(torch.bmm(gs.transpose(1, 2), t[:, :, 0, h]).mul_(scale))
+        return torch.stack([torch.stack(g, 2) for g in (gq, gk, gv)], 2).view(qkv.shape), None, None
+
+
 class EncoderLayer(nn.Module):
     """Pre-norm transformer encoder layer (as ``nn.TransformerEncoderLayer(norm_first=True)``, ReLU):
     ``h + drop(attn(norm1(h)))`` then ``h + drop(linear2(drop(relu(linear1(norm2(h))))))``; written out
@@ -412,18 +463,19 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = _layernorm(d_model, members), _layernorm(d_model, members)
         self.drop1, self.drop2, self.drop_ff = (Dropout(dropout, context) for _ in range(3))
 
-    def attention(self, h: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        """Multi-head self-attention; ``key_bias`` (..., N): 0 on the keys attended, -inf on the others."""
-        lead, (n, d) = h.shape[:-2], h.shape[-2:]
-        heads, dh = self.heads, d // self.heads
-        q, k, v = (t.transpose(1, 2) for t in self.in_proj(h).reshape(-1, n, 3, heads, dh).unbind(-3))  # (L, H, N, dh)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * dh**-0.5 + key_bias.reshape(-1, 1, 1, n)
-        att = torch.matmul(scores.softmax(-1), v)
-        return self.out_proj(att.transpose(1, 2).reshape(*lead, n, d))
+    def attention(self, h: torch.Tensor, key_bias: torch.Tensor, slots: RealSlots) -> torch.Tensor:
+        """Multi-head self-attention of the real slots ``h`` (G, R, d); ``key_bias`` (..., N): 0 on the keys
+        attended, -inf on the others.  Queries, keys and values are projected for the real slots and placed
+        in the padded layout (zeros elsewhere) for the per-event matmuls."""
+        n = key_bias.shape[-1]
+        qkv = slots.put(self.in_proj(h)).view(-1, n, 3 * h.shape[-1])  # (L, N, 3d), zeros at padded slots
+        return self.out_proj(slots.take(SelfAttention.apply(qkv, key_bias.reshape(-1, n), self.heads)))
 
-    def forward(self, h: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        h = self.drop1.residual(h, self.attention(self.norm1(h), key_bias))
-        return self.drop2.residual(h, self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))))))
+    def forward(self, h: torch.Tensor, key_bias: torch.Tensor, slots: RealSlots) -> torch.Tensor:
+        draw = slots.slots_per_group
+        h = self.drop1.residual(h, self.attention(self.norm1(h), key_bias, slots), draw)
+        ff = self.linear2(self.drop_ff(torch.relu(self.linear1(self.norm2(h))), draw))
+        return self.drop2.residual(h, ff, draw)
 
 
 class SetTransformer(nn.Module):
@@ -447,16 +499,18 @@ class SetTransformer(nn.Module):
         )
         self.norm = _layernorm(d_model, members)
         self.embed_dim = d_model
+        self.ensemble = members is not None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x * mask.unsqueeze(-1).to(x.dtype))
+        slots = RealSlots(mask, self.ensemble)
+        h = self.embed(slots.take(x))  # (G, R, d): the real slots only
         # an event with no object would give an all -inf attention row (NaN): let it attend to slot 0
         attend = mask.clone()
         attend[..., 0] |= ~mask.any(-1)
         key_bias = torch.zeros(attend.shape, dtype=h.dtype, device=h.device).masked_fill_(~attend, float("-inf"))
         for layer in self.layers:
-            h = layer(h, key_bias)
-        return masked_mean(self.norm(h), mask)
+            h = layer(h, key_bias, slots)
+        return masked_mean(slots.put(self.norm(h)), mask)
 
 
 _CLASSES: dict[str, type[nn.Module]] = {"dnn": DNN, "gnn": EdgeConvNet, "transformer": SetTransformer}
