@@ -324,3 +324,41 @@ def test_self_attention_matches_torch_sdpa(heads):
     (ref_grad,) = torch.autograd.grad((ref * w).sum(), qkv)
     torch.testing.assert_close(grad, ref_grad)
     assert torch.autograd.gradcheck(lambda t: SelfAttention.apply(t, bias, heads), (qkv,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_engine_dropout_masks(dtype):
+    """The engine's dropout mask is ``(u >= threshold) / keep`` for the 16-bit uniforms u of its member's
+    generator (four per 64-bit word), dropping ~p of the units; with ``draw`` rows, member m's mask is
+    the start of a longer draw and its generator advances by the full draw."""
+    from fast2full.models.backbones import MASK_BITS, Dropout
+
+    ctx = {"ensemble": True, "generators": [torch.Generator().manual_seed(s) for s in (1, 2)]}
+    drop = Dropout(0.25, ctx).train()
+    x = torch.ones(2, 300, 8, dtype=dtype)
+    mask = drop(x, draw=500) / x
+    levels = 1 << MASK_BITS
+    threshold = round(0.25 * levels) - levels // 2
+    for m, seed in enumerate((1, 2)):
+        words = torch.empty(-(-500 * 8 // 4), dtype=torch.int64)
+        words.random_(-(1 << 63), None, generator=torch.Generator().manual_seed(seed))
+        u = words.view(torch.int16)[: 300 * 8].view(300, 8)
+        expected = (u >= threshold).to(dtype) * (levels / (levels - round(0.25 * levels)))
+        torch.testing.assert_close(mask[m], expected, rtol=0, atol=0)
+        # the generator moved past the whole draw of 500 rows
+        nxt = torch.empty(1, dtype=torch.int64).random_(-(1 << 63), None, generator=ctx["generators"][m])
+        ref = torch.Generator().manual_seed(seed)
+        torch.empty(words.shape, dtype=torch.int64).random_(-(1 << 63), None, generator=ref)
+        assert nxt == torch.empty(1, dtype=torch.int64).random_(-(1 << 63), None, generator=ref)
+    assert 0.2 < float((mask == 0).to(torch.float64).mean()) < 0.3
+    assert abs(float(mask.mean()) - 1.0) < 0.06
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_at_least_is_the_comparison(dtype):
+    """The dropout mask's arithmetic comparison equals ``u >= threshold`` for every 16-bit value."""
+    from fast2full.models.backbones import at_least
+
+    u = torch.arange(-(1 << 15), 1 << 15).to(torch.int16)
+    for threshold in (-(1 << 15), -19661, -1, 0, 1, 6553, (1 << 15) - 1):
+        torch.testing.assert_close(at_least(u, threshold, dtype), (u >= threshold).to(dtype), rtol=0, atol=0)
