@@ -362,3 +362,34 @@ def test_at_least_is_the_comparison(dtype):
     u = torch.arange(-(1 << 15), 1 << 15).to(torch.int16)
     for threshold in (-(1 << 15), -19661, -1, 0, 1, 6553, (1 << 15) - 1):
         torch.testing.assert_close(at_least(u, threshold, dtype), (u >= threshold).to(dtype), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("members", [None, 2])
+def test_gnn_first_neighbours_found_once_give_the_same_function(members):
+    """The GNN's first-block k-NN found once per event (``first_neighbours``, as the training engine does)
+    and gathered for a batch give the outputs and gradients of searching them in the forward pass."""
+    states = []
+    for j in range(members or 1):
+        torch.manual_seed(j)
+        states.append(build_backbone("gnn", F, N, "small").state_dict())
+    net = build_backbone("gnn", F, N, "small", members=members).train(False)
+    net.load_state_dict(states[0] if members is None else {k: torch.stack([s[k] for s in states]) for k in states[0]})
+    events, mask = _batch(b=12)
+    nb = net.first_neighbours(events, mask)
+    assert nb.dtype == torch.int16 and nb.shape == (12, N, min(MODEL_SIZES["small"]["gnn"]["k"], N - 1))
+    assert (nb[0] == -1).all()  # the empty event has no real neighbours
+    rows = torch.tensor([[3, 0, 7, 1, 2], [11, 5, 1, 2, 9]])[: members or 1]
+    x, m, b = events[rows], mask[rows], nb[rows]
+    if members is None:
+        x, m, b = x[0], m[0], b[0]
+    outs, grads = [], []
+    for given in (None, b):
+        net.zero_grad()
+        out = net(x, m) if given is None else net(x, m, given)
+        out.square().sum().backward()
+        outs.append(out)
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert (outs[0].reshape(members or 1, -1).abs().sum(1) > 0).all()  # every member computes something
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=0)
+    for g1, g0 in zip(grads[1], grads[0]):
+        torch.testing.assert_close(g1, g0, rtol=0, atol=0)

@@ -346,15 +346,27 @@ class EdgeConv(nn.Module):
         self.shortcut = _linear(c_in, c_out, members)
         self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
 
-    def forward(self, h: torch.Tensor, mask: torch.Tensor, slots: RealSlots | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        h: torch.Tensor,
+        mask: torch.Tensor,
+        slots: RealSlots | None = None,
+        neighbours: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``neighbours`` (..., N, k): the k-NN of ``h`` given (:meth:`EdgeConvNet.first_neighbours`),
+        else searched here."""
         n, c = h.shape[-2:]
         k = min(self.k, n - 1)
         if k < 1:  # one slot: no neighbours, only the shortcut
             return self.act(self.shortcut(h)) * mask.unsqueeze(-1).to(h.dtype)
         if slots is None:
             slots = RealSlots(mask, self.shortcut.weight.dim() == 3)
-        hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
-        near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows.view(slots.groups, -1))  # (G, R, k)
+        if neighbours is None:
+            hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
+            near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows.view(slots.groups, -1))  # (G, R, k)
+        else:
+            near = neighbours.reshape(-1, k).index_select(0, slots.rows).view(slots.groups, -1, k)
+            near_idx, nb_valid = near.clamp(min=0).long(), near >= 0
         nb_valid &= slots.real.unsqueeze(-1)
         first = self.edge_mlp[0]
         w_a, w_b = first.weight[..., :c], first.weight[..., c:]
@@ -394,12 +406,31 @@ class EdgeConvNet(nn.Module):
         self.embed_dim = c
         self.ensemble = members is not None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, neighbours: torch.Tensor | None = None) -> torch.Tensor:
+        """``neighbours``: the first block's k-NN of these events (:meth:`first_neighbours`), else searched."""
         h = x * mask.unsqueeze(-1).to(x.dtype)
         slots = RealSlots(mask, self.ensemble)
-        for block in self.blocks:
-            h = block(h, mask, slots)
+        for i, block in enumerate(self.blocks):
+            h = block(h, mask, slots, neighbours if i == 0 else None)
         return masked_mean(h, mask)
+
+    @torch.no_grad()
+    def first_neighbours(self, x: torch.Tensor, mask: torch.Tensor, chunk: int = 4096) -> torch.Tensor | None:
+        """The first block's k nearest neighbours of every slot of the events ``x`` (R, N, F), ``mask``
+        (R, N): (R, N, k) int16 slot indices, -1 where the neighbour is not a real one (a padded slot or
+        the node itself).  They depend on the inputs only (the first block searches the masked inputs),
+        so the training engine finds them once per event, not once per step; passed to :meth:`forward`
+        for a batch of these events they give the same function.  None when the block has no neighbours."""
+        n = x.shape[-2]
+        k = min(self.blocks[0].k, n - 1)
+        if k < 1:
+            return None
+        out = []
+        for i in range(0, len(x), chunk):
+            xs, ms = x[i : i + chunk], mask[i : i + chunk]
+            idx, valid = nearest_neighbours(xs * ms.unsqueeze(-1).to(xs.dtype), ms, k)
+            out.append(idx.masked_fill_(~valid, -1).to(torch.int16))
+        return torch.cat(out) if out else torch.empty(0, n, k, dtype=torch.int16, device=x.device)
 
 
 class SelfAttention(torch.autograd.Function):

@@ -154,9 +154,20 @@ class Net(nn.Module):
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.backbone(x, mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, neighbours: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.head(self.embed(x, mask, neighbours))
         return out.squeeze(-1) if self.is_classifier else out
+
+    def embed(self, x: torch.Tensor, mask: torch.Tensor, neighbours: torch.Tensor | None = None) -> torch.Tensor:
+        """The backbone's embedding; ``neighbours``: the GNN's first-block k-NN of these events
+        (:meth:`~fast2full.models.backbones.EdgeConvNet.first_neighbours`), ignored by the others."""
+        return self.backbone(x, mask) if neighbours is None else self.backbone(x, mask, neighbours)
+
+    def neighbours(self, data: Data | None) -> torch.Tensor | None:
+        """What the backbone would otherwise search at every step and that depends on the events only: the
+        GNN's first-block k-NN of every event of ``data`` (R, N, k); None for the other backbones."""
+        find = getattr(self.backbone, "first_neighbours", None)
+        return find(data.x, data.mask) if find is not None and data is not None else None
 
 
 class VectorAdam:
@@ -414,6 +425,12 @@ def _train(
         opt = torch.optim.Adam([p for _, p in trainable], lr=members[0].lr)
     net.context["generators"] = _dropout_generators(seeds, device)
 
+    # the GNN's first-block neighbours, found once per event (None for the other backbones)
+    nb_train, nb_val, nb_src, nb_unl = (net.neighbours(d) for d in (train, val, source, unlabelled))
+
+    def take_nb(nb: torch.Tensor | None, r: torch.Tensor) -> torch.Tensor | None:
+        return None if nb is None else pick(take(nb, r))
+
     rows = torch.as_tensor(np.stack([m.train_rows for m in members]), dtype=torch.long, device=device)
     w_train = training_weights(train, rows, classifier)  # (M, n)
     shared_val = members[0].val_rows is None
@@ -459,15 +476,17 @@ def _train(
                 if shared_val:
                     sl = slice(i, i + VAL_CHUNK)
                     x, m, y, b, w = val.x[sl], val.mask[sl], val.y[sl], val.baseline[sl], w_val[sl]
+                    nb = None if nb_val is None else nb_val[sl]
                     if ensemble:
                         x, m, y, b, w = (t.expand(len(active), *t.shape) for t in (x, m, y, b, w))
-                    out = net(x, m)
+                        nb = None if nb is None else nb.expand(len(active), *nb.shape)
+                    out = net(x, m, nb)
                     ls, ws = member_loss(out, y, b, w, classifier, residual)
                 else:
                     r = vrows[:, i : i + VAL_CHUNK]
                     x, m, y, b = val.x[r], val.mask[r], val.y[r], val.baseline[r]
                     w = w_val[:, i : i + VAL_CHUNK]
-                    out = net(pick(x), pick(m))
+                    out = net(pick(x), pick(m), take_nb(nb_val, r))
                     ls, ws = member_loss(out, pick(y), pick(b), pick(w), classifier, residual)
                 tot += ls
                 wsum += ws
@@ -503,24 +522,26 @@ def _train(
         slot_rows = rows.gather(1, pos) if ensemble else rows[0:1].gather(1, pos)
         w = w_train.gather(1, pos) if ensemble else w_train[0:1].gather(1, pos)
         x, m, y, b = (pick(take(t, slot_rows)) for t in (train.x, train.mask, train.y, train.baseline))
+        nb = take_nb(nb_train, slot_rows)
         n_samples += slot_rows.numel()
         if dann:
             sp, up = src_stream.next().to(device), unl_stream.next().to(device)
             xs, ms, ys, bs = (pick(take(t, sp)) for t in (source.x, source.mask, source.y, source.baseline))
             xu, mu = pick(take(unlabelled.x, up)), pick(take(unlabelled.mask, up))
+            nbs, nbu = take_nb(nb_src, sp), take_nb(nb_unl, up)
             wsrc = pick(take(w_src, sp))
         t_data += time.perf_counter() - t0
         if dann:
-            emb = net.backbone(x, m)
+            emb = net.embed(x, m, nb)
             out = net.head(emb)
             out = out.squeeze(-1) if classifier else out
         else:
-            out = net(x, m)
+            out = net(x, m, nb)
         ls, ws = member_loss(out, y, b, pick(w), classifier, residual)
         task_loss = ls / ws
         loss = task_loss
         if dann:
-            emb_s, emb_u = net.backbone(xs, ms), net.backbone(xu, mu)
+            emb_s, emb_u = net.embed(xs, ms, nbs), net.embed(xu, mu, nbu)
             out_s = net.head(emb_s)
             out_s = out_s.squeeze(-1) if classifier else out_s
             ls_s, ws_s = member_loss(out_s, ys, bs, wsrc, classifier, residual)
