@@ -278,7 +278,7 @@ def test_set_backbones_equal_the_reference_ones(arch, size, members):
         g = torch.Generator().manual_seed(10 + j)
         x = torch.randn(6, n, F, generator=g)
         mask = torch.rand(6, n, generator=g) < torch.linspace(0.1, 0.9, 6).unsqueeze(1)
-        mask[0, 0] = True  # the padding of a member's real-slot list points at its first slot: make it real
+        mask[0, 0] = True  # the padding of a member's real-slot list reads slot 0: make it a real one
         mask[3], mask[1] = False, True
         mask[2, :] = False
         mask[2, 3] = True

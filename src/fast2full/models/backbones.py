@@ -288,10 +288,12 @@ class RealSlots:
 
     ``mask`` (..., B, N) with lead (M, B) for an ensemble or (B,) for one model.  ``rows`` (G, R): for
     each of the G groups (members; 1 for one model) the flat slot index (into the G * B * N slots) of
-    its real slots in order, padded to the largest group's count R with the group's first slot;
-    ``real`` (G, R) False on that padding.  Built once per forward pass and shared by every block (the
-    mask does not change between blocks).  ``slots_per_group`` = B * N, what a dropout layer draws per
-    member whatever the number of real slots, so that a member's masks do not depend on its companions.
+    its real slots in order, padded to the largest group's count R (the padding reads slot 0 and is
+    written nowhere: ``dest`` sends it to a spare row); ``real`` (G, R) False on that padding;
+    ``compact`` (G * B * N,) the compact row of every slot (0 for a padded one).  Built once per forward
+    pass and shared by every block (the mask does not change between blocks).  ``slots_per_group`` =
+    B * N, what a dropout layer draws per member whatever the number of real slots, so that a member's
+    masks do not depend on its companions.
     """
 
     def __init__(self, mask: torch.Tensor, ensemble: bool):
@@ -309,6 +311,9 @@ class RealSlots:
         flat_rows = local[:, : self.width] + torch.arange(self.groups, device=mask.device).unsqueeze(1) * per
         self.rows = flat_rows.masked_fill(~self.real, 0).reshape(-1)  # padding: read the first slot
         self.dest = flat_rows.masked_fill(~self.real, self.groups * per).reshape(-1)  # padding: a spare row
+        # the compact row (into G * R) of every slot; a padded slot points at row 0
+        compact = torch.zeros(self.groups * per + 1, dtype=torch.long, device=mask.device)
+        self.compact = compact.index_copy_(0, self.dest, torch.arange(self.dest.numel(), device=mask.device))[:-1]
 
     def take(self, t: torch.Tensor) -> torch.Tensor:
         """Rows of ``t`` (padded, flattened to (slots, C)) at the real slots: (G, R, C)."""
@@ -329,10 +334,11 @@ class EdgeConv(nn.Module):
 
     The edge MLP's first layer is linear, so it is evaluated per node and gathered per edge:
     ``W [h_i, h_j - h_i] + b = (W_a - W_b) h_i + b + W_b h_j`` (W = [W_a | W_b]) — the same function as
-    the concatenated form (up to float rounding) at 1/k of its cost.  The edges are built for the real
-    slots only (:class:`RealSlots`): a padded slot's output is masked to zero, so its neighbours, edge
-    MLP and mean are not computed (the same function; the edge work scales with the objects, not the
-    padded width).
+    the concatenated form (up to float rounding) at 1/k of its cost.  The block works on the real slots
+    only (:class:`RealSlots`; inputs and outputs (G, R, C)): a padded slot's output would be masked to
+    zero, so its neighbours, edge MLP, shortcut and activation are never computed (the same function;
+    the work scales with the objects, not the padded width).  Only the neighbour search sees the padded
+    per-event layout.
     """
 
     def __init__(
@@ -347,41 +353,39 @@ class EdgeConv(nn.Module):
         self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
 
     def forward(
-        self,
-        h: torch.Tensor,
-        mask: torch.Tensor,
-        slots: RealSlots | None = None,
-        neighbours: torch.Tensor | None = None,
+        self, h: torch.Tensor, mask: torch.Tensor, slots: RealSlots, neighbours: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``neighbours`` (..., N, k): the k-NN of ``h`` given (:meth:`EdgeConvNet.first_neighbours`),
-        else searched here."""
-        n, c = h.shape[-2:]
+        """``h`` (G, R, C): the features of the real slots ``slots`` of the padded ``mask``; ``neighbours``
+        (..., N, k): their k-NN given (:meth:`EdgeConvNet.first_neighbours`), else searched here."""
+        n, c = mask.shape[-1], h.shape[-1]
         k = min(self.k, n - 1)
         if k < 1:  # one slot: no neighbours, only the shortcut
-            return self.act(self.shortcut(h)) * mask.unsqueeze(-1).to(h.dtype)
-        if slots is None:
-            slots = RealSlots(mask, self.shortcut.weight.dim() == 3)
+            return self.activate(self.shortcut(h), slots)
         if neighbours is None:
-            hf, mf = h.reshape(-1, n, c), mask.reshape(-1, n)
-            near_idx, nb_valid = nearest_neighbours(hf, mf, k, slots.rows.view(slots.groups, -1))  # (G, R, k)
+            padded = slots.put(h).view(-1, n, c)  # zeros at the padded slots
+            near_idx, nb_valid = nearest_neighbours(padded, mask.reshape(-1, n), k, slots.rows.view(slots.groups, -1))
         else:
             near = neighbours.reshape(-1, k).index_select(0, slots.rows).view(slots.groups, -1, k)
             near_idx, nb_valid = near.clamp(min=0).long(), near >= 0
-        nb_valid &= slots.real.unsqueeze(-1)
+        nb_valid &= slots.real.unsqueeze(-1)  # (G, R, k)
         first = self.edge_mlp[0]
         w_a, w_b = first.weight[..., :c], first.weight[..., c:]
-        node = linear(slots.take(h), w_a - w_b, first.bias)  # (G, R, C_out): the h_i part and the bias
-        nbr = linear(h, w_b)  # (..., N, C_out): the h_j part, gathered along the edges
+        node = linear(h, w_a - w_b, first.bias)  # (G, R, C_out): the h_i part and the bias
+        nbr = linear(h, w_b)  # (G, R, C_out): the h_j part, gathered along the edges
         c_out = nbr.shape[-1]
-        # neighbour rows in the flattened (slots, C_out) table: one index_select instead of a gather
-        index = near_idx + torch.div(slots.rows, n, rounding_mode="floor").view(slots.groups, -1, 1) * n
+        # each neighbour's row in the compact (G * R, C_out) table: one index_select instead of a gather
+        slot_of_event = torch.div(slots.rows, n, rounding_mode="floor").view(slots.groups, -1, 1) * n
+        index = slots.compact[near_idx + slot_of_event]
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
         w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
         second = self.edge_mlp[2]
         agg = EdgeAggregate.apply(node, nbr.reshape(-1, c_out), index, w, second.weight, second.bias)
-        out = self.act(slots.put(agg) + self.shortcut(h))
-        return out * mask.unsqueeze(-1).to(h.dtype)
+        return self.activate(agg + self.shortcut(h), slots)
+
+    def activate(self, h: torch.Tensor, slots: RealSlots) -> torch.Tensor:
+        """ReLU and dropout (a member's masks drawn for all its slots, so they do not depend on its companions)."""
+        return self.act[1](torch.relu(h), slots.slots_per_group)
 
 
 class EdgeConvNet(nn.Module):
@@ -408,11 +412,11 @@ class EdgeConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, neighbours: torch.Tensor | None = None) -> torch.Tensor:
         """``neighbours``: the first block's k-NN of these events (:meth:`first_neighbours`), else searched."""
-        h = x * mask.unsqueeze(-1).to(x.dtype)
         slots = RealSlots(mask, self.ensemble)
+        h = slots.take(x)  # (G, R, F): the real slots only
         for i, block in enumerate(self.blocks):
             h = block(h, mask, slots, neighbours if i == 0 else None)
-        return masked_mean(h, mask)
+        return masked_mean(slots.put(h), mask)
 
     @torch.no_grad()
     def first_neighbours(self, x: torch.Tensor, mask: torch.Tensor, chunk: int = 4096) -> torch.Tensor | None:
