@@ -309,7 +309,7 @@ class RealSlots:
         local.scatter_(1, col, torch.arange(per, device=mask.device).expand_as(flat))
         self.real = torch.arange(self.width, device=mask.device) < counts.unsqueeze(1)  # (G, R)
         flat_rows = local[:, : self.width] + torch.arange(self.groups, device=mask.device).unsqueeze(1) * per
-        self.rows = flat_rows.masked_fill(~self.real, 0).reshape(-1)  # padding: read the first slot
+        self.rows = flat_rows.masked_fill(~self.real, 0).reshape(-1)  # padding: read slot 0
         self.dest = flat_rows.masked_fill(~self.real, self.groups * per).reshape(-1)  # padding: a spare row
         # the compact row (into G * R) of every slot; a padded slot points at row 0
         compact = torch.zeros(self.groups * per + 1, dtype=torch.long, device=mask.device)
@@ -350,7 +350,7 @@ class EdgeConv(nn.Module):
             _linear(2 * c_in, c_out, members), nn.ReLU(), _linear(c_out, c_out, members), nn.ReLU()
         )
         self.shortcut = _linear(c_in, c_out, members)
-        self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))
+        self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))  # applied by activate()
 
     def forward(
         self, h: torch.Tensor, mask: torch.Tensor, slots: RealSlots, neighbours: torch.Tensor | None = None
