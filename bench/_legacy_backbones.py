@@ -100,3 +100,10 @@ _CLASSES = {"dnn": DNN, "gnn": EdgeConvNet, "transformer": SetTransformer}
 
 def build_legacy_backbone(arch: str, n_features: int, max_objects: int, model_size: str = "small") -> nn.Module:
     return _CLASSES[arch](n_features, max_objects, **MODEL_SIZES[model_size][arch])
+
+
+def engine_key(legacy_key: str) -> str:
+    """The engine backbone's name of one of these backbones' parameters (``nn.TransformerEncoder``'s
+    ``encoder.layers.i.self_attn.in_proj_weight`` is ``layers.i.in_proj.weight``; the others are equal)."""
+    key = legacy_key.replace("encoder.layers.", "layers.").replace("self_attn.", "")
+    return key.replace("in_proj_weight", "in_proj.weight").replace("in_proj_bias", "in_proj.bias")

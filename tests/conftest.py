@@ -26,3 +26,15 @@ def testdata() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def legacy_backbones(repo_root):
+    """``bench/_legacy_backbones.py``: the backbones before the training engine, every padded slot computed
+    (the one-model loop's, and the reference the engine's backbones are tested against)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_legacy_backbones", repo_root / "bench" / "_legacy_backbones.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

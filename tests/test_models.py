@@ -239,29 +239,10 @@ def test_fused_edge_aggregate_matches_the_composite_ops(members):
     )
 
 
-def _legacy_backbones():
-    """bench/_legacy_backbones.py: the backbones before the training engine (the one-model reference)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "_legacy_backbones.py"
-    spec = importlib.util.spec_from_file_location("_legacy_backbones", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _engine_key(legacy_key: str) -> str:
-    """The engine backbone's name of a reference backbone's parameter (``nn.TransformerEncoder``'s
-    ``encoder.layers.i.self_attn.in_proj_weight`` is ``layers.i.in_proj.weight``; the others are equal)."""
-    key = legacy_key.replace("encoder.layers.", "layers.").replace("self_attn.", "")
-    return key.replace("in_proj_weight", "in_proj.weight").replace("in_proj_bias", "in_proj.bias")
-
-
 @pytest.mark.parametrize("members", [None, 3])
 @pytest.mark.parametrize("size", ["tiny", "small"])
 @pytest.mark.parametrize("arch", ["gnn", "transformer"])
-def test_set_backbones_equal_the_reference_ones(arch, size, members):
+def test_set_backbones_equal_the_reference_ones(arch, size, members, legacy_backbones):
     """The engine's set backbones are the plain ones of ``bench/_legacy_backbones.py`` (the one-model loop's):
     the same outputs and weight gradients for the same weights, one model or each member of an ensemble
     (each with its own events, including an empty one, a full one, one with a single object and ones
@@ -269,7 +250,7 @@ def test_set_backbones_equal_the_reference_ones(arch, size, members):
     concatenated (h_i, h_j - h_i) and ``torch.cdist``; the transformer is ``nn.TransformerEncoder``.  The
     engine computes the real slots only (:class:`~fast2full.models.backbones.RealSlots`), the GNN's first
     edge layer per node with the fused edge MLP, the transformer's attention with its own backward."""
-    legacy = _legacy_backbones()
+    legacy, key = legacy_backbones, legacy_backbones.engine_key
     n = 16
     refs, xs, masks = [], [], []
     for j in range(members or 1):
@@ -285,7 +266,7 @@ def test_set_backbones_equal_the_reference_ones(arch, size, members):
         xs.append(x)
         masks.append(mask)
     net = build_backbone(arch, F, n, size, members=members).eval()
-    states = [{_engine_key(k): v for k, v in r.state_dict().items()} for r in refs]
+    states = [{key(k): v for k, v in r.state_dict().items()} for r in refs]
     net.load_state_dict(states[0] if members is None else {k: torch.stack([s[k] for s in states]) for k in states[0]})
     x, mask = (xs[0], masks[0]) if members is None else (torch.stack(xs), torch.stack(masks))
     out = net(x, mask)
@@ -296,9 +277,9 @@ def test_set_backbones_equal_the_reference_ones(arch, size, members):
         (ref_out * torch.linspace(-1, 1, ref_out.shape[-1])).sum().backward()
         torch.testing.assert_close(out if members is None else out[j], ref_out, atol=1e-5, rtol=1e-4)
         ref_params = dict(ref.named_parameters())
-        assert sorted(params) == sorted(_engine_key(k) for k in ref_params)
+        assert sorted(params) == sorted(key(k) for k in ref_params)
         for name, q in ref_params.items():
-            p = params[_engine_key(name)]
+            p = params[key(name)]
             torch.testing.assert_close(p.grad if members is None else p.grad[j], q.grad, atol=1e-5, rtol=1e-4)
 
 
