@@ -426,7 +426,8 @@ def _train(
     net.context["generators"] = _dropout_generators(seeds, device)
 
     # the GNN's first-block neighbours, found once per event (None for the other backbones)
-    nb_train, nb_val, nb_src, nb_unl = (net.neighbours(d) for d in (train, val, source, unlabelled))
+    nb_train, nb_val, nb_src = (net.neighbours(d) for d in (train, val, source))
+    nb_unl = nb_train if unlabelled is train else net.neighbours(unlabelled)  # DANN: often the same set
 
     def take_nb(nb: torch.Tensor | None, r: torch.Tensor) -> torch.Tensor | None:
         return None if nb is None else pick(take(nb, r))

@@ -217,10 +217,10 @@ def run_job(
             progress.update(step - last[0], note=note)
             last[0] = step
 
-        val_data = Data.from_set(val_all, device)
+        val_data, train_data = Data.from_set(val_all, device), Data.from_set(train_all, device)
         results = train_members(
             members,
-            Data.from_set(train_all, device),
+            train_data,
             val_data,
             arch=spec.arch,
             task=spec.task,
@@ -233,7 +233,7 @@ def run_job(
             dann=spec.mode == "dann",
             dann_weight=settings.dann_weight,
             source=Data.from_set(source_train, device) if source_train is not None else None,
-            unlabelled=Data.from_set(train_all, device) if spec.mode == "dann" else None,
+            unlabelled=train_data if spec.mode == "dann" else None,  # the same events, unlabelled
             ensemble=settings.ensemble,
             device=device,
             on_check=on_check,
