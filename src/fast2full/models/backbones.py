@@ -350,7 +350,7 @@ class EdgeConv(nn.Module):
             _linear(2 * c_in, c_out, members), nn.ReLU(), _linear(c_out, c_out, members), nn.ReLU()
         )
         self.shortcut = _linear(c_in, c_out, members)
-        self.act = nn.Sequential(nn.ReLU(), Dropout(dropout, context))  # applied by activate()
+        self.drop = Dropout(dropout, context)
 
     def forward(
         self, h: torch.Tensor, mask: torch.Tensor, slots: RealSlots, neighbours: torch.Tensor | None = None
@@ -385,7 +385,7 @@ class EdgeConv(nn.Module):
 
     def activate(self, h: torch.Tensor, slots: RealSlots) -> torch.Tensor:
         """ReLU and dropout (a member's masks drawn for all its slots, so they do not depend on its companions)."""
-        return self.act[1](torch.relu(h), slots.slots_per_group)
+        return self.drop(torch.relu(h), slots.slots_per_group)
 
 
 class EdgeConvNet(nn.Module):
