@@ -322,10 +322,32 @@ class RealSlots:
 
     def put(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` (G, R, C) at the real slots of a padded zero tensor (..., B, N, C) (the padding
-        rows of ``values`` are dropped)."""
+        rows of ``values`` are dropped, and get no gradient)."""
+        return _Put.apply(values, self).view(*self.shape, values.shape[-1])
+
+
+class _Put(torch.autograd.Function):
+    """:meth:`RealSlots.put`: the compact rows written into a zero tensor of all slots (plus a spare row
+    that takes the padding rows, dropped), in place; backward reads the real slots' rows and gives the
+    padding rows no gradient.  The same numbers as ``new_zeros(...).index_add(...)[:-1]`` under autograd
+    without that form's copy of the padded tensor (out-of-place ``index_add``) and its slice's
+    zero-filled gradient: 2-3x less time in the put itself, about 1.5 % of a `small` transformer step."""
+
+    @staticmethod
+    def forward(ctx, values, slots):
         c = values.shape[-1]
-        out = values.new_zeros(self.groups * self.slots_per_group + 1, c).index_add(0, self.dest, values.reshape(-1, c))
-        return out[:-1].view(*self.shape, c)
+        out = values.new_zeros(slots.groups * slots.slots_per_group + 1, c)
+        out.index_add_(0, slots.dest, values.reshape(-1, c))
+        ctx.slots = slots
+        return out[:-1]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        slots = ctx.slots
+        c = grad.shape[-1]
+        g = grad.reshape(-1, c).index_select(0, slots.rows).view(slots.groups, slots.width, c)
+        return g.masked_fill_(~slots.real.unsqueeze(-1), 0.0), None
 
 
 class EdgeConv(nn.Module):
