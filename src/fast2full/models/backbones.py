@@ -290,7 +290,8 @@ class RealSlots:
     each of the G groups (members; 1 for one model) the flat slot index (into the G * B * N slots) of
     its real slots in order, padded to the largest group's count R (the padding reads slot 0 and is
     written nowhere: ``dest`` sends it to a spare row); ``real`` (G, R) False on that padding;
-    ``compact`` (G * B * N,) the compact row of every slot (0 for a padded one).  Built once per forward
+    ``compact`` (G * B * N,) the compact row of every slot (0 for a padded one); ``event_start`` (G, R, 1)
+    the flat index of each listed slot's event's first slot.  Built once per forward
     pass and shared by every block (the mask does not change between blocks).  ``slots_per_group`` =
     B * N, what a dropout layer draws per member whatever the number of real slots, so that a member's
     masks do not depend on its companions.
@@ -314,6 +315,10 @@ class RealSlots:
         # the compact row (into G * R) of every slot; a padded slot points at row 0
         compact = torch.zeros(self.groups * per + 1, dtype=torch.long, device=mask.device)
         self.compact = compact.index_copy_(0, self.dest, torch.arange(self.dest.numel(), device=mask.device))[:-1]
+        # the flat index of the first slot of each listed slot's event, (G, R, 1): slot j of that event is
+        # event_start + j (the neighbour search's per-event indices into the flat slots)
+        n = mask.shape[-1]
+        self.event_start = (torch.div(self.rows, n, rounding_mode="floor") * n).view(self.groups, -1, 1)
 
     def take(self, t: torch.Tensor) -> torch.Tensor:
         """Rows of ``t`` (padded, flattened to (slots, C)) at the real slots: (G, R, C)."""
@@ -396,8 +401,7 @@ class EdgeConv(nn.Module):
         nbr = linear(h, w_b)  # (G, R, C_out): the h_j part, gathered along the edges
         c_out = nbr.shape[-1]
         # each neighbour's row in the compact (G * R, C_out) table: one index_select instead of a gather
-        slot_of_event = torch.div(slots.rows, n, rounding_mode="floor").view(slots.groups, -1, 1) * n
-        index = slots.compact[near_idx + slot_of_event]
+        index = slots.compact[near_idx + slots.event_start]
         # masked mean over the valid neighbours (weights 1/count on valid edges, 0 on the others)
         w = nb_valid.to(h.dtype)
         w = w / w.sum(-1, keepdim=True).clamp(min=1.0)
